@@ -1,0 +1,145 @@
+//! Finds the small real datasets bundled in the repository's `datasets/` folder, so tests,
+//! examples and docs never hard-code paths.
+//!
+//! The folder is looked up in this order: the `SPIKELAB_DATASETS` environment variable; the
+//! `datasets/` folder of the source tree this crate was built from; a `datasets/` folder in
+//! the current directory or any parent. Each bundled source keeps its README (provenance,
+//! licence, format) beside the files.
+//!
+//! ```
+//! use spikelab_data::datasets::{self, Split};
+//! let p = datasets::spikefinder_calcium(5, Split::Train)?;
+//! assert!(p.ends_with("spikefinder/train/5.train.calcium.csv.gz"));
+//! # Ok::<(), spikelab_data::DataError>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{DataError, Result};
+
+const MARKER: &str = "spikefinder/README.md";
+
+fn is_root(p: &Path) -> bool {
+    p.join(MARKER).is_file()
+}
+
+/// The `datasets/` folder.
+pub fn root() -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    if let Some(p) = std::env::var_os("SPIKELAB_DATASETS") {
+        let p = PathBuf::from(p);
+        if is_root(&p) {
+            return Ok(p);
+        }
+        tried.push(p);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+    if is_root(&built) {
+        return Ok(built);
+    }
+    tried.push(built);
+    if let Ok(mut dir) = std::env::current_dir() {
+        loop {
+            let c = dir.join("datasets");
+            if is_root(&c) {
+                return Ok(c);
+            }
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+    Err(DataError::DatasetNotFound {
+        name: "datasets/".into(),
+        reason: format!(
+            "tried {tried:?} and every datasets/ above the current directory; set SPIKELAB_DATASETS"
+        ),
+    })
+}
+
+/// A file or folder inside `datasets/`, which must exist.
+pub fn path(relative: &str) -> Result<PathBuf> {
+    let p = root()?.join(relative);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(DataError::DatasetNotFound {
+            name: relative.into(),
+            reason: format!("{} does not exist", p.display()),
+        })
+    }
+}
+
+/// Spikefinder split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Training datasets (bundled: 4, 5, 6).
+    Train,
+    /// Test datasets (bundled CSVs: 4, 5; `.mat`: 1, 3, 4, 5).
+    Test,
+}
+
+impl Split {
+    fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// `spikefinder/{train,test}/N.{split}.calcium.csv.gz` (100 Hz, `[time, neuron]`).
+pub fn spikefinder_calcium(n: u32, split: Split) -> Result<PathBuf> {
+    let s = split.name();
+    path(&format!("spikefinder/{s}/{n}.{s}.calcium.csv.gz"))
+}
+
+/// Ground-truth spike counts for dataset `n`: `spikefinder/{split}/…` or `spikes_only/…`.
+pub fn spikefinder_spikes(n: u32, split: Split) -> Result<PathBuf> {
+    let s = split.name();
+    path(&format!("spikefinder/{s}/{n}.{s}.spikes.csv.gz"))
+        .or_else(|_| path(&format!("spikefinder/spikes_only/{n}.{s}.spikes.csv.gz")))
+}
+
+/// `spikefinder/test/data.N.test.preprocessed.mat.gz` (c2s struct file; N in 1, 3, 4, 5).
+pub fn spikefinder_test_mat(n: u32) -> Result<PathBuf> {
+    path(&format!(
+        "spikefinder/test/data.{n}.test.preprocessed.mat.gz"
+    ))
+}
+
+/// Golden outputs of the original Keras network: `spikefinder/predictions/model1_keras/NAME`.
+pub fn spikefinder_golden(name: &str) -> Result<PathBuf> {
+    path(&format!("spikefinder/predictions/model1_keras/{name}"))
+}
+
+/// `spikefinder/leaderboard/NAME`.
+pub fn spikefinder_leaderboard(name: &str) -> Result<PathBuf> {
+    path(&format!("spikefinder/leaderboard/{name}"))
+}
+
+/// Spikefinder-Elephant weights: `models/spikefinder-elephant/NAME` (e.g. `model1.h5`).
+pub fn elephant_model(name: &str) -> Result<PathBuf> {
+    path(&format!("models/spikefinder-elephant/{name}"))
+}
+
+/// Statistical-embedding artefacts: `models/spikefinder-elephant/statEmbedding/NAME`.
+pub fn elephant_stat_embedding(name: &str) -> Result<PathBuf> {
+    path(&format!("models/spikefinder-elephant/statEmbedding/{name}"))
+}
+
+/// The regenerated neuLVM example data: `neulvm/regenerated_seed20221011/NAME`.
+pub fn neulvm(name: &str) -> Result<PathBuf> {
+    path(&format!("neulvm/regenerated_seed20221011/{name}"))
+}
+
+/// convSeq data: `convseq/NAME` (e.g. `synthetic_demo/spikes.npy`,
+/// `ca1_rubin/neuronal_activity_mat.mat`, `songbird_hvc/songbird_spikes.txt`).
+pub fn convseq(name: &str) -> Result<PathBuf> {
+    path(&format!("convseq/{name}"))
+}
+
+/// CASCADE ground-truth format sample: `cascade-sample/DS09-GCaMP6f-m-V1/NAME`.
+pub fn cascade_sample(name: &str) -> Result<PathBuf> {
+    path(&format!("cascade-sample/DS09-GCaMP6f-m-V1/{name}"))
+}

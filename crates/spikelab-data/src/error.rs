@@ -1,0 +1,143 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building spike-data types or reading and writing files.
+///
+/// File errors always carry the path so that the message alone tells the user which file is
+/// bad and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The operating system refused a read or write.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file exists and the writer was not allowed to overwrite it.
+    #[error(
+        "{path}: file exists; refusing to overwrite it (pass overwrite = true / --force to replace it)"
+    )]
+    AlreadyExists {
+        /// The file that exists.
+        path: PathBuf,
+    },
+    /// A `.gz` file that is not gzip or is truncated.
+    #[error("{path}: not a valid gzip stream: {reason}")]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A malformed CSV file (ragged rows, text in numeric cells, …).
+    #[error("{path}:{line}: {reason}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A malformed or unexpected NumPy `.npy` file (wrong dtype, wrong rank, bad header).
+    #[error("{path}: npy: {reason}")]
+    Npy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A malformed or unexpected MATLAB v5 file (bad header, missing variable or field).
+    #[error("{path}: mat: {reason}")]
+    Mat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Kilosort/phy output folder that lacks a file or holds inconsistent arrays.
+    #[error("{path}: kilosort: {reason}")]
+    Kilosort {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An HDF5/NWB file that cannot be read or written, or lacks a required object.
+    #[error("{path}: nwb: {reason}")]
+    Nwb {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file's format could not be recognised from its name or content.
+    #[error("{path}: unknown format ({reason})")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// What was tried.
+        reason: String,
+    },
+    /// Spike times that are not finite, negative where not allowed, unsorted or outside the
+    /// recording interval.
+    #[error("unit {unit}: invalid spike times: {reason}")]
+    InvalidSpikeTimes {
+        /// Index of the unit (0-based, in file order).
+        unit: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An array whose shape does not match what the type requires.
+    #[error("shape mismatch for {what}: expected {expected}, got {got}")]
+    Shape {
+        /// Which array.
+        what: String,
+        /// The expected shape, in words.
+        expected: String,
+        /// The shape that was given.
+        got: String,
+    },
+    /// A parameter outside its valid range (bin width ≤ 0, frame rate ≤ 0, …).
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParameter {
+        /// Parameter name as in the API.
+        name: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A bundled dataset could not be located.
+    #[error("bundled dataset {name} not found: {reason}")]
+    DatasetNotFound {
+        /// Path relative to the `datasets/` folder.
+        name: String,
+        /// Where we looked.
+        reason: String,
+    },
+}
+
+/// `Result` with [`DataError`].
+pub type Result<T> = std::result::Result<T, DataError>;
+
+impl DataError {
+    /// Wraps an [`std::io::Error`] with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`DataError::InvalidParameter`].
+    pub fn param(name: &'static str, reason: impl Into<String>) -> Self {
+        DataError::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+}

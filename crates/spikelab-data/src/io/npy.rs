@@ -1,0 +1,147 @@
+//! NumPy `.npy` files (via `ndarray-npy`), with typed errors for wrong dtypes and ranks.
+//!
+//! [`read_any`] reads any numeric or bool array and converts it to f64 while remembering the
+//! stored dtype; the typed readers ([`read_raster`], [`read_traces`], [`read_activity`])
+//! check the rank and the values and return the spike-data types.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use ndarray::{Array, Array2, ArrayD, Dimension, IxDyn};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
+
+use crate::error::{DataError, Result};
+use crate::{BinnedRaster, CalciumTraces, PopulationActivity};
+
+fn npy_err(path: &Path, reason: impl Into<String>) -> DataError {
+    DataError::Npy {
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+/// An array read from an `.npy` file, converted to f64, with its stored dtype.
+#[derive(Debug, Clone)]
+pub struct NpyArray {
+    /// NumPy dtype name of the stored data (`"float64"`, `"uint8"`, `"bool"`, …).
+    pub dtype: &'static str,
+    /// The values (C order, shape as stored).
+    pub data: ArrayD<f64>,
+}
+
+fn try_read<T: ReadableElement + Copy>(
+    bytes: &[u8],
+    conv: impl Fn(T) -> f64,
+) -> std::result::Result<Option<ArrayD<f64>>, ReadNpyError> {
+    match ArrayD::<T>::read_npy(Cursor::new(bytes)) {
+        Ok(a) => Ok(Some(a.mapv(conv))),
+        Err(ReadNpyError::WrongDescriptor(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads any `.npy` array of a bool, integer or float dtype (also gzip-compressed).
+pub fn read_any(path: &Path) -> Result<NpyArray> {
+    let bytes = crate::io::read_bytes_maybe_gz(path)?;
+    let e = |e: ReadNpyError| npy_err(path, e.to_string());
+    macro_rules! attempt {
+        ($t:ty, $name:expr) => {
+            if let Some(a) = try_read::<$t>(&bytes, |v| v as f64).map_err(e)? {
+                return Ok(NpyArray {
+                    dtype: $name,
+                    data: a,
+                });
+            }
+        };
+    }
+    attempt!(f64, "float64");
+    attempt!(f32, "float32");
+    attempt!(i64, "int64");
+    attempt!(i32, "int32");
+    attempt!(i16, "int16");
+    attempt!(i8, "int8");
+    attempt!(u64, "uint64");
+    attempt!(u32, "uint32");
+    attempt!(u16, "uint16");
+    attempt!(u8, "uint8");
+    if let Some(a) = try_read::<bool>(&bytes, |v| v as u8 as f64).map_err(e)? {
+        return Ok(NpyArray {
+            dtype: "bool",
+            data: a,
+        });
+    }
+    Err(npy_err(
+        path,
+        "unsupported dtype (expected bool, an integer or a float type, little-endian)",
+    ))
+}
+
+/// Reads an array of exactly element type `T` and dimension `D`
+/// (e.g. `read_typed::<f32, Ix2>` for a float32 matrix).
+/// A different dtype or rank is a [`DataError::Npy`] that says what was found.
+pub fn read_typed<T: ReadableElement, D: Dimension>(path: &Path) -> Result<Array<T, D>> {
+    let bytes = crate::io::read_bytes_maybe_gz(path)?;
+    Array::<T, D>::read_npy(Cursor::new(&bytes)).map_err(|e| match e {
+        ReadNpyError::WrongDescriptor(d) => npy_err(
+            path,
+            format!("wrong dtype {d:?} for {}", std::any::type_name::<T>()),
+        ),
+        other => npy_err(path, other.to_string()),
+    })
+}
+
+fn read_rank2(path: &Path, what: &str) -> Result<(Array2<f64>, &'static str)> {
+    let a = read_any(path)?;
+    let shape = a.data.shape().to_vec();
+    if shape.len() != 2 {
+        return Err(npy_err(
+            path,
+            format!("{what} must be 2-D, got shape {shape:?}"),
+        ));
+    }
+    let arr = a
+        .data
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(|e| npy_err(path, e.to_string()))?;
+    Ok((arr, a.dtype))
+}
+
+/// Reads a `[neuron, bin]` count raster from a 2-D array of whole, non-negative numbers.
+pub fn read_raster(path: &Path, bin_s: f64) -> Result<BinnedRaster> {
+    let (a, _) = read_rank2(path, "a raster [neuron, bin]")?;
+    BinnedRaster::from_f64(a.view(), bin_s).map_err(|e| npy_err(path, e.to_string()))
+}
+
+/// Reads `[time, neuron]` calcium traces (NaN padding allowed).
+pub fn read_traces(path: &Path, frame_rate_hz: f64) -> Result<CalciumTraces> {
+    let (a, _) = read_rank2(path, "calcium traces [time, neuron]")?;
+    CalciumTraces::new(a, frame_rate_hz)
+}
+
+/// Reads `[population, bin]` activity.
+pub fn read_activity(path: &Path, bin_s: f64) -> Result<PopulationActivity> {
+    let (a, _) = read_rank2(path, "population activity [population, bin]")?;
+    PopulationActivity::new(a, bin_s)
+}
+
+/// Writes an array as `.npy`; refuses to overwrite unless `overwrite`.
+pub fn write<T: WritableElement, S, D>(
+    path: &Path,
+    array: &ndarray::ArrayBase<S, D>,
+    overwrite: bool,
+) -> Result<()>
+where
+    S: ndarray::Data<Elem = T>,
+    D: Dimension,
+{
+    crate::io::check_writable(path, overwrite)?;
+    let f = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
+    array
+        .write_npy(std::io::BufWriter::new(f))
+        .map_err(|e| npy_err(path, e.to_string()))
+}
+
+/// Writes any f64 array with a dynamic shape.
+pub fn write_dyn(path: &Path, array: &Array<f64, IxDyn>, overwrite: bool) -> Result<()> {
+    write(path, array, overwrite)
+}
