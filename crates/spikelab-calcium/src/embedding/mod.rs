@@ -1,0 +1,1 @@
+//! Statistical embedding of calcium recordings (Rupprecht & Gerhard, Spikefinder 2017).
