@@ -19,6 +19,24 @@ pub enum CalciumError {
         reason: String,
     },
     // Add further variants below (both calcium engineers edit this enum; re-read before editing).
+    /// A weight file that cannot be read, or that does not hold the Elephant architecture
+    /// (missing layers, wrong shapes).
+    #[error("weights {source_name}: {reason}")]
+    Weights {
+        /// File path or other source name.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Input data the method cannot use (trace shorter than the window, constant or all-NaN
+    /// trace, wrong frame rate, mismatched shapes).
+    #[error("invalid input {what}: {reason}")]
+    InvalidInput {
+        /// Which input (e.g. `neuron 3`).
+        what: String,
+        /// Why it is unusable.
+        reason: String,
+    },
 }
 
 /// `Result` with [`CalciumError`].

@@ -5,5 +5,12 @@
 
 pub mod embedding;
 pub mod error;
+mod fastconv;
+pub mod metric;
+pub mod network;
+pub mod preprocess;
+pub mod weights;
 
 pub use error::{CalciumError, Result};
+pub use network::{ElephantCnn, Evaluation, Skipped};
+pub use weights::ElephantWeights;

@@ -1,0 +1,304 @@
+//! Preprocessing of recordings that are not Spikefinder-ready 100 Hz data (spec §1.2, from the
+//! original's `c2s_preprocessing.py`), and the CASCADE noise level.
+//!
+//! Per neuron: (1) subtract a running 5th-percentile baseline over a 40-s window,
+//! (2) normalise `(x − p5)/(p80 − p5)` when `p80 > p5`, (3) FFT-resample to 100 Hz like
+//! `scipy.signal.resample` when `|fps − 100| > 0.1` (`num = int(T·100/fps + 0.5)`, periodic
+//! signal, Nyquist bin split/merged as SciPy does for even lengths). The network's own
+//! z-scoring follows at prediction time.
+//!
+//! Fixed quirks of the original: it crashed (`NameError`) when no resampling was needed (here
+//! the trace is simply kept), mutated its input (here a new array is returned), and had no NaN
+//! handling (here NaN frames are filled by linear interpolation for the filters and FFT, and the
+//! trailing NaN padding of shorter neurons is kept, rescaled to the new length).
+
+use ndarray::Array2;
+use realfft::RealFftPlanner;
+use rustfft::num_complex::Complex;
+use spikelab_data::CalciumTraces;
+
+use crate::error::{CalciumError, Result};
+use crate::network::fill_nan_linear;
+
+/// The network's frame rate.
+pub const TARGET_RATE_HZ: f64 = 100.0;
+
+/// NumPy's default (`linear`) percentile of sorted data, `q` in 0…100.
+pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let pos = q / 100.0 * (n - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(n - 1);
+    let f = pos - lo as f64;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * f
+}
+
+/// Running 5th-percentile baseline as in the original: window length `w = int(fps·40)`,
+/// `d = w/2 + 1`, and for each `t` the percentile of `x[max(t−d+1, 0) : t+d]`.
+/// Uses an incrementally maintained sorted window (O(n·w) worst case, memmove-fast).
+pub fn running_percentile(x: &[f64], window_len: usize, q: f64) -> Vec<f64> {
+    let n = x.len();
+    let d = window_len / 2 + 1;
+    let mut out = Vec::with_capacity(n);
+    let mut win: Vec<f64> = Vec::new();
+    let (mut lo, mut hi) = (0usize, 0usize); // current window x[lo..hi]
+    let insert = |w: &mut Vec<f64>, v: f64| {
+        let p = w.partition_point(|&a| a < v);
+        w.insert(p, v);
+    };
+    let remove = |w: &mut Vec<f64>, v: f64| {
+        let p = w.partition_point(|&a| a < v);
+        w.remove(p);
+    };
+    for t in 0..n {
+        let new_lo = (t + 1).saturating_sub(d);
+        let new_hi = (t + d).min(n);
+        while hi < new_hi {
+            insert(&mut win, x[hi]);
+            hi += 1;
+        }
+        while lo < new_lo {
+            remove(&mut win, x[lo]);
+            lo += 1;
+        }
+        out.push(percentile_sorted(&win, q));
+    }
+    out
+}
+
+/// `scipy.signal.resample(x, num)` for a real signal: FFT, zero-pad or truncate the spectrum
+/// (splitting / merging the Nyquist bin of even lengths as SciPy does), inverse FFT, scaled by
+/// `num / n`.
+///
+/// ```
+/// use spikelab_calcium::preprocess::fft_resample;
+/// let x: Vec<f64> = (0..8).map(|i| (i as f64 * std::f64::consts::PI / 4.0).sin()).collect();
+/// let y = fft_resample(&x, 16);
+/// assert_eq!(y.len(), 16);
+/// assert!((y[2] - x[1]).abs() < 1e-12); // band-limited signals are interpolated exactly
+/// ```
+pub fn fft_resample(x: &[f64], num: usize) -> Vec<f64> {
+    let n = x.len();
+    if n == 0 || num == 0 {
+        return vec![0.0; num];
+    }
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let mut input = x.to_vec();
+    let mut spec = fwd.make_output_vec();
+    fwd.process(&mut input, &mut spec)
+        .expect("lengths from the plan");
+    // New one-sided spectrum of length num/2 + 1.
+    let m = num / 2 + 1;
+    let mut out_spec = vec![Complex::new(0.0, 0.0); m];
+    let keep = (n.min(num)) / 2 + 1; // bins 0..=min(n,num)/2
+    for k in 0..keep.min(spec.len()).min(m) {
+        out_spec[k] = spec[k];
+    }
+    let nmin = n.min(num);
+    if nmin % 2 == 0 {
+        let k = nmin / 2;
+        if num < n {
+            // Truncation to an even length: SciPy folds the two ±Nyquist halves, i.e. the
+            // new Nyquist bin is 2·Re-symmetric sum of X[k] and X[n−k] = conj(X[k]).
+            out_spec[k] = Complex::new(2.0 * spec[k].re, 0.0);
+        } else if num > n {
+            // Zero-padding from an even length: the old Nyquist bin is split in halves
+            // between +k and −k.
+            out_spec[k] = spec[k] * 0.5;
+        }
+    }
+    let inv = planner.plan_fft_inverse(num);
+    let mut y = inv.make_output_vec();
+    // realfft requires the DC (and, for even num, Nyquist) imaginary parts to be zero.
+    out_spec[0].im = 0.0;
+    if num % 2 == 0 {
+        out_spec[m - 1].im = 0.0;
+    }
+    inv.process(&mut out_spec, &mut y)
+        .expect("lengths from the plan");
+    // numpy irfft normalises by 1/num; scipy then multiplies by num/n.
+    let scale = 1.0 / n as f64;
+    y.iter_mut().for_each(|v| *v *= scale);
+    y
+}
+
+/// The CASCADE noise level of a ΔF/F trace: `ν = median|Δx| / √fps · 100`
+/// (% · Hz^−1/2), NaN frames ignored. `NaN` if fewer than two valid frames.
+///
+/// ```
+/// use spikelab_calcium::preprocess::noise_level;
+/// let x = [0.0, 0.01, 0.0, 0.01, 0.0];
+/// assert!((noise_level(&x, 100.0).unwrap() - 0.1).abs() < 1e-12);
+/// assert!(noise_level(&x, 0.0).is_err());
+/// ```
+pub fn noise_level(trace: &[f64], frame_rate_hz: f64) -> Result<f64> {
+    check_fps(frame_rate_hz)?;
+    let mut d: Vec<f64> = trace
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .filter(|v| v.is_finite())
+        .collect();
+    if d.is_empty() {
+        return Ok(f64::NAN);
+    }
+    d.sort_by(f64::total_cmp);
+    let med = crate::metric::nanmedian(&d);
+    Ok(med / frame_rate_hz.sqrt() * 100.0)
+}
+
+fn check_fps(fps: f64) -> Result<()> {
+    if !(fps.is_finite() && fps > 0.0) {
+        return Err(CalciumError::InvalidParameter {
+            name: "frame_rate_hz",
+            reason: format!("must be > 0, got {fps}"),
+        });
+    }
+    Ok(())
+}
+
+/// The preprocessing of §1.2 with its parameters (defaults = the original's).
+///
+/// ```
+/// use spikelab_calcium::preprocess::Preprocessing;
+/// use spikelab_data::CalciumTraces;
+/// let x: Vec<f64> = (0..3000).map(|i| (i as f64 * 0.05).sin() + 0.001 * i as f64).collect();
+/// let tr = CalciumTraces::from_columns(&[x], 30.0)?;
+/// let out = Preprocessing::default().apply(&tr)?;
+/// assert_eq!(out.frame_rate_hz(), 100.0);
+/// assert_eq!(out.n_frames(), 10000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocessing {
+    /// Baseline window in seconds (40 s); `0` disables baseline removal.
+    pub baseline_window_s: f64,
+    /// Baseline percentile (5).
+    pub baseline_percentile: f64,
+    /// Normalise the dispersion with the 5th/80th percentiles (true).
+    pub normalise: bool,
+    /// Target rate (100 Hz, the network's).
+    pub target_rate_hz: f64,
+    /// Resample only if `|fps − target| >` this tolerance (0.1 Hz).
+    pub rate_tolerance_hz: f64,
+}
+
+impl Default for Preprocessing {
+    fn default() -> Self {
+        Preprocessing {
+            baseline_window_s: 40.0,
+            baseline_percentile: 5.0,
+            normalise: true,
+            target_rate_hz: TARGET_RATE_HZ,
+            rate_tolerance_hz: 0.1,
+        }
+    }
+}
+
+impl Preprocessing {
+    fn validate(&self) -> Result<()> {
+        let bad = |name, reason: String| Err(CalciumError::InvalidParameter { name, reason });
+        if !(self.baseline_window_s >= 0.0 && self.baseline_window_s.is_finite()) {
+            return bad(
+                "baseline_window_s",
+                format!("must be ≥ 0, got {}", self.baseline_window_s),
+            );
+        }
+        if !(0.0..=100.0).contains(&self.baseline_percentile) {
+            return bad(
+                "baseline_percentile",
+                format!("must be in 0…100, got {}", self.baseline_percentile),
+            );
+        }
+        if !(self.target_rate_hz > 0.0 && self.target_rate_hz.is_finite()) {
+            return bad(
+                "target_rate_hz",
+                format!("must be > 0, got {}", self.target_rate_hz),
+            );
+        }
+        if !(self.rate_tolerance_hz >= 0.0) {
+            return bad(
+                "rate_tolerance_hz",
+                format!("must be ≥ 0, got {}", self.rate_tolerance_hz),
+            );
+        }
+        Ok(())
+    }
+
+    /// Preprocesses one trace recorded at `frame_rate_hz`; returns the new trace and its rate.
+    /// NaN frames are interpolated for the computation and NaN again in the output (mapped to
+    /// the nearest new frame); an all-NaN trace stays all-NaN.
+    pub fn apply_trace(&self, trace: &[f64], frame_rate_hz: f64) -> Result<(Vec<f64>, f64)> {
+        self.validate()?;
+        check_fps(frame_rate_hz)?;
+        let nan: Vec<bool> = trace.iter().map(|v| !v.is_finite()).collect();
+        let resample = (frame_rate_hz - self.target_rate_hz).abs() > self.rate_tolerance_hz;
+        let n = trace.len();
+        let num = if resample {
+            (n as f64 * self.target_rate_hz / frame_rate_hz + 0.5) as usize
+        } else {
+            n
+        };
+        let out_rate = if resample {
+            self.target_rate_hz
+        } else {
+            frame_rate_hz
+        };
+        if nan.iter().all(|&b| b) {
+            return Ok((vec![f64::NAN; num], out_rate));
+        }
+        let mut x = trace.to_vec();
+        fill_nan_linear(&mut x);
+        if self.baseline_window_s > 0.0 {
+            let w = (frame_rate_hz * self.baseline_window_s) as usize;
+            let base = running_percentile(&x, w, self.baseline_percentile);
+            x.iter_mut().zip(&base).for_each(|(v, b)| *v -= b);
+        }
+        if self.normalise {
+            let mut s = x.clone();
+            s.sort_by(f64::total_cmp);
+            let p5 = percentile_sorted(&s, 5.0);
+            let p80 = percentile_sorted(&s, 80.0);
+            if p80 > p5 {
+                x.iter_mut().for_each(|v| *v = (*v - p5) / (p80 - p5));
+            }
+        }
+        if resample {
+            x = fft_resample(&x, num);
+            if nan.iter().any(|&b| b) {
+                for (i, v) in x.iter_mut().enumerate() {
+                    let src = ((i as f64 + 0.5) * n as f64 / num as f64) as usize;
+                    if nan[src.min(n - 1)] {
+                        *v = f64::NAN;
+                    }
+                }
+            }
+        } else {
+            for (v, &b) in x.iter_mut().zip(&nan) {
+                if b {
+                    *v = f64::NAN;
+                }
+            }
+        }
+        Ok((x, out_rate))
+    }
+
+    /// Preprocesses every neuron (its valid part; trailing padding is kept proportionally).
+    pub fn apply(&self, traces: &CalciumTraces) -> Result<CalciumTraces> {
+        let fps = traces.frame_rate_hz();
+        let mut cols = Vec::with_capacity(traces.n_neurons());
+        let mut rate = fps;
+        for j in 0..traces.n_neurons() {
+            let (c, r) = self.apply_trace(&traces.trace(j).to_vec(), fps)?;
+            rate = r;
+            cols.push(c);
+        }
+        if traces.n_neurons() == 0 {
+            return Ok(CalciumTraces::new(Array2::zeros((0, 0)), fps)?);
+        }
+        Ok(CalciumTraces::from_columns(&cols, rate)?)
+    }
+}

@@ -1,0 +1,374 @@
+//! Weights of the Spikefinder-Elephant CNN: Keras 2.0 HDF5 files, our own safetensors files,
+//! and Glorot-uniform initialisation.
+//!
+//! All arrays are stored **in the Keras layout**, row-major, float32 (the original network is
+//! float32):
+//!
+//! | layer | kernel shape | bias |
+//! |---|---|---|
+//! | conv1 | `(41, 1, 50)` = (tap, in, out) | 50 |
+//! | conv2 | `(21, 50, 60)` | 60 |
+//! | conv3 | `(7, 60, 70)` | 70 |
+//! | dense1 | `(70, 300)` = (in, out), applied per time step | 300 |
+//! | dense2 | `(4200, 1)`, flatten index `t·300 + unit` | 1 |
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+use crate::error::{CalciumError, Result};
+
+/// Window length of the network in samples (1.28 s at 100 Hz).
+pub const WINDOW: usize = 128;
+/// Index inside the window that an output belongs to (25 % past / 75 % future).
+pub const WINDOW_OFFSET: usize = 32;
+
+/// Kernel shapes of the five weighted layers in Keras order.
+pub const KERNEL_SHAPES: [&[usize]; 5] = [
+    &[41, 1, 50],
+    &[21, 50, 60],
+    &[7, 60, 70],
+    &[70, 300],
+    &[4200, 1],
+];
+/// Bias lengths of the five weighted layers.
+pub const BIAS_LENS: [usize; 5] = [50, 60, 70, 300, 1];
+/// Layer names used in our safetensors files (and in error messages).
+pub const LAYER_NAMES: [&str; 5] = ["conv1", "conv2", "conv3", "dense1", "dense2"];
+
+/// Number of parameters of the network (120,131).
+pub const N_PARAMS: usize =
+    41 * 50 + 50 + 21 * 50 * 60 + 60 + 7 * 60 * 70 + 70 + 70 * 300 + 300 + 4200 + 1;
+
+fn werr(source: &str, reason: impl Into<String>) -> CalciumError {
+    CalciumError::Weights {
+        source_name: source.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The 120,131 float32 parameters of the Elephant network, in Keras layout (see module docs).
+///
+/// ```
+/// use spikelab_calcium::weights::{ElephantWeights, N_PARAMS};
+/// let w = ElephantWeights::glorot_uniform(7);
+/// assert_eq!(w.n_params(), N_PARAMS);
+/// assert_eq!(w.kernels[1].len(), 21 * 50 * 60);
+/// assert!(w.biases.iter().all(|b| b.iter().all(|&v| v == 0.0)));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElephantWeights {
+    /// Kernels of conv1, conv2, conv3, dense1, dense2 (row-major, shapes [`KERNEL_SHAPES`]).
+    pub kernels: [Vec<f32>; 5],
+    /// Biases of the same layers (lengths [`BIAS_LENS`]).
+    pub biases: [Vec<f32>; 5],
+}
+
+impl ElephantWeights {
+    /// Builds from kernels and biases, checking every length and that all values are finite.
+    pub fn new(kernels: [Vec<f32>; 5], biases: [Vec<f32>; 5]) -> Result<Self> {
+        let w = ElephantWeights { kernels, biases };
+        w.validate("weights")?;
+        Ok(w)
+    }
+
+    fn validate(&self, source: &str) -> Result<()> {
+        for i in 0..5 {
+            let want: usize = KERNEL_SHAPES[i].iter().product();
+            if self.kernels[i].len() != want {
+                return Err(werr(
+                    source,
+                    format!(
+                        "{} kernel has {} values, expected {:?} = {want}",
+                        LAYER_NAMES[i],
+                        self.kernels[i].len(),
+                        KERNEL_SHAPES[i]
+                    ),
+                ));
+            }
+            if self.biases[i].len() != BIAS_LENS[i] {
+                return Err(werr(
+                    source,
+                    format!(
+                        "{} bias has {} values, expected {}",
+                        LAYER_NAMES[i],
+                        self.biases[i].len(),
+                        BIAS_LENS[i]
+                    ),
+                ));
+            }
+            if self.kernels[i]
+                .iter()
+                .chain(&self.biases[i])
+                .any(|v| !v.is_finite())
+            {
+                return Err(werr(
+                    source,
+                    format!("{} has non-finite values", LAYER_NAMES[i]),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Total number of parameters.
+    pub fn n_params(&self) -> usize {
+        self.kernels.iter().chain(&self.biases).map(Vec::len).sum()
+    }
+
+    /// Keras' default initialisation, as in the original `model_config`: Glorot-uniform kernels
+    /// (limit `√(6/(fan_in+fan_out))`, with fans `k·in` / `k·out` for convolutions) and zero
+    /// biases, from a seeded ChaCha8 generator.
+    pub fn glorot_uniform(seed: u64) -> Self {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let kernels = KERNEL_SHAPES.map(|shape| {
+            let (fan_in, fan_out) = match shape.len() {
+                3 => (shape[0] * shape[1], shape[0] * shape[2]),
+                _ => (shape[0], shape[1]),
+            };
+            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+            let n: usize = shape.iter().product();
+            (0..n).map(|_| rng.random_range(-limit..limit)).collect()
+        });
+        let biases = BIAS_LENS.map(|n| vec![0.0f32; n]);
+        ElephantWeights { kernels, biases }
+    }
+
+    /// Reads a Keras 2.0 HDF5 file, either the `save_weights` layout (`model1.h5`…`model5.h5`:
+    /// root attribute `layer_names`) or the `model.save` layout (`model_weights/` group, as in
+    /// `model_for_test_dataset1_retrained.h5`). Layer names differ between files, so the five
+    /// weighted layers are mapped **by order**; any other count or shape is a
+    /// [`CalciumError::Weights`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "keras-h5")] {
+    /// use spikelab_calcium::weights::{ElephantWeights, N_PARAMS};
+    /// let p = spikelab_data::datasets::elephant_model("model1.h5")?;
+    /// let w = ElephantWeights::from_keras_h5(&p)?;
+    /// assert_eq!(w.n_params(), N_PARAMS);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "keras-h5")]
+    pub fn from_keras_h5(path: &Path) -> Result<Self> {
+        let src = path.display().to_string();
+        let h = |e: hdf5::Error| werr(&src, e.to_string());
+        let file = hdf5::File::open(path).map_err(h)?;
+        let root: hdf5::Group = if file
+            .attr_names()
+            .map_err(h)?
+            .iter()
+            .any(|n| n == "layer_names")
+        {
+            (*file).clone()
+        } else if file.link_exists("model_weights") {
+            file.group("model_weights").map_err(h)?
+        } else {
+            return Err(werr(
+                &src,
+                "no `layer_names` attribute and no `model_weights` group: not a Keras HDF5 weight file",
+            ));
+        };
+        let layer_names = read_str_attr(&root, "layer_names").map_err(h)?;
+        let mut kernels: Vec<Vec<f32>> = Vec::new();
+        let mut biases: Vec<Vec<f32>> = Vec::new();
+        for lname in &layer_names {
+            let g = root
+                .group(lname)
+                .map_err(|e| werr(&src, format!("layer {lname:?}: {e}")))?;
+            let wnames = if g
+                .attr_names()
+                .map_err(h)?
+                .iter()
+                .any(|n| n == "weight_names")
+            {
+                read_str_attr(&g, "weight_names").map_err(h)?
+            } else {
+                Vec::new()
+            };
+            if wnames.is_empty() {
+                continue;
+            }
+            let idx = kernels.len();
+            if idx >= 5 || wnames.len() != 2 {
+                return Err(werr(
+                    &src,
+                    format!(
+                        "layer {lname:?} is weighted layer #{} with {} weights: the Elephant network has 5 weighted layers with a kernel and a bias each",
+                        idx + 1,
+                        wnames.len()
+                    ),
+                ));
+            }
+            let mut pair = Vec::new();
+            for wn in &wnames {
+                let ds = g
+                    .dataset(wn)
+                    .map_err(|e| werr(&src, format!("layer {lname:?} weight {wn:?}: {e}")))?;
+                let shape = ds.shape();
+                let data: Vec<f32> = ds.read_raw().map_err(h)?;
+                pair.push((wn.clone(), shape, data));
+            }
+            let (kn, kshape, kdata) = pair.remove(0);
+            let (_, bshape, bdata) = pair.remove(0);
+            if kshape.as_slice() != KERNEL_SHAPES[idx] {
+                return Err(werr(
+                    &src,
+                    format!(
+                        "layer {lname:?} ({}): kernel {kn:?} has shape {kshape:?}, expected {:?} (another architecture?)",
+                        LAYER_NAMES[idx], KERNEL_SHAPES[idx]
+                    ),
+                ));
+            }
+            if bshape.as_slice() != [BIAS_LENS[idx]] {
+                return Err(werr(
+                    &src,
+                    format!(
+                        "layer {lname:?} ({}): bias has shape {bshape:?}, expected [{}]",
+                        LAYER_NAMES[idx], BIAS_LENS[idx]
+                    ),
+                ));
+            }
+            kernels.push(kdata);
+            biases.push(bdata);
+        }
+        if kernels.len() != 5 {
+            return Err(werr(
+                &src,
+                format!(
+                    "found {} weighted layers, the Elephant network has 5",
+                    kernels.len()
+                ),
+            ));
+        }
+        let w = ElephantWeights {
+            kernels: kernels.try_into().expect("5 checked"),
+            biases: biases.try_into().expect("5 checked"),
+        };
+        w.validate(&src)?;
+        Ok(w)
+    }
+
+    /// The weights as candle tensors in Keras layout, keyed `conv1.kernel`, `conv1.bias`, ….
+    pub fn to_tensors(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
+        let mut m = HashMap::new();
+        for i in 0..5 {
+            m.insert(
+                format!("{}.kernel", LAYER_NAMES[i]),
+                Tensor::from_slice(&self.kernels[i], KERNEL_SHAPES[i], device)?,
+            );
+            m.insert(
+                format!("{}.bias", LAYER_NAMES[i]),
+                Tensor::from_slice(&self.biases[i], BIAS_LENS[i], device)?,
+            );
+        }
+        Ok(m)
+    }
+
+    /// Reads weights back from tensors keyed as in [`ElephantWeights::to_tensors`].
+    pub fn from_tensors(tensors: &HashMap<String, Tensor>, source: &str) -> Result<Self> {
+        let mut kernels: Vec<Vec<f32>> = Vec::new();
+        let mut biases: Vec<Vec<f32>> = Vec::new();
+        for i in 0..5 {
+            for (kind, want, out) in [
+                ("kernel", KERNEL_SHAPES[i].to_vec(), &mut kernels),
+                ("bias", vec![BIAS_LENS[i]], &mut biases),
+            ] {
+                let key = format!("{}.{kind}", LAYER_NAMES[i]);
+                let t = tensors
+                    .get(&key)
+                    .ok_or_else(|| werr(source, format!("missing tensor {key:?}")))?;
+                if t.dims() != want.as_slice() {
+                    return Err(werr(
+                        source,
+                        format!("tensor {key:?} has shape {:?}, expected {want:?}", t.dims()),
+                    ));
+                }
+                let v: Vec<f32> = t
+                    .to_dtype(candle_core::DType::F32)?
+                    .flatten_all()?
+                    .to_vec1()?;
+                out.push(v);
+            }
+        }
+        let w = ElephantWeights {
+            kernels: kernels.try_into().expect("5 layers"),
+            biases: biases.try_into().expect("5 layers"),
+        };
+        w.validate(source)?;
+        Ok(w)
+    }
+
+    /// Saves to a safetensors file (our format for trained weights; Keras layout and names as
+    /// in [`ElephantWeights::to_tensors`]). Refuses to overwrite unless `overwrite`.
+    ///
+    /// ```
+    /// use spikelab_calcium::weights::ElephantWeights;
+    /// let dir = std::env::temp_dir().join(format!("elephant-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let p = dir.join("w.safetensors");
+    /// let w = ElephantWeights::glorot_uniform(1);
+    /// w.save_safetensors(&p, true)?;
+    /// assert_eq!(ElephantWeights::load_safetensors(&p)?, w);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn save_safetensors(&self, path: &Path, overwrite: bool) -> Result<()> {
+        spikelab_data::io::check_writable(path, overwrite)?;
+        let t = self.to_tensors(&Device::Cpu)?;
+        candle_core::safetensors::save(&t, path)?;
+        Ok(())
+    }
+
+    /// Loads a safetensors file written by [`ElephantWeights::save_safetensors`].
+    pub fn load_safetensors(path: &Path) -> Result<Self> {
+        let src = path.display().to_string();
+        let t = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| werr(&src, e.to_string()))?;
+        Self::from_tensors(&t, &src)
+    }
+
+    /// Loads weights by file extension: `.safetensors` → [`ElephantWeights::load_safetensors`],
+    /// `.h5`/`.hdf5` → [`ElephantWeights::from_keras_h5`] (feature `keras-h5`).
+    pub fn load(path: &Path) -> Result<Self> {
+        let name = path.to_string_lossy().to_lowercase();
+        if name.ends_with(".safetensors") {
+            return Self::load_safetensors(path);
+        }
+        #[cfg(feature = "keras-h5")]
+        if name.ends_with(".h5") || name.ends_with(".hdf5") {
+            return Self::from_keras_h5(path);
+        }
+        Err(werr(
+            &path.display().to_string(),
+            "unknown weight format: expected .safetensors or (with feature keras-h5) .h5",
+        ))
+    }
+
+    /// Loads one of the bundled Elephant models by file name (`model1.h5` … `model5.h5`,
+    /// `model_for_test_dataset1_retrained.h5`) from `datasets/models/spikefinder-elephant/`.
+    #[cfg(feature = "keras-h5")]
+    pub fn bundled(name: &str) -> Result<Self> {
+        Self::from_keras_h5(&spikelab_data::datasets::elephant_model(name)?)
+    }
+}
+
+#[cfg(feature = "keras-h5")]
+fn read_str_attr(g: &hdf5::Group, name: &str) -> hdf5::Result<Vec<String>> {
+    use hdf5::types::{FixedAscii, VarLenAscii, VarLenUnicode};
+    let a = g.attr(name)?;
+    if a.size() == 0 {
+        // Keras writes `weight_names` of weightless layers as an empty float array.
+        return Ok(Vec::new());
+    }
+    if let Ok(v) = a.read_raw::<FixedAscii<256>>() {
+        return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
+    }
+    if let Ok(v) = a.read_raw::<VarLenUnicode>() {
+        return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
+    }
+    let v = a.read_raw::<VarLenAscii>()?;
+    Ok(v.iter().map(|s| s.as_str().to_string()).collect())
+}
