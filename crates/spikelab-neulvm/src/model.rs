@@ -1,0 +1,981 @@
+//! The model bound to a recording: losses L_y and L_Z and their exact gradients
+//! (hand-written reverse sweep).
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NeulvmError, Result};
+use crate::fastmath::exp;
+use crate::params::{ModelConfig, Params};
+
+/// The value of π in the original Gaussian constant ½·ln(2·3.14) (checklist item 6).
+#[allow(clippy::approx_constant)]
+const ORIGINAL_PI: f64 = 3.14;
+
+/// Spikes of the recorded neurons and the optional external input.
+///
+/// `spikes` has axes `[population, bin, neuron]` (the layout of the original pickle and of
+/// `spikes_4ms.npy`), values 0/1, over the whole data window: the first `A` bins are the
+/// history, the remaining `T` bins are modelled. `i_ext` (if any) has axes `[population, bin]`
+/// over the `T` modelled bins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    spikes: Array3<u8>,
+    i_ext: Option<Array2<f64>>,
+}
+
+impl Recording {
+    /// Builds from 0/1 spikes `[population, bin, neuron]` without external input.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// let rec = spikelab_neulvm::Recording::new(Array3::<u8>::zeros((3, 10, 2)))?;
+    /// assert_eq!(rec.n_bins(), 10);
+    /// assert!(spikelab_neulvm::Recording::new(Array3::<u8>::from_elem((1, 4, 1), 2)).is_err());
+    /// # Ok::<(), spikelab_neulvm::NeulvmError>(())
+    /// ```
+    pub fn new(spikes: Array3<u8>) -> Result<Self> {
+        let (m, b, k) = spikes.dim();
+        if m == 0 || b == 0 || k == 0 {
+            return Err(NeulvmError::Spikes(format!(
+                "spikes [population, bin, neuron] must be non-empty, got shape ({m}, {b}, {k})"
+            )));
+        }
+        if let Some(v) = spikes.iter().find(|v| **v > 1) {
+            return Err(NeulvmError::Spikes(format!(
+                "values must be 0 or 1, found {v}"
+            )));
+        }
+        Ok(Self {
+            spikes,
+            i_ext: None,
+        })
+    }
+
+    /// Builds from any numeric array (e.g. read with `spikelab_data::io::npy::read_any`),
+    /// which must be 3-D and hold only 0 and 1.
+    pub fn from_f64(spikes: ArrayView3<'_, f64>) -> Result<Self> {
+        if let Some(v) = spikes.iter().find(|v| !(**v == 0.0 || **v == 1.0)) {
+            return Err(NeulvmError::Spikes(format!(
+                "values must be 0 or 1, found {v}"
+            )));
+        }
+        Self::new(spikes.mapv(|v| v as u8))
+    }
+
+    /// Reads a `.npy` file of shape `[population, bin, neuron]` with 0/1 values.
+    pub fn from_npy(path: &std::path::Path) -> Result<Self> {
+        let a = spikelab_data::io::npy::read_any(path)?;
+        let shape = a.data.shape().to_vec();
+        let a3 = a.data.into_dimensionality::<ndarray::Ix3>().map_err(|_| {
+            NeulvmError::Spikes(format!(
+                "spikes must be 3-D [population, bin, neuron], got shape {shape:?}"
+            ))
+        })?;
+        Self::from_f64(a3.view())
+    }
+
+    /// Adds an external input `[population, bin]` over the modelled bins (checked against the
+    /// model in [`NeuLvm::new`]).
+    pub fn with_input(mut self, i_ext: Array2<f64>) -> Result<Self> {
+        if i_ext.iter().any(|v| !v.is_finite()) {
+            return Err(NeulvmError::Spikes("external input must be finite".into()));
+        }
+        self.i_ext = Some(i_ext);
+        Ok(self)
+    }
+
+    /// Spikes `[population, bin, neuron]`.
+    pub fn spikes(&self) -> ArrayView3<'_, u8> {
+        self.spikes.view()
+    }
+
+    /// External input `[population, modelled bin]`, if any.
+    pub fn input(&self) -> Option<ArrayView2<'_, f64>> {
+        self.i_ext.as_ref().map(|a| a.view())
+    }
+
+    /// Number of populations.
+    pub fn n_populations(&self) -> usize {
+        self.spikes.dim().0
+    }
+
+    /// Number of bins (history + modelled).
+    pub fn n_bins(&self) -> usize {
+        self.spikes.dim().1
+    }
+
+    /// Recorded neurons per population.
+    pub fn n_recorded(&self) -> usize {
+        self.spikes.dim().2
+    }
+}
+
+/// The two loss terms (means as in the original).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Losses {
+    /// L_y = −(1/(M·T)) Σ ln p(y | Z, θ): recorded spikes given the latent.
+    pub loss_y: f64,
+    /// L_Z = mean over (population, bin) of the Gaussian transition NLL of Z.
+    pub loss_z: f64,
+}
+
+impl Losses {
+    /// L_y + L_Z.
+    pub fn total(&self) -> f64 {
+        self.loss_y + self.loss_z
+    }
+}
+
+/// Which Λ fallback (checklist item 5) an evaluation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// M-step (numpy): Λ = `quirks.lambda_fallback_mstep` (1e5) when Σv = 0.
+    M,
+    /// E-step (TensorFlow): Λ = `quirks.lambda_fallback_estep` (0) when Σv = 0.
+    E,
+}
+
+/// Exact gradients of L_y + L_Z.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gradient {
+    /// The losses at the evaluation point.
+    pub losses: Losses,
+    /// ∂(L_y+L_Z)/∂x in the order of [`Params::to_vec`], if requested.
+    pub params: Option<Vec<f64>>,
+    /// ∂(L_y+L_Z)/∂Z `[population, bin]`, if requested (0 on the history bins, which are
+    /// overwritten by A0·Δ on every evaluation).
+    pub latent: Option<Array2<f64>>,
+}
+
+/// The mesoscopic model bound to a recording: evaluates losses and gradients.
+#[derive(Debug, Clone)]
+pub struct NeuLvm {
+    cfg: ModelConfig,
+    rec: Recording,
+    /// Initial rate per population from the history spikes (Hz).
+    a0_hz: Vec<f64>,
+    /// Initial age (bins) of each recorded neuron `[pop][neuron]`.
+    rec_age0: Vec<Vec<usize>>,
+    /// Whether cohort k of the age grid is refractory.
+    refr: Vec<bool>,
+    /// Age grid a_k (s), as numpy `linspace(0, A·Δ, A+1)[:-1]`.
+    age_grid: Vec<f64>,
+}
+
+struct PopGrad {
+    da: f64,
+    dmu: f64,
+    dth: f64,
+    dh: f64,
+    du: Vec<f64>,
+    dz: Vec<f64>,
+}
+
+impl NeuLvm {
+    /// Binds a configuration to a recording. Checks the configuration, that the recording has
+    /// M populations and more than A bins (the first A are the history), and the input shape.
+    ///
+    /// ```
+    /// use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
+    /// use spikelab_data::datasets;
+    /// let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
+    /// let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
+    /// assert_eq!(model.initial_rate_hz(), &[15.0, 10.0, 25.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(cfg: ModelConfig, rec: Recording) -> Result<Self> {
+        cfg.validate()?;
+        let m = cfg.n_populations();
+        let a = cfg.history_bins;
+        if rec.n_populations() != m {
+            return Err(NeulvmError::Spikes(format!(
+                "spikes have {} populations, the model {m}",
+                rec.n_populations()
+            )));
+        }
+        if rec.n_bins() <= a {
+            return Err(NeulvmError::Spikes(format!(
+                "need more bins than the history window A = {a}, got {}",
+                rec.n_bins()
+            )));
+        }
+        let t = rec.n_bins() - a;
+        if let Some(i) = &rec.i_ext
+            && i.dim() != (m, t)
+        {
+            return Err(NeulvmError::Spikes(format!(
+                "external input must be [population, modelled bin] = ({m}, {t}), got {:?}",
+                i.dim()
+            )));
+        }
+        let k = rec.n_recorded();
+        let dt = cfg.dt_s;
+        let mut a0_hz = Vec::with_capacity(m);
+        let mut rec_age0 = Vec::with_capacity(m);
+        for p in 0..m {
+            let hist = rec.spikes.slice(ndarray::s![p, ..a, ..]);
+            let count: f64 = hist.iter().map(|&v| v as f64).sum();
+            a0_hz.push(count / (a * k) as f64 / dt);
+            let mut ages = Vec::with_capacity(k);
+            for i in 0..k {
+                let last = (0..a).rev().find(|&b| hist[[b, i]] == 1);
+                ages.push(match last {
+                    Some(b) => a - 1 - b,
+                    None if cfg.quirks.silent_history_age_zero => 0,
+                    None => a,
+                });
+            }
+            rec_age0.push(ages);
+        }
+        let step = (a as f64 * dt) / a as f64;
+        let age_grid: Vec<f64> = (0..a).map(|i| i as f64 * step).collect();
+        let refr = age_grid.iter().map(|&s| s < cfg.ref_t_s).collect();
+        Ok(Self {
+            cfg,
+            rec,
+            a0_hz,
+            rec_age0,
+            refr,
+            age_grid,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The recording.
+    pub fn recording(&self) -> &Recording {
+        &self.rec
+    }
+
+    /// A0 per population (Hz): rate of the recorded neurons over the history window.
+    pub fn initial_rate_hz(&self) -> &[f64] {
+        &self.a0_hz
+    }
+
+    /// Number of modelled bins T.
+    pub fn n_modelled_bins(&self) -> usize {
+        self.rec.n_bins() - self.cfg.history_bins
+    }
+
+    /// Checks a latent `[population, bin]`: shape (M, A+T), finite, within [0, 1].
+    pub fn check_latent(&self, z: ArrayView2<'_, f64>) -> Result<()> {
+        let want = (self.cfg.n_populations(), self.rec.n_bins());
+        if z.dim() != want {
+            return Err(NeulvmError::Latent(format!(
+                "Z must be [population, bin] = {want:?}, got {:?}",
+                z.dim()
+            )));
+        }
+        if let Some(v) = z
+            .iter()
+            .find(|v| !(v.is_finite() && (0.0..=1.0).contains(*v)))
+        {
+            return Err(NeulvmError::Latent(format!(
+                "Z must be finite and inside [0, 1], found {v}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Data-driven initial latent (the original's init): the mean of the recorded spikes of
+    /// each population smoothed by a Gaussian of standard deviation `sigma_s` (original
+    /// 0.4 s), mode 'reflect', truncated at 4 σ, over all bins (scipy `gaussian_filter1d`).
+    ///
+    /// ```
+    /// # use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
+    /// # use spikelab_data::datasets;
+    /// # let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
+    /// # let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
+    /// let z0 = model.initial_latent(0.4)?;
+    /// let stored = spikelab_data::io::npy::read_any(&datasets::neulvm("Z_init_4ms.npy")?)?;
+    /// let err = z0.iter().zip(stored.data.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    /// assert!(err < 1e-12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn initial_latent(&self, sigma_s: f64) -> Result<Array2<f64>> {
+        if !(sigma_s.is_finite() && sigma_s > 0.0) {
+            return Err(NeulvmError::Options(format!(
+                "sigma_s must be > 0, got {sigma_s}"
+            )));
+        }
+        let sigma = sigma_s / self.cfg.dt_s;
+        let radius = (4.0 * sigma + 0.5) as i64;
+        let mut w: Vec<f64> = (-radius..=radius)
+            .map(|x| (-0.5 / (sigma * sigma) * (x * x) as f64).exp())
+            .collect();
+        let s: f64 = w.iter().sum();
+        w.iter_mut().for_each(|v| *v /= s);
+        let (m, nb, k) = self.rec.spikes.dim();
+        let mut out = Array2::zeros((m, nb));
+        for p in 0..m {
+            let mean: Vec<f64> = (0..nb)
+                .map(|b| {
+                    (0..k)
+                        .map(|i| self.rec.spikes[[p, b, i]] as f64)
+                        .sum::<f64>()
+                        / k as f64
+                })
+                .collect();
+            let n = nb as i64;
+            let at = |i: i64| -> f64 {
+                // scipy 'reflect' (d c b a | a b c d | d c b a), repeated for long kernels.
+                let period = 2 * n;
+                let mut j = i.rem_euclid(period);
+                if j >= n {
+                    j = period - 1 - j;
+                }
+                mean[j as usize]
+            };
+            for b in 0..nb {
+                let mut acc = 0.0;
+                for (o, wv) in w.iter().enumerate() {
+                    acc += wv * at(b as i64 + o as i64 - radius);
+                }
+                out[[p, b]] = acc;
+            }
+        }
+        Ok(out)
+    }
+
+    /// L_y and L_Z at `params`, `z` (`[population, bin]`, A+T bins), with the M-step Λ
+    /// fallback, as the original `fast_lossy` / `fast_lossZ`.
+    ///
+    /// ```
+    /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording};
+    /// use spikelab_data::{datasets, io::npy};
+    /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
+    ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
+    /// let z_gt = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_gt_4ms.npy")?)?;
+    /// let l = model.loss(&Params::winner_take_all_ground_truth(), z_gt.view())?;
+    /// assert!((l.loss_y - 0.5588289437118972).abs() < 1e-12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn loss(&self, params: &Params, z: ArrayView2<'_, f64>) -> Result<Losses> {
+        self.loss_with(params, z, Step::M)
+    }
+
+    /// Like [`loss`](Self::loss) with the Λ fallback of the given step.
+    pub fn loss_with(&self, params: &Params, z: ArrayView2<'_, f64>, step: Step) -> Result<Losses> {
+        Ok(self.evaluate(params, z, step, false, false)?.losses)
+    }
+
+    /// Exact gradient of L_y + L_Z with respect to the parameters and/or the latent.
+    ///
+    /// ```
+    /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+    /// use spikelab_data::{datasets, io::npy};
+    /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
+    ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
+    /// let z = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_init_4ms.npy")?)?;
+    /// let g = model.gradient(&Params::winner_take_all_ground_truth(), z.view(), Step::M, true, false)?;
+    /// assert_eq!(g.params.unwrap().len(), 12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn gradient(
+        &self,
+        params: &Params,
+        z: ArrayView2<'_, f64>,
+        step: Step,
+        wrt_params: bool,
+        wrt_latent: bool,
+    ) -> Result<Gradient> {
+        self.evaluate(params, z, step, wrt_params, wrt_latent)
+    }
+
+    fn evaluate(
+        &self,
+        params: &Params,
+        z: ArrayView2<'_, f64>,
+        step: Step,
+        gp: bool,
+        gz: bool,
+    ) -> Result<Gradient> {
+        let m = self.cfg.n_populations();
+        params.validate(m)?;
+        self.check_latent(z)?;
+        let a = self.cfg.history_bins;
+        let nb = self.rec.n_bins();
+        let t_len = nb - a;
+        let dt = self.cfg.dt_s;
+        let grad = gp || gz;
+        let fallback = match step {
+            Step::M => self.cfg.quirks.lambda_fallback_mstep,
+            Step::E => self.cfg.quirks.lambda_fallback_estep,
+        };
+        // Latent with the history overwritten by A0·Δ (checklist item 4).
+        let mut zc = vec![0.0; m * nb];
+        for p in 0..m {
+            for b in 0..nb {
+                zc[p * nb + b] = if b < a { self.a0_hz[p] * dt } else { z[[p, b]] };
+            }
+        }
+        // Coupling W[β→α] = J_β·conmat[β][α].
+        let w: Vec<f64> = (0..m * m)
+            .map(|i| params.j[i / m] * self.cfg.conmat[i])
+            .collect();
+        // Synaptic currents I_β(s), s = 0..T-1.
+        let esyn: Vec<f64> = self
+            .cfg
+            .a_syn_hz
+            .iter()
+            .map(|&as_| (-dt * as_).exp())
+            .collect();
+        let mut isyn = vec![0.0; m * t_len];
+        for p in 0..m {
+            let mut cur = self.a0_hz[p];
+            for s in 0..t_len {
+                if s > 0 {
+                    cur = esyn[p] * cur + (1.0 - esyn[p]) * zc[p * nb + a + s - 1] / dt;
+                }
+                isyn[p * t_len + s] = cur;
+            }
+        }
+        // Drive u_α(s) and initial mean potential h_α.
+        let mut u = vec![0.0; m * t_len];
+        let mut h = vec![0.0; m];
+        for al in 0..m {
+            let mut x = 0.0;
+            for be in 0..m {
+                x += w[be * m + al] * self.a0_hz[be];
+            }
+            h[al] = params.mu[al] + x / params.a_mem_hz[al];
+            for s in 0..t_len {
+                let mut acc = 0.0;
+                for be in 0..m {
+                    acc += w[be * m + al] * isyn[be * t_len + s];
+                }
+                if let Some(ie) = &self.rec.i_ext {
+                    acc += ie[[al, s]] * self.cfg.eps;
+                }
+                u[al * t_len + s] = acc;
+            }
+        }
+        let scale = 1.0 / (m * t_len) as f64;
+        let mut nll_sum = 0.0;
+        let mut lny_sum = 0.0;
+        let mut pgs = Vec::with_capacity(m);
+        for al in 0..m {
+            let mut pg = PopGrad {
+                da: 0.0,
+                dmu: 0.0,
+                dth: 0.0,
+                dh: 0.0,
+                du: if grad { vec![0.0; t_len] } else { Vec::new() },
+                dz: if gz { vec![0.0; nb] } else { Vec::new() },
+            };
+            let ua = &u[al * t_len..(al + 1) * t_len];
+            let za = &zc[al * nb..(al + 1) * nb];
+            nll_sum += self.pop_latent(
+                al, params, h[al], ua, za, fallback, grad, gz, scale, &mut pg,
+            );
+            lny_sum += self.pop_recorded(al, params, h[al], ua, grad, scale, &mut pg);
+            pgs.push(pg);
+        }
+        let losses = Losses {
+            loss_y: -lny_sum * scale,
+            loss_z: nll_sum * scale,
+        };
+        if !(losses.loss_y.is_finite() && losses.loss_z.is_finite()) {
+            return Err(NeulvmError::NonFinite(format!(
+                "L_y = {}, L_Z = {} (exp overflow or p = 0 for these parameters)",
+                losses.loss_y, losses.loss_z
+            )));
+        }
+        if !grad {
+            return Ok(Gradient {
+                losses,
+                params: None,
+                latent: None,
+            });
+        }
+        // Combine: du → dW, dI; dh → dμ, dW, da.
+        let mut dw = vec![0.0; m * m];
+        let mut di = vec![0.0; m * t_len];
+        let mut da = vec![0.0; m];
+        let mut dmu = vec![0.0; m];
+        let mut dth = vec![0.0; m];
+        for al in 0..m {
+            let pg = &pgs[al];
+            da[al] += pg.da;
+            dmu[al] += pg.dmu + pg.dh;
+            dth[al] += pg.dth;
+            let am = params.a_mem_hz[al];
+            let mut x = 0.0;
+            for be in 0..m {
+                x += w[be * m + al] * self.a0_hz[be];
+                dw[be * m + al] += pg.dh * self.a0_hz[be] / am;
+                let mut acc = 0.0;
+                for s in 0..t_len {
+                    acc += pg.du[s] * isyn[be * t_len + s];
+                }
+                dw[be * m + al] += acc;
+                if gz {
+                    let wba = w[be * m + al];
+                    for s in 0..t_len {
+                        di[be * t_len + s] += pg.du[s] * wba;
+                    }
+                }
+            }
+            da[al] -= pg.dh * x / (am * am);
+        }
+        let params_grad = if gp {
+            let mut dj = vec![0.0; m];
+            for i in 0..m * m {
+                dj[i / m] += dw[i] * self.cfg.conmat[i];
+            }
+            let mut g = da;
+            g.extend_from_slice(&dj);
+            g.extend_from_slice(&dmu);
+            g.extend_from_slice(&dth);
+            Some(g)
+        } else {
+            None
+        };
+        let latent = if gz {
+            let mut out = Array2::zeros((m, nb));
+            for p in 0..m {
+                let pg = &pgs[p];
+                for b in a..nb {
+                    out[[p, b]] = pg.dz[b];
+                }
+                // Reverse of I(s) = e·I(s−1) + (1−e)·Z(A+s−1)/Δ.
+                let mut carry = 0.0;
+                for s in (1..t_len).rev() {
+                    let g = di[p * t_len + s] + carry;
+                    out[[p, a + s - 1]] += g * (1.0 - esyn[p]) / dt;
+                    carry = g * esyn[p];
+                }
+            }
+            Some(out)
+        } else {
+            None
+        };
+        let g = Gradient {
+            losses,
+            params: params_grad,
+            latent,
+        };
+        let finite = g
+            .params
+            .as_ref()
+            .is_none_or(|v| v.iter().all(|x| x.is_finite()))
+            && g.latent
+                .as_ref()
+                .is_none_or(|v| v.iter().all(|x| x.is_finite()));
+        if !finite {
+            return Err(NeulvmError::NonFinite("gradient".into()));
+        }
+        Ok(g)
+    }
+
+    /// Stationary survival S0(s) of the original (`LIFmesoCell.S0`), and Σ f.
+    fn s0(&self, s: f64, h: f64, am: f64, th: f64) -> (f64, f64) {
+        if s <= 0.0 {
+            return (0.0, f64::INFINITY);
+        }
+        let dr = self.cfg.s0_step_s;
+        let n = (s / dr) as usize;
+        let step = if n > 0 { s / n as f64 } else { 0.0 };
+        let mut sum = 0.0;
+        for j in 0..=n {
+            let r = if j == n { s } else { j as f64 * step };
+            let r = if n == 0 { 0.0 } else { r };
+            let mut v = h * (1.0 - exp(-r * am));
+            if r < self.cfg.ref_t_s {
+                v = 0.0;
+            }
+            let f = if v == 0.0 { 0.0 } else { exp(v - th) };
+            sum += f * dr;
+        }
+        ((-sum).exp(), sum)
+    }
+
+    /// Adjoint of S0 with respect to h, a_mem, θ (adds to the accumulators).
+    #[allow(clippy::too_many_arguments)]
+    fn s0_backward(
+        &self,
+        s: f64,
+        h: f64,
+        am: f64,
+        th: f64,
+        dsum: f64,
+        dh: &mut f64,
+        da: &mut f64,
+        dth: &mut f64,
+    ) {
+        let dr = self.cfg.s0_step_s;
+        let n = (s / dr) as usize;
+        let step = if n > 0 { s / n as f64 } else { 0.0 };
+        for j in 0..=n {
+            let r = if j == n { s } else { j as f64 * step };
+            let r = if n == 0 { 0.0 } else { r };
+            if r < self.cfg.ref_t_s {
+                continue;
+            }
+            let e = exp(-r * am);
+            let v = h * (1.0 - e);
+            if v == 0.0 {
+                continue;
+            }
+            let f = exp(v - th);
+            let gv = dsum * dr * f;
+            *dth -= gv;
+            *dh += gv * (1.0 - e);
+            *da += gv * h * r * e;
+        }
+    }
+
+    /// Latent part of one population: returns Σ_t nll; accumulates gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn pop_latent(
+        &self,
+        al: usize,
+        params: &Params,
+        h: f64,
+        u: &[f64],
+        z: &[f64],
+        fallback: f64,
+        grad: bool,
+        gz: bool,
+        scale: f64,
+        pg: &mut PopGrad,
+    ) -> f64 {
+        let a = self.cfg.history_bins;
+        let t_len = u.len();
+        let dt = self.cfg.dt_s;
+        let am = params.a_mem_hz[al];
+        let mu = params.mu[al];
+        let th = params.theta[al];
+        let nn = self.cfg.n_neurons[al] as f64;
+        let floor = self.cfg.variance_floor * dt / nn;
+        let c2pi = if self.cfg.quirks.two_pi_as_6_28 {
+            0.5 * (2.0f64 * ORIGINAL_PI).ln()
+        } else {
+            0.5 * (2.0 * std::f64::consts::PI).ln()
+        };
+        let refr = &self.refr;
+        let mut vinit = vec![0.0; a];
+        let mut sinit = vec![0.0; a];
+        for k in 0..a {
+            let s = self.age_grid[k];
+            vinit[k] = if refr[k] {
+                0.0
+            } else {
+                h * (1.0 - exp(-s * am))
+            };
+            sinit[k] = self.s0(s, h, am, th).0;
+        }
+        let rows = if grad { t_len } else { 2 };
+        let mut tv = vec![0.0; rows * a];
+        let mut tl = vec![0.0; rows * a];
+        let mut te = vec![0.0; rows * a];
+        let mut ts = vec![0.0; rows * a];
+        let mut zbar = vec![0.0; if grad { t_len } else { 0 }];
+        let mut zpre = vec![0.0; zbar.len()];
+        let mut lamt = vec![0.0; zbar.len()];
+        let mut sumv = vec![0.0; zbar.len()];
+        let mut mess_v = vec![0.0; zbar.len()];
+        let mut lvalid = vec![false; zbar.len()];
+        let row = |s: usize| if grad { s * a } else { (s & 1) * a };
+        let mut nll = 0.0;
+        for s in 0..t_len {
+            let t = a + s;
+            let cur = row(s);
+            let du = dt * u[s];
+            let (mut s_mp, mut s_m, mut s_vp, mut s_v) = (0.0, 0.0, 0.0, 0.0);
+            for k in 0..a {
+                let (vin, sk) = if s == 0 {
+                    (vinit[k], sinit[k])
+                } else if k == 0 {
+                    (0.0, 1.0)
+                } else {
+                    let pr = row(s - 1) + k - 1;
+                    (tv[pr], ts[pr] * te[pr])
+                };
+                let mut v = vin + dt * (mu - vin) * am + du;
+                if refr[k] {
+                    v = 0.0;
+                }
+                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
+                let x = lam * dt;
+                let e = exp(-x);
+                let p = if x < 0.01 { x } else { 1.0 - e };
+                let zk = z[t - 1 - k];
+                let mk = sk * zk;
+                let vk = (1.0 - sk) * mk;
+                s_mp += mk * p;
+                s_m += mk;
+                s_vp += vk * p;
+                s_v += vk;
+                let i = cur + k;
+                tv[i] = v;
+                tl[i] = lam;
+                te[i] = e;
+                ts[i] = sk;
+            }
+            let mess = 1.0 - s_m;
+            let mut lt = s_vp / s_v;
+            let valid = !lt.is_nan();
+            if !valid {
+                lt = fallback;
+            }
+            let zp = s_mp + lt * mess;
+            let zb = zp.clamp(0.0, 1.0);
+            let var = zb / nn + floor;
+            let d = z[t] - zb;
+            nll += 0.5 * d * d / var + 0.5 * var.ln() + c2pi;
+            if grad {
+                zbar[s] = zb;
+                zpre[s] = zp;
+                lamt[s] = lt;
+                sumv[s] = s_v;
+                mess_v[s] = mess;
+                lvalid[s] = valid;
+            }
+        }
+        if !grad {
+            return nll;
+        }
+        // Reverse sweep.
+        let mut g_v = vec![0.0; a + 1]; // adjoint of V_post(s)[k], from step s+1 (read at k+1)
+        let mut g_s = vec![0.0; a + 1]; // adjoint of S(s+1)[k]
+        let mut n_v = vec![0.0; a + 1];
+        let mut n_s = vec![0.0; a + 1];
+        let (mut dam, mut dmu, mut dth) = (0.0, 0.0, 0.0);
+        for s in (0..t_len).rev() {
+            let t = a + s;
+            let cur = row(s);
+            let zb = zbar[s];
+            let var = zb / nn + floor;
+            let d = z[t] - zb;
+            if gz {
+                pg.dz[t] += scale * d / var;
+            }
+            let dzb = -d / var + (-0.5 * d * d / (var * var) + 0.5 / var) / nn;
+            let gpre = if (0.0..=1.0).contains(&zpre[s]) {
+                scale * dzb
+            } else {
+                0.0
+            };
+            let lt = lamt[s];
+            let dmess = gpre * lt;
+            let dlam_t = gpre * mess_v[s];
+            let (dnv, ddv) = if lvalid[s] {
+                (dlam_t / sumv[s], -dlam_t * lt / sumv[s])
+            } else {
+                (0.0, 0.0)
+            };
+            for k in 0..a {
+                let i = cur + k;
+                let sk = ts[i];
+                let lam = tl[i];
+                let e = te[i];
+                let v = tv[i];
+                let x = lam * dt;
+                let small = x < 0.01;
+                let p = if small { x } else { 1.0 - e };
+                let zk = z[t - 1 - k];
+                let mk = sk * zk;
+                let vk = (1.0 - sk) * mk;
+                let base = gpre * p - dmess;
+                let dv = dnv * p + ddv;
+                let gsn = g_s[k + 1];
+                let d_s = zk * base + dv * zk * (1.0 - 2.0 * sk) + gsn * e;
+                let de = gsn * sk;
+                if gz && t - 1 - k >= a {
+                    pg.dz[t - 1 - k] += sk * base + dv * sk * (1.0 - sk);
+                }
+                let dp = gpre * mk + dnv * vk;
+                let dx = dp * if small { 1.0 } else { e } - de * e;
+                let dl = dx * dt;
+                let mut dvv = g_v[k + 1];
+                if v != 0.0 {
+                    dvv += dl * lam;
+                    dth -= dl * lam;
+                }
+                let dvin = if refr[k] {
+                    0.0
+                } else {
+                    let vin = if s == 0 {
+                        vinit[k]
+                    } else if k == 0 {
+                        0.0
+                    } else {
+                        tv[row(s - 1) + k - 1]
+                    };
+                    dmu += dvv * dt * am;
+                    dam += dvv * dt * (mu - vin);
+                    pg.du[s] += dvv * dt;
+                    dvv * (1.0 - dt * am)
+                };
+                n_v[k] = dvin;
+                n_s[k] = d_s;
+            }
+            std::mem::swap(&mut g_v, &mut n_v);
+            std::mem::swap(&mut g_s, &mut n_s);
+        }
+        // g_v[k], g_s[k] now hold the adjoints of the initial V_k and S_k.
+        let mut dh = 0.0;
+        for k in 0..a {
+            let s = self.age_grid[k];
+            if !refr[k] {
+                let e = exp(-s * am);
+                dh += g_v[k] * (1.0 - e);
+                dam += g_v[k] * h * s * e;
+            }
+            if k > 0 && g_s[k] != 0.0 {
+                let (sv, _) = self.s0(s, h, am, th);
+                // S = exp(−Σ): dΣ = −S·dS.
+                let dsum = -sv * g_s[k];
+                if dsum != 0.0 {
+                    self.s0_backward(s, h, am, th, dsum, &mut dh, &mut dam, &mut dth);
+                }
+            }
+        }
+        pg.da += dam;
+        pg.dmu += dmu;
+        pg.dth += dth;
+        pg.dh += dh;
+        nll
+    }
+
+    /// Recorded neurons of one population: returns Σ ln p(y); accumulates gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn pop_recorded(
+        &self,
+        al: usize,
+        params: &Params,
+        h: f64,
+        u: &[f64],
+        grad: bool,
+        scale: f64,
+        pg: &mut PopGrad,
+    ) -> f64 {
+        let a = self.cfg.history_bins;
+        let t_len = u.len();
+        let dt = self.cfg.dt_s;
+        let ln_dt = dt.ln();
+        let am = params.a_mem_hz[al];
+        let mu = params.mu[al];
+        let th = params.theta[al];
+        let quirk3 = self.cfg.quirks.refractory_logp_uses_theta;
+        let k_rec = self.rec.n_recorded();
+        let spikes = self.rec.spikes.slice(ndarray::s![al, .., ..]);
+        let mut total = 0.0;
+        let w = -scale; // d(L)/d(ln p)
+        for i in 0..k_rec {
+            let age0 = self.rec_age0[al][i];
+            let age0_s = dt * age0 as f64;
+            let r0 = age0_s < self.cfg.ref_t_s;
+            let vinit = if r0 {
+                0.0
+            } else {
+                h * (1.0 - exp(-age0_s * am))
+            };
+            let mut vin = vinit;
+            let mut age = age0;
+            let mut tape_v = if grad {
+                Vec::with_capacity(t_len)
+            } else {
+                Vec::new()
+            };
+            let mut tape_vin = if grad {
+                Vec::with_capacity(t_len)
+            } else {
+                Vec::new()
+            };
+            let mut tape_r = if grad {
+                Vec::with_capacity(t_len)
+            } else {
+                Vec::new()
+            };
+            for s in 0..t_len {
+                let refr = (age as f64) * dt < self.cfg.ref_t_s;
+                let mut v = vin + dt * (mu - vin) * am + dt * u[s];
+                if refr {
+                    v = 0.0;
+                }
+                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
+                let x = lam * dt;
+                let y = spikes[[a + s, i]] == 1;
+                if y {
+                    total += if x < 0.01 {
+                        if v == 0.0 && !quirk3 {
+                            (1e-8 * dt).ln()
+                        } else {
+                            v - th + ln_dt
+                        }
+                    } else {
+                        (1.0 - (-x).exp()).ln()
+                    };
+                } else {
+                    total -= x;
+                }
+                if grad {
+                    tape_v.push(v);
+                    tape_vin.push(vin);
+                    tape_r.push(refr);
+                }
+                if y {
+                    age = 0;
+                    vin = 0.0;
+                } else {
+                    age += 1;
+                    vin = v;
+                }
+            }
+            if !grad {
+                continue;
+            }
+            let mut gnext = 0.0; // adjoint of V_post(s) from step s+1
+            for s in (0..t_len).rev() {
+                let v = tape_v[s];
+                let y = spikes[[a + s, i]] == 1;
+                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
+                let x = lam * dt;
+                let mut dv = gnext;
+                let mut gx = 0.0;
+                if y {
+                    if x < 0.01 {
+                        if v != 0.0 || quirk3 {
+                            dv += w;
+                            pg.dth -= w;
+                        }
+                    } else {
+                        let e = (-x).exp();
+                        gx += w * e / (1.0 - e);
+                    }
+                } else {
+                    gx -= w;
+                }
+                if v != 0.0 {
+                    dv += gx * x;
+                    pg.dth -= gx * x;
+                }
+                let dvin = if tape_r[s] {
+                    0.0
+                } else {
+                    pg.dmu += dv * dt * am;
+                    pg.da += dv * dt * (mu - tape_vin[s]);
+                    pg.du[s] += dv * dt;
+                    dv * (1.0 - dt * am)
+                };
+                gnext = if s > 0 && spikes[[a + s - 1, i]] == 1 {
+                    0.0
+                } else {
+                    dvin
+                };
+                if s == 0 && !r0 {
+                    let e = exp(-age0_s * am);
+                    pg.dh += dvin * (1.0 - e);
+                    pg.da += dvin * h * age0_s * e;
+                }
+            }
+        }
+        total
+    }
+}
