@@ -16,6 +16,8 @@ use crate::error::{DataError, Result};
 
 pub mod csv;
 pub mod npy;
+#[cfg(feature = "hdf5")]
+pub mod nwb;
 
 /// Reads a whole file, transparently decompressing gzip (recognised by its magic bytes, so
 /// `.gz` with a wrong extension works too). A `.gz` file that is not gzip, or a truncated

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Creates <repo>/.venv with pynwb for the NWB interop tests
+# (crates/spikelab-data/tests/nwb_pynwb.rs). Idempotent: when .venv already imports pynwb
+# it returns at once. Needs python3 with the venv module (Debian: python3-venv) and access
+# to PyPI (about 15 s the first time).
+#
+#   bash scripts/setup_python.sh            # uses python3 on PATH
+#   PYTHON=/usr/bin/python3.11 bash scripts/setup_python.sh
+#
+# The tests look for $SPIKELAB_PYTHON first, then <repo>/.venv/bin/python.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$repo/.venv"
+python="${PYTHON:-python3}"
+# Versions the interop layout was verified with (docs/formats.md); raise deliberately.
+pynwb_spec="${PYNWB_SPEC:-pynwb>=3,<5}"
+
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import pynwb" >/dev/null 2>&1; then
+    echo "setup_python: $venv already has pynwb $("$venv/bin/python" -c 'import pynwb; print(pynwb.__version__)')"
+    exit 0
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "setup_python: creating $venv with $("$python" --version 2>&1)"
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pynwb_spec"
+echo "setup_python: installed pynwb $("$venv/bin/python" -c 'import pynwb; print(pynwb.__version__)') into $venv"
