@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{DataError, Result};
 
 pub mod csv;
+pub mod kilosort;
+pub mod mat;
 pub mod npy;
 #[cfg(feature = "hdf5")]
 pub mod nwb;

@@ -1,0 +1,1 @@
+//! Kilosort/phy output folders (work in progress).
