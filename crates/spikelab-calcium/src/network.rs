@@ -227,6 +227,7 @@ pub struct ElephantCnn {
     evaluation: Evaluation,
     device: Device,
     batch_size: usize,
+    candle_kernels: bool,
 }
 
 impl ElephantCnn {
@@ -239,6 +240,7 @@ impl ElephantCnn {
             evaluation: Evaluation::default(),
             device: Device::Cpu,
             batch_size: 4096,
+            candle_kernels: false,
         }
     }
 
@@ -264,6 +266,13 @@ impl ElephantCnn {
     /// On the CPU the fully-convolutional evaluation uses our gemm kernel; elsewhere candle ops.
     pub fn with_device(mut self, device: Device) -> Self {
         self.device = device;
+        self
+    }
+
+    /// Uses candle's ops for the fully-convolutional evaluation even on the CPU (the code path
+    /// GPUs take; slower than the default gemm kernel on the CPU, useful as a cross-check).
+    pub fn with_candle_kernels(mut self, yes: bool) -> Self {
+        self.candle_kernels = yes;
         self
     }
 
@@ -294,7 +303,9 @@ impl ElephantCnn {
     /// `j + 32`). Shorter traces give an empty vector.
     pub fn forward_zscored(&self, traces: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
         match (self.evaluation, &self.device) {
-            (Evaluation::FullyConvolutional, Device::Cpu) => Ok(self.fast.forward_many(traces)),
+            (Evaluation::FullyConvolutional, Device::Cpu) if !self.candle_kernels => {
+                Ok(self.fast.forward_many(traces))
+            }
             (Evaluation::FullyConvolutional, dev) => {
                 let p = CandleParams::new(&self.weights, dev)?;
                 traces

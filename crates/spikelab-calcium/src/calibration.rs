@@ -1,0 +1,127 @@
+//! Calibration of the network output (z-score units of the smoothed spike train, per neuron)
+//! to spike rates in Hz.
+//!
+//! The Elephant network was trained on per-neuron z-scored targets, so its output has no
+//! absolute scale: for a neuron with smoothed spike train `s`, the ideal output is
+//! `(s − mean s)/std s`. We calibrate with one affine map fitted by least squares on ground
+//! truth, pooled over all frames of all neurons of one or more datasets:
+//!
+//! `spikes per frame ≈ a + b·output`, then `rate_hz = max(0, a + b·output) · frame_rate_hz`,
+//!
+//! with the smoothed spike counts (the training kernel, SD √2 frames) as the regression target.
+//! This is a population-average calibration: it gets the mean rate of a typical neuron of the
+//! calibration data right, not each neuron's (per-neuron rates vary several-fold; the
+//! correlation with the truth is unchanged). [`Calibration::bundled`] fits it on the bundled
+//! training datasets 4, 5 and 6; `docs/calcium.md` lists the fitted values.
+
+use ndarray::Array2;
+
+use crate::error::{CalciumError, Result};
+use crate::evaluate::{GroundTruthSet, Predictor};
+use crate::train::{SPIKE_KERNEL_SIGMA, convolve_same, smoothing_kernel};
+
+/// `spikes per frame = max(0, intercept + slope · output)`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Calibration {
+    /// Spikes per frame at output 0.
+    pub intercept: f64,
+    /// Spikes per frame per output unit.
+    pub slope: f64,
+}
+
+impl Calibration {
+    /// Least-squares fit of smoothed spike counts on predictions (both `[time, neuron]`,
+    /// frames where either is NaN ignored).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use spikelab_calcium::calibration::Calibration;
+    /// let pred = array![[0.0], [1.0], [2.0], [3.0]];
+    /// let c = Calibration { intercept: 0.1, slope: 0.2 };
+    /// let r = c.rates_hz(&pred, 100.0);
+    /// assert!((r[[3, 0]] - 70.0).abs() < 1e-9);
+    /// ```
+    pub fn fit(pred: &Array2<f64>, spikes: &Array2<f64>) -> Result<Self> {
+        if pred.dim() != spikes.dim() {
+            return Err(CalciumError::InvalidInput {
+                what: "calibration".into(),
+                reason: format!("prediction {:?} vs spikes {:?}", pred.dim(), spikes.dim()),
+            });
+        }
+        let k = smoothing_kernel(SPIKE_KERNEL_SIGMA);
+        let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
+        for j in 0..pred.ncols() {
+            let s: Vec<f64> = spikes
+                .column(j)
+                .iter()
+                .map(|v| if v.is_nan() { 0.0 } else { *v })
+                .collect();
+            let sm = convolve_same(&s, &k);
+            for ((p, t), raw) in pred.column(j).iter().zip(sm).zip(spikes.column(j)) {
+                if p.is_nan() || raw.is_nan() {
+                    continue;
+                }
+                n += 1.0;
+                sx += p;
+                sy += t;
+                sxx += p * p;
+                sxy += p * t;
+            }
+        }
+        let var = sxx / n.max(1.0) - (sx / n.max(1.0)).powi(2);
+        if n < 2.0 || var <= 0.0 {
+            return Err(CalciumError::InvalidInput {
+                what: "calibration".into(),
+                reason: "fewer than two distinct predicted frames".into(),
+            });
+        }
+        let slope = (sxy / n - sx / n * sy / n) / var;
+        Ok(Calibration {
+            intercept: sy / n - slope * sx / n,
+            slope,
+        })
+    }
+
+    /// Fits on the predictions of `predictor` for several ground-truth sets (pooled).
+    pub fn fit_sets(predictor: &impl Predictor, sets: &[GroundTruthSet]) -> Result<Self> {
+        let mut preds = Vec::new();
+        let mut spikes = Vec::new();
+        for s in sets {
+            let p = predictor.predict(&s.calcium)?;
+            for j in 0..p.ncols() {
+                preds.push(p.column(j).to_vec());
+                spikes.push(s.spikes.column(j).to_vec());
+            }
+        }
+        let t = preds.iter().map(Vec::len).max().unwrap_or(0);
+        let mut pa = Array2::from_elem((t, preds.len()), f64::NAN);
+        let mut sa = Array2::from_elem((t, preds.len()), f64::NAN);
+        for (j, (p, s)) in preds.iter().zip(&spikes).enumerate() {
+            for i in 0..p.len() {
+                pa[[i, j]] = p[i];
+                sa[[i, j]] = s[i];
+            }
+        }
+        Self::fit(&pa, &sa)
+    }
+
+    /// Fitted on the bundled Spikefinder training datasets 4, 5 and 6.
+    pub fn bundled(predictor: &impl Predictor) -> Result<Self> {
+        let sets = [4, 5, 6]
+            .into_iter()
+            .map(|n| GroundTruthSet::spikefinder_csv(n, spikelab_data::datasets::Split::Train))
+            .collect::<Result<Vec<_>>>()?;
+        Self::fit_sets(predictor, &sets)
+    }
+
+    /// Spike rates in Hz, `max(0, a + b·output)·frame_rate_hz`; NaN stays NaN.
+    pub fn rates_hz(&self, pred: &Array2<f64>, frame_rate_hz: f64) -> Array2<f64> {
+        pred.mapv(|v| {
+            if v.is_nan() {
+                f64::NAN
+            } else {
+                (self.intercept + self.slope * v).max(0.0) * frame_rate_hz
+            }
+        })
+    }
+}

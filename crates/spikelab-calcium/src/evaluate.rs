@@ -1,0 +1,207 @@
+//! Ground-truth datasets and the Spikefinder evaluation of a predictor on them.
+
+use ndarray::{Array2, s};
+use spikelab_data::datasets::{self, Split};
+use spikelab_data::{CalciumTraces, io};
+
+use crate::error::{CalciumError, Result};
+use crate::metric::{nanmedian, spikefinder_corr, spikefinder_rank};
+
+/// Anything that turns 100 Hz calcium `[time, neuron]` into aligned predictions of the same
+/// shape (NaN where undefined): a single network or an ensemble.
+pub trait Predictor {
+    /// Predictions `[time, neuron]`, same shape as `traces.data()`.
+    fn predict(&self, traces: &CalciumTraces) -> Result<Array2<f64>>;
+}
+
+impl Predictor for crate::ElephantCnn {
+    fn predict(&self, traces: &CalciumTraces) -> Result<Array2<f64>> {
+        crate::ElephantCnn::predict(self, traces)
+    }
+}
+
+/// Calcium traces with ground-truth spike counts per frame.
+#[derive(Debug, Clone)]
+pub struct GroundTruthSet {
+    /// Dataset name (e.g. `test 4`).
+    pub name: String,
+    /// Calcium `[time, neuron]`, NaN-padded.
+    pub calcium: CalciumTraces,
+    /// Spike counts per frame, **`[time, neuron]`** like the calcium, NaN-padded.
+    pub spikes: Array2<f64>,
+}
+
+impl GroundTruthSet {
+    /// Checks that calcium and spikes have the same `[time, neuron]` shape.
+    pub fn new(
+        name: impl Into<String>,
+        calcium: CalciumTraces,
+        spikes: Array2<f64>,
+    ) -> Result<Self> {
+        let name = name.into();
+        if calcium.data().dim() != spikes.dim() {
+            return Err(CalciumError::InvalidInput {
+                what: name,
+                reason: format!(
+                    "calcium is {:?} [time, neuron] but spikes are {:?}",
+                    calcium.data().dim(),
+                    spikes.dim()
+                ),
+            });
+        }
+        Ok(GroundTruthSet {
+            name,
+            calcium,
+            spikes,
+        })
+    }
+
+    /// A bundled Spikefinder CSV pair (`train` 4/5/6, `test` 4/5), 100 Hz.
+    ///
+    /// ```
+    /// use spikelab_calcium::evaluate::GroundTruthSet;
+    /// use spikelab_data::datasets::Split;
+    /// let g = GroundTruthSet::spikefinder_csv(4, Split::Test)?;
+    /// assert_eq!(g.spikes.dim(), (33280, 3));
+    /// # Ok::<(), spikelab_calcium::CalciumError>(())
+    /// ```
+    pub fn spikefinder_csv(n: u32, split: Split) -> Result<Self> {
+        let calcium = io::csv::read_calcium(&datasets::spikefinder_calcium(n, split)?, 100.0)?;
+        let spikes = io::csv::read_table(&datasets::spikefinder_spikes(n, split)?)?.values;
+        let name = match split {
+            Split::Train => format!("train {n}"),
+            Split::Test => format!("test {n}"),
+        };
+        Self::new(name, calcium, spikes)
+    }
+
+    /// A c2s `.mat` file (struct array `data` with fields `calcium`, `spikes`, `fps`), e.g.
+    /// `data.N.test.preprocessed.mat[.gz]`. Traces keep their .mat lengths (for tests 1 and 3
+    /// longer than the official CSVs).
+    pub fn from_c2s_mat(name: impl Into<String>, path: &std::path::Path) -> Result<Self> {
+        let name = name.into();
+        let recs = io::mat::read_c2s(path)?;
+        let mut sp = Vec::with_capacity(recs.len());
+        for (i, r) in recs.iter().enumerate() {
+            sp.push(
+                r.spike_counts
+                    .clone()
+                    .ok_or_else(|| CalciumError::InvalidInput {
+                        what: path.display().to_string(),
+                        reason: format!("recording {i} has no `spikes` field"),
+                    })?,
+            );
+        }
+        let calcium = io::mat::c2s_to_traces(&recs)?;
+        let t = calcium.n_frames();
+        let mut spikes = Array2::from_elem((t, sp.len()), f64::NAN);
+        for (j, col) in sp.iter().enumerate() {
+            spikes
+                .slice_mut(s![..col.len(), j])
+                .assign(&ndarray::ArrayView1::from(col));
+        }
+        Self::new(name, calcium, spikes)
+    }
+
+    /// The bundled Spikefinder test set `n` (1, 3, 4 or 5) with the lengths of the golden
+    /// outputs: tests 1 and 3 from the c2s `.mat`, 4 and 5 from the CSVs (identical there).
+    pub fn spikefinder_test(n: u32) -> Result<Self> {
+        match n {
+            1 | 3 => {
+                let g =
+                    Self::from_c2s_mat(format!("test {n}"), &datasets::spikefinder_test_mat(n)?)?;
+                // The c2s fps field is ≈100 Hz; the data are the Spikefinder 100 Hz traces.
+                let calcium = CalciumTraces::new(g.calcium.data().clone(), 100.0)?;
+                Self::new(g.name, calcium, g.spikes)
+            }
+            4 | 5 => Self::spikefinder_csv(n, Split::Test),
+            _ => Err(CalciumError::InvalidParameter {
+                name: "n",
+                reason: format!("bundled test sets with calcium are 1, 3, 4, 5; got {n}"),
+            }),
+        }
+    }
+}
+
+/// How frames without a prediction (NaN) are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Padding {
+    /// Drop them (with the ground truth), as the metric does with NaN.
+    #[default]
+    NanDropped,
+    /// Count them as 0 inside each neuron's recording, like the original submission CSVs.
+    ZeroFilled,
+}
+
+/// Per-neuron and median scores of one dataset.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DatasetScore {
+    /// Dataset name.
+    pub name: String,
+    /// Spikefinder correlation per neuron.
+    pub corr: Vec<f64>,
+    /// Spearman rank correlation per neuron (same 40-ms sums).
+    pub rank: Vec<f64>,
+    /// Median correlation (the Spikefinder per-dataset score).
+    pub median_corr: f64,
+    /// Median rank correlation.
+    pub median_rank: f64,
+}
+
+/// Scores predictions against spike counts, both `[time, neuron]` of the same shape.
+pub fn score(
+    name: &str,
+    pred: &Array2<f64>,
+    spikes: &Array2<f64>,
+    padding: Padding,
+) -> Result<DatasetScore> {
+    if pred.dim() != spikes.dim() {
+        return Err(CalciumError::InvalidInput {
+            what: name.into(),
+            reason: format!("prediction {:?} vs spikes {:?}", pred.dim(), spikes.dim()),
+        });
+    }
+    let mut corr = Vec::new();
+    let mut rank = Vec::new();
+    for j in 0..pred.ncols() {
+        let truth = spikes.column(j);
+        let mut p = pred.column(j).to_owned();
+        if padding == Padding::ZeroFilled {
+            for (v, t) in p.iter_mut().zip(truth.iter()) {
+                if v.is_nan() && !t.is_nan() {
+                    *v = 0.0;
+                }
+            }
+        }
+        corr.push(spikefinder_corr(truth, p.view())?);
+        rank.push(spikefinder_rank(truth, p.view())?);
+    }
+    Ok(DatasetScore {
+        name: name.into(),
+        median_corr: nanmedian(&corr),
+        median_rank: nanmedian(&rank),
+        corr,
+        rank,
+    })
+}
+
+/// Predicts a ground-truth set and scores it.
+///
+/// ```
+/// # #[cfg(feature = "keras-h5")] {
+/// use spikelab_calcium::{ElephantCnn, evaluate::{evaluate, GroundTruthSet, Padding}};
+/// let cnn = ElephantCnn::bundled("model1.h5")?;
+/// let s = evaluate(&cnn, &GroundTruthSet::spikefinder_test(4)?, Padding::ZeroFilled)?;
+/// assert!((s.median_corr - 0.365).abs() < 0.005);
+/// # }
+/// # Ok::<(), spikelab_calcium::CalciumError>(())
+/// ```
+pub fn evaluate(
+    predictor: &impl Predictor,
+    set: &GroundTruthSet,
+    padding: Padding,
+) -> Result<DatasetScore> {
+    let pred = predictor.predict(&set.calcium)?;
+    score(&set.name, &pred, &set.spikes, padding)
+}

@@ -1,0 +1,319 @@
+//! Training of the Elephant network (spec §1.4, §1.6): smoothed, z-scored spike targets, the
+//! 25 %/75 % windows, MSE loss, Adagrad with Keras 2.0 semantics, seeded shuffling.
+//!
+//! * Target: spike counts convolved (`same`, zero-padded) with `exp(−t²/σ²)`, `t = −15…15`,
+//!   `σ = 2` frames, normalised to sum 1 (a Gaussian of SD √2 frames), then z-scored
+//!   `(x − mean)/(std + 1e-7)` per neuron.
+//! * Samples: target index `i` with window `z[i−32 .. i+96]`, for `32 ≤ i ≤ n − 224` (the
+//!   original's over-strict edge rule, kept so the sample counts match its `dataset_sizes`).
+//! * Adagrad (Keras 2.0): `a ← a + g²; p ← p − lr·g/(√a + ε)`, `lr = 0.01`, `ε = 1e-8`,
+//!   accumulators start at 0 (tf.keras ≥ 2 defaults differ). Batch 256, reshuffled each epoch.
+//!
+//! Training runs the per-window network on candle with autograd, f32 like the original.
+
+use candle_core::{DType, Device, Tensor, Var};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use crate::error::{CalciumError, Result};
+use crate::evaluate::GroundTruthSet;
+use crate::network::{CandleParams, ZSCORE_EPS, zscore_trace};
+use crate::weights::{ElephantWeights, LAYER_NAMES, WINDOW, WINDOW_OFFSET};
+
+/// `spike_SD_kernel` of the original: σ of `exp(−t²/σ²)` in frames.
+pub const SPIKE_KERNEL_SIGMA: f64 = 2.0;
+/// Half-width of the smoothing kernel (31 taps).
+pub const SPIKE_KERNEL_HALF: usize = 15;
+
+/// The target smoothing kernel `exp(−t²/σ²)`, `t = −15…15`, normalised to sum 1.
+///
+/// ```
+/// let k = spikelab_calcium::train::smoothing_kernel(2.0);
+/// assert_eq!(k.len(), 31);
+/// assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+/// assert!(k[15] > k[14] && k[14] == k[16]);
+/// ```
+pub fn smoothing_kernel(sigma: f64) -> Vec<f64> {
+    let h = SPIKE_KERNEL_HALF as i64;
+    let k: Vec<f64> = (-h..=h)
+        .map(|t| (-(t * t) as f64 / (sigma * sigma)).exp())
+        .collect();
+    let s: f64 = k.iter().sum();
+    k.into_iter().map(|v| v / s).collect()
+}
+
+/// `np.convolve(x, k, mode="same")` for an odd-length symmetric kernel (zero-padded edges).
+pub fn convolve_same(x: &[f64], k: &[f64]) -> Vec<f64> {
+    let h = k.len() / 2;
+    let n = x.len();
+    (0..n)
+        .map(|i| {
+            let mut acc = 0.0;
+            for (m, &kv) in k.iter().enumerate() {
+                let idx = i as i64 + m as i64 - h as i64;
+                if idx >= 0 && (idx as usize) < n {
+                    acc += x[idx as usize] * kv;
+                }
+            }
+            acc
+        })
+        .collect()
+}
+
+/// Z-scored, NaN-free traces and targets with the list of training samples.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingData {
+    /// Per neuron: z-scored calcium (f32) and z-scored smoothed spikes (f32), same length.
+    traces: Vec<(Vec<f32>, Vec<f32>)>,
+    /// `(neuron, window start)` of every sample.
+    samples: Vec<(u32, u32)>,
+}
+
+impl TrainingData {
+    /// Empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds all usable neurons of a ground-truth set (NaN frames dropped, as the original
+    /// does). Neurons shorter than 256 frames or constant are skipped; returns how many were
+    /// added.
+    ///
+    /// ```
+    /// use spikelab_calcium::{evaluate::GroundTruthSet, train::TrainingData};
+    /// use spikelab_data::datasets::Split;
+    /// let mut d = TrainingData::new();
+    /// d.add_set(&GroundTruthSet::spikefinder_csv(4, Split::Train)?)?;
+    /// assert_eq!(d.n_samples(), 165_048); // the original's dataset_sizes[3]
+    /// # Ok::<(), spikelab_calcium::CalciumError>(())
+    /// ```
+    pub fn add_set(&mut self, set: &GroundTruthSet) -> Result<usize> {
+        let kernel = smoothing_kernel(SPIKE_KERNEL_SIGMA);
+        let mut added = 0;
+        for j in 0..set.spikes.ncols() {
+            let ca = set.calcium.data().column(j);
+            let sp = set.spikes.column(j);
+            let (x, s): (Vec<f64>, Vec<f64>) = ca
+                .iter()
+                .zip(sp.iter())
+                .filter(|(c, s)| c.is_finite() && s.is_finite())
+                .map(|(c, s)| (*c, *s))
+                .unzip();
+            let n = x.len();
+            if n < 2 * WINDOW {
+                continue;
+            }
+            let Ok((z, _)) = zscore_trace(&x) else {
+                continue;
+            };
+            let sm = convolve_same(&s, &kernel);
+            let m = sm.iter().sum::<f64>() / n as f64;
+            let sd = (sm.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64).sqrt();
+            let t: Vec<f32> = sm
+                .iter()
+                .map(|v| ((v - m) / (sd + ZSCORE_EPS)) as f32)
+                .collect();
+            let idx = self.traces.len() as u32;
+            // target i ∈ [32, n − 224] ⇒ window start i − 32 ∈ [0, n − 256].
+            for start in 0..=(n - 2 * WINDOW) {
+                self.samples.push((idx, start as u32));
+            }
+            self.traces.push((z.iter().map(|&v| v as f32).collect(), t));
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Number of training samples (windows).
+    pub fn n_samples(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Number of neurons.
+    pub fn n_neurons(&self) -> usize {
+        self.traces.len()
+    }
+
+    fn batch(&self, ids: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
+        let mut x = Vec::with_capacity(ids.len() * WINDOW);
+        let mut y = Vec::with_capacity(ids.len());
+        for &k in ids {
+            let (tr, st) = self.samples[k];
+            let (z, t) = &self.traces[tr as usize];
+            let st = st as usize;
+            x.extend_from_slice(&z[st..st + WINDOW]);
+            y.push(t[st + WINDOW_OFFSET]);
+        }
+        Ok((
+            Tensor::from_vec(x, (ids.len(), WINDOW), device)?,
+            Tensor::from_vec(y, ids.len(), device)?,
+        ))
+    }
+}
+
+/// Training settings (defaults: the original's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Adagrad learning rate (0.01).
+    pub learning_rate: f64,
+    /// Adagrad ε (1e-8).
+    pub epsilon: f64,
+    /// Batch size (256).
+    pub batch_size: usize,
+    /// Epochs (15).
+    pub epochs: usize,
+    /// Stop after this many steps in total (`None`: run all epochs).
+    pub max_steps: Option<usize>,
+    /// Seed of the shuffling (ChaCha8).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            learning_rate: 0.01,
+            epsilon: 1e-8,
+            batch_size: 256,
+            epochs: 15,
+            max_steps: None,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<()> {
+        let bad = |name, reason: String| Err(CalciumError::InvalidParameter { name, reason });
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(
+                "learning_rate",
+                format!("must be > 0, got {}", self.learning_rate),
+            );
+        }
+        if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
+            return bad("epsilon", format!("must be > 0, got {}", self.epsilon));
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be ≥ 1".into());
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "must be ≥ 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Progress of one training step, passed to the observer (hook a progress bar to it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainProgress {
+    /// Step number (1-based).
+    pub step: usize,
+    /// Total steps of this run.
+    pub total_steps: usize,
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Mean squared error of this batch (before the update).
+    pub loss: f64,
+}
+
+/// The trained weights and the loss of every step.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// Weights after training.
+    pub weights: ElephantWeights,
+    /// Batch loss per step.
+    pub losses: Vec<f64>,
+}
+
+/// Trains from `init` (e.g. [`ElephantWeights::glorot_uniform`] or `model1.h5` for retraining)
+/// on `device`, calling `on_step` after each step.
+///
+/// ```
+/// use spikelab_calcium::{ElephantWeights, evaluate::GroundTruthSet};
+/// use spikelab_calcium::train::{train, TrainConfig, TrainingData};
+/// let mut d = TrainingData::new();
+/// d.add_set(&GroundTruthSet::spikefinder_csv(4, spikelab_data::datasets::Split::Train)?)?;
+/// let cfg = TrainConfig { batch_size: 16, max_steps: Some(3), ..TrainConfig::default() };
+/// let r = train(&ElephantWeights::glorot_uniform(0), &d, &cfg, &candle_core::Device::Cpu, |_| {})?;
+/// assert_eq!(r.losses.len(), 3);
+/// # Ok::<(), spikelab_calcium::CalciumError>(())
+/// ```
+pub fn train(
+    init: &ElephantWeights,
+    data: &TrainingData,
+    cfg: &TrainConfig,
+    device: &Device,
+    mut on_step: impl FnMut(&TrainProgress),
+) -> Result<TrainReport> {
+    cfg.validate()?;
+    if data.n_samples() == 0 {
+        return Err(CalciumError::InvalidInput {
+            what: "training data".into(),
+            reason: "no samples (need neurons with ≥ 256 valid frames)".into(),
+        });
+    }
+    let t = init.to_tensors(device)?;
+    let mk = |key: String| -> Result<Var> { Ok(Var::from_tensor(&t[&key])?) };
+    let kernels: Vec<Var> = (0..5)
+        .map(|i| mk(format!("{}.kernel", LAYER_NAMES[i])))
+        .collect::<Result<_>>()?;
+    let biases: Vec<Var> = (0..5)
+        .map(|i| mk(format!("{}.bias", LAYER_NAMES[i])))
+        .collect::<Result<_>>()?;
+    let vars: Vec<&Var> = kernels.iter().chain(biases.iter()).collect();
+    let mut acc: Vec<Tensor> = vars
+        .iter()
+        .map(|v| Tensor::zeros(v.shape(), DType::F32, device))
+        .collect::<candle_core::Result<_>>()?;
+    let steps_per_epoch = data.n_samples().div_ceil(cfg.batch_size);
+    let total = (steps_per_epoch * cfg.epochs).min(cfg.max_steps.unwrap_or(usize::MAX));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut order: Vec<usize> = (0..data.n_samples()).collect();
+    let mut losses = Vec::with_capacity(total);
+    let mut step = 0;
+    'outer: for epoch in 0..cfg.epochs {
+        order.shuffle(&mut rng);
+        for ids in order.chunks(cfg.batch_size) {
+            if step >= total {
+                break 'outer;
+            }
+            let (x, y) = data.batch(ids, device)?;
+            let k: [Tensor; 5] = std::array::from_fn(|i| kernels[i].as_tensor().clone());
+            let b: [Tensor; 5] = std::array::from_fn(|i| biases[i].as_tensor().clone());
+            let p = CandleParams::from_keras(&k, &b)?;
+            let pred = p.forward_windows(&x)?;
+            let loss = (pred - y)?.sqr()?.mean_all()?;
+            let grads = loss.backward()?;
+            for (v, a) in vars.iter().zip(acc.iter_mut()) {
+                let Some(g) = grads.get(v.as_tensor()) else {
+                    continue;
+                };
+                *a = (&*a + g.sqr()?)?;
+                let upd = (g / (a.sqrt()? + cfg.epsilon)?)?;
+                v.set(&(v.as_tensor() - (upd * cfg.learning_rate)?)?)?;
+            }
+            step += 1;
+            let l = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            losses.push(l);
+            on_step(&TrainProgress {
+                step,
+                total_steps: total,
+                epoch,
+                loss: l,
+            });
+        }
+    }
+    let mut map = std::collections::HashMap::new();
+    for i in 0..5 {
+        map.insert(
+            format!("{}.kernel", LAYER_NAMES[i]),
+            kernels[i].as_tensor().clone(),
+        );
+        map.insert(
+            format!("{}.bias", LAYER_NAMES[i]),
+            biases[i].as_tensor().clone(),
+        );
+    }
+    let weights = ElephantWeights::from_tensors(&map, "trained weights")?;
+    Ok(TrainReport { weights, losses })
+}
