@@ -1,0 +1,65 @@
+//! Loaders for the bundled convSeq fixtures (`datasets/convseq/`, see its README).
+
+use spikelab_data::datasets;
+
+use crate::error::{ConvSeqError, Result};
+use crate::raster::{CountPolicy, SpikeRaster};
+
+/// Ground truth of the synthetic demo.
+#[derive(Debug, Clone)]
+pub struct DemoTruth {
+    /// The 45 occurrence centres (bins), as the original generator computes them.
+    pub centres: Vec<f64>,
+    /// Raster row of the neuron at sequence position 0…119.
+    pub members: Vec<usize>,
+}
+
+/// The original convSeq demo raster (452 × 18 137 bins of 50 ms, 16 980 spikes), made by
+/// the original generator (`synthetic_demo/`).
+///
+/// ```
+/// let r = spikelab_convseq::bundled::demo_raster()?;
+/// assert_eq!((r.n_neurons(), r.n_bins(), r.n_spikes()), (452, 18137, 16980));
+/// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+/// ```
+pub fn demo_raster() -> Result<SpikeRaster> {
+    let meta_path = datasets::convseq("synthetic_demo/meta.json")?;
+    let meta = std::fs::read_to_string(&meta_path)
+        .map_err(|e| spikelab_data::DataError::io(&meta_path, e))?;
+    let meta: serde_json::Value = serde_json::from_str(&meta)
+        .map_err(|e| ConvSeqError::InvalidRaster(format!("{}: {e}", meta_path.display())))?;
+    let field = |name: &str| -> Result<f64> {
+        meta.get(name)
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| ConvSeqError::InvalidRaster(format!("meta.json lacks number {name}")))
+    };
+    let n = field("n_neurons")? as usize;
+    let t = field("n_bins")? as usize;
+    let bin_s = field("bin_s")?;
+    SpikeRaster::read_pairs_npy(
+        &datasets::convseq("synthetic_demo/spikes.npy")?,
+        n,
+        t,
+        bin_s,
+    )
+}
+
+/// Ground truth of the demo (`gt_centres.npy`, `members.npy`).
+pub fn demo_truth() -> Result<DemoTruth> {
+    let c = spikelab_data::io::npy::read_any(&datasets::convseq("synthetic_demo/gt_centres.npy")?)?;
+    let m = spikelab_data::io::npy::read_any(&datasets::convseq("synthetic_demo/members.npy")?)?;
+    Ok(DemoTruth {
+        centres: c.data.iter().copied().collect(),
+        members: m.data.iter().map(|&v| v as usize).collect(),
+    })
+}
+
+/// The songbird HVC spikes (PP-Seq demo file; 75 neurons, 22 s), binned at `bin_s`
+/// seconds (the convSeq/PP-Seq authors use 1 ms).
+pub fn songbird_raster(bin_s: f64) -> Result<SpikeRaster> {
+    SpikeRaster::read_id_time_txt(
+        &datasets::convseq("songbird_hvc/songbird_spikes.txt")?,
+        bin_s,
+        CountPolicy::Binarize,
+    )
+}

@@ -1,0 +1,190 @@
+//! Evaluation against ground truth (spec §1.8): event matching, the original zone metric,
+//! and the Spearman correlation of orders.
+
+use serde::{Deserialize, Serialize};
+
+/// Result of one-to-one event matching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchScores {
+    /// Matched detections.
+    pub true_positives: usize,
+    /// Unmatched detections.
+    pub false_positives: usize,
+    /// Unmatched ground-truth events.
+    pub false_negatives: usize,
+    /// TP / detections (1 if there are none).
+    pub precision: f64,
+    /// TP / ground-truth events.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub f1: f64,
+    /// `(detection index, ground-truth index)` pairs.
+    pub pairs: Vec<(usize, usize)>,
+}
+
+/// Greedy one-to-one matching of detections to ground-truth times within `tolerance`
+/// (same units): all pairs closer than or at the tolerance, closest first, each side used
+/// once.
+///
+/// # Example
+/// ```
+/// use spikelab_convseq::metrics::match_events;
+/// let m = match_events(&[10.0, 55.0, 300.0], &[12.0, 50.0, 100.0], 8.0);
+/// assert_eq!((m.true_positives, m.false_positives, m.false_negatives), (2, 1, 1));
+/// assert!((m.f1 - 2.0 / 3.0).abs() < 1e-12);
+/// ```
+pub fn match_events(detected: &[f64], truth: &[f64], tolerance: f64) -> MatchScores {
+    let mut cand = Vec::new();
+    for (i, &d) in detected.iter().enumerate() {
+        for (j, &g) in truth.iter().enumerate() {
+            let dist = (d - g).abs();
+            if dist <= tolerance {
+                cand.push((dist, i, j));
+            }
+        }
+    }
+    cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut used_d = vec![false; detected.len()];
+    let mut used_g = vec![false; truth.len()];
+    let mut pairs = Vec::new();
+    for (_, i, j) in cand {
+        if !used_d[i] && !used_g[j] {
+            used_d[i] = true;
+            used_g[j] = true;
+            pairs.push((i, j));
+        }
+    }
+    pairs.sort_unstable();
+    let tp = pairs.len();
+    let precision = if detected.is_empty() {
+        1.0
+    } else {
+        tp as f64 / detected.len() as f64
+    };
+    let recall = if truth.is_empty() {
+        1.0
+    } else {
+        tp as f64 / truth.len() as f64
+    };
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    MatchScores {
+        true_positives: tp,
+        false_positives: detected.len() - tp,
+        false_negatives: truth.len() - tp,
+        precision,
+        recall,
+        f1,
+        pairs,
+    }
+}
+
+/// The original zone metric (`NewMetrics` / `PPSeqMetrics`), kept for parity, including its
+/// quirks: TP zones `[c − W, c + W)` around each ground-truth centre; FP zones are the gap
+/// before the first zone, the gaps between zones i−1 and i for 1 ≤ i ≤ n−2 and the gap
+/// after the last zone (the gap between zones n−2 and n−1 is never built); a zone is hit
+/// if a peak falls inside it. FPR divides by n (not by the number of FP zones built).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneScores {
+    /// TP zones hit.
+    pub true_positives: usize,
+    /// TP zones not hit.
+    pub false_negatives: usize,
+    /// FP zones hit.
+    pub false_positives: usize,
+    /// FP zones not hit.
+    pub true_negatives: usize,
+    /// TP / n.
+    pub tpr: f64,
+    /// FP / n.
+    pub fpr: f64,
+}
+
+/// Computes the original's zone metric for peak indices `peaks` and sorted ground-truth
+/// centres `centres` (bins), with zone half-width `w` (bins) and recording length `t`.
+///
+/// # Example
+/// ```
+/// use spikelab_convseq::metrics::zone_metric;
+/// let z = zone_metric(&[100, 520, 2000], &[100.0, 500.0, 900.0], 200, 3000);
+/// assert_eq!((z.true_positives, z.false_negatives, z.false_positives), (2, 1, 1));
+/// ```
+pub fn zone_metric(peaks: &[usize], centres: &[f64], w: usize, t: usize) -> ZoneScores {
+    let n = centres.len();
+    let w = w as f64;
+    let tp_zones: Vec<(f64, f64)> = centres.iter().map(|&c| (c - w, c + w)).collect();
+    let mut fp_zones: Vec<(f64, f64)> = Vec::new();
+    if n > 0 {
+        fp_zones.push((0.0, tp_zones[0].0));
+        for i in 1..n.saturating_sub(1) {
+            fp_zones.push((tp_zones[i - 1].1, tp_zones[i].0));
+        }
+        fp_zones.push((tp_zones[n - 1].1, t as f64));
+    }
+    let hit = |z: &(f64, f64)| peaks.iter().any(|&p| (p as f64) >= z.0 && (p as f64) < z.1);
+    let tp = tp_zones.iter().filter(|z| hit(z)).count();
+    let fp = fp_zones.iter().filter(|z| hit(z)).count();
+    let nn = n.max(1) as f64;
+    ZoneScores {
+        true_positives: tp,
+        false_negatives: n - tp,
+        false_positives: fp,
+        true_negatives: fp_zones.len() - fp,
+        tpr: tp as f64 / nn,
+        fpr: fp as f64 / nn,
+    }
+}
+
+/// Average ranks (ties share the mean rank), 1-based.
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut r = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = avg;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman rank correlation (Pearson correlation of average ranks, as SciPy's
+/// `spearmanr`). NaN if either side is constant or the lengths differ or are < 2.
+///
+/// # Example
+/// ```
+/// use spikelab_convseq::metrics::spearman;
+/// assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 25.0, 100.0]) - 1.0).abs() < 1e-12);
+/// assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+/// ```
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() || a.len() < 2 {
+        return f64::NAN;
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let ma = ra.iter().sum::<f64>() / n;
+    let mb = rb.iter().sum::<f64>() / n;
+    let mut sab = 0.0;
+    let mut saa = 0.0;
+    let mut sbb = 0.0;
+    for (x, y) in ra.iter().zip(&rb) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    if saa == 0.0 || sbb == 0.0 {
+        return f64::NAN;
+    }
+    sab / (saa * sbb).sqrt()
+}

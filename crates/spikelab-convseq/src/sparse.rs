@@ -1,0 +1,93 @@
+//! Event-driven kernels of the sparse path.
+//!
+//! With `R[n, j] = S[n, W − 1 − j]` (a filter row reversed), the projection is
+//! `x̂[s + P − W + 1 + j] += R[n, j]` for every spike `(n, s)` and `j < W` (clipped to
+//! `[0, L)`): one contiguous W-long vector add per spike. The gradient of the filter is the
+//! same walk in reverse: `∂L/∂R[n, j] = Σ_spikes g[s + P − W + 1 + j]`.
+
+use std::ops::AddAssign;
+
+use rayon::prelude::*;
+
+use crate::raster::SpikeRaster;
+
+/// Output range of spike bin `s`: (first output index, first tap j, number of taps).
+#[inline]
+fn span(s: u32, p: usize, w: usize, l: usize) -> Option<(usize, usize, usize)> {
+    let start = s as isize + p as isize - w as isize + 1;
+    let j0 = if start < 0 { (-start) as usize } else { 0 };
+    let t0 = start.max(0) as usize;
+    if t0 >= l || j0 >= w {
+        return None;
+    }
+    let len = (w - j0).min(l - t0);
+    Some((t0, j0, len))
+}
+
+/// Adds the projection of one filter (`rev`: reversed softmax rows, `[N, W]` row-major) to
+/// `out` (length L) over the neurons `n0..n1`.
+pub(crate) fn scatter_range<T: Copy + AddAssign>(
+    raster: &SpikeRaster,
+    rev: &[T],
+    w: usize,
+    p: usize,
+    n0: usize,
+    n1: usize,
+    out: &mut [T],
+) {
+    let l = out.len();
+    for n in n0..n1 {
+        let row = &rev[n * w..(n + 1) * w];
+        for &s in raster.neuron(n) {
+            if let Some((t0, j0, len)) = span(s, p, w, l) {
+                for (o, &r) in out[t0..t0 + len].iter_mut().zip(&row[j0..j0 + len]) {
+                    *o += r;
+                }
+            }
+        }
+    }
+}
+
+/// Projection of one filter, parallel over neuron blocks (each with its own buffer).
+pub(crate) fn project(raster: &SpikeRaster, rev: &[f64], w: usize, p: usize, out: &mut [f64]) {
+    let n = raster.n_neurons();
+    let l = out.len();
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let threads = rayon::current_num_threads().max(1);
+    if threads == 1 || raster.n_spikes() * w < 1 << 20 {
+        scatter_range(raster, rev, w, p, 0, n, out);
+        return;
+    }
+    let chunk = n.div_ceil(threads);
+    let parts: Vec<Vec<f64>> = (0..threads)
+        .into_par_iter()
+        .map(|c| {
+            let mut buf = vec![0.0; l];
+            let n0 = (c * chunk).min(n);
+            let n1 = ((c + 1) * chunk).min(n);
+            scatter_range(raster, rev, w, p, n0, n1, &mut buf);
+            buf
+        })
+        .collect();
+    for part in parts {
+        for (o, v) in out.iter_mut().zip(part) {
+            *o += v;
+        }
+    }
+}
+
+/// Gradient gather: `grev[n, j] = Σ_{spikes s of n} g[s + P − W + 1 + j]`, parallel over
+/// neurons. `grev` is `[N, W]` row-major and is overwritten.
+pub(crate) fn gather(raster: &SpikeRaster, g: &[f64], w: usize, p: usize, grev: &mut [f64]) {
+    let l = g.len();
+    grev.par_chunks_mut(w).enumerate().for_each(|(n, row)| {
+        row.iter_mut().for_each(|v| *v = 0.0);
+        for &s in raster.neuron(n) {
+            if let Some((t0, j0, len)) = span(s, p, w, l) {
+                for (r, &gv) in row[j0..j0 + len].iter_mut().zip(&g[t0..t0 + len]) {
+                    *r += gv;
+                }
+            }
+        }
+    });
+}
