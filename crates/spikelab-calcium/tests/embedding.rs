@@ -268,3 +268,32 @@ fn bad_inputs_are_typed_errors() {
     assert!(RetrainingPlan::new(&[1], &[1.5], &[10]).is_err());
     let _ = s![..];
 }
+
+#[test]
+fn end_to_end_from_the_test_mat_files() {
+    // From raw test calcium (c2s .mat files) to a statistics location and dataset weights.
+    // Tests 4 and 5 hold the same traces as the CSVs the artefacts were made from; the .mat
+    // traces of tests 1 and 3 are longer than those CSVs, so their locations differ slightly.
+    let emb = Embedding::bundled().unwrap();
+    let stored33 = matrix("embedding_spacesX.mat", "embedding_2D_stats33");
+    for (n, tol) in [(1u32, 0.01), (3, 0.05), (4, 1e-9), (5, 1e-9)] {
+        let recs = mat::read_c2s(&datasets::spikefinder_test_mat(n).unwrap()).unwrap();
+        let traces = mat::c2s_to_traces(&recs).unwrap();
+        let loc = emb.locate_traces(&traces).unwrap();
+        let want = [stored33[[n as usize - 1, 0]], stored33[[n as usize - 1, 1]]];
+        eprintln!("test {n}: location {loc:?}, stored {want:?}");
+        for a in 0..2 {
+            assert!(
+                (loc[a] - want[a]).abs() <= tol,
+                "test {n}: {loc:?} vs {want:?}"
+            );
+        }
+        if n == 1 {
+            let w = emb.dataset_weights(loc, TreeEnsemble::Expected).unwrap();
+            let rerun = [1.00, 0.49, 0.05, 0.31, 0.01, 0.11, 0.18, 0.15, 1.00, 0.19];
+            for d in 0..10 {
+                assert!((w.weights[d] - rerun[d]).abs() <= 0.03, "{:?}", w.weights);
+            }
+        }
+    }
+}

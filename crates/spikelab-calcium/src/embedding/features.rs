@@ -99,7 +99,7 @@ fn central_moment(t: &[f64], m: f64, order: u32) -> f64 {
 /// use spikelab_calcium::embedding::{features, FEATURE_NAMES};
 /// // A slow oscillation with fast jitter, 60 s at 100 Hz.
 /// let x: Vec<f64> = (0..6000)
-///     .map(|i| 2.0 + (i as f64 * 0.05).sin() + 0.1 * ((i * 7919 % 101) as f64 / 101.0))
+///     .map(|i| 2.0 + (i as f64 * 0.01).sin() + 0.1 * ((i * 7919 % 101) as f64 / 101.0))
 ///     .collect();
 /// let f = features(&x, 100.0)?;
 /// assert_eq!(f.len(), FEATURE_NAMES.len());

@@ -23,7 +23,7 @@
 //! code `PTRRupprecht/Spikefinder-Elephant` (MIT). Every quirk kept or changed is listed in
 //! `docs/calcium-embedding.md`.
 //!
-//! ```no_run
+//! ```
 //! use spikelab_calcium::embedding::{Embedding, RetrainingPlan, TreeEnsemble};
 //! use spikelab_data::{datasets, io::csv};
 //! let emb = Embedding::bundled()?;

@@ -44,7 +44,7 @@ pub struct EmbeddingParts {
 /// * **Weights.** Distances to the training datasets there become weights `exp(−d/3.5)`,
 ///   scaled to a maximum of 1 ([`Embedding::dataset_weights`]).
 ///
-/// ```no_run
+/// ```
 /// use spikelab_calcium::embedding::{Embedding, TreeEnsemble};
 /// let emb = Embedding::bundled()?;
 /// // Test dataset 1 sits here in statistics space (`embedding_2D_stats33[0]`).

@@ -39,7 +39,7 @@ pub struct PredictiveEmbedding {
 ///    mean, symmetrise (`M + Mᵀ`), run a 2-component [`Pca`] on the rows (neurons) and average
 ///    the scores per dataset.
 ///
-/// ```no_run
+/// ```
 /// use spikelab_calcium::embedding::predictive_embedding;
 /// use spikelab_data::{datasets, io::mat};
 /// let file = datasets::elephant_stat_embedding("Confusion.mat")?;
