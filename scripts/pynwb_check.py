@@ -6,7 +6,9 @@ Subcommands (all print JSON on stdout, diagnostics on stderr):
   read FILE             open FILE with pynwb's NWBHDF5IO(...).read() and dump what it sees:
                         units (ids, spike times per unit, electrode rows per unit,
                         observation intervals) and every RoiResponseSeries (path, shape,
-                        rate, starting_time, number of ROIs, data with NaN as null).
+                        rate, starting_time, number of ROIs, data). Float arrays are given
+                        as IEEE-754 float64 bit patterns (unsigned 64-bit integers) so they
+                        compare exactly, NaN included.
   validate FILE         run pynwb's schema validator; exit status 1 if it reports errors.
   write FILE TRUTH      write a reference NWB file with pynwb (ragged units including an empty
                         one, electrodes, a Fluorescence series with rate and NaN padding, a
@@ -16,13 +18,15 @@ Set up the interpreter with `bash scripts/setup_python.sh`.
 """
 
 import json
-import math
+import struct
 import sys
 import warnings
 
 
-def _nan_to_none(values):
-    return [None if (isinstance(v, float) and math.isnan(v)) else v for v in values]
+def _bits(values):
+    """float64 values as their IEEE-754 bit patterns (u64): exact through any JSON parser,
+    NaN included."""
+    return [struct.unpack("<Q", struct.pack("<d", float(v)))[0] for v in values]
 
 
 def cmd_read(path):
@@ -41,23 +45,23 @@ def cmd_read(path):
                 n = len(units)
                 u = {
                     "ids": [int(i) for i in units.id[:]],
-                    "spike_times": [[float(t) for t in units["spike_times"][i]] for i in range(n)],
+                    "spike_times": [_bits(units["spike_times"][i]) for i in range(n)],
                     "electrodes": None,
                     "electrode_group": None,
                     "obs_intervals": None,
                 }
                 if "electrodes" in units.colnames:
-                    # Row indices into the electrodes table (resolved through the region).
-                    u["electrodes"] = [
-                        [int(r) for r in units["electrodes"].data[s:e]]
-                        for s, e in zip([0] + list(units["electrodes_index"].data[:-1]),
-                                        units["electrodes_index"].data[:])
-                    ]
+                    # units["electrodes"] is the VectorIndex; its target is the
+                    # DynamicTableRegion of row indices into the electrodes table.
+                    index = units["electrodes"]
+                    ends = [int(e) for e in index.data[:]]
+                    region = [int(r) for r in index.target.data[:]]
+                    u["electrodes"] = [region[s:e] for s, e in zip([0] + ends[:-1], ends)]
                     groups = units["electrodes"][0]["group"]
                     u["electrode_group"] = groups.iloc[0].name if len(groups) else None
                 if "obs_intervals" in units.colnames:
                     u["obs_intervals"] = [
-                        [[float(a), float(b)] for a, b in units["obs_intervals"][i]] for i in range(n)
+                        [_bits([a, b]) for a, b in units["obs_intervals"][i]] for i in range(n)
                     ]
                 out["units"] = u
             for mod_name, module in sorted(nwb.processing.items()):
@@ -77,7 +81,7 @@ def cmd_read(path):
                             "imaging_plane": s.rois.table.imaging_plane.name,
                             "device": s.rois.table.imaging_plane.device.name,
                             "unit": s.unit,
-                            "data": _nan_to_none([float(v) for v in data.reshape(-1)]),
+                            "data": _bits(data.reshape(-1)),
                         })
     out["warnings"] = [str(w.message) for w in caught]
     json.dump(out, sys.stdout)
@@ -122,7 +126,7 @@ def cmd_write(path, truth_path):
     trains = []
     for count, uid, el in zip(counts, ids, rows):
         t = np.sort(rng.uniform(0.0, 20.0, size=count))
-        trains.append([float(x) for x in t])
+        trains.append(_bits(t))
         nwb.add_unit(spike_times=t, id=uid, electrodes=el)
 
     # Ophys: Fluorescence with rate (float32, NaN padding) and DfOverF with timestamps.
@@ -164,17 +168,18 @@ def cmd_write(path, truth_path):
             "path": "/processing/ophys/Fluorescence/RoiResponseSeries",
             "shape": [n_frames, n_rois],
             "rate": 30.0,
-            "data": _nan_to_none([float(v) for v in f.reshape(-1)]),
+            "data": _bits(f.reshape(-1)),
         },
         "dff": {
             "path": "/processing/ophys/DfOverF/dff",
             "shape": [50, n_rois],
             "rate": 7.5,
-            "data": [float(v) for v in dff.reshape(-1)],
+            "data": _bits(dff.reshape(-1)),
         },
     }
     with open(truth_path, "w") as fh:
         json.dump(truth, fh)
+    json.dump({"written": path, "truth": truth_path}, sys.stdout)
 
 
 def main(argv):
