@@ -11,9 +11,11 @@
 
 pub mod error;
 pub(crate) mod fastmath;
+pub mod fit;
 pub mod model;
 pub mod params;
 
 pub use error::{NeulvmError, Result};
+pub use fit::{FitOptions, FitResult, Progress};
 pub use model::{Gradient, Losses, NeuLvm, Recording, Step};
 pub use params::{Bounds, ModelConfig, Params, Quirks};
