@@ -21,9 +21,10 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import pynwb" >/dev/null 
     exit 0
 fi
 
-if [ ! -x "$venv/bin/python" ]; then
+if ! "$venv/bin/python" -c "" >/dev/null 2>&1; then
+    # Missing, or left behind by an interpreter that no longer exists: (re)create it.
     echo "setup_python: creating $venv with $("$python" --version 2>&1)"
-    "$python" -m venv "$venv"
+    "$python" -m venv --clear "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pynwb_spec"
 echo "setup_python: installed pynwb $("$venv/bin/python" -c 'import pynwb; print(pynwb.__version__)') into $venv"
