@@ -1,6 +1,8 @@
 //! `spikelab`: the command-line front end of the spikelab workspace.
 
 mod commands;
+mod plots;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -18,14 +20,27 @@ enum Command {
     Inspect(commands::data::InspectArgs),
     /// Convert between formats (CSV, NPY, MAT, Kilosort → NPY, NWB, CSV).
     Convert(commands::data::ConvertArgs),
+    /// Run every method on the bundled data and write an HTML report with figures.
+    Demo(commands::demo::DemoArgs),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(a) => commands::data::inspect(a),
         Command::Convert(a) => commands::data::convert(a),
+        Command::Demo(a) => commands::demo::run(a),
         // @@DISPATCH@@
     }
 }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command (README, CI): the Python venv for the NWB interop tests, then every test
+# of the workspace (unit, integration, doctests) in release mode (the numeric golden tests run
+# the real networks and fits on bundled data; debug builds of candle are ~30× slower).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_python.sh
+export SPIKELAB_PYTHON="$PWD/.venv/bin/python"
+cargo test --workspace --release "$@"

@@ -1,0 +1,305 @@
+//! `spikelab inspect` and `spikelab convert`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use ndarray::Array2;
+use spikelab_data::io::{self, Format};
+use spikelab_data::{BinnedRaster, CalciumTraces, SpikeTrains};
+
+/// Arguments of `spikelab inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// File or Kilosort/phy folder to describe.
+    pub file: PathBuf,
+    /// Frame rate (Hz) to assume for CSV/NPY calcium traces (Spikefinder data are 100 Hz).
+    #[arg(long, default_value_t = 100.0)]
+    pub fps: f64,
+    /// Bin width (s) of a raster stored without one (NPY/MAT matrices); default 1/fps.
+    #[arg(long)]
+    pub bin_s: Option<f64>,
+}
+
+/// Arguments of `spikelab convert`.
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// Input file or Kilosort/phy folder.
+    pub input: PathBuf,
+    /// Output file: `.nwb`, `.npy` or `.csv` (the extension picks the format).
+    pub output: PathBuf,
+    /// Frame rate (Hz) of CSV/NPY calcium input.
+    #[arg(long, default_value_t = 100.0)]
+    pub fps: f64,
+    /// Bin width (s) used when spike trains must become a raster (e.g. Kilosort → .npy).
+    #[arg(long)]
+    pub bin_s: Option<f64>,
+    /// Name of the MATLAB variable to read from a plain `.mat` matrix file.
+    #[arg(long)]
+    pub variable: Option<String>,
+    /// Replace OUT if it exists (otherwise spikelab refuses to overwrite anything).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// What a file holds, once loaded.
+pub enum Loaded {
+    /// Calcium traces `[time, neuron]`.
+    Traces(CalciumTraces),
+    /// Spike trains (seconds).
+    Spikes(SpikeTrains),
+    /// A `[neuron, bin]` count raster.
+    Raster(BinnedRaster),
+    /// Any other numeric array.
+    Array(io::npy::NpyArray),
+}
+
+fn all_whole(a: &Array2<f64>) -> bool {
+    a.iter()
+        .all(|v| v.is_nan() || (v.fract() == 0.0 && *v >= 0.0))
+}
+
+/// Loads a file into the most specific spike-data type its content allows.
+pub fn load(path: &Path, fps: f64, bin_s: Option<f64>, variable: Option<&str>) -> Result<Loaded> {
+    let fmt = Format::detect(path)?;
+    Ok(match fmt {
+        Format::Csv => {
+            let t = io::csv::read_table(path)?;
+            if all_whole(&t.values) && path.to_string_lossy().contains("spikes") {
+                let (r, _) = io::csv::read_spike_counts(path, 1.0 / fps)?;
+                Loaded::Raster(r)
+            } else {
+                Loaded::Traces(CalciumTraces::new(t.values, fps)?)
+            }
+        }
+        Format::Npy => {
+            let a = io::npy::read_any(path)?;
+            if a.data.ndim() == 2 && a.dtype != "float64" && a.dtype != "float32" {
+                Loaded::Raster(io::npy::read_raster(path, bin_s.unwrap_or(1.0 / fps))?)
+            } else {
+                Loaded::Array(a)
+            }
+        }
+        Format::Mat => load_mat(path, bin_s.unwrap_or(1.0 / fps), variable)?,
+        Format::Kilosort => Loaded::Spikes(io::kilosort::read_kilosort(path)?),
+        Format::Nwb => load_nwb(path)?,
+        other => bail!("{}: format {other:?} is not supported here", path.display()),
+    })
+}
+
+fn load_mat(path: &Path, bin_s: f64, variable: Option<&str>) -> Result<Loaded> {
+    let mat = io::mat::read_mat(path)?;
+    if let Some(v) = variable {
+        let m = io::mat::read_matrix(path, v)?;
+        return Ok(if all_whole(&m) {
+            Loaded::Raster(BinnedRaster::from_f64(m.view(), bin_s)?)
+        } else {
+            Loaded::Array(io::npy::NpyArray {
+                dtype: "float64",
+                data: m.into_dyn(),
+            })
+        });
+    }
+    if mat.get("data").is_some() {
+        let recs = io::mat::read_c2s(path)?;
+        return Ok(Loaded::Traces(io::mat::c2s_to_traces(&recs)?));
+    }
+    if mat.get("CAttached").is_some() {
+        let trials = io::mat::read_cascade(path)?;
+        let first = trials
+            .first()
+            .with_context(|| format!("{}: CAttached holds no trial", path.display()))?;
+        return Ok(Loaded::Traces(CalciumTraces::from_columns(
+            std::slice::from_ref(&first.dff),
+            first.frame_rate_hz,
+        )?));
+    }
+    let names = mat.names();
+    match names.as_slice() {
+        [only] => load_mat(path, bin_s, Some(only)),
+        _ => bail!(
+            "{}: several variables ({}); pick one with --variable",
+            path.display(),
+            names.join(", ")
+        ),
+    }
+}
+
+#[cfg(feature = "hdf5")]
+fn load_nwb(path: &Path) -> Result<Loaded> {
+    let summary = io::nwb::inspect(path)?;
+    if summary.units.is_some() {
+        Ok(Loaded::Spikes(io::nwb::read_units(path)?))
+    } else if !summary.series.is_empty() {
+        Ok(Loaded::Traces(io::nwb::read_ophys(path)?))
+    } else {
+        bail!("{}: no /units and no RoiResponseSeries", path.display())
+    }
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn load_nwb(path: &Path) -> Result<Loaded> {
+    bail!(
+        "{}: NWB needs the `hdf5` feature (rebuild spikelab with default features)",
+        path.display()
+    )
+}
+
+fn describe(l: &Loaded) {
+    match l {
+        Loaded::Traces(t) => {
+            println!(
+                "calcium traces [time, neuron]: {} frames × {} neurons at {} Hz ({:.1} s)",
+                t.n_frames(),
+                t.n_neurons(),
+                t.frame_rate_hz(),
+                t.duration_s()
+            );
+            println!("  valid lengths (frames): {:?}", t.valid_lengths());
+            let nans = t.interior_nans();
+            if !nans.is_empty() {
+                println!("  WARNING: {} NaN frames inside valid parts", nans.len());
+            }
+        }
+        Loaded::Spikes(s) => {
+            println!(
+                "spike trains: {} units, {} spikes, [{:.3}, {:.3}] s ({:.1} s)",
+                s.n_units(),
+                s.total_spikes(),
+                s.t_start_s(),
+                s.t_stop_s(),
+                s.duration_s()
+            );
+            let rates = s.rates_hz();
+            if !rates.is_empty() {
+                let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+                let max = rates.iter().copied().fold(0.0, f64::max);
+                println!("  rates: mean {mean:.2} Hz, max {max:.2} Hz");
+            }
+        }
+        Loaded::Raster(r) => {
+            println!(
+                "raster [neuron, bin]: {} neurons × {} bins of {} s ({:.1} s), {} spikes, max count {}",
+                r.n_neurons(),
+                r.n_bins(),
+                r.bin_s(),
+                r.duration_s(),
+                r.total_spikes(),
+                r.max_count()
+            );
+            let rates = r.rates_hz();
+            let mean = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+            println!("  mean rate {mean:.3} Hz (with the bin width above)");
+        }
+        Loaded::Array(a) => {
+            let finite: Vec<f64> = a.data.iter().copied().filter(|v| v.is_finite()).collect();
+            let n_nan = a.data.len() - finite.len();
+            let (lo, hi) = finite
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            println!(
+                "array {} shape {:?}: min {lo}, max {hi}, {n_nan} non-finite",
+                a.dtype,
+                a.data.shape()
+            );
+        }
+    }
+}
+
+/// `spikelab inspect FILE`.
+pub fn inspect(args: InspectArgs) -> Result<()> {
+    let path = &args.file;
+    let fmt = Format::detect(path)?;
+    println!("{}: {fmt:?}", path.display());
+    if fmt == Format::Mat {
+        let mat = io::mat::read_mat(path)?;
+        for name in mat.names() {
+            println!(
+                "  variable {name}: {}",
+                mat.get(name).map(|v| v.describe()).unwrap_or_default()
+            );
+        }
+    }
+    #[cfg(feature = "hdf5")]
+    if fmt == Format::Nwb {
+        println!("{}", io::nwb::inspect(path)?);
+        return Ok(());
+    }
+    match load(path, args.fps, args.bin_s, None) {
+        Ok(l) => describe(&l),
+        Err(e) if fmt == Format::Mat => println!("  (no spike-data type: {e})"),
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// `spikelab convert IN OUT`.
+pub fn convert(args: ConvertArgs) -> Result<()> {
+    let loaded = load(&args.input, args.fps, args.bin_s, args.variable.as_deref())?;
+    let out = &args.output;
+    let name = out.to_string_lossy().to_lowercase();
+    if name.ends_with(".npy") {
+        match loaded {
+            Loaded::Traces(t) => io::npy::write(out, t.data(), args.force)?,
+            Loaded::Raster(r) => io::npy::write(out, r.counts(), args.force)?,
+            Loaded::Array(a) => io::npy::write(out, &a.data, args.force)?,
+            Loaded::Spikes(s) => {
+                let bin = args
+                    .bin_s
+                    .context("spike trains → .npy needs --bin-s (the raster's bin width in s)")?;
+                io::npy::write(out, s.bin(bin)?.counts(), args.force)?
+            }
+        }
+    } else if name.ends_with(".csv") {
+        let (cols, values) = match loaded {
+            Loaded::Traces(t) => (t.n_neurons(), t.data().clone()),
+            Loaded::Raster(r) => (r.n_neurons(), r.counts().t().mapv(f64::from)),
+            _ => bail!("only calcium traces and rasters convert to CSV ([time, neuron])"),
+        };
+        let names: Vec<String> = (0..cols).map(|i| i.to_string()).collect();
+        io::csv::write_table(out, &names, &values, args.force)?;
+    } else if name.ends_with(".nwb") {
+        write_nwb(loaded, out, args.force)?;
+    } else {
+        bail!(
+            "{}: unknown output format (use .nwb, .npy or .csv)",
+            out.display()
+        );
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+#[cfg(feature = "hdf5")]
+fn write_nwb(loaded: Loaded, out: &Path, force: bool) -> Result<()> {
+    use io::nwb::{NwbWriteOptions, OphysWriteOptions};
+    match loaded {
+        Loaded::Traces(t) => io::nwb::write_ophys(
+            out,
+            &t,
+            &OphysWriteOptions {
+                overwrite: force,
+                ..Default::default()
+            },
+        )?,
+        Loaded::Spikes(s) => io::nwb::write_units(
+            out,
+            &s,
+            &NwbWriteOptions {
+                overwrite: force,
+                ..Default::default()
+            },
+        )?,
+        _ => bail!("only calcium traces and spike trains convert to NWB"),
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn write_nwb(_: Loaded, out: &Path, _: bool) -> Result<()> {
+    bail!(
+        "{}: NWB needs the `hdf5` feature (rebuild spikelab with default features)",
+        out.display()
+    )
+}
