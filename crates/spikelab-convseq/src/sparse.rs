@@ -48,24 +48,42 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
     }
 }
 
-/// Projection of one filter, parallel over neuron blocks (each with its own buffer).
+/// Number of neuron blocks of the forward scatter. Fixed (not the thread count) so that
+/// the summation order, and hence every result bit, is the same on every machine.
+const BLOCKS: usize = 4;
+
+/// Projection of one filter, parallel over a fixed number of neuron blocks (each with its
+/// own buffer, summed in block order).
 pub(crate) fn project(raster: &SpikeRaster, rev: &[f64], w: usize, p: usize, out: &mut [f64]) {
     let n = raster.n_neurons();
     let l = out.len();
     out.iter_mut().for_each(|v| *v = 0.0);
-    let threads = rayon::current_num_threads().max(1);
-    if threads == 1 || raster.n_spikes() * w < 1 << 20 {
+    if raster.n_spikes() * w < 1 << 18 {
         scatter_range(raster, rev, w, p, 0, n, out);
         return;
     }
-    let chunk = n.div_ceil(threads);
-    let parts: Vec<Vec<f64>> = (0..threads)
+    // Blocks of about equal spike counts.
+    let (ptr, _) = raster.csr();
+    let total = raster.n_spikes();
+    let mut bounds = vec![0usize];
+    for b in 1..BLOCKS {
+        let target = total * b / BLOCKS;
+        bounds.push(ptr.partition_point(|&x| x < target).min(n));
+    }
+    bounds.push(n);
+    let parts: Vec<Vec<f64>> = (0..BLOCKS)
         .into_par_iter()
         .map(|c| {
             let mut buf = vec![0.0; l];
-            let n0 = (c * chunk).min(n);
-            let n1 = ((c + 1) * chunk).min(n);
-            scatter_range(raster, rev, w, p, n0, n1, &mut buf);
+            scatter_range(
+                raster,
+                rev,
+                w,
+                p,
+                bounds[c],
+                bounds[c + 1].max(bounds[c]),
+                &mut buf,
+            );
             buf
         })
         .collect();
