@@ -328,3 +328,87 @@ fn ophys_errors() {
     assert!(nwb::write_ophys(&dir.path().join("o.nwb"), &tr, &opts).is_err());
     assert!(!dir.path().join("o.nwb").exists());
 }
+
+/// Sets a fixed-length ASCII string attribute (what some non-Python HDF5 writers produce).
+fn fixed_attr<const N: usize>(loc: &hdf5::Location, name: &str, value: &str) {
+    let v = hdf5::types::FixedAscii::<N>::from_ascii(value).unwrap();
+    loc.new_attr::<hdf5::types::FixedAscii<N>>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&v)
+        .unwrap();
+}
+
+#[test]
+fn reads_foreign_layouts_fixed_strings_narrow_types_unsorted_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("foreign.nwb");
+    {
+        let f = hdf5::File::create(&p).unwrap();
+        let units = f.create_group("units").unwrap();
+        fixed_attr::<5>(&units, "neurodata_type", "Units");
+        units
+            .new_dataset_builder()
+            .with_data(&[5i32, 9][..])
+            .create("id")
+            .unwrap();
+        // float32 times, unit 0 stored unsorted, uint16 index.
+        units
+            .new_dataset_builder()
+            .with_data(&[0.3f32, 0.1, 0.2, 1.5][..])
+            .create("spike_times")
+            .unwrap();
+        units
+            .new_dataset_builder()
+            .with_data(&[3u16, 4][..])
+            .create("spike_times_index")
+            .unwrap();
+        // A 1-D int16 RoiResponseSeries in /acquisition with timestamps, conversion, offset.
+        let acq = f.create_group("acquisition").unwrap();
+        for (name, ts) in [
+            ("trace", [1.0, 1.25, 1.5, 1.75]),
+            ("z_irregular", [0.0, 1.0, 3.0, 4.0]),
+        ] {
+            let rrs = acq.create_group(name).unwrap();
+            fixed_attr::<17>(&rrs, "neurodata_type", "RoiResponseSeries");
+            let data = rrs
+                .new_dataset_builder()
+                .with_data(&[10i16, 20, 30, 40][..])
+                .create("data")
+                .unwrap();
+            for (a, v) in [("conversion", 0.5f32), ("offset", 1.0f32)] {
+                data.new_attr::<f32>()
+                    .create(a)
+                    .unwrap()
+                    .write_scalar(&v)
+                    .unwrap();
+            }
+            rrs.new_dataset_builder()
+                .with_data(&ts[..])
+                .create("timestamps")
+                .unwrap();
+        }
+    }
+    let st = nwb::read_units(&p).unwrap();
+    assert_eq!(st.unit_ids(), &[5, 9]);
+    assert_eq!(
+        st.train(0),
+        &[0.1f32 as f64, 0.2f32 as f64, 0.3f32 as f64],
+        "sorted on read"
+    );
+    assert_eq!((st.t_start_s(), st.t_stop_s()), (0.0, 1.5f32 as f64));
+
+    let tr = nwb::read_ophys(&p).unwrap();
+    assert_eq!(tr.frame_rate_hz(), 4.0);
+    assert_eq!(tr.trace(0).to_vec(), vec![6.0, 11.0, 16.0, 21.0]);
+    let err = nwb::read_ophys_series(&p, "/acquisition/z_irregular").unwrap_err();
+    assert!(err.to_string().contains("irregular"), "{err}");
+
+    let s = nwb::inspect(&p).unwrap();
+    assert_eq!(s.nwb_version, None);
+    assert_eq!(s.units.unwrap().n_spikes, 4);
+    assert_eq!(s.series.len(), 2);
+    assert_eq!(s.series[0].path, "/acquisition/trace");
+    assert_eq!(s.series[0].rate_hz, Some(4.0));
+    assert_eq!(s.series[1].rate_hz, None, "irregular timestamps: no rate");
+}
