@@ -291,8 +291,8 @@ fn end_to_end_from_the_test_mat_files() {
         if n == 1 {
             let w = emb.dataset_weights(loc, TreeEnsemble::Expected).unwrap();
             let rerun = [1.00, 0.49, 0.05, 0.31, 0.01, 0.11, 0.18, 0.15, 1.00, 0.19];
-            for d in 0..10 {
-                assert!((w.weights[d] - rerun[d]).abs() <= 0.03, "{:?}", w.weights);
+            for (got, want) in w.weights.iter().zip(rerun) {
+                assert!((got - want).abs() <= 0.03, "{:?}", w.weights);
             }
         }
     }
