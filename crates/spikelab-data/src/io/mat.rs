@@ -230,9 +230,10 @@ impl MatArray {
         self.imag.is_some()
     }
 
-    /// `true` if at most one dimension differs from 1 (row, column vectors and scalars).
+    /// `true` for row and column vectors, scalars and empty arrays (at most one dimension
+    /// differs from 1, or no element at all: MATLAB writes "no spikes" as a `0×0` `[]`).
     pub fn is_vector(&self) -> bool {
-        self.dims.iter().filter(|&&d| d != 1).count() <= 1
+        self.data.is_empty() || self.dims.iter().filter(|&&d| d != 1).count() <= 1
     }
 
     /// The value of a 1×1 array, `None` otherwise.
@@ -244,15 +245,30 @@ impl MatArray {
     /// the columns, like MATLAB's `A(:, :)`.
     pub fn to_array2(&self) -> Array2<f64> {
         let rows = self.dims.first().copied().unwrap_or(0);
-        let cols = self.data.len().checked_div(rows).unwrap_or(0);
-        Array2::from_shape_vec((rows, cols).f(), self.data[..rows * cols].to_vec())
+        let cols = match self.data.len().checked_div(rows) {
+            Some(c) => c,
+            // 0×n: keep the column count.
+            None => self.dims.iter().skip(1).product(),
+        };
+        let n = rows * cols;
+        Array2::from_shape_vec((rows, cols).f(), self.data[..n].to_vec())
             .expect("rows × cols ≤ data length")
     }
 
-    /// The N-dimensional array with MATLAB's dimensions and indexing.
-    pub fn to_arrayd(&self) -> ArrayD<f64> {
-        ArrayD::from_shape_vec(IxDyn(&self.dims).f(), self.data.clone())
-            .expect("data length equals the product of dims (checked when read)")
+    /// The N-dimensional array with MATLAB's dimensions and indexing. Errors if `data` does
+    /// not hold `product(dims)` values (impossible for an array read from a file).
+    pub fn to_arrayd(&self) -> Result<ArrayD<f64>> {
+        ArrayD::from_shape_vec(IxDyn(&self.dims).f(), self.data.clone()).map_err(|_| {
+            DataError::Shape {
+                what: "MatArray data".into(),
+                expected: format!(
+                    "{} values for dims {:?}",
+                    self.dims.iter().product::<usize>(),
+                    self.dims
+                ),
+                got: format!("{} values", self.data.len()),
+            }
+        })
     }
 }
 
