@@ -292,3 +292,67 @@ fn abs_dev_sum(y: &[f64]) -> f64 {
     let m = median(y);
     y.iter().map(|v| (v - m).abs()).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two points separated equally well by either feature: the query (left on feature 0,
+    /// right on feature 1) gets each side's value with probability 1/2.
+    fn tied_map() -> MaeTreeMap {
+        MaeTreeMap::new(
+            vec![vec![0.0, 0.0], vec![1.0, 1.0]],
+            vec![vec![0.0], vec![10.0]],
+            7,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ties_between_features_average_exactly() {
+        let m = tied_map();
+        assert_eq!(
+            m.predict(&[0.2, 0.8], TreeEnsemble::Expected).unwrap(),
+            vec![5.0]
+        );
+        // Unambiguous queries are unaffected.
+        assert_eq!(
+            m.predict(&[0.2, 0.2], TreeEnsemble::Expected).unwrap(),
+            vec![0.0]
+        );
+        let s = m
+            .predict(
+                &[0.2, 0.8],
+                TreeEnsemble::Sampled {
+                    fits: 20_000,
+                    seed: 3,
+                },
+            )
+            .unwrap()[0];
+        assert!((s - 5.0).abs() < 0.2, "{s}");
+    }
+
+    #[test]
+    fn leaf_is_median_at_max_depth_and_threshold_is_midpoint() {
+        let x: Vec<Vec<f64>> = (0..4).map(|i| vec![f64::from(i)]).collect();
+        let y = vec![vec![0.0], vec![1.0], vec![5.0], vec![10.0]];
+        let m = MaeTreeMap::new(x, y, 1).unwrap();
+        // Depth 1: root split at 2.5 ({0,1,5} | {10}); the left leaf's median is 1.
+        assert_eq!(
+            m.predict(&[2.49], TreeEnsemble::Expected).unwrap(),
+            vec![1.0]
+        );
+        assert_eq!(
+            m.predict(&[2.51], TreeEnsemble::Expected).unwrap(),
+            vec![10.0]
+        );
+    }
+
+    #[test]
+    fn invalid_inputs_are_errors() {
+        assert!(MaeTreeMap::new(vec![], vec![], 7).is_err());
+        assert!(MaeTreeMap::new(vec![vec![0.0]], vec![vec![f64::NAN]], 7).is_err());
+        assert!(MaeTreeMap::new(vec![vec![0.0]], vec![vec![1.0]], 0).is_err());
+        assert!(tied_map().predict(&[0.0], TreeEnsemble::Expected).is_err());
+    }
+}
