@@ -1,6 +1,6 @@
 //! MAT v5 reader: real bundled files first, then synthetic files from a tiny test-only writer.
 
-use spikelab_data::io::mat::{self, MatClass};
+use spikelab_data::io::mat::{self, MatClass, MatValue};
 use spikelab_data::{DataError, datasets, io};
 
 // ------------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ mod writer {
             }
         }
 
-        fn num_bytes(&self, ty: u32, v: &[f64]) -> Vec<u8> {
+        pub fn num_bytes(&self, ty: u32, v: &[f64]) -> Vec<u8> {
             let mut out = Vec::new();
             for &x in v {
                 macro_rules! put {
@@ -369,7 +369,7 @@ mod writer {
             out
         }
 
-        fn header_els(&self, class: u8, flags: u8, dims: &[usize], name: &str) -> Vec<u8> {
+        pub fn header_els(&self, class: u8, flags: u8, dims: &[usize], name: &str) -> Vec<u8> {
             let mut b = Vec::new();
             let f0 = class as u32 | ((flags as u32) << 8);
             let mut fl = self.u32b(f0).to_vec();
@@ -973,4 +973,63 @@ fn deep_nesting_is_refused() {
     let bytes = W { be: false }.file(&[("deep", v)], false);
     let err = mat::MatFile::from_bytes(&bytes, std::path::Path::new("deep.mat")).unwrap_err();
     assert!(err.to_string().contains("nesting"), "{err}");
+}
+
+#[test]
+fn sparse_object_and_unsupported_classes() {
+    use writer::*;
+    let w = W { be: false };
+    // 3×2 sparse [0 5; 7 0; 0 9]: CSC row indices 1, 0, 2; column pointers 0, 1, 3.
+    let mut sp = w.header_els(5, 0, &[3, 2], "sp");
+    sp.extend(w.element(MI_INT32, &w.num_bytes(MI_INT32, &[1., 0., 2.]), true));
+    sp.extend(w.element(MI_INT32, &w.num_bytes(MI_INT32, &[0., 1., 3.]), true));
+    sp.extend(w.element(MI_DOUBLE, &w.num_bytes(MI_DOUBLE, &[7., 5., 9.]), true));
+    // An object of class 'Rec' with one field.
+    let mut ob = w.header_els(3, 0, &[1, 1], "ob");
+    ob.extend(w.element(MI_INT8, b"Rec", true));
+    ob.extend(w.element(MI_INT32, &w.num_bytes(MI_INT32, &[8.]), true));
+    let mut fname = b"rate_hz".to_vec();
+    fname.resize(8, 0);
+    ob.extend(w.element(MI_INT8, &fname, false));
+    ob.extend(w.matrix("", &scalar(30.0)));
+    // A function handle (class 16) with an arbitrary body.
+    let mut fh = w.header_els(16, 0, &[1, 1], "fh");
+    fh.extend(w.element(MI_UINT8, &[1, 2, 3, 4, 5, 6, 7, 8, 9], false));
+    // A sparse matrix whose row index is out of range.
+    let mut bad = w.header_els(5, 0, &[2, 1], "bad");
+    bad.extend(w.element(MI_INT32, &w.num_bytes(MI_INT32, &[4.]), true));
+    bad.extend(w.element(MI_INT32, &w.num_bytes(MI_INT32, &[0., 1.]), true));
+    bad.extend(w.element(MI_DOUBLE, &w.num_bytes(MI_DOUBLE, &[1.]), true));
+
+    let mut file = w.header();
+    for body in [&sp, &ob, &fh] {
+        file.extend(w.element(MI_MATRIX, body, false));
+    }
+    file.extend(w.matrix("after", &scalar(2.0)));
+    // An unnamed top-level array (like MATLAB's subsystem data) is skipped.
+    file.extend(w.matrix("", &scalar(3.0)));
+    let f = mat::MatFile::from_bytes(&file, std::path::Path::new("x.mat")).unwrap();
+    assert_eq!(f.names(), vec!["sp", "ob", "fh", "after"]);
+    let MatValue::Sparse(s) = f.get("sp").unwrap() else {
+        panic!("not sparse: {:?}", f.get("sp"));
+    };
+    assert_eq!(s.nnz(), 3);
+    let d = s.to_dense();
+    assert_eq!(d, ndarray::array![[0., 5.], [7., 0.], [0., 9.]]);
+    let ob = f.get("ob").unwrap().as_struct().unwrap();
+    assert_eq!(ob.class_name.as_deref(), Some("Rec"));
+    assert_eq!(ob.field(0, "rate_hz").unwrap().as_scalar(), Some(30.0));
+    assert_eq!(
+        f.get("fh").unwrap(),
+        &MatValue::Unsupported {
+            class: MatClass::Function
+        }
+    );
+    assert_eq!(f.get("after").unwrap().as_scalar(), Some(2.0));
+
+    let mut file = w.header();
+    file.extend(w.element(MI_MATRIX, &bad, false));
+    let err = mat::MatFile::from_bytes(&file, std::path::Path::new("bad.mat")).unwrap_err();
+    assert!(err.to_string().contains("row index 4"), "{err}");
+    assert!(err.to_string().contains("'bad'"), "{err}");
 }

@@ -24,7 +24,8 @@
 //!   objects (read like structs, with their class name), cell arrays, empty arrays and sparse
 //!   matrices ([`MatSparse`], with a dense conversion).
 //! * Function handles and opaque (MCOS) objects are kept as [`MatValue::Unsupported`] so that
-//!   the other variables of the file can still be read.
+//!   the other variables of the file can still be read. Unnamed top-level arrays (MATLAB's
+//!   subsystem data for such objects) are skipped.
 //!
 //! Every length and offset is checked: a truncated or corrupt file is a
 //! [`DataError::Mat`](crate::DataError::Mat) whose reason names the variable, the field and
@@ -774,7 +775,11 @@ fn read_top_element(el: Element<'_>, be: bool, vars: &mut Vec<(String, MatValue)
                     el.offset
                 )
             })?;
-            vars.push((name, value));
+            // MATLAB's subsystem data (used by MCOS objects) is an unnamed top-level array;
+            // a variable without a name cannot be addressed, so it is skipped.
+            if !name.is_empty() {
+                vars.push((name, value));
+            }
             Ok(())
         }
         MI_COMPRESSED => {
@@ -789,6 +794,9 @@ fn read_top_element(el: Element<'_>, be: bool, vars: &mut Vec<(String, MatValue)
                 })?;
             let mut inner = Cursor::new(&out, be);
             while !inner.at_end() {
+                if inner.remaining() < 8 && inner.buf[inner.pos..].iter().all(|&b| b == 0) {
+                    break; // padding after the compressed variable
+                }
                 let sub = inner.next().map_err(|e| {
                     format!(
                         "inside the compressed element at byte {} after the header: {e}",
