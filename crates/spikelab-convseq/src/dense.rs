@@ -44,9 +44,15 @@ pub(crate) fn padded_raster(
         .to_device(device)?)
 }
 
-/// Projections `[K, L]` of softmaxed filters `s` (`[K, N, W]`) on the padded raster `xp`.
-pub(crate) fn project_dense(s: &Tensor, xp: &Tensor) -> Result<Tensor> {
-    let (k, n, w) = s.dims3()?;
+/// Projections `[K, L]` of **tap-reversed** softmaxed filters `s_rev` (`[K, N, W]`,
+/// `s_rev[k, n, v] = S[k, n, W − 1 − v]`) on the padded raster `xp`. With `f64_sum`, the
+/// diagonal sum runs in f64 whatever the GEMM dtype.
+///
+/// With reversed taps the diagonal of `M = S_rev · Xp` that feeds output t is
+/// `M[v, t + W − 1 − v]`, i.e. flat index `(W − 1 + t) + v·(R − 1)`: a view of the
+/// flattened GEMM output with row stride R − 1, so no copy is needed for K = 1.
+pub(crate) fn project_dense(s_rev: &Tensor, xp: &Tensor, f64_sum: bool) -> Result<Tensor> {
+    let (k, n, w) = s_rev.dims3()?;
     let (n2, r) = xp.dims2()?;
     if n != n2 {
         return Err(ConvSeqError::Shape {
@@ -56,15 +62,28 @@ pub(crate) fn project_dense(s: &Tensor, xp: &Tensor) -> Result<Tensor> {
         });
     }
     let l = r + 1 - w;
-    let s2 = s.transpose(1, 2)?.contiguous()?.reshape((k * w, n))?;
-    // The GEMM runs in the working dtype; the diagonal sum (W terms of size ~1/W) and the
-    // loss head run in f64, because the TV term differences neighbouring projection
-    // values (~1 ± 0.01) and f32 accumulation would cost ~4 significant digits there.
-    let m = s2.matmul(xp)?.to_dtype(DType::F64)?; // [K·W, R]
+    let s2 = s_rev.transpose(1, 2)?.contiguous()?.reshape((k * w, n))?;
+    let mut m = s2.matmul(xp)?; // [K·W, R]
+    if f64_sum {
+        // The TV term differences neighbouring projection values (~1 ± 0.01); f32
+        // accumulation of the W-term diagonal would cost ~4 significant digits there.
+        m = m.to_dtype(DType::F64)?;
+    }
     let m = m.reshape((k, w * r))?;
-    let z = Tensor::zeros((k, w), m.dtype(), m.device())?;
-    let m = Tensor::cat(&[&m, &z], 1)?.reshape((k, w, r + 1))?;
-    Ok(m.narrow(2, 0, l)?.sum(1)?)
+    let diag = m
+        .narrow(1, w - 1, w * (r - 1))?
+        .reshape((k, w, r - 1))?
+        .narrow(2, 0, l)?;
+    Ok(diag.sum(1)?)
+}
+
+/// Reverses the last axis of a `[K, N, W]` host array (row-major).
+pub(crate) fn reverse_taps(v: &[f64], w: usize) -> Vec<f64> {
+    let mut out = v.to_vec();
+    for row in out.chunks_mut(w) {
+        row.reverse();
+    }
+    out
 }
 
 fn pow_u(x: &Tensor, p: u32) -> Result<Tensor> {
@@ -179,7 +198,9 @@ fn pair_terms(proj: &Tensor, s: &Tensor, params: &ConvSeqParams) -> Result<Tenso
     Ok(total)
 }
 
-/// Dense state: padded raster, logits and Adam moments on one device.
+/// Dense state: padded raster, tap-reversed logits and Adam moments on one device.
+/// The loss is invariant under reversing every filter's taps (var/TV of the same
+/// projection, squared differences along taps, cross-correlations over symmetric lags).
 pub(crate) struct DenseState {
     pub xp: Tensor,
     pub theta: Var,
@@ -198,7 +219,7 @@ impl DenseState {
     ) -> Result<Self> {
         let (k, n, w) = (params.n_filters, raster.n_neurons(), params.width_bins);
         let xp = padded_raster(raster, params.padding(), dtype, device)?;
-        let th = Tensor::from_vec(logits.to_vec(), (k, n, w), &Device::Cpu)?
+        let th = Tensor::from_vec(reverse_taps(logits, w), (k, n, w), &Device::Cpu)?
             .to_dtype(dtype)?
             .to_device(device)?;
         // Adam moments in f64 (PyTorch keeps them in the parameter dtype; f64 costs
@@ -217,7 +238,7 @@ impl DenseState {
     /// Loss tensor (scalar), its per-filter terms, and the projection, at the current logits.
     pub fn forward(&self, params: &ConvSeqParams) -> Result<(Tensor, Terms, Tensor)> {
         let s = candle_nn::ops::softmax(self.theta.as_tensor(), D::Minus1)?;
-        let proj = project_dense(&s, &self.xp)?;
+        let proj = project_dense(&s, &self.xp, true)?;
         let (loss, terms) = head_loss(&proj, &s.to_dtype(DType::F64)?, params, true)?;
         let terms = terms.ok_or_else(|| ConvSeqError::param("core", "missing terms"))?;
         Ok((loss, terms, proj))

@@ -334,7 +334,10 @@ impl Engine for DenseEngine {
         let g = self.state.grad(&loss)?;
         let t = self.fill_pairs(terms_to_host(&loss, &terms)?);
         let (k, n, w) = g.dims3()?;
-        let gv = g.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+        let gv = crate::dense::reverse_taps(
+            &g.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?,
+            w,
+        );
         let ga = Array3::from_shape_vec((k, n, w), gv)
             .map_err(|e| ConvSeqError::param("grad", e.to_string()))?;
         Ok((t, ga))
@@ -357,14 +360,17 @@ impl Engine for DenseEngine {
     fn logits(&self) -> Result<Array3<f64>> {
         let th = self.state.theta.as_tensor();
         let (k, n, w) = th.dims3()?;
-        let v = th.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+        let v = crate::dense::reverse_taps(
+            &th.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?,
+            w,
+        );
         Array3::from_shape_vec((k, n, w), v)
             .map_err(|e| ConvSeqError::param("logits", e.to_string()))
     }
 
     fn projections(&self) -> Result<Array2<f64>> {
         let s = candle_nn::ops::softmax(self.state.theta.as_tensor(), candle_core::D::Minus1)?;
-        let proj = crate::dense::project_dense(&s, &self.state.xp)?;
+        let proj = crate::dense::project_dense(&s, &self.state.xp, true)?;
         let (k, l) = proj.dims2()?;
         let v = proj.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
         Array2::from_shape_vec((k, l), v).map_err(|e| ConvSeqError::param("proj", e.to_string()))

@@ -7,8 +7,10 @@ use crate::engine::{Engine, init_logits, make_engine};
 use crate::error::{ConvSeqError, Result};
 use crate::loss::{LossTerms, softmax_rows};
 use crate::members::{Member, participation};
-use crate::null::{NullStats, alpha_circular_shift, alpha_random_filters};
-use crate::params::{ConvSeqParams, NullKind};
+use crate::null::{
+    NullStats, alpha_circular_shift, alpha_random_filters, alpha_random_filters_dense,
+};
+use crate::params::{Backend, ConvSeqParams, DeviceKind, NullKind};
 use crate::peaks::find_peaks;
 use crate::raster::SpikeRaster;
 
@@ -131,9 +133,20 @@ impl ConvSeq {
         let (k, n, w) = (p.n_filters, raster.n_neurons(), p.width_bins);
         // α before training, as the original (random-filter null).
         let pre_null = match (p.alpha.fixed, p.alpha.null) {
-            (None, NullKind::RandomFilters) => {
-                Some(alpha_random_filters(raster, w, &p.alpha, p.seed)?)
-            }
+            (None, NullKind::RandomFilters) => Some(match p.backend {
+                Backend::Dense { device, dtype } if device != DeviceKind::Cpu => {
+                    alpha_random_filters_dense(
+                        raster,
+                        w,
+                        &p.alpha,
+                        p.seed,
+                        &device.to_candle()?,
+                        dtype.candle(),
+                        100,
+                    )?
+                }
+                _ => alpha_random_filters(raster, w, &p.alpha, p.seed)?,
+            }),
             _ => None,
         };
         let logits = init_logits(k, n, w, p.seed);

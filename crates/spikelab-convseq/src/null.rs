@@ -232,3 +232,47 @@ pub fn alpha_circular_shift(
         .collect::<Result<_>>()?;
     finish(NullKind::CircularShift, opts.rule, &per)
 }
+
+/// α from random softmax filters computed with the dense path on a candle device (meant
+/// for GPUs; on the CPU use [`alpha_random_filters`]). Logits are drawn on the device
+/// (i.i.d. N(0, 1), seeded with `device.set_seed`), `batch` filters per GEMM, all in
+/// `dtype`; per-filter mean/std/max are reduced on the device and only `3 × batch`
+/// numbers come back per batch.
+pub fn alpha_random_filters_dense(
+    raster: &SpikeRaster,
+    width_bins: usize,
+    opts: &AlphaOptions,
+    seed: u64,
+    device: &candle_core::Device,
+    dtype: candle_core::DType,
+    batch: usize,
+) -> Result<NullStats> {
+    raster.require_spikes()?;
+    let w = width_bins;
+    if w < 2 || w > raster.n_bins() {
+        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
+    }
+    if batch == 0 {
+        return Err(ConvSeqError::param("batch", "must be ≥ 1"));
+    }
+    let n = raster.n_neurons();
+    device.set_seed(seed)?;
+    let xp = crate::dense::padded_raster(raster, w / 2, dtype, device)?;
+    let mut per = Vec::with_capacity(opts.n_samples);
+    let mut done = 0;
+    while done < opts.n_samples {
+        let b = batch.min(opts.n_samples - done);
+        let z = candle_core::Tensor::randn(0f32, 1f32, (b, n, w), device)?.to_dtype(dtype)?;
+        let s = candle_nn::ops::softmax_last_dim(&z)?;
+        let proj = crate::dense::project_dense(&s, &xp, false)?; // [b, L]
+        let mean = proj.mean_keepdim(1)?;
+        let sd = proj.var_keepdim(1)?.sqrt()?;
+        let mx = proj.max_keepdim(1)?;
+        let all = candle_core::Tensor::cat(&[&mean, &sd, &mx], 1)?
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec2::<f64>()?;
+        per.extend(all.into_iter().map(|r| (r[0], r[1], r[2])));
+        done += b;
+    }
+    finish(NullKind::RandomFilters, opts.rule, &per)
+}

@@ -1,0 +1,194 @@
+//! Speed table at demo size (452 × 18 137, W 200, K 1): ms per epoch (forward + backward +
+//! Adam, mean after warm-up) of the sparse CPU path, the dense CPU path (f32 and f64) and,
+//! when built with `--features cuda`, the dense CUDA path; plus the α computation time
+//! (15 000 random filters) on the CPU (sparse) and on the GPU (dense).
+//!
+//! ```text
+//! cargo run --release -p spikelab-convseq --example convseq_speed
+//! cargo run --release -p spikelab-convseq --features cuda --example convseq_speed -- --cuda
+//! options: --sparse-epochs N (200) --dense-cpu-epochs N (3, 0 skips) --gpu-epochs N (200)
+//!          --alpha-samples N (15000) --no-cpu-alpha --cuda
+//! ```
+
+use std::time::Instant;
+
+use spikelab_convseq::{
+    AlphaOptions, Backend, ConvSeqParams, DenseDType, DenseEngine, DeviceKind, Engine, bundled,
+    init_logits, make_engine, null,
+};
+
+fn arg(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => Ok(args
+            .get(i + 1)
+            .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?
+            .parse()?),
+        None => Ok(default),
+    }
+}
+
+fn time_engine(e: &mut dyn Engine, warm: usize, epochs: usize) -> anyhow::Result<f64> {
+    for _ in 0..warm {
+        e.step()?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..epochs {
+        e.step()?;
+    }
+    Ok(1e3 * t0.elapsed().as_secs_f64() / epochs as f64)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let sparse_epochs = arg(&args, "--sparse-epochs", 200)?;
+    let dense_cpu_epochs = arg(&args, "--dense-cpu-epochs", 3)?;
+    let gpu_epochs = arg(&args, "--gpu-epochs", 200)?;
+    let alpha_samples = arg(&args, "--alpha-samples", 15_000)?;
+    let use_cuda = args.iter().any(|a| a == "--cuda");
+    let cpu_alpha = !args.iter().any(|a| a == "--no-cpu-alpha");
+
+    let raster = bundled::demo_raster()?;
+    let base = ConvSeqParams::default();
+    let logits = init_logits(1, raster.n_neurons(), base.width_bins, 0);
+    println!(
+        "demo raster {} × {}, {} spikes, W {}, K 1; rayon threads {}",
+        raster.n_neurons(),
+        raster.n_bins(),
+        raster.n_spikes(),
+        base.width_bins,
+        rayon::current_num_threads()
+    );
+    println!("| path | device | dtype | ms/epoch | epochs timed |");
+    println!("| --- | --- | --- | --- | --- |");
+    let ps = ConvSeqParams {
+        backend: Backend::Sparse,
+        ..base.clone()
+    };
+    let mut e = make_engine(&raster, &ps, logits.clone())?;
+    let ms = time_engine(e.as_mut(), 10, sparse_epochs)?;
+    println!("| sparse (event-driven) | cpu | f64 | {ms:.3} | {sparse_epochs} |");
+    drop(e);
+    if dense_cpu_epochs > 0 {
+        for dtype in [DenseDType::F32, DenseDType::F64] {
+            let pd = ConvSeqParams {
+                backend: Backend::Dense {
+                    device: DeviceKind::Cpu,
+                    dtype,
+                },
+                ..base.clone()
+            };
+            let mut e = make_engine(&raster, &pd, logits.clone())?;
+            let ms = time_engine(e.as_mut(), 1, dense_cpu_epochs)?;
+            println!(
+                "| dense (GEMM + diagonal sum) | cpu | {dtype:?} | {ms:.1} | {dense_cpu_epochs} |"
+            );
+        }
+    }
+    let mut gpu_rows = Vec::new();
+    if use_cuda {
+        let dev = DeviceKind::Cuda(0).to_candle()?;
+        for dtype in [DenseDType::F32] {
+            let pd = ConvSeqParams {
+                backend: Backend::Dense {
+                    device: DeviceKind::Cuda(0),
+                    dtype,
+                },
+                ..base.clone()
+            };
+            let mut e = DenseEngine::new(&raster, pd.clone(), &logits, &dev, dtype_candle(dtype))?;
+            // Warm-up (PTX JIT on a fresh host), then time without host copies.
+            for _ in 0..20 {
+                e.step_async()?;
+            }
+            e.sync()?;
+            let t0 = Instant::now();
+            for _ in 0..gpu_epochs {
+                e.step_async()?;
+            }
+            e.sync()?;
+            let ms_async = 1e3 * t0.elapsed().as_secs_f64() / gpu_epochs as f64;
+            let ms_logged = time_engine(&mut e, 2, gpu_epochs)?;
+            println!(
+                "| dense, no per-epoch copy | cuda:0 | {dtype:?} | {ms_async:.3} | {gpu_epochs} |"
+            );
+            println!(
+                "| dense, loss copied each epoch | cuda:0 | {dtype:?} | {ms_logged:.3} | {gpu_epochs} |"
+            );
+            // Same loss and gradient as the sparse path at the initial logits.
+            let mut es = make_engine(&raster, &ps, logits.clone())?;
+            let mut eg = DenseEngine::new(&raster, pd, &logits, &dev, dtype_candle(dtype))?;
+            let (ts, gs) = es.loss_and_grad()?;
+            let (tg, gg) = eg.loss_and_grad()?;
+            let num: f64 = gs
+                .iter()
+                .zip(gg.iter())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt();
+            let den: f64 = gs.iter().map(|a| a * a).sum::<f64>().sqrt();
+            gpu_rows.push(format!(
+                "cuda vs sparse at init: loss rel diff {:.2e}, gradient rel diff {:.2e}",
+                ((ts.total - tg.total) / ts.total).abs(),
+                num / den
+            ));
+        }
+    }
+    let opts = AlphaOptions {
+        n_samples: alpha_samples,
+        ..Default::default()
+    };
+    println!();
+    println!("| α ({alpha_samples} random filters) | device | seconds | α |");
+    println!("| --- | --- | --- | --- |");
+    if cpu_alpha {
+        let t0 = Instant::now();
+        let a = null::alpha_random_filters(&raster, 200, &opts, 0)?;
+        println!(
+            "| sparse f32 | cpu | {:.2} | {:.4} |",
+            t0.elapsed().as_secs_f64(),
+            a.alpha
+        );
+    }
+    if use_cuda {
+        let dev = DeviceKind::Cuda(0).to_candle()?;
+        let small = AlphaOptions {
+            n_samples: 200,
+            ..opts
+        };
+        null::alpha_random_filters_dense(
+            &raster,
+            200,
+            &small,
+            1,
+            &dev,
+            candle_core::DType::F32,
+            100,
+        )?;
+        let t0 = Instant::now();
+        let a = null::alpha_random_filters_dense(
+            &raster,
+            200,
+            &opts,
+            0,
+            &dev,
+            candle_core::DType::F32,
+            100,
+        )?;
+        println!(
+            "| dense f32, batch 100 | cuda:0 | {:.2} | {:.4} |",
+            t0.elapsed().as_secs_f64(),
+            a.alpha
+        );
+    }
+    for r in gpu_rows {
+        println!("{r}");
+    }
+    Ok(())
+}
+
+fn dtype_candle(d: DenseDType) -> candle_core::DType {
+    match d {
+        DenseDType::F32 => candle_core::DType::F32,
+        DenseDType::F64 => candle_core::DType::F64,
+    }
+}
