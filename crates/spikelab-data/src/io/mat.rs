@@ -4,10 +4,14 @@
 //!
 //! # Why our own reader
 //!
-//! At the time of writing no maintained Rust crate reads MAT v5 **structs and cell arrays**
-//! (which the c2s and CASCADE files are made of); the crates that exist read numeric
-//! matrices only or are unmaintained. The format is small and well documented (MathWorks,
-//! *MAT-File Format*, "Level 5 MAT-File Format"), so this module implements it directly.
+//! The c2s and CASCADE files are made of **structs and cell arrays**. Of the Rust options we
+//! found, `matio-rs` binds the C library MATIO (a system library CI and Windows users would
+//! have to install) and `matrw` is a young pure-Rust crate whose maturity we could not vouch
+//! for; `matfile` reads numeric arrays only, and `matlab-mat` and `matreader` are early 0.1
+//! releases. The format is small and documented by MathWorks (*MAT-File
+//! Format*, chapter "Level 5 MAT-File Format"), so this module implements the subset we need
+//! with no dependency beyond `flate2`, returns this crate's typed errors (path, variable, field
+//! and byte offset) and is tested never to panic on truncated or corrupted input.
 //!
 //! # What is supported
 //!
