@@ -205,3 +205,76 @@ pub fn evaluate(
     let pred = predictor.predict(&set.calcium)?;
     score(&set.name, &pred, &set.spikes, padding)
 }
+
+/// Splits one CSV line, honouring double quotes.
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The Spikefinder leaderboard's per-dataset scores of one submission, from the bundled dump
+/// (`leaderboard/spikefinder_leaderboard_dump.csv.gz`): `(dataset, value)` pairs such as
+/// `("1.test.spikes", 0.5977)` for `metric` `corr` (or `rank`, `info`, `loglik`), sorted by
+/// dataset. Errors if the submission is not in the dump.
+///
+/// ```
+/// use spikelab_calcium::evaluate::leaderboard_scores;
+/// let s = leaderboard_scores("Elephant (CNN)", "corr")?;
+/// let t4 = s.iter().find(|(d, _)| d == "4.test.spikes").unwrap().1;
+/// assert!((t4 - 0.372).abs() < 5e-4);
+/// # Ok::<(), spikelab_calcium::CalciumError>(())
+/// ```
+pub fn leaderboard_scores(algorithm: &str, metric: &str) -> Result<Vec<(String, f64)>> {
+    let path = datasets::spikefinder_leaderboard("spikefinder_leaderboard_dump.csv.gz")?;
+    let bytes = io::read_bytes_maybe_gz(&path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.lines();
+    let header = split_csv_line(lines.next().unwrap_or(""));
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| CalciumError::InvalidInput {
+                what: path.display().to_string(),
+                reason: format!("no column {name:?}"),
+            })
+    };
+    let (ca, cd, cl, cv) = (
+        col("algo_algorithm")?,
+        col("dset_dataset")?,
+        col("label_label")?,
+        col("label_value")?,
+    );
+    let mut found = std::collections::BTreeMap::new();
+    for line in lines {
+        let f = split_csv_line(line);
+        if f.len() <= ca.max(cd).max(cl).max(cv) || f[ca] != algorithm || f[cl] != metric {
+            continue;
+        }
+        if let Ok(v) = f[cv].parse::<f64>() {
+            found.insert(f[cd].clone(), v);
+        }
+    }
+    if found.is_empty() {
+        return Err(CalciumError::InvalidInput {
+            what: path.display().to_string(),
+            reason: format!("no {metric:?} scores for submission {algorithm:?}"),
+        });
+    }
+    Ok(found.into_iter().collect())
+}

@@ -24,7 +24,7 @@ use crate::weights::{ElephantWeights, WINDOW};
 
 /// Outputs per chunk; each chunk re-reads `WINDOW − 1` extra input samples (≈3 % overhead),
 /// and its intermediates (≈1.3 MB) stay in a core's L2 cache.
-pub(crate) const CHUNK_OUTPUTS: usize = 4096;
+pub const CHUNK_OUTPUTS: usize = 4096;
 
 /// `dst (m×n, row stride dst_rs, unit column stride) += lhs (m×k) · rhs (k×n)`.
 ///
@@ -200,15 +200,15 @@ impl FastNet {
 
     /// Outputs of windows `0 … n − 129` (the original's `n − 128` windows) for each trace,
     /// computed in parallel chunks of [`CHUNK_OUTPUTS`] windows over all traces.
-    pub(crate) fn forward_many(&self, traces: &[&[f32]]) -> Vec<Vec<f32>> {
+    pub(crate) fn forward_many(&self, traces: &[&[f32]], chunk: usize) -> Vec<Vec<f32>> {
         let mut outs: Vec<Vec<f32>> = traces
             .iter()
             .map(|z| vec![0.0f32; z.len().saturating_sub(WINDOW)])
             .collect();
         let mut jobs: Vec<(&[f32], &mut [f32])> = Vec::new();
         for (z, out) in traces.iter().zip(outs.iter_mut()) {
-            for (c, o) in out.chunks_mut(CHUNK_OUTPUTS).enumerate() {
-                let j0 = c * CHUNK_OUTPUTS;
+            for (c, o) in out.chunks_mut(chunk).enumerate() {
+                let j0 = c * chunk;
                 jobs.push((&z[j0..j0 + o.len() + WINDOW - 1], o));
             }
         }

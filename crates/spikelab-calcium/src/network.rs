@@ -144,6 +144,9 @@ pub enum Skipped {
     Constant,
 }
 
+/// `(neuron index, reason)` of every neuron without a prediction.
+pub type SkippedNeurons = Vec<(usize, Skipped)>;
+
 /// Z-scoring and NaN handling of one trace, shared by inference and training.
 ///
 /// Returns the z-scored trace (f64) with NaN frames filled by linear interpolation between
@@ -228,6 +231,7 @@ pub struct ElephantCnn {
     device: Device,
     batch_size: usize,
     candle_kernels: bool,
+    chunk_outputs: usize,
 }
 
 impl ElephantCnn {
@@ -241,6 +245,7 @@ impl ElephantCnn {
             device: Device::Cpu,
             batch_size: 4096,
             candle_kernels: false,
+            chunk_outputs: crate::fastconv::CHUNK_OUTPUTS,
         }
     }
 
@@ -276,6 +281,19 @@ impl ElephantCnn {
         self
     }
 
+    /// Windows per chunk of the CPU fully-convolutional kernel (default 4096): chunks are the
+    /// unit of parallel work, and each re-reads 127 overlap samples.
+    pub fn with_chunk_outputs(mut self, chunk_outputs: usize) -> Result<Self> {
+        if chunk_outputs == 0 {
+            return Err(CalciumError::InvalidParameter {
+                name: "chunk_outputs",
+                reason: "must be ≥ 1".into(),
+            });
+        }
+        self.chunk_outputs = chunk_outputs;
+        Ok(self)
+    }
+
     /// Windows per batch for the per-window evaluation (default 4096, as the golden outputs).
     pub fn with_batch_size(mut self, batch_size: usize) -> Result<Self> {
         if batch_size == 0 {
@@ -304,7 +322,7 @@ impl ElephantCnn {
     pub fn forward_zscored(&self, traces: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
         match (self.evaluation, &self.device) {
             (Evaluation::FullyConvolutional, Device::Cpu) if !self.candle_kernels => {
-                Ok(self.fast.forward_many(traces))
+                Ok(self.fast.forward_many(traces, self.chunk_outputs))
             }
             (Evaluation::FullyConvolutional, dev) => {
                 let p = CandleParams::new(&self.weights, dev)?;
@@ -380,7 +398,7 @@ impl ElephantCnn {
     pub fn predict_report(
         &self,
         traces: &CalciumTraces,
-    ) -> Result<(Array2<f64>, Vec<(usize, Skipped)>)> {
+    ) -> Result<(Array2<f64>, SkippedNeurons)> {
         check_rate(traces.frame_rate_hz())?;
         let (t, nn) = traces.data().dim();
         let mut out = Array2::from_elem((t, nn), f64::NAN);

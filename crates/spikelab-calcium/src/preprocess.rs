@@ -95,11 +95,10 @@ pub fn fft_resample(x: &[f64], num: usize) -> Vec<f64> {
     let m = num / 2 + 1;
     let mut out_spec = vec![Complex::new(0.0, 0.0); m];
     let keep = (n.min(num)) / 2 + 1; // bins 0..=min(n,num)/2
-    for k in 0..keep.min(spec.len()).min(m) {
-        out_spec[k] = spec[k];
-    }
+    let kk = keep.min(spec.len()).min(m);
+    out_spec[..kk].copy_from_slice(&spec[..kk]);
     let nmin = n.min(num);
-    if nmin % 2 == 0 {
+    if nmin.is_multiple_of(2) {
         let k = nmin / 2;
         if num < n {
             // Truncation to an even length: SciPy folds the two ±Nyquist halves, i.e. the
@@ -115,7 +114,7 @@ pub fn fft_resample(x: &[f64], num: usize) -> Vec<f64> {
     let mut y = inv.make_output_vec();
     // realfft requires the DC (and, for even num, Nyquist) imaginary parts to be zero.
     out_spec[0].im = 0.0;
-    if num % 2 == 0 {
+    if num.is_multiple_of(2) {
         out_spec[m - 1].im = 0.0;
     }
     inv.process(&mut out_spec, &mut y)
@@ -219,7 +218,7 @@ impl Preprocessing {
                 format!("must be > 0, got {}", self.target_rate_hz),
             );
         }
-        if !(self.rate_tolerance_hz >= 0.0) {
+        if self.rate_tolerance_hz.is_nan() || self.rate_tolerance_hz < 0.0 {
             return bad(
                 "rate_tolerance_hz",
                 format!("must be ≥ 0, got {}", self.rate_tolerance_hz),

@@ -1,5 +1,6 @@
 //! Preprocessing: FFT resampling against a direct DFT implementation of SciPy's algorithm,
 //! running percentile against a brute-force one, noise level, NaN handling.
+#![allow(clippy::needless_range_loop, clippy::manual_memcpy)] // the reference DFT is written index by index on purpose
 use spikelab_calcium::preprocess::{
     Preprocessing, fft_resample, noise_level, percentile_sorted, running_percentile,
 };
@@ -27,7 +28,7 @@ fn dft_resample(x: &[f64], num: usize) -> Vec<f64> {
     for k in 1..(m - half + 1) {
         y[num - k] = spec[n - k];
     }
-    if m % 2 == 0 {
+    if m.is_multiple_of(2) {
         let k = m / 2;
         if num < n {
             // fold: bin k gets X[k] + X[n-k]

@@ -1,0 +1,109 @@
+//! Inference throughput (samples/s) of each evaluation path on a synthetic-length recording
+//! built by tiling real Spikefinder traces (speed does not depend on the values).
+//!
+//! ```text
+//! cargo run -p spikelab-calcium --release --example calcium_speed -- [neurons] [minutes]
+//! cargo run -p spikelab-calcium --release --features cuda --example calcium_speed -- 100 60
+//! ```
+//! Defaults: 100 neurons × 60 min at 100 Hz (the issue's benchmark recording). The per-window
+//! paths run on a 1 %-size subset (they are ~50× slower), and print their own sample count.
+
+use std::time::Instant;
+
+use candle_core::Device;
+use spikelab_calcium::{ElephantCnn, Evaluation};
+use spikelab_data::CalciumTraces;
+use spikelab_data::datasets::{self, Split};
+
+fn recording(neurons: usize, frames: usize) -> anyhow::Result<CalciumTraces> {
+    let src = spikelab_data::io::csv::read_calcium(
+        &datasets::spikefinder_calcium(4, Split::Test)?,
+        100.0,
+    )?;
+    let base: Vec<f64> = src.trace(0).to_vec();
+    let cols: Vec<Vec<f64>> = (0..neurons)
+        .map(|j| {
+            (0..frames)
+                .map(|i| base[(i + 997 * j) % base.len()])
+                .collect()
+        })
+        .collect();
+    Ok(CalciumTraces::from_columns(&cols, 100.0)?)
+}
+
+fn run(name: &str, cnn: &ElephantCnn, tr: &CalciumTraces) -> anyhow::Result<f64> {
+    let _ = cnn.predict(&recording(1, 2000)?)?; // warm-up (allocations, device init)
+    let t0 = Instant::now();
+    let y = cnn.predict(tr)?;
+    let dt = t0.elapsed().as_secs_f64();
+    let samples = (tr.n_frames() * tr.n_neurons()) as f64;
+    let rate = samples / dt;
+    println!(
+        "{name:<42} {:>10.0} samples/s  ({} samples in {dt:.3} s; checksum {:.4})",
+        rate,
+        samples,
+        y.iter().filter(|v| v.is_finite()).sum::<f64>()
+    );
+    Ok(rate)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let neurons: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(100);
+    let minutes: f64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(60.0);
+    let frames = (minutes * 60.0 * 100.0) as usize;
+    println!(
+        "recording: {neurons} neurons × {minutes} min at 100 Hz = {} samples; rayon threads: {}",
+        neurons * frames,
+        rayon::current_num_threads()
+    );
+    let full = recording(neurons, frames)?;
+    let small = recording(
+        neurons.clamp(1, 4),
+        (frames / 100).max(2000).min(frames.max(2000)),
+    )?;
+    let cnn = ElephantCnn::bundled("model1.h5")?;
+    let fc = run("fully-convolutional, CPU (gemm kernel)", &cnn, &full)?;
+    if std::env::var_os("CHUNK_SWEEP").is_some() {
+        for chunk in [512, 1024, 2048, 8192] {
+            run(
+                &format!("  … chunk {chunk}"),
+                &cnn.clone().with_chunk_outputs(chunk)?,
+                &full,
+            )?;
+        }
+    }
+    let fc_candle = run(
+        "fully-convolutional, CPU (candle conv1d)",
+        &cnn.clone().with_candle_kernels(true),
+        &small,
+    )?;
+    let pw = run(
+        "per-window, CPU (candle, batch 4096)",
+        &cnn.clone().with_evaluation(Evaluation::PerWindow),
+        &small,
+    )?;
+    println!("speed-up fully-conv gemm / per-window: {:.0}×", fc / pw);
+    println!(
+        "speed-up fully-conv gemm / candle fully-conv: {:.1}×",
+        fc / fc_candle
+    );
+    if candle_core::utils::cuda_is_available() {
+        let dev = Device::new_cuda(0)?;
+        run(
+            "fully-convolutional, CUDA (candle)",
+            &cnn.clone().with_device(dev.clone()),
+            &full,
+        )?;
+        run(
+            "per-window, CUDA (candle, batch 4096)",
+            &cnn.clone()
+                .with_device(dev)
+                .with_evaluation(Evaluation::PerWindow),
+            &small,
+        )?;
+    } else {
+        println!("CUDA: not built (enable the `cuda` feature) or no device");
+    }
+    Ok(())
+}
