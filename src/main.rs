@@ -22,7 +22,21 @@ enum Command {
     Convert(commands::data::ConvertArgs),
     /// Run every method on the bundled data and write an HTML report with figures.
     Demo(commands::demo::DemoArgs),
+    /// Calcium imaging → spike rates (Spikefinder-Elephant CNN) and the statistical embedding.
+    #[command(subcommand)]
+    Calcium(CalciumCli),
+    /// Unsupervised spike-sequence detection (convSeq).
+    #[command(subcommand)]
+    Convseq(commands::convseq::ConvseqCommand),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
+}
+
+#[derive(Subcommand, Debug)]
+enum CalciumCli {
+    #[command(flatten)]
+    Cnn(commands::calcium::CalciumCommand),
+    /// Statistical embedding of a recording: features, location, training-dataset weights.
+    Embed(commands::calcium_embed::EmbedArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +55,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => commands::data::inspect(a),
         Command::Convert(a) => commands::data::convert(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::Calcium(CalciumCli::Cnn(c)) => commands::calcium::run(c),
+        Command::Calcium(CalciumCli::Embed(a)) => commands::calcium_embed::run(a),
+        Command::Convseq(c) => commands::convseq::run(c),
         // @@DISPATCH@@
     }
 }

@@ -1,5 +1,8 @@
 //! One module per subcommand family.
 
+pub mod calcium;
+pub mod calcium_embed;
+pub mod convseq;
 pub mod data;
 pub mod demo;
 pub mod demo_data;
