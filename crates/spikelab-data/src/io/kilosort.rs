@@ -88,11 +88,12 @@ impl PyValue {
 /// ```
 /// use spikelab_data::io::kilosort::PhyParams;
 /// let p = PhyParams::parse("dat_path = 'rec.bin'  # raw data\nn_channels_dat = 385\n\
-///                           dtype = 'int16'\noffset = 0\nsample_rate = 30000.\nhp_filtered = False\n")
-///     .unwrap();
+///                           dtype = 'int16'\noffset = 0\nsample_rate = 30000.\nhp_filtered = False\n")?;
 /// assert_eq!(p.sample_rate_hz(), Some(30000.0));
 /// assert_eq!(p.get("dat_path").and_then(|v| v.as_str()), Some("rec.bin"));
 /// assert_eq!(p.get("n_channels_dat").and_then(|v| v.as_f64()), Some(385.0));
+/// assert!(PhyParams::parse("sample_rate 30000").is_err());
+/// # Ok::<(), spikelab_data::DataError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PhyParams {
@@ -102,8 +103,13 @@ pub struct PhyParams {
 
 impl PhyParams {
     /// Parses `params.py` text: one `name = literal` per line, `#` comments and blank lines
-    /// ignored. Errors (with the 1-based line number) on lines that are not assignments.
-    pub fn parse(text: &str) -> std::result::Result<PhyParams, String> {
+    /// ignored. A line that is not an assignment is a [`DataError::Kilosort`] (path
+    /// `params.py`) naming the 1-based line; [`read_params`] reports the real path.
+    pub fn parse(text: &str) -> Result<PhyParams> {
+        Self::parse_str(text).map_err(|e| ks_err(Path::new("params.py"), e))
+    }
+
+    fn parse_str(text: &str) -> std::result::Result<PhyParams, String> {
         let mut values = BTreeMap::new();
         for (i, raw) in text.lines().enumerate() {
             let line = strip_comment(raw).trim();
@@ -388,7 +394,7 @@ pub fn read_params(dir: &Path) -> Result<PhyParams> {
         return Err(ks_err(&path, "missing params.py (needed for sample_rate)"));
     }
     let text = std::fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
-    PhyParams::parse(&text).map_err(|e| ks_err(&path, e))
+    PhyParams::parse_str(&text).map_err(|e| ks_err(&path, e))
 }
 
 /// Reads a Kilosort/phy folder with its parameters and cluster labels.

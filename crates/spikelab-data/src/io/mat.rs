@@ -294,27 +294,38 @@ pub struct MatStruct {
 
 impl MatStruct {
     /// Builds a struct array from field names and per-element field values (each inner `Vec`
-    /// in the order of `field_names`). Errors if an element has the wrong number of values.
+    /// in the order of `field_names`, elements column-major). A [`DataError::Shape`] if the
+    /// number of elements does not match `dims` or an element has the wrong number of values.
+    ///
+    /// ```
+    /// use spikelab_data::io::mat::{MatArray, MatClass, MatStruct, MatValue};
+    /// let fps = MatValue::Numeric(MatArray { dims: vec![1, 1], class: MatClass::Double,
+    ///                                        data: vec![100.0], imag: None });
+    /// let s = MatStruct::new(vec![1, 1], vec!["fps".into()], vec![vec![fps]])?;
+    /// assert_eq!(s.field(0, "fps").and_then(|v| v.as_scalar()), Some(100.0));
+    /// # Ok::<(), spikelab_data::DataError>(())
+    /// ```
     pub fn new(
         dims: Vec<usize>,
         field_names: Vec<String>,
         elements: Vec<Vec<MatValue>>,
-    ) -> std::result::Result<MatStruct, String> {
+    ) -> Result<MatStruct> {
         let n: usize = dims.iter().product();
         if n != elements.len() {
-            return Err(format!(
-                "struct dims {dims:?} hold {n} elements, got {}",
-                elements.len()
-            ));
+            return Err(DataError::Shape {
+                what: "struct elements".into(),
+                expected: format!("{n} elements for dims {dims:?}"),
+                got: format!("{} elements", elements.len()),
+            });
         }
         let mut values = Vec::with_capacity(n * field_names.len());
         for (i, e) in elements.into_iter().enumerate() {
             if e.len() != field_names.len() {
-                return Err(format!(
-                    "struct element {i} has {} values for {} fields",
-                    e.len(),
-                    field_names.len()
-                ));
+                return Err(DataError::Shape {
+                    what: format!("struct element {i}"),
+                    expected: format!("{} values (one per field)", field_names.len()),
+                    got: format!("{} values", e.len()),
+                });
             }
             values.extend(e);
         }
