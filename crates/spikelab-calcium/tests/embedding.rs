@@ -297,3 +297,42 @@ fn end_to_end_from_the_test_mat_files() {
         }
     }
 }
+
+#[test]
+fn embedding_rebuilt_from_the_confusion_matrix_matches_the_stored_one() {
+    // The whole chain without the stored goodindizes / embedding_2D_predictions.
+    let c = matrix("Confusion.mat", "Confusion_later");
+    let ids: Vec<usize> = matrix("Confusion.mat", "DaSet")
+        .iter()
+        .map(|&v| v as usize)
+        .collect();
+    let pred = predictive_embedding(c.view(), &ids).unwrap();
+    let stored = Embedding::bundled().unwrap();
+    let rebuilt = Embedding::new(spikelab_calcium::embedding::EmbeddingParts {
+        training_features: matrix("Parameters174py.mat", "Parameters174temp"),
+        dataset_of_neuron: matrix("Parameters174py.mat", "DasetS")
+            .iter()
+            .map(|&v| v as usize)
+            .collect(),
+        good_neurons: pred.good_neurons.clone(),
+        predictive_locations: pred.locations.clone(),
+    })
+    .unwrap();
+    assert_eq!(rebuilt.dataset_ids(), stored.dataset_ids());
+    for (a, b) in rebuilt
+        .stats_locations()
+        .iter()
+        .zip(stored.stats_locations())
+    {
+        assert!((a[0] - b[0]).abs() < 1e-12 && (a[1] - b[1]).abs() < 1e-12);
+    }
+    let s33 = matrix("embedding_spacesX.mat", "embedding_2D_stats33");
+    let loc = [s33[[0, 0]], s33[[0, 1]]];
+    let wa = rebuilt
+        .dataset_weights(loc, TreeEnsemble::Expected)
+        .unwrap();
+    let wb = stored.dataset_weights(loc, TreeEnsemble::Expected).unwrap();
+    for (a, b) in wa.weights.iter().zip(&wb.weights) {
+        assert!((a - b).abs() < 1e-9, "{:?} vs {:?}", wa.weights, wb.weights);
+    }
+}
