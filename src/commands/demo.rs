@@ -65,6 +65,16 @@ fn stages() -> Vec<(&'static str, &'static str, StageFn)> {
             "Formats: bundled recordings read, converted and read back",
             super::demo_data::stage,
         ),
+        (
+            "convseq",
+            "Sequences: convSeq on the demo raster and mouse CA1",
+            super::demo_convseq::stage,
+        ),
+        (
+            "calcium",
+            "Calcium: Spikefinder-Elephant CNN and statistical embedding",
+            super::demo_calcium::stage,
+        ),
         // @@DEMO_STAGES@@
     ]
 }

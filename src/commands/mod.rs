@@ -5,5 +5,7 @@ pub mod calcium_embed;
 pub mod convseq;
 pub mod data;
 pub mod demo;
+pub mod demo_calcium;
+pub mod demo_convseq;
 pub mod demo_data;
 // @@MODULES@@
