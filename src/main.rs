@@ -28,6 +28,8 @@ enum Command {
     /// Unsupervised spike-sequence detection (convSeq).
     #[command(subcommand)]
     Convseq(commands::convseq::ConvseqCommand),
+    /// Scaling sweeps of every method (JSON, markdown tables, log-log plots).
+    Bench(commands::bench::BenchArgs),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
@@ -58,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calcium(CalciumCli::Cnn(c)) => commands::calcium::run(c),
         Command::Calcium(CalciumCli::Embed(a)) => commands::calcium_embed::run(a),
         Command::Convseq(c) => commands::convseq::run(c),
+        Command::Bench(a) => commands::bench::run(a),
         // @@DISPATCH@@
     }
 }
