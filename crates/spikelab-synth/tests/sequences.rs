@@ -431,3 +431,50 @@ fn clean_mode_rejects_bad_input() {
     }));
     assert!(d.generate(0).is_ok());
 }
+
+#[test]
+fn parity_mode_on_the_bundled_ca1_raster_matches_the_original_run() {
+    let path = spikelab_data::datasets::convseq("ca1_rubin/neuronal_activity_mat.mat").unwrap();
+    let bg = spikelab_data::io::mat::read_raster(&path, "neuronal_activity_mat", 0.05).unwrap();
+    assert_eq!(bg.counts().dim(), (452, 18_137));
+    assert_eq!(bg.total_spikes(), 16_982);
+    let (x, truth) = ParityParams::default().generate(&bg, 0).unwrap();
+    // The README dataset: 45 occurrences, ≈ 16 980 spikes (the original's run kept 16 978-16 980).
+    assert_eq!(truth.occurrences.len(), 45);
+    let total = x.total_spikes() as i64;
+    assert!((total - 16_980).abs() <= 40, "{total}");
+    // Effective participation ≈ 0.9 × P(bin has a non-member spike) ≈ 40 % (spec §2.3).
+    let inserted: usize = truth.occurrences.iter().map(|o| o.n_inserted).sum();
+    let participation = inserted as f64 / (45.0 * 120.0);
+    assert!((0.3..0.5).contains(&participation), "{participation}");
+    // Members end up firing more than the others (original: 54 vs 31.5 spikes per neuron).
+    let labels = truth.row_labels();
+    let (mut sm, mut sn) = (0usize, 0usize);
+    for (r, lab) in labels.iter().enumerate() {
+        let c = x.rows()[r].len();
+        if lab.is_some() { sm += c } else { sn += c }
+    }
+    let (pm, pn) = (sm as f64 / 120.0, sn as f64 / 332.0);
+    println!(
+        "CA1 parity: {total} spikes, participation {participation:.3}, members {pm:.1} vs others {pn:.1} spikes per neuron"
+    );
+    assert!(pm / pn > 1.4 && pm / pn < 2.2, "{pm} vs {pn}");
+    // Centres ≈ onset + 60.
+    for o in &truth.occurrences {
+        assert!((o.centre_bin - o.onset_bin - 60).abs() <= 30, "{o:?}");
+    }
+    // Same statistics as the bundled dataset made by the original generator.
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            spikelab_data::datasets::convseq("synthetic_demo/meta.json").unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        meta["n_occurrences"].as_u64().unwrap(),
+        truth.occurrences.len() as u64
+    );
+    let orig = meta["n_spikes"].as_i64().unwrap();
+    assert!((total - orig).abs() <= 40, "{total} vs {orig}");
+}
