@@ -3,9 +3,13 @@
 //! event-matching scores against the ground truth, the original's zone metric, the
 //! Spearman correlation of the learned order, and member neurons.
 //!
-//! `cargo run --release -p spikelab-convseq --example convseq_demo -- [epochs] [seed]`
+//! `cargo run --release -p spikelab-convseq --example convseq_demo -- [epochs] [seed] [fig.png]`
 
 use std::time::Instant;
+
+#[allow(dead_code)]
+#[path = "../../../src/commands/convseq.rs"]
+mod convseq;
 
 use spikelab_convseq::{ConvSeq, ConvSeqParams, bundled, metrics};
 
@@ -101,5 +105,9 @@ fn main() -> anyhow::Result<()> {
         tp as f64 / called.len().max(1) as f64,
         tp as f64 / truth.members.len() as f64
     );
+    if let Some(png) = args.get(3) {
+        convseq::plot(&raster, &fit, std::path::Path::new(png))?;
+        println!("figure → {png}");
+    }
     Ok(())
 }

@@ -63,3 +63,17 @@ pub fn songbird_raster(bin_s: f64) -> Result<SpikeRaster> {
         CountPolicy::Binarize,
     )
 }
+
+/// The mouse CA1 raster of Rubin et al. (`ca1_rubin/neuronal_activity_mat.mat`, variable
+/// `neuronal_activity_mat`): 452 neurons × 18 137 frames at 20 Hz (50 ms bins).
+///
+/// ```
+/// let r = spikelab_convseq::bundled::ca1_raster()?;
+/// assert_eq!((r.n_neurons(), r.n_bins(), r.n_spikes()), (452, 18137, 16982));
+/// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+/// ```
+pub fn ca1_raster() -> Result<SpikeRaster> {
+    let path = datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?;
+    let r = spikelab_data::io::mat::read_raster(&path, "neuronal_activity_mat", 0.05)?;
+    SpikeRaster::from_binned(&r, CountPolicy::Error)
+}
