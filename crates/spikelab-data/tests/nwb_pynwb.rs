@@ -7,11 +7,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 use spikelab_data::datasets::{self, Split};
 use spikelab_data::io::nwb::{self, NwbElectrodes, NwbWriteOptions, OphysDtype, OphysWriteOptions};
 use spikelab_data::{SpikeTrains, io};
+
+/// The tests run one at a time. HDF5 opens files without `O_CLOEXEC`, so a Python process
+/// spawned by one test while another test has an HDF5 file open inherits that descriptor and
+/// its file lock; the next `h5py` open of that file then fails with "unable to lock file"
+/// (EAGAIN) until the unrelated Python exits.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -112,6 +123,7 @@ fn real_trains() -> SpikeTrains {
 
 #[test]
 fn spikelab_files_read_in_pynwb_and_validate() {
+    let _serial = serial();
     let py = python();
     let dir = tempfile::tempdir().unwrap();
 
@@ -219,6 +231,7 @@ fn spikelab_files_read_in_pynwb_and_validate() {
 
 #[test]
 fn pynwb_files_read_in_spikelab() {
+    let _serial = serial();
     let py = python();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pynwb.nwb");
