@@ -24,6 +24,9 @@ fn main() -> anyhow::Result<()> {
         model.gradient(&gt, z.view(), Step::E, false, true)?;
     }
     println!("grad Z {:.3} ms", t.elapsed().as_secs_f64() * 200.0);
+    if std::env::args().any(|a| a == "--timing-only") {
+        return Ok(());
+    }
     let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(datasets::neulvm(
         "golden_losses.json",
     )?)?)?;

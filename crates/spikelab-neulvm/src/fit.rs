@@ -610,6 +610,13 @@ pub fn fit_from(
         opts.threads
     }
     .min(inits.len());
+    let serial_model;
+    let model = if threads > 1 {
+        serial_model = model.clone().with_parallel_populations(false);
+        &serial_model
+    } else {
+        model
+    };
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Result<RestartResult>>>> = Mutex::new(Vec::new());
     results

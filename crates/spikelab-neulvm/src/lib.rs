@@ -14,8 +14,10 @@ pub(crate) mod fastmath;
 pub mod fit;
 pub mod model;
 pub mod params;
+pub mod simulate;
 
 pub use error::{NeulvmError, Result};
 pub use fit::{FitOptions, FitResult, Progress};
 pub use model::{Gradient, Losses, NeuLvm, Recording, Step};
 pub use params::{Bounds, ModelConfig, Params, Quirks};
+pub use simulate::{SimOptions, Simulation};

@@ -148,6 +148,35 @@ pub struct Gradient {
     pub latent: Option<Array2<f64>>,
 }
 
+/// Stationary survival S0(s) of the original (`LIFmesoCell.S0`, numpy grid quirks included),
+/// and Σ f·dr. S0(0) := 0.
+pub(crate) fn stationary_survival(
+    cfg: &ModelConfig,
+    s: f64,
+    h: f64,
+    am: f64,
+    th: f64,
+) -> (f64, f64) {
+    if s <= 0.0 {
+        return (0.0, f64::INFINITY);
+    }
+    let dr = cfg.s0_step_s;
+    let n = (s / dr) as usize;
+    let step = if n > 0 { s / n as f64 } else { 0.0 };
+    let mut sum = 0.0;
+    for j in 0..=n {
+        let r = if j == n { s } else { j as f64 * step };
+        let r = if n == 0 { 0.0 } else { r };
+        let mut v = h * (1.0 - exp(-r * am));
+        if r < cfg.ref_t_s {
+            v = 0.0;
+        }
+        let f = if v == 0.0 { 0.0 } else { exp(v - th) };
+        sum += f * dr;
+    }
+    ((-sum).exp(), sum)
+}
+
 /// The mesoscopic model bound to a recording: evaluates losses and gradients.
 #[derive(Debug, Clone)]
 pub struct NeuLvm {
@@ -161,6 +190,8 @@ pub struct NeuLvm {
     refr: Vec<bool>,
     /// Age grid a_k (s), as numpy `linspace(0, A·Δ, A+1)[:-1]`.
     age_grid: Vec<f64>,
+    /// Evaluate populations on separate threads.
+    parallel: bool,
 }
 
 struct PopGrad {
@@ -238,7 +269,15 @@ impl NeuLvm {
             rec_age0,
             refr,
             age_grid,
+            parallel: true,
         })
+    }
+
+    /// Whether one evaluation runs the M populations on separate threads (default `true`;
+    /// the EM driver turns it off when it runs restarts in parallel).
+    pub fn with_parallel_populations(mut self, on: bool) -> Self {
+        self.parallel = on;
+        self
     }
 
     /// The configuration.
@@ -457,8 +496,7 @@ impl NeuLvm {
         let scale = 1.0 / (m * t_len) as f64;
         let mut nll_sum = 0.0;
         let mut lny_sum = 0.0;
-        let mut pgs = Vec::with_capacity(m);
-        for al in 0..m {
+        let run_pop = |al: usize| -> (f64, f64, PopGrad) {
             let mut pg = PopGrad {
                 da: 0.0,
                 dmu: 0.0,
@@ -469,10 +507,30 @@ impl NeuLvm {
             };
             let ua = &u[al * t_len..(al + 1) * t_len];
             let za = &zc[al * nb..(al + 1) * nb];
-            nll_sum += self.pop_latent(
+            let nll = self.pop_latent(
                 al, params, h[al], ua, za, fallback, grad, gz, scale, &mut pg,
             );
-            lny_sum += self.pop_recorded(al, params, h[al], ua, grad, scale, &mut pg);
+            let lny = self.pop_recorded(al, params, h[al], ua, grad, scale, &mut pg);
+            (nll, lny, pg)
+        };
+        // Given Z, the populations are independent: evaluate them on separate threads.
+        let outs: Vec<(f64, f64, PopGrad)> = if self.parallel && m > 1 {
+            std::thread::scope(|sc| {
+                let hs: Vec<_> = (1..m).map(|al| sc.spawn(move || run_pop(al))).collect();
+                let mut v = vec![run_pop(0)];
+                v.extend(
+                    hs.into_iter()
+                        .map(|h| h.join().expect("population worker panicked")),
+                );
+                v
+            })
+        } else {
+            (0..m).map(run_pop).collect()
+        };
+        let mut pgs = Vec::with_capacity(m);
+        for (nll, lny, pg) in outs {
+            nll_sum += nll;
+            lny_sum += lny;
             pgs.push(pg);
         }
         let losses = Losses {
@@ -572,26 +630,8 @@ impl NeuLvm {
         Ok(g)
     }
 
-    /// Stationary survival S0(s) of the original (`LIFmesoCell.S0`), and Σ f.
     fn s0(&self, s: f64, h: f64, am: f64, th: f64) -> (f64, f64) {
-        if s <= 0.0 {
-            return (0.0, f64::INFINITY);
-        }
-        let dr = self.cfg.s0_step_s;
-        let n = (s / dr) as usize;
-        let step = if n > 0 { s / n as f64 } else { 0.0 };
-        let mut sum = 0.0;
-        for j in 0..=n {
-            let r = if j == n { s } else { j as f64 * step };
-            let r = if n == 0 { 0.0 } else { r };
-            let mut v = h * (1.0 - exp(-r * am));
-            if r < self.cfg.ref_t_s {
-                v = 0.0;
-            }
-            let f = if v == 0.0 { 0.0 } else { exp(v - th) };
-            sum += f * dr;
-        }
-        ((-sum).exp(), sum)
+        stationary_survival(&self.cfg, s, h, am, th)
     }
 
     /// Adjoint of S0 with respect to h, a_mem, θ (adds to the accumulators).
@@ -669,53 +709,89 @@ impl NeuLvm {
             };
             sinit[k] = self.s0(s, h, am, th).0;
         }
-        let rows = if grad { t_len } else { 2 };
+        let rows = if grad { t_len } else { 0 };
         let mut tv = vec![0.0; rows * a];
         let mut tl = vec![0.0; rows * a];
         let mut te = vec![0.0; rows * a];
         let mut ts = vec![0.0; rows * a];
-        let mut zbar = vec![0.0; if grad { t_len } else { 0 }];
-        let mut zpre = vec![0.0; zbar.len()];
-        let mut lamt = vec![0.0; zbar.len()];
-        let mut sumv = vec![0.0; zbar.len()];
-        let mut mess_v = vec![0.0; zbar.len()];
-        let mut lvalid = vec![false; zbar.len()];
-        let row = |s: usize| if grad { s * a } else { (s & 1) * a };
+        let mut zbar = vec![0.0; rows];
+        let mut zpre = vec![0.0; rows];
+        let mut lamt = vec![0.0; rows];
+        let mut sumv = vec![0.0; rows];
+        let mut mess_v = vec![0.0; rows];
+        let mut lvalid = vec![false; rows];
+        let row = |s: usize| s * a;
+        // z reversed, so that Z(t−1−k) = zr[nb − t + k] is a forward, contiguous read.
+        let nb = z.len();
+        let zr: Vec<f64> = z.iter().rev().copied().collect();
+        // Per-step buffers (current and previous step), laid out for vectorisation.
+        let mut vin = vinit.clone();
+        let mut sk = sinit.clone();
+        let mut sk2 = vec![0.0; a];
+        let mut v = vec![0.0; a];
+        let mut lam = vec![0.0; a];
+        let mut ee = vec![0.0; a];
+        let mut pp = vec![0.0; a];
         let mut nll = 0.0;
         for s in 0..t_len {
             let t = a + s;
-            let cur = row(s);
-            let du = dt * u[s];
-            let (mut s_mp, mut s_m, mut s_vp, mut s_v) = (0.0, 0.0, 0.0, 0.0);
-            for k in 0..a {
-                let (vin, sk) = if s == 0 {
-                    (vinit[k], sinit[k])
-                } else if k == 0 {
-                    (0.0, 1.0)
-                } else {
-                    let pr = row(s - 1) + k - 1;
-                    (tv[pr], ts[pr] * te[pr])
-                };
-                let mut v = vin + dt * (mu - vin) * am + du;
-                if refr[k] {
-                    v = 0.0;
+            if s > 0 {
+                // Age shift: the cohort of age k−1 becomes age k; survival decays by e^{−λΔ}.
+                vin[0] = 0.0;
+                vin[1..].copy_from_slice(&v[..a - 1]);
+                sk2[0] = 1.0;
+                for k in 1..a {
+                    sk2[k] = sk[k - 1] * ee[k - 1];
                 }
-                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
-                let x = lam * dt;
+                std::mem::swap(&mut sk, &mut sk2);
+            }
+            let du = dt * u[s];
+            for k in 0..a {
+                let vi = vin[k];
+                let vk = vi + dt * (mu - vi) * am + du;
+                let vk = if refr[k] { 0.0 } else { vk };
+                let l = exp(vk - th);
+                let l = if vk == 0.0 { 1e-8 } else { l };
+                let x = l * dt;
                 let e = exp(-x);
-                let p = if x < 0.01 { x } else { 1.0 - e };
-                let zk = z[t - 1 - k];
-                let mk = sk * zk;
-                let vk = (1.0 - sk) * mk;
-                s_mp += mk * p;
-                s_m += mk;
-                s_vp += vk * p;
-                s_v += vk;
-                let i = cur + k;
-                tv[i] = v;
-                tl[i] = lam;
-                te[i] = e;
-                ts[i] = sk;
+                v[k] = vk;
+                lam[k] = l;
+                ee[k] = e;
+                pp[k] = if x < 0.01 { x } else { 1.0 - e };
+            }
+            let zoff = nb - t;
+            let zs = &zr[zoff..zoff + a];
+            let mut acc = [[0.0f64; 4]; 4];
+            let n4 = a / 4 * 4;
+            for c in (0..n4).step_by(4) {
+                #[allow(clippy::needless_range_loop)]
+                for l in 0..4 {
+                    let k = c + l;
+                    let mk = sk[k] * zs[k];
+                    let vk = (1.0 - sk[k]) * mk;
+                    acc[0][l] += mk * pp[k];
+                    acc[1][l] += mk;
+                    acc[2][l] += vk * pp[k];
+                    acc[3][l] += vk;
+                }
+            }
+            for k in n4..a {
+                let mk = sk[k] * zs[k];
+                let vk = (1.0 - sk[k]) * mk;
+                acc[0][0] += mk * pp[k];
+                acc[1][0] += mk;
+                acc[2][0] += vk * pp[k];
+                acc[3][0] += vk;
+            }
+            let sum4 = |q: &[f64; 4]| (q[0] + q[1]) + (q[2] + q[3]);
+            let (s_mp, s_m, s_vp, s_v) =
+                (sum4(&acc[0]), sum4(&acc[1]), sum4(&acc[2]), sum4(&acc[3]));
+            if grad {
+                let i = row(s);
+                tv[i..i + a].copy_from_slice(&v);
+                tl[i..i + a].copy_from_slice(&lam);
+                te[i..i + a].copy_from_slice(&ee);
+                ts[i..i + a].copy_from_slice(&sk);
             }
             let mess = 1.0 - s_m;
             let mut lt = s_vp / s_v;
