@@ -2,7 +2,7 @@
 //! built by tiling real Spikefinder traces (speed does not depend on the values).
 //!
 //! ```text
-//! cargo run -p spikelab-calcium --release --example calcium_speed -- [neurons] [minutes]
+//! cargo run -p spikelab-calcium --release --example calcium_speed -- [neurons] [minutes] [weights]
 //! cargo run -p spikelab-calcium --release --features cuda --example calcium_speed -- 100 60
 //! ```
 //! Defaults: 100 neurons × 60 min at 100 Hz (the issue's benchmark recording). The per-window
@@ -47,6 +47,16 @@ fn run(name: &str, cnn: &ElephantCnn, tr: &CalciumTraces) -> anyhow::Result<f64>
     Ok(rate)
 }
 
+#[cfg(feature = "keras-h5")]
+fn bundled() -> anyhow::Result<ElephantCnn> {
+    Ok(ElephantCnn::bundled("model1.h5")?)
+}
+
+#[cfg(not(feature = "keras-h5"))]
+fn bundled() -> anyhow::Result<ElephantCnn> {
+    anyhow::bail!("built without `keras-h5`: pass a .safetensors weights file as third argument")
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let neurons: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(100);
@@ -62,7 +72,11 @@ fn main() -> anyhow::Result<()> {
         neurons.clamp(1, 4),
         (frames / 100).max(2000).min(frames.max(2000)),
     )?;
-    let cnn = ElephantCnn::bundled("model1.h5")?;
+    // Optional third argument: a weights file (needed when built without `keras-h5`).
+    let cnn = match args.get(3) {
+        Some(p) => ElephantCnn::load(std::path::Path::new(p))?,
+        None => bundled()?,
+    };
     let fc = run("fully-convolutional, CPU (gemm kernel)", &cnn, &full)?;
     if std::env::var_os("CHUNK_SWEEP").is_some() {
         for chunk in [512, 1024, 2048, 8192] {
