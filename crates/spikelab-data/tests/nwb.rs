@@ -118,6 +118,23 @@ fn units_edge_cases_round_trip() {
         nwb::write_units(&p, &st, &fixed_opts(name)).unwrap();
         assert_eq!(nwb::read_units(&p).unwrap(), st, "{name}");
     }
+    // Traces with no frames, and with frames but all NaN for one ROI.
+    for (name, tr) in [
+        (
+            "no_frames.nwb",
+            CalciumTraces::new(ndarray::Array2::zeros((0, 2)), 30.0).unwrap(),
+        ),
+        (
+            "nan_roi.nwb",
+            CalciumTraces::from_columns(&[vec![1.0, 2.0], vec![]], 30.0).unwrap(),
+        ),
+    ] {
+        let p = dir.path().join(name);
+        nwb::write_ophys(&p, &tr, &OphysWriteOptions::new(name)).unwrap();
+        let back = nwb::read_ophys(&p).unwrap();
+        assert_eq!(back.data().dim(), tr.data().dim(), "{name}");
+        assert_eq!(back.valid_lengths(), tr.valid_lengths(), "{name}");
+    }
 }
 
 #[test]
