@@ -192,13 +192,13 @@ fn main() -> Result<()> {
         .y_label_area_size(45)
         .build_cartesian_2d(0.0..sim_s, 0.0..50.0)?;
     ch.configure_mesh().x_desc("time (s)").draw()?;
-    for q in 0..3 {
+    for (q, color) in colors.iter().enumerate() {
         let n: Vec<f64> = (a..a + sim_bins)
             .map(|i| sim.z_mean[[q, i]] * cfg.n_neurons[q] as f64)
             .collect();
         ch.draw_series(LineSeries::new(
             sim_t.iter().copied().zip(smooth(&n, 20)),
-            colors[q],
+            *color,
         ))?;
     }
     root.present()?;
