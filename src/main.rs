@@ -30,6 +30,9 @@ enum Command {
     Convseq(commands::convseq::ConvseqCommand),
     /// Scaling sweeps of every method (JSON, markdown tables, log-log plots).
     Bench(commands::bench::BenchArgs),
+    /// Synthetic data with ground truth (sequences, calcium, LIF populations, Poisson).
+    #[command(subcommand)]
+    Synth(commands::synth::SynthCommand),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
@@ -61,6 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calcium(CalciumCli::Embed(a)) => commands::calcium_embed::run(a),
         Command::Convseq(c) => commands::convseq::run(c),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Synth(c) => commands::synth::run(c),
         // @@DISPATCH@@
     }
 }

@@ -253,8 +253,61 @@ fn neulvm(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<
 }
 
 fn synth(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<PlotSpec>> {
-    let _ = (device, quick, report);
-    Ok(Vec::new())
+    use spikelab_synth::{LifParams, PoissonParams, SequenceParams};
+    if !matches!(device, BenchDevice::Cpu) {
+        return Ok(Vec::new());
+    }
+    let neurons: Vec<usize> = if quick {
+        vec![100, 1_000]
+    } else {
+        vec![100, 1_000, 10_000]
+    };
+    let b = bar(neurons.len() + 3, "synthetic generators");
+    for &n in &neurons {
+        // 10 Hz for 100 s: 1000 spikes per neuron.
+        let p = PoissonParams::constant(vec![10.0; n], 100.0);
+        let mut spikes = 0.0;
+        let t = time_it(device, 1, 3, || {
+            p.generate(1)
+                .map(|(st, _)| spikes = st.total_spikes() as f64)
+        })?;
+        report.push(
+            Record::new("synth_poisson", device, "neurons", n as f64, t)
+                .with_throughput("spikes/s", spikes),
+        );
+        b.inc(1);
+    }
+    for &bins in &[18_137u64, 181_370] {
+        let p = SequenceParams {
+            n_bins: bins,
+            ..Default::default()
+        };
+        let mut spikes = 0.0;
+        let t = time_it(device, 1, 3, || {
+            p.generate(1).map(|(r, _)| spikes = r.total_spikes() as f64)
+        })?;
+        report.push(
+            Record::new("synth_sequences", device, "bins", bins as f64, t)
+                .with_throughput("spikes/s", spikes),
+        );
+        b.inc(1);
+    }
+    let lif = LifParams {
+        duration_s: if quick { 2.0 } else { 11.0 },
+        ..Default::default()
+    };
+    let steps = lif.n_steps() as f64 * lif.n_neurons.iter().sum::<usize>() as f64;
+    let t = time_it(device, 0, 2, || lif.generate(1).map(|_| ()))?;
+    report.push(
+        Record::new("synth_lif", device, "neuron_steps", steps, t)
+            .with_throughput("neuron-steps/s", steps),
+    );
+    b.finish_and_clear();
+    Ok(vec![(
+        "generators".into(),
+        vec![device.bench_name("synth_poisson")],
+        "neurons (10 Hz, 100 s)",
+    )])
 }
 
 fn trains(n_units: usize, duration_s: f64, seed: u64) -> Result<spikelab_data::SpikeTrains> {

@@ -75,6 +75,11 @@ fn stages() -> Vec<(&'static str, &'static str, StageFn)> {
             "Calcium: Spikefinder-Elephant CNN and statistical embedding",
             super::demo_calcium::stage,
         ),
+        (
+            "synth",
+            "Synthetic data: each generator and its ground truth",
+            super::demo_synth::stage,
+        ),
         // @@DEMO_STAGES@@
     ]
 }

@@ -9,4 +9,6 @@ pub mod demo;
 pub mod demo_calcium;
 pub mod demo_convseq;
 pub mod demo_data;
+pub mod demo_synth;
+pub mod synth;
 // @@MODULES@@

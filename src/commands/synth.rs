@@ -324,7 +324,12 @@ fn sequences(a: SequencesArgs) -> Result<()> {
         p.generate(a.common.seed)?
     };
     if is_nwb(out) {
-        write_units(out, &raster_to_trains(&raster)?, "spikelab synth sequences", a.common.force)?;
+        write_units(
+            out,
+            &raster_to_trains(&raster)?,
+            "spikelab synth sequences",
+            a.common.force,
+        )?;
     } else if a.events {
         let mut ev = Vec::with_capacity(raster.nnz() * 2);
         for (n, row) in raster.rows().iter().enumerate() {
@@ -428,7 +433,12 @@ fn lif(a: LifArgs) -> Result<()> {
     let (sim, truth) = p.generate_with_progress(a.common.seed, |s, _| pb.set_position(s as u64))?;
     pb.finish_and_clear();
     if is_nwb(out) {
-        write_units(out, &sim.recorded, "spikelab synth lif (neuLVM network)", a.common.force)?;
+        write_units(
+            out,
+            &sim.recorded,
+            "spikelab synth lif (neuLVM network)",
+            a.common.force,
+        )?;
     } else {
         let rb = sim.rebin(a.rebin)?;
         io::npy::write(out, &rb.z, a.common.force)?;
