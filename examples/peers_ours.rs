@@ -8,6 +8,7 @@
 //! ```text
 //! cargo build --release -p spikelab --example peers_ours
 //! target/release/examples/peers_ours nwb OUT.nwb [repeats]
+//! target/release/examples/peers_ours nwb-read FILE.nwb
 //! target/release/examples/peers_ours calcium N [per_window_frames]
 //! target/release/examples/peers_ours convseq-epochs EPOCHS
 //! target/release/examples/peers_ours convseq-fit EPOCHS
@@ -16,6 +17,8 @@
 //! * `nwb`: the convSeq demo spikes (`datasets/convseq/synthetic_demo/spikes.npy`, time =
 //!   bin × 0.05 s) as 452 units → NWB (`write_units`) → `read_units`; reports the write and
 //!   read times (median over `repeats`) and whether every spike time came back bit-identical.
+//! * `nwb-read FILE`: reads a units table written by another tool (pynwb) and checks it
+//!   against the same demo spikes, bit for bit.
 //! * `calcium N`: Spikefinder test N (CSV, 100 Hz) through `model1.h5`, fully-convolutional
 //!   (whole set) and per-window (the first `per_window_frames` frames of every neuron, default
 //!   3000); the Spikefinder metric (median over neurons of Pearson r of 40-ms sums, padding
@@ -84,6 +87,20 @@ fn cmd_nwb(out: &str, repeats: usize) -> Result<serde_json::Value> {
     Ok(json!({
         "task": "nwb", "n_units": st.n_units(), "n_spikes": st.total_spikes(),
         "write_s": median(tw), "read_s": median(tr), "identical": identical,
+    }))
+}
+
+fn cmd_nwb_read(path: &str) -> Result<serde_json::Value> {
+    let st = demo_trains()?;
+    let back = nwb::read_units(std::path::Path::new(path))?;
+    let identical = back.n_units() == st.n_units()
+        && (0..st.n_units()).all(|i| {
+            let (a, b) = (st.train(i), back.train(i));
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        });
+    Ok(json!({
+        "task": "nwb-read", "n_units": back.n_units(), "n_spikes": back.total_spikes(),
+        "identical_to_demo": identical,
     }))
 }
 
@@ -184,11 +201,12 @@ fn main() -> Result<()> {
     };
     let out = match args.get(1).map(String::as_str) {
         Some("nwb") => cmd_nwb(args.get(2).context("nwb OUT.nwb [repeats]")?, num(3, 5)?)?,
+        Some("nwb-read") => cmd_nwb_read(args.get(2).context("nwb-read FILE.nwb")?)?,
         Some("calcium") => cmd_calcium(num(2, 4)? as u32, num(3, 3000)?)?,
         Some("convseq-epochs") => cmd_convseq_epochs(num(2, 100)?)?,
         Some("convseq-fit") => cmd_convseq_fit(num(2, 4000)?)?,
         _ => bail!(
-            "usage: peers_ours nwb OUT.nwb [repeats] | calcium N [pw_frames] | convseq-epochs E | convseq-fit E"
+            "usage: peers_ours nwb OUT.nwb [repeats] | nwb-read FILE | calcium N [pw_frames] | convseq-epochs E | convseq-fit E"
         ),
     };
     println!("{out}");
