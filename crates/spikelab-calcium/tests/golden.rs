@@ -81,3 +81,23 @@ fn per_window_and_candle_fully_convolutional_agree_with_gemm_path_on_real_traces
         }
     }
 }
+
+#[test]
+fn chunking_does_not_change_the_fully_convolutional_output() {
+    let set = GroundTruthSet::spikefinder_test(5).unwrap();
+    let tr =
+        CalciumTraces::new(set.calcium.data().slice(s![..3000, ..3]).to_owned(), 100.0).unwrap();
+    let base = ElephantCnn::bundled("model1.h5").unwrap();
+    let a = base.predict(&tr).unwrap();
+    for chunk in [1usize, 2, 3, 97, 1000, 2872, 100_000] {
+        let b = base
+            .clone()
+            .with_chunk_outputs(chunk)
+            .unwrap()
+            .predict(&tr)
+            .unwrap();
+        let d = max_abs_diff(&b, &a.mapv(|v| v as f32));
+        assert!(d < 1e-5, "chunk {chunk}: {d}");
+    }
+    assert!(base.clone().with_chunk_outputs(0).is_err());
+}
