@@ -576,8 +576,8 @@ fn potential_pass_generic(
     ref_steps: u32,
 ) {
     let refs = ref_steps as f64;
-    // Blocks of 8 independent lanes: the polynomial chains overlap (and SLP-vectorise).
-    const L: usize = 8;
+    // Blocks of LANES independent lanes: the polynomial chains overlap (and vectorise).
+    const L: usize = LANES;
     let blocks = u.len() / L * L;
     let (ub, ur) = u.split_at_mut(blocks);
     let (gb, gr) = age.split_at_mut(blocks);
@@ -612,11 +612,15 @@ fn potential_pass_generic(
     }
 }
 
-/// [`exp_fast`] on 8 independent lanes.
+/// Lanes processed together in the potential pass: 4 AVX-512 vectors, so that four
+/// independent polynomial chains hide the multiply-add latency.
+const LANES: usize = 32;
+
+/// [`exp_fast`] on [`LANES`] independent lanes.
 #[inline(always)]
-fn exp_fast_lanes(x: [f64; 8]) -> [f64; 8] {
-    let mut out = [0.0; 8];
-    for k in 0..8 {
+fn exp_fast_lanes(x: [f64; LANES]) -> [f64; LANES] {
+    let mut out = [0.0; LANES];
+    for k in 0..LANES {
         out[k] = exp_fast(x[k]);
     }
     out
