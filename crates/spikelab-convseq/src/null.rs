@@ -5,7 +5,7 @@
 //! i.i.d. N(0, 1) logits, project the *same* data, and record each projection's mean,
 //! unbiased std and maximum. The original keeps all projections (1.09 GB for the demo);
 //! here each worker keeps one L-long buffer. Rows are drawn from a pool of pre-drawn
-//! softmax rows (4096 rows, each used at a random circular shift of its taps and chosen
+//! softmax rows (65 536 rows, each used at a random circular shift of its taps and chosen
 //! without replacement within a filter), which keeps every row an exact softmax of i.i.d.
 //! normals and the rows of one filter independent; only different filters share rows,
 //! which affects the Monte-Carlo spread of the averages, not their expectation. This makes
@@ -46,7 +46,7 @@ pub struct NullStats {
     pub alpha: f64,
 }
 
-const POOL_ROWS: usize = 4096;
+const POOL_ROWS: usize = 1 << 16;
 
 fn finish(null: NullKind, rule: ThresholdRule, per: &[(f64, f64, f64)]) -> Result<NullStats> {
     let ns = per.len() as f64;
