@@ -248,8 +248,48 @@ fn calcium(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec
 }
 
 fn neulvm(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<PlotSpec>> {
-    let _ = (device, quick, report);
-    Ok(Vec::new())
+    use ndarray::{Array3, s};
+    use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+    if !matches!(device, BenchDevice::Cpu) {
+        return Ok(Vec::new());
+    }
+    // The bundled 11-s recording, tiled in time to longer recordings.
+    let base = spikelab_data::io::npy::read_typed::<u8, ndarray::Ix3>(
+        &spikelab_data::datasets::neulvm("spikes_4ms.npy")?,
+    )?;
+    let (m, t0, k) = base.dim();
+    let factors: Vec<usize> = if quick { vec![1, 2] } else { vec![1, 2, 4, 8] };
+    let b = bar(factors.len(), "neuLVM loss and gradient");
+    let params = Params::winner_take_all_ground_truth();
+    for &fct in &factors {
+        let mut sp = Array3::<u8>::zeros((m, t0 * fct, k));
+        for r in 0..fct {
+            sp.slice_mut(s![.., r * t0..(r + 1) * t0, ..]).assign(&base);
+        }
+        let model = NeuLvm::new(ModelConfig::winner_take_all(), Recording::new(sp)?)?;
+        let z = model.initial_latent(0.4)?;
+        let bins = (model.n_modelled_bins()) as f64;
+        let t = time_it(device, 1, 5, || {
+            model.loss_with(&params, z.view(), Step::M).map(|_| ())
+        })?;
+        report.push(Record::new("neulvm_loss", device, "bins", bins, t));
+        let t = time_it(device, 1, 5, || {
+            model
+                .gradient(&params, z.view(), Step::M, true, true)
+                .map(|_| ())
+        })?;
+        report.push(Record::new("neulvm_gradient", device, "bins", bins, t));
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    Ok(vec![(
+        "loss".into(),
+        vec![
+            device.bench_name("neulvm_loss"),
+            device.bench_name("neulvm_gradient"),
+        ],
+        "modelled 4-ms bins (3 populations, 9 neurons, A = 250)",
+    )])
 }
 
 fn synth(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<PlotSpec>> {

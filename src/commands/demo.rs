@@ -80,6 +80,11 @@ fn stages() -> Vec<(&'static str, &'static str, StageFn)> {
             "Synthetic data: each generator and its ground truth",
             super::demo_synth::stage,
         ),
+        (
+            "neulvm",
+            "Hidden populations: neuLVM fitted to 9 recorded neurons",
+            super::demo_neulvm::stage,
+        ),
         // @@DEMO_STAGES@@
     ]
 }

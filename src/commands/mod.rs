@@ -9,6 +9,7 @@ pub mod demo;
 pub mod demo_calcium;
 pub mod demo_convseq;
 pub mod demo_data;
+pub mod demo_neulvm;
 pub mod demo_synth;
 pub mod synth;
 // @@MODULES@@
