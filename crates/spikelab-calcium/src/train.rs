@@ -225,6 +225,101 @@ pub struct TrainReport {
     pub losses: Vec<f64>,
 }
 
+/// Network weights as candle variables plus their Adagrad accumulators (Keras 2.0 rule).
+struct Trainer {
+    kernels: Vec<Var>,
+    biases: Vec<Var>,
+    acc: Vec<Tensor>,
+    device: Device,
+}
+
+impl Trainer {
+    fn new(init: &ElephantWeights, device: &Device) -> Result<Self> {
+        let t = init.to_tensors(device)?;
+        let mk = |key: String| -> Result<Var> { Ok(Var::from_tensor(&t[&key])?) };
+        let kernels: Vec<Var> = (0..5)
+            .map(|i| mk(format!("{}.kernel", LAYER_NAMES[i])))
+            .collect::<Result<_>>()?;
+        let biases: Vec<Var> = (0..5)
+            .map(|i| mk(format!("{}.bias", LAYER_NAMES[i])))
+            .collect::<Result<_>>()?;
+        let acc = kernels
+            .iter()
+            .chain(biases.iter())
+            .map(|v| Tensor::zeros(v.shape(), DType::F32, device))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Trainer {
+            kernels,
+            biases,
+            acc,
+            device: device.clone(),
+        })
+    }
+
+    /// One Adagrad step on a batch; returns the batch loss before the update.
+    fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, eps: f64) -> Result<f64> {
+        let k: [Tensor; 5] = std::array::from_fn(|i| self.kernels[i].as_tensor().clone());
+        let b: [Tensor; 5] = std::array::from_fn(|i| self.biases[i].as_tensor().clone());
+        let p = CandleParams::from_keras(&k, &b)?;
+        let pred = p.forward_windows(x)?;
+        let loss = (pred - y)?.sqr()?.mean_all()?;
+        let grads = loss.backward()?;
+        let vars = self.kernels.iter().chain(self.biases.iter());
+        for (v, a) in vars.zip(self.acc.iter_mut()) {
+            let Some(g) = grads.get(v.as_tensor()) else {
+                continue;
+            };
+            *a = (&*a + g.sqr()?)?;
+            let upd = (g / (a.sqrt()? + eps)?)?;
+            v.set(&(v.as_tensor() - (upd * lr)?)?)?;
+        }
+        Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    }
+
+    /// One pass over `order` (sample indices of `data`) in batches.
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &mut self,
+        data: &TrainingData,
+        order: &[usize],
+        cfg: &TrainConfig,
+        epoch: usize,
+        step: &mut usize,
+        total: usize,
+        losses: &mut Vec<f64>,
+        on_step: &mut impl FnMut(&TrainProgress),
+    ) -> Result<()> {
+        for ids in order.chunks(cfg.batch_size) {
+            if *step >= total {
+                break;
+            }
+            let (x, y) = data.batch(ids, &self.device)?;
+            let l = self.step(&x, &y, cfg.learning_rate, cfg.epsilon)?;
+            *step += 1;
+            losses.push(l);
+            on_step(&TrainProgress {
+                step: *step,
+                total_steps: total,
+                epoch,
+                loss: l,
+            });
+        }
+        Ok(())
+    }
+
+    fn weights(&self) -> Result<ElephantWeights> {
+        let mut map = std::collections::HashMap::new();
+        for (i, name) in LAYER_NAMES.iter().enumerate() {
+            map.insert(
+                format!("{name}.kernel"),
+                self.kernels[i].as_tensor().clone(),
+            );
+            map.insert(format!("{name}.bias"), self.biases[i].as_tensor().clone());
+        }
+        ElephantWeights::from_tensors(&map, "trained weights")
+    }
+}
+
 /// Trains from `init` (e.g. [`ElephantWeights::glorot_uniform`] or `model1.h5` for retraining)
 /// on `device`, calling `on_step` after each step.
 ///
@@ -252,68 +347,112 @@ pub fn train(
             reason: "no samples (need neurons with ≥ 256 valid frames)".into(),
         });
     }
-    let t = init.to_tensors(device)?;
-    let mk = |key: String| -> Result<Var> { Ok(Var::from_tensor(&t[&key])?) };
-    let kernels: Vec<Var> = (0..5)
-        .map(|i| mk(format!("{}.kernel", LAYER_NAMES[i])))
-        .collect::<Result<_>>()?;
-    let biases: Vec<Var> = (0..5)
-        .map(|i| mk(format!("{}.bias", LAYER_NAMES[i])))
-        .collect::<Result<_>>()?;
-    let vars: Vec<&Var> = kernels.iter().chain(biases.iter()).collect();
-    let mut acc: Vec<Tensor> = vars
-        .iter()
-        .map(|v| Tensor::zeros(v.shape(), DType::F32, device))
-        .collect::<candle_core::Result<_>>()?;
+    let mut tr = Trainer::new(init, device)?;
     let steps_per_epoch = data.n_samples().div_ceil(cfg.batch_size);
     let total = (steps_per_epoch * cfg.epochs).min(cfg.max_steps.unwrap_or(usize::MAX));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = (0..data.n_samples()).collect();
     let mut losses = Vec::with_capacity(total);
     let mut step = 0;
-    'outer: for epoch in 0..cfg.epochs {
+    for epoch in 0..cfg.epochs {
+        if step >= total {
+            break;
+        }
         order.shuffle(&mut rng);
-        for ids in order.chunks(cfg.batch_size) {
-            if step >= total {
-                break 'outer;
-            }
-            let (x, y) = data.batch(ids, device)?;
-            let k: [Tensor; 5] = std::array::from_fn(|i| kernels[i].as_tensor().clone());
-            let b: [Tensor; 5] = std::array::from_fn(|i| biases[i].as_tensor().clone());
-            let p = CandleParams::from_keras(&k, &b)?;
-            let pred = p.forward_windows(&x)?;
-            let loss = (pred - y)?.sqr()?.mean_all()?;
-            let grads = loss.backward()?;
-            for (v, a) in vars.iter().zip(acc.iter_mut()) {
-                let Some(g) = grads.get(v.as_tensor()) else {
-                    continue;
-                };
-                *a = (&*a + g.sqr()?)?;
-                let upd = (g / (a.sqrt()? + cfg.epsilon)?)?;
-                v.set(&(v.as_tensor() - (upd * cfg.learning_rate)?)?)?;
-            }
-            step += 1;
-            let l = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            losses.push(l);
-            on_step(&TrainProgress {
-                step,
-                total_steps: total,
-                epoch,
-                loss: l,
-            });
+        tr.epoch(
+            data,
+            &order,
+            cfg,
+            epoch,
+            &mut step,
+            total,
+            &mut losses,
+            &mut on_step,
+        )?;
+    }
+    Ok(TrainReport {
+        weights: tr.weights()?,
+        losses,
+    })
+}
+
+/// Retrains `init` (normally `model1.h5`) following an embedding
+/// [`RetrainingPlan`](crate::embedding::RetrainingPlan): in each of `plan.iterations`
+/// iterations, every planned dataset's windows are freshly shuffled and the first
+/// `take_from(dataset, n_windows)` kept; the union is trained for `plan.epochs_per_iteration`
+/// epochs (batch `plan.batch_size`, Adagrad at `plan.learning_rate`). Adagrad accumulators
+/// start at zero and carry over between iterations (one Keras model fitted repeatedly).
+///
+/// `sets` pairs each planned dataset id with its ground truth; datasets of the plan that are
+/// missing from `sets` are an error. `max_steps` caps the total (for tests).
+pub fn retrain_with_plan(
+    init: &ElephantWeights,
+    plan: &crate::embedding::RetrainingPlan,
+    sets: &[(usize, &GroundTruthSet)],
+    seed: u64,
+    max_steps: Option<usize>,
+    device: &Device,
+    mut on_step: impl FnMut(&TrainProgress),
+) -> Result<TrainReport> {
+    let cfg = TrainConfig {
+        learning_rate: plan.learning_rate,
+        batch_size: plan.batch_size,
+        seed,
+        ..TrainConfig::default()
+    };
+    cfg.validate()?;
+    let mut per_set = Vec::new();
+    for e in &plan.entries {
+        let (_, set) = sets
+            .iter()
+            .find(|(id, _)| *id == e.dataset_id)
+            .ok_or_else(|| CalciumError::InvalidInput {
+                what: "retraining".into(),
+                reason: format!("no ground truth given for planned dataset {}", e.dataset_id),
+            })?;
+        let mut d = TrainingData::new();
+        d.add_set(set)?;
+        per_set.push((e.dataset_id, d));
+    }
+    let mut data = TrainingData::new();
+    let mut offsets = Vec::new();
+    for (_, d) in &per_set {
+        offsets.push(data.samples.len());
+        let base = data.traces.len() as u32;
+        data.traces.extend(d.traces.iter().cloned());
+        data.samples
+            .extend(d.samples.iter().map(|&(t, s)| (t + base, s)));
+    }
+    let mut tr = Trainer::new(init, device)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut step = 0;
+    let total = max_steps.unwrap_or(usize::MAX);
+    let mut losses = Vec::new();
+    for it in 0..plan.iterations {
+        let mut order = Vec::new();
+        for ((id, d), &off) in per_set.iter().zip(&offsets) {
+            let n = d.n_samples();
+            let take = plan.take_from(*id, n).unwrap_or(0).min(n);
+            let mut ids: Vec<usize> = (0..n).collect();
+            ids.shuffle(&mut rng);
+            order.extend(ids[..take].iter().map(|i| i + off));
+        }
+        for ep in 0..plan.epochs_per_iteration {
+            order.shuffle(&mut rng);
+            tr.epoch(
+                &data,
+                &order,
+                &cfg,
+                it * plan.epochs_per_iteration + ep,
+                &mut step,
+                total,
+                &mut losses,
+                &mut on_step,
+            )?;
         }
     }
-    let mut map = std::collections::HashMap::new();
-    for i in 0..5 {
-        map.insert(
-            format!("{}.kernel", LAYER_NAMES[i]),
-            kernels[i].as_tensor().clone(),
-        );
-        map.insert(
-            format!("{}.bias", LAYER_NAMES[i]),
-            biases[i].as_tensor().clone(),
-        );
-    }
-    let weights = ElephantWeights::from_tensors(&map, "trained weights")?;
-    Ok(TrainReport { weights, losses })
+    Ok(TrainReport {
+        weights: tr.weights()?,
+        losses,
+    })
 }

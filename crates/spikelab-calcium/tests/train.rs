@@ -55,3 +55,32 @@ fn a_short_seeded_run_on_dataset_4_lowers_the_loss() {
     let cnn = ElephantCnn::load(&p).unwrap();
     assert_eq!(cnn.weights(), &r.weights);
 }
+
+#[test]
+fn retraining_follows_an_embedding_plan() {
+    use spikelab_calcium::embedding::RetrainingPlan;
+    use spikelab_calcium::train::retrain_with_plan;
+    let s4 = GroundTruthSet::spikefinder_csv(4, Split::Train).unwrap();
+    let s5 = GroundTruthSet::spikefinder_csv(5, Split::Train).unwrap();
+    // Tiny weights so that each iteration is a few batches.
+    let mut plan = RetrainingPlan::new(&[4, 5], &[0.004, 0.002], &[165_048, 149_976]).unwrap();
+    plan.iterations = 2;
+    plan.batch_size = 64;
+    let per_iter = plan.windows_per_iteration();
+    let init = ElephantWeights::bundled("model1.h5").unwrap();
+    let r = retrain_with_plan(
+        &init,
+        &plan,
+        &[(4, &s4), (5, &s5)],
+        3,
+        None,
+        &Device::Cpu,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.losses.len(), 2 * per_iter.div_ceil(64));
+    assert!(r.losses.iter().all(|l| l.is_finite()));
+    assert_ne!(r.weights, init);
+    // A planned dataset without ground truth is an error.
+    assert!(retrain_with_plan(&init, &plan, &[(4, &s4)], 3, None, &Device::Cpu, |_| {}).is_err());
+}
