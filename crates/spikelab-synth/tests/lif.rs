@@ -158,8 +158,16 @@ fn lif_is_reproducible_and_responds_to_input() {
         duration_s: 0.5,
         ..LifParams::default()
     };
-    let (a, _) = p.generate(9).unwrap();
+    let (a, ta) = p.generate(9).unwrap();
     let (b, _) = p.generate(9).unwrap();
+    let json = serde_json::to_string(&ta).unwrap();
+    let back: spikelab_synth::LifTruth = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.recorded_ids, ta.recorded_ids);
+    assert_eq!(back.params.n_neurons, vec![400, 400, 200]);
+    assert_eq!(
+        ta.recorded_ids.iter().map(Vec::len).sum::<usize>(),
+        a.recorded.n_units()
+    );
     let (c, _) = p.generate(10).unwrap();
     assert_eq!(a, b);
     assert_ne!(a.activity, c.activity);
