@@ -42,7 +42,7 @@ pub struct ModelArgs {
     /// Average the five bundled models `model1.h5` … `model5.h5` instead of `--model`.
     #[arg(long)]
     pub ensemble: bool,
-    /// Use the per-window (Keras-style, ~50× slower) evaluation instead of the fully
+    /// Use the per-window (Keras-style, ~200× slower) evaluation instead of the fully
     /// convolutional one; the results agree to ~1e-5.
     #[arg(long)]
     pub per_window: bool,
