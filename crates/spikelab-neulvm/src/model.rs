@@ -174,7 +174,9 @@ pub(crate) fn stationary_survival(
         let f = if v == 0.0 { 0.0 } else { exp(v - th) };
         sum += f * dr;
     }
-    ((-sum).exp(), sum)
+    let sv = (-sum).exp();
+    // Flush to 0 below 1e-300 (no subnormals in the inner loops).
+    (if sv < 1e-300 { 0.0 } else { sv }, sum)
 }
 
 /// The mesoscopic model bound to a recording: evaluates losses and gradients.
@@ -741,7 +743,11 @@ impl NeuLvm {
                 vin[1..].copy_from_slice(&v[..a - 1]);
                 sk2[0] = 1.0;
                 for k in 1..a {
-                    sk2[k] = sk[k - 1] * ee[k - 1];
+                    // Flush survivals below 1e-300 to 0: they contribute < 1e-300 to every
+                    // sum, and subnormal arithmetic is ~100× slower (fast-firing cohorts
+                    // reach them within a few bins).
+                    let sv = sk[k - 1] * ee[k - 1];
+                    sk2[k] = if sv < 1e-300 { 0.0 } else { sv };
                 }
                 std::mem::swap(&mut sk, &mut sk2);
             }

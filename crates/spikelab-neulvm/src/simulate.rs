@@ -170,7 +170,8 @@ pub fn simulate(cfg: &ModelConfig, params: &Params, opts: &SimOptions) -> Result
             // Age shift.
             for k in (1..a).rev() {
                 vs[al][k] = vs[al][k - 1];
-                ss[al][k] = ss[al][k - 1] * exp(-lam_dt[k - 1]);
+                let sv = ss[al][k - 1] * exp(-lam_dt[k - 1]);
+                ss[al][k] = if sv < 1e-300 { 0.0 } else { sv };
             }
             vs[al][0] = 0.0;
             ss[al][0] = 1.0;
