@@ -72,9 +72,12 @@ pub fn make_engine<'a>(
 }
 
 /// The event-driven CPU path (f64). Work per epoch ≈ 2·K·W·spikes multiply-adds; memory
-/// is the spikes plus K·(N·W + L) floats.
+/// is the spikes plus K·(N·W + L) floats. The forward scatter runs in neuron order (4
+/// fixed blocks) when the filter N·W is at least the projection length L, and in time
+/// order (disjoint output chunks) otherwise; both are deterministic on any thread count.
 pub struct SparseEngine<'a> {
     raster: &'a SpikeRaster,
+    by_time: Vec<(u32, u32)>,
     params: ConvSeqParams,
     theta: Vec<f64>,
     m: Vec<f64>,
@@ -105,6 +108,7 @@ impl<'a> SparseEngine<'a> {
         let sz = k * n * w;
         Ok(SparseEngine {
             raster,
+            by_time: sparse::time_ordered(raster),
             params,
             theta: logits,
             m: vec![0.0; sz],
@@ -140,13 +144,12 @@ impl<'a> SparseEngine<'a> {
                     dst[j] = src[w - 1 - j];
                 }
             }
-            sparse::project(
-                self.raster,
-                &self.rev,
-                w,
-                p,
-                &mut self.proj[f * l..(f + 1) * l],
-            );
+            let out = &mut self.proj[f * l..(f + 1) * l];
+            if n * w >= l {
+                sparse::project_blocks(self.raster, &self.rev, w, p, out);
+            } else {
+                sparse::project(&self.by_time, &self.rev, w, p, out);
+            }
         }
     }
 
@@ -274,7 +277,11 @@ impl Engine for SparseEngine<'_> {
                     dst[j] = src[w - 1 - j];
                 }
             }
-            sparse::project(self.raster, &rev, w, p, &mut buf);
+            if n * w >= l {
+                sparse::project_blocks(self.raster, &rev, w, p, &mut buf);
+            } else {
+                sparse::project(&self.by_time, &rev, w, p, &mut buf);
+            }
             out.row_mut(f).assign(&ndarray::ArrayView1::from(&buf[..]));
         }
         Ok(out)

@@ -48,21 +48,71 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
     }
 }
 
-/// Number of neuron blocks of the forward scatter. Fixed (not the thread count) so that
-/// the summation order, and hence every result bit, is the same on every machine.
+/// All spikes as `(bin, neuron)`, sorted by bin then neuron: the layout of the forward
+/// scatter, whose writes then sweep the projection once in time order (cache friendly for
+/// any T) and need no per-thread buffers.
+pub(crate) fn time_ordered(raster: &SpikeRaster) -> Vec<(u32, u32)> {
+    let mut v = Vec::with_capacity(raster.n_spikes());
+    for n in 0..raster.n_neurons() {
+        v.extend(raster.neuron(n).iter().map(|&b| (b, n as u32)));
+    }
+    v.sort_unstable();
+    v
+}
+
+/// Projection of one filter from time-ordered spikes, parallel over disjoint chunks of the
+/// output. Every output sample receives its spikes' contributions in the same (time,
+/// neuron) order whatever the chunking, so results are bit-identical on any thread count.
+pub(crate) fn project(by_time: &[(u32, u32)], rev: &[f64], w: usize, p: usize, out: &mut [f64]) {
+    let l = out.len();
+    let chunk = l.div_ceil(64).max(4096);
+    out.par_chunks_mut(chunk).enumerate().for_each(|(c, oc)| {
+        oc.iter_mut().for_each(|v| *v = 0.0);
+        let a = c * chunk;
+        let b = a + oc.len();
+        // Window of spike s: outputs s + P − W + 1 … s + P; it meets [a, b) iff
+        // s + P ≥ a and s + P − W + 1 < b.
+        let s_lo = a.saturating_sub(p);
+        let s_hi = b + w - 1 - p;
+        let i0 = by_time.partition_point(|&(s, _)| (s as usize) < s_lo);
+        for &(s, n) in &by_time[i0..] {
+            let s = s as usize;
+            if s >= s_hi {
+                break;
+            }
+            let start = s as isize + p as isize - w as isize + 1;
+            let t0 = start.max(a as isize) as usize;
+            let t1 = ((start + w as isize) as usize).min(b);
+            if t0 >= t1 {
+                continue;
+            }
+            let j0 = (t0 as isize - start) as usize;
+            let row = &rev[n as usize * w + j0..n as usize * w + j0 + (t1 - t0)];
+            for (o, &r) in oc[t0 - a..t1 - a].iter_mut().zip(row) {
+                *o += r;
+            }
+        }
+    });
+}
+
+/// Number of neuron blocks of the neuron-ordered scatter. Fixed (not the thread count) so
+/// that the summation order, and hence every result bit, is the same on every machine.
 const BLOCKS: usize = 4;
 
-/// Projection of one filter, parallel over a fixed number of neuron blocks (each with its
-/// own buffer, summed in block order).
-pub(crate) fn project(raster: &SpikeRaster, rev: &[f64], w: usize, p: usize, out: &mut [f64]) {
+/// Neuron-ordered projection: the neurons are split into 4 blocks of about equal spike
+/// counts, each scattered into its own buffer (filter rows stay hot in cache), summed in
+/// block order. Better than [`project`] when the filter (N·W) is larger than the
+/// projection (L).
+pub(crate) fn project_blocks(
+    raster: &SpikeRaster,
+    rev: &[f64],
+    w: usize,
+    p: usize,
+    out: &mut [f64],
+) {
     let n = raster.n_neurons();
     let l = out.len();
     out.iter_mut().for_each(|v| *v = 0.0);
-    if raster.n_spikes() * w < 1 << 18 {
-        scatter_range(raster, rev, w, p, 0, n, out);
-        return;
-    }
-    // Blocks of about equal spike counts.
     let (ptr, _) = raster.csr();
     let total = raster.n_spikes();
     let mut bounds = vec![0usize];

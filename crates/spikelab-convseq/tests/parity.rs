@@ -229,3 +229,18 @@ fn sparse_equals_dense_with_k_gt_1_terms() {
     };
     sparse_vs_dense(p, DenseDType::F64, 1e-9);
 }
+
+#[test]
+fn sparse_equals_dense_time_ordered_scatter_odd_width() {
+    // N·W = 452·3 < L = 1601: the sparse forward runs in time order; odd W (P = 1).
+    sparse_vs_dense(
+        ConvSeqParams {
+            width_bins: 3,
+            tv_l: 2.0,
+            filt_tv_l: 0.5,
+            ..Default::default()
+        },
+        DenseDType::F64,
+        1e-10,
+    );
+}
