@@ -148,6 +148,75 @@ pub struct Gradient {
     pub latent: Option<Array2<f64>>,
 }
 
+/// Membrane update, hazard, e^{−λΔ} and bin probability of every cohort (the hot loop).
+#[inline(always)]
+fn cohort_update_body(
+    vin: &[f64],
+    refr: &[bool],
+    c: [f64; 5],
+    v: &mut [f64],
+    lam: &mut [f64],
+    ee: &mut [f64],
+    pp: &mut [f64],
+) {
+    let [dt, mu, am, th, du] = c;
+    let n = vin.len();
+    let (refr, v, lam, ee, pp) = (
+        &refr[..n],
+        &mut v[..n],
+        &mut lam[..n],
+        &mut ee[..n],
+        &mut pp[..n],
+    );
+    for k in 0..n {
+        let vi = vin[k];
+        let vk = vi + dt * (mu - vi) * am + du;
+        let vk = if refr[k] { 0.0 } else { vk };
+        let l = exp(vk - th);
+        let l = if vk == 0.0 { 1e-8 } else { l };
+        let x = l * dt;
+        let e = exp(-x);
+        v[k] = vk;
+        lam[k] = l;
+        ee[k] = e;
+        pp[k] = if x < 0.01 { x } else { 1.0 - e };
+    }
+}
+
+/// The same loop compiled for AVX2 (selected at run time; no FMA contraction in Rust, so the
+/// results are bit-identical to the baseline build).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn cohort_update_avx2(
+    vin: &[f64],
+    refr: &[bool],
+    c: [f64; 5],
+    v: &mut [f64],
+    lam: &mut [f64],
+    ee: &mut [f64],
+    pp: &mut [f64],
+) {
+    cohort_update_body(vin, refr, c, v, lam, ee, pp)
+}
+
+fn cohort_update(
+    vin: &[f64],
+    refr: &[bool],
+    c: [f64; 5],
+    v: &mut [f64],
+    lam: &mut [f64],
+    ee: &mut [f64],
+    pp: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { cohort_update_avx2(vin, refr, c, v, lam, ee, pp) };
+        return;
+    }
+    cohort_update_body(vin, refr, c, v, lam, ee, pp)
+}
+
 /// Stationary survival S0(s) of the original (`LIFmesoCell.S0`, numpy grid quirks included),
 /// and Σ f·dr. S0(0) := 0.
 pub(crate) fn stationary_survival(
@@ -752,19 +821,15 @@ impl NeuLvm {
                 std::mem::swap(&mut sk, &mut sk2);
             }
             let du = dt * u[s];
-            for k in 0..a {
-                let vi = vin[k];
-                let vk = vi + dt * (mu - vi) * am + du;
-                let vk = if refr[k] { 0.0 } else { vk };
-                let l = exp(vk - th);
-                let l = if vk == 0.0 { 1e-8 } else { l };
-                let x = l * dt;
-                let e = exp(-x);
-                v[k] = vk;
-                lam[k] = l;
-                ee[k] = e;
-                pp[k] = if x < 0.01 { x } else { 1.0 - e };
-            }
+            cohort_update(
+                &vin,
+                refr,
+                [dt, mu, am, th, du],
+                &mut v,
+                &mut lam,
+                &mut ee,
+                &mut pp,
+            );
             let zoff = nb - t;
             let zs = &zr[zoff..zoff + a];
             let mut acc = [[0.0f64; 4]; 4];
