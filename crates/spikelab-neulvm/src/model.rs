@@ -740,9 +740,54 @@ impl NeuLvm {
         }
     }
 
-    /// Latent part of one population: returns Σ_t nll; accumulates gradients.
+    /// Latent part of one population: returns Σ_t nll; accumulates gradients. Dispatches to
+    /// an AVX2 build of the same code when the CPU has it (bit-identical results).
     #[allow(clippy::too_many_arguments)]
     fn pop_latent(
+        &self,
+        al: usize,
+        params: &Params,
+        h: f64,
+        u: &[f64],
+        z: &[f64],
+        fallback: f64,
+        grad: bool,
+        gz: bool,
+        scale: f64,
+        pg: &mut PopGrad,
+    ) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe {
+                self.pop_latent_avx2(al, params, h, u, z, fallback, grad, gz, scale, pg)
+            };
+        }
+        self.pop_latent_impl(al, params, h, u, z, fallback, grad, gz, scale, pg)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    fn pop_latent_avx2(
+        &self,
+        al: usize,
+        params: &Params,
+        h: f64,
+        u: &[f64],
+        z: &[f64],
+        fallback: f64,
+        grad: bool,
+        gz: bool,
+        scale: f64,
+        pg: &mut PopGrad,
+    ) -> f64 {
+        self.pop_latent_impl(al, params, h, u, z, fallback, grad, gz, scale, pg)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn pop_latent_impl(
         &self,
         al: usize,
         params: &Params,
