@@ -129,19 +129,25 @@ pub fn alpha_random_filters(
     let p = w / 2;
     let l = raster.n_bins() + 2 * p + 1 - w;
     let pool_rows = POOL_ROWS.max(n);
-    // Pool of reversed softmax rows.
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e75_6c6c);
+    // Pool of softmax rows, drawn in parallel chunks with one ChaCha stream per chunk
+    // (deterministic for any thread count).
     let mut pool = vec![0f32; pool_rows * w];
-    let mut z = vec![0f64; w];
-    for row in pool.chunks_mut(w) {
-        z.iter_mut()
-            .for_each(|v| *v = StandardNormal.sample(&mut rng));
-        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
-        for (o, v) in row.iter_mut().zip(&z) {
-            *o = ((v - m).exp() / s) as f32;
-        }
-    }
+    pool.par_chunks_mut(1024 * w)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e75_6c6c);
+            rng.set_stream(c as u64);
+            let mut z = vec![0f64; w];
+            for row in chunk.chunks_mut(w) {
+                z.iter_mut()
+                    .for_each(|v| *v = StandardNormal.sample(&mut rng));
+                let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
+                for (o, v) in row.iter_mut().zip(&z) {
+                    *o = ((v - m).exp() / s) as f32;
+                }
+            }
+        });
     let per: Vec<(f64, f64, f64)> = (0..opts.n_samples)
         .into_par_iter()
         .map_init(
