@@ -364,7 +364,7 @@ def task_convseq(res):
     o_fit = ours("convseq-fit", 4000)
     # Per-iteration times: seqnmf calls `reconstruct` once at set-up and twice per iteration
     # (after the H update and at the end, before the cost); wrap it to timestamp the ends.
-    import seqnmf.seqnmf as sq
+    sq = sys.modules["seqnmf.seqnmf"]  # the submodule (the package re-exports the function under its name)
 
     ends, orig = [], sq.reconstruct
 
