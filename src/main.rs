@@ -33,6 +33,9 @@ enum Command {
     /// Synthetic data with ground truth (sequences, calcium, LIF populations, Poisson).
     #[command(subcommand)]
     Synth(commands::synth::SynthCommand),
+    /// Hidden mesoscopic LIF populations from recorded neurons (neuLVM): fit, simulate.
+    #[command(subcommand)]
+    Neulvm(commands::neulvm::NeulvmCommand),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
@@ -65,6 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convseq(c) => commands::convseq::run(c),
         Command::Bench(a) => commands::bench::run(a),
         Command::Synth(c) => commands::synth::run(c),
+        Command::Neulvm(c) => commands::neulvm::run(c),
         // @@DISPATCH@@
     }
 }

@@ -149,6 +149,12 @@ fn convseq(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec
     };
     let (ns, ts): (Vec<usize>, Vec<usize>) = if quick {
         (vec![100, 452, 2000], vec![5_000, 18_137, 100_000])
+    } else if !matches!(device, BenchDevice::Cpu) {
+        // The dense path holds the whole [N, T] raster and its projections on the device.
+        (
+            vec![100, 452, 2_000, 10_000],
+            vec![5_000, 18_137, 100_000, 1_000_000],
+        )
     } else {
         (
             vec![100, 452, 2_000, 10_000],

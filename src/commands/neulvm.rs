@@ -110,9 +110,12 @@ fn run_fit(a: FitArgs) -> Result<()> {
     opts.threads = a.threads;
     let bar = indicatif::ProgressBar::new(a.restarts as u64);
     let res = fit::fit(&model, &opts, &|p: &Progress| match p {
-        Progress::MStep { restart, em_iter, loss, .. } => {
-            bar.set_message(format!("restart {restart} EM {em_iter} loss {loss:.4}"))
-        }
+        Progress::MStep {
+            restart,
+            em_iter,
+            loss,
+            ..
+        } => bar.set_message(format!("restart {restart} EM {em_iter} loss {loss:.4}")),
         Progress::RestartDone { .. } => bar.inc(1),
         Progress::EStep { .. } => {}
     })?;
@@ -126,7 +129,11 @@ fn run_fit(a: FitArgs) -> Result<()> {
         a.overwrite,
     )?;
     npy::write(&a.out_dir.join("latent.npy"), &best.state.z, a.overwrite)?;
-    npy::write(&a.out_dir.join("activity_hz.npy"), &best.state.z.mapv(|z| z / dt), a.overwrite)?;
+    npy::write(
+        &a.out_dir.join("activity_hz.npy"),
+        &best.state.z.mapv(|z| z / dt),
+        a.overwrite,
+    )?;
     Ok(())
 }
 

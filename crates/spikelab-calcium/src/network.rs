@@ -395,10 +395,7 @@ impl ElephantCnn {
     }
 
     /// As [`ElephantCnn::predict`], also returning the skipped neurons and why.
-    pub fn predict_report(
-        &self,
-        traces: &CalciumTraces,
-    ) -> Result<(Array2<f64>, SkippedNeurons)> {
+    pub fn predict_report(&self, traces: &CalciumTraces) -> Result<(Array2<f64>, SkippedNeurons)> {
         check_rate(traces.frame_rate_hz())?;
         let (t, nn) = traces.data().dim();
         let mut out = Array2::from_elem((t, nn), f64::NAN);
