@@ -402,11 +402,15 @@ impl Report {
     }
     /// `(size, median seconds)` points of one named computation on one device, by size.
     pub fn series(&self, name: &str, device: &BenchDevice) -> Vec<(f64, f64)> {
-        let full = device.bench_name(name);
+        self.series_named(&device.bench_name(name))
+    }
+    /// `(size, median seconds)` points of records with this full (`cpu_…`/`cuda_…`) name,
+    /// sorted by size.
+    pub fn series_named(&self, full_name: &str) -> Vec<(f64, f64)> {
         let mut v: Vec<(f64, f64)> = self
             .records
             .iter()
-            .filter(|r| r.name == full)
+            .filter(|r| r.name == full_name)
             .map(|r| (r.size, r.timing.median_s))
             .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -456,17 +460,7 @@ impl Report {
         }
         let mut exps = String::new();
         for name in self.names() {
-            let pts: Vec<(f64, f64)> = {
-                let mut v: Vec<(f64, f64)> = self
-                    .records
-                    .iter()
-                    .filter(|r| r.name == name)
-                    .map(|r| (r.size, r.timing.median_s))
-                    .collect();
-                v.sort_by(|a, b| a.0.total_cmp(&b.0));
-                v
-            };
-            if let Ok(k) = fit_exponent(&pts) {
+            if let Ok(k) = fit_exponent(&self.series_named(&name)) {
                 exps.push_str(&format!("| {name} | {k:.2} |\n"));
             }
         }

@@ -63,13 +63,8 @@ pub fn scaling_plot(
     let series: Vec<(String, Vec<(f64, f64)>)> = chosen
         .iter()
         .map(|name| {
-            let mut v: Vec<(f64, f64)> = report
-                .records
-                .iter()
-                .filter(|r| &r.name == name && r.size > 0.0 && r.timing.median_s > 0.0)
-                .map(|r| (r.size, r.timing.median_s))
-                .collect();
-            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut v = report.series_named(name);
+            v.retain(|&(x, y)| x > 0.0 && y > 0.0);
             (name.clone(), v)
         })
         .filter(|(_, v)| !v.is_empty())
