@@ -106,13 +106,17 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
         "Demo raster sorted by the learned order with detections (top), projection with α (middle), loss per epoch (bottom).",
         &fig_demo,
     )
-    .text(format!(
-        "Mouse CA1 (Rubin et al.), {} epochs: {} occurrences above α = {} — the place-cell sequence of each lap on the linear track.",
-        epochs_ca1,
-        fit_ca1.events.len(),
-        f(fit_ca1.alpha[0], 3)
-    ))
-    .figure("CA1 raster sorted by the learned order, projection and loss.", &fig_ca1);
+    .figure(
+        &format!(
+            "Mouse CA1 (Rubin et al.), {} epochs: {} occurrences above α = {}, the place-cell \
+             sequence of each lap on the linear track (raster sorted by the learned order, \
+             projection, loss).",
+            epochs_ca1,
+            fit_ca1.events.len(),
+            f(fit_ca1.alpha[0], 3)
+        ),
+        &fig_ca1,
+    );
     Ok(StageOut {
         section: s,
         numbers,
