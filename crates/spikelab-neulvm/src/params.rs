@@ -72,7 +72,7 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// The 3-population winner-take-all network of the paper (Fig. 4): E1, E2, I with
     /// N = (400, 400, 200), Δ = 4 ms, A = 250 bins (1 s), τ_syn = (3, 3, 6) ms, t_ref = 4 ms,
-    /// ε = 1, conmat = [[1,0,1],[0,1,1],[−1,−1,−1]].
+    /// ε = 1, conmat = `[[1,0,1],[0,1,1],[−1,−1,−1]]`.
     ///
     /// ```
     /// let cfg = spikelab_neulvm::ModelConfig::winner_take_all();

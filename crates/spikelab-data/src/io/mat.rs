@@ -32,7 +32,7 @@
 //!   subsystem data for such objects) are skipped.
 //!
 //! Every length and offset is checked: a truncated or corrupt file is a
-//! [`DataError::Mat`](crate::DataError::Mat) whose reason names the variable, the field and
+//! [`DataError::Mat`] whose reason names the variable, the field and
 //! the byte offset, never a panic. Nesting deeper than 64 levels is refused.
 //!
 //! # Layout conventions

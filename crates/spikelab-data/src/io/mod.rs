@@ -1,5 +1,5 @@
 //! Readers and writers. Every function takes the path it reads or writes and returns
-//! [`DataError`](crate::DataError)s that name that path.
+//! [`DataError`]s that name that path.
 //!
 //! | format | module | types |
 //! | --- | --- | --- |
