@@ -37,6 +37,42 @@ fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white PNG canvas with a titled chart over `x × y` and labelled axes.
+fn chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    mesh: bool,
+) -> Result<Chart<'a, 'b>> {
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(e)?;
+    let mut m = chart.configure_mesh();
+    m.x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 13))
+        .light_line_style(WHITE.mix(0.0));
+    if !mesh {
+        m.disable_mesh();
+    }
+    m.draw().map_err(e)?;
+    Ok(chart)
+}
+
 /// One line of a [`line_plot`].
 pub struct Series<'a> {
     /// Legend label.
@@ -68,23 +104,7 @@ pub fn line_plot(
             .chain(hlines.iter().map(|h| h.1)),
     );
     let root = BitMapBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .axis_desc_style(("sans-serif", 16))
-        .label_style(("sans-serif", 13))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(e)?;
+    let mut chart = chart(&root, title, (x_label, y_label), x0..x1, y0..y1, true)?;
     for s in series {
         let c = COLORS[s.color % COLORS.len()];
         if s.dots {
@@ -163,23 +183,14 @@ pub fn raster_plot(
             .chain(markers.iter().map(|m| m.0)),
     );
     let root = BitMapBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, 0f64..n_rows.max(1) as f64)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .axis_desc_style(("sans-serif", 16))
-        .label_style(("sans-serif", 13))
-        .disable_mesh()
-        .draw()
-        .map_err(e)?;
+    let mut chart = chart(
+        &root,
+        title,
+        (x_label, y_label),
+        x0..x1,
+        0f64..n_rows.max(1) as f64,
+        false,
+    )?;
     for &(t, c) in markers {
         let col = COLORS[c % COLORS.len()].mix(0.35);
         chart

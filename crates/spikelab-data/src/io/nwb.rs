@@ -670,35 +670,19 @@ fn group(parent: &Group, name: &str) -> R<Group> {
         .ctx(|| format!("group {}/{name}", parent.name()))
 }
 
+/// A scalar dataset of any HDF5 type.
+fn scalar<T: H5Type>(parent: &Group, name: &str, value: &T) -> R<Dataset> {
+    let ds = parent
+        .new_dataset::<T>()
+        .create(name)
+        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
+    ds.write_scalar(value)
+        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
+    Ok(ds)
+}
+
 fn scalar_str(parent: &Group, name: &str, value: &str) -> R<Dataset> {
-    let v = vlen(value)?;
-    let ds = parent
-        .new_dataset::<VarLenUnicode>()
-        .create(name)
-        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
-    ds.write_scalar(&v)
-        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
-    Ok(ds)
-}
-
-fn scalar_f32(parent: &Group, name: &str, value: f32) -> R<Dataset> {
-    let ds = parent
-        .new_dataset::<f32>()
-        .create(name)
-        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
-    ds.write_scalar(&value)
-        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
-    Ok(ds)
-}
-
-fn scalar_f64(parent: &Group, name: &str, value: f64) -> R<Dataset> {
-    let ds = parent
-        .new_dataset::<f64>()
-        .create(name)
-        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
-    ds.write_scalar(&value)
-        .ctx(|| format!("dataset {}/{name}", parent.name()))?;
-    Ok(ds)
+    scalar(parent, name, &vlen(value)?)
 }
 
 /// A 1-D dataset; chunked + gzip when `compress` and non-empty.
@@ -1337,18 +1321,18 @@ fn write_ophys_groups(
     let plane = group(&optophys, "ImagingPlane")?;
     typed(&plane, "ImagingPlane", CORE)?;
     scalar_str(&plane, "description", "imaging plane written by spikelab")?;
-    scalar_f32(
+    scalar(
         &plane,
         "excitation_lambda",
-        opts.excitation_lambda_nm as f32,
+        &(opts.excitation_lambda_nm as f32),
     )?;
-    scalar_f32(&plane, "imaging_rate", traces.frame_rate_hz() as f32)?;
+    scalar(&plane, "imaging_rate", &(traces.frame_rate_hz() as f32))?;
     scalar_str(&plane, "indicator", &opts.indicator)?;
     scalar_str(&plane, "location", &opts.location)?;
     let oc = group(&plane, "OpticalChannel")?;
     typed(&oc, "OpticalChannel", CORE)?;
     scalar_str(&oc, "description", "optical channel")?;
-    scalar_f32(&oc, "emission_lambda", opts.emission_lambda_nm as f32)?;
+    scalar(&oc, "emission_lambda", &(opts.emission_lambda_nm as f32))?;
     plane
         .link_soft(&format!("/general/devices/{}", opts.device_name), "device")
         .ctx(|| "soft link ImagingPlane/device".to_string())?;
@@ -1393,7 +1377,7 @@ fn write_ophys_groups(
     attr_f64(&data, "conversion", 1.0)?;
     attr_f64(&data, "offset", 0.0)?;
     attr_f64(&data, "resolution", -1.0)?;
-    let st = scalar_f64(&rrs, "starting_time", opts.starting_time_s)?;
+    let st = scalar(&rrs, "starting_time", &opts.starting_time_s)?;
     attr_f64(&st, "rate", traces.frame_rate_hz())?;
     attr_str(&st, "unit", "seconds")?;
     let rois = vec1(&rrs, "rois", &(0..n_rois as i64).collect::<Vec<_>>(), false)?;
