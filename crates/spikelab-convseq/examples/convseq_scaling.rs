@@ -4,7 +4,9 @@
 //! each) plus K·(N·W) and K·L floats, never N × T.
 //!
 //! `cargo run --release -p spikelab-convseq --example convseq_scaling -- [max_cells_log10]`
-//! (default 9.5: up to 10⁴ neurons × 3·10⁵ bins and 452 × 10⁷ bins).
+//! (default 9.5: up to 10⁴ neurons × 10⁵ bins and 452 × 10⁷ bins; 11 adds 10⁴ × 10⁶ and
+//! 10⁴ × 10⁷ bins, 2·10⁸ spikes, which needs ~6 GB of RAM while the raster is built).
+//! The last column is the process's peak resident memory so far (Linux `VmHWM`).
 
 use std::time::Instant;
 
@@ -31,6 +33,14 @@ fn poisson_raster(n: usize, t: usize, p: f64, seed: u64) -> anyhow::Result<Spike
     Ok(SpikeRaster::from_events(n, t, 0.05, &ev)?)
 }
 
+/// Peak resident set size of this process in MB (Linux only).
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 fn slope(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len() as f64;
     let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
@@ -43,7 +53,11 @@ fn time_epoch(r: &SpikeRaster) -> anyhow::Result<f64> {
     let p = ConvSeqParams::default();
     let mut e = make_engine(r, &p, init_logits(1, r.n_neurons(), p.width_bins, 0))?;
     e.step()?;
-    let reps = if r.n_spikes() > 5_000_000 { 2 } else { 5 };
+    let reps = match r.n_spikes() {
+        s if s > 50_000_000 => 1,
+        s if s > 5_000_000 => 2,
+        _ => 5,
+    };
     let t0 = Instant::now();
     for _ in 0..reps {
         e.step()?;
@@ -58,8 +72,8 @@ fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(9.5);
     let p = 0.0021;
-    println!("| N | T | spikes | ms/epoch | spike memory (MB) |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| N | T | spikes | ms/epoch | spike memory (MB) | peak RSS so far (MB) |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     let run = |n: usize, t: usize| -> anyhow::Result<Option<f64>> {
         if ((n * t) as f64).log10() > max_log + 1e-9 {
             return Ok(None);
@@ -67,9 +81,10 @@ fn main() -> anyhow::Result<()> {
         let r = poisson_raster(n, t, p, 1)?;
         let ms = time_epoch(&r)?;
         println!(
-            "| {n} | {t} | {} | {ms:.2} | {:.1} |",
+            "| {n} | {t} | {} | {ms:.2} | {:.1} | {} |",
             r.n_spikes(),
-            r.n_spikes() as f64 * 4e-6
+            r.n_spikes() as f64 * 4e-6,
+            peak_rss_mb().map_or("?".to_string(), |m| format!("{m:.0}"))
         );
         Ok(Some(ms))
     };
@@ -86,6 +101,19 @@ fn main() -> anyhow::Result<()> {
             xn.push((n as f64).ln());
             yn.push(ms.ln());
         }
+    }
+    let (mut xb, mut yb) = (vec![], vec![]);
+    for t in [1_000_000usize, 10_000_000] {
+        if let Some(ms) = run(10_000, t)? {
+            xb.push((t as f64).ln());
+            yb.push(ms.ln());
+        }
+    }
+    if xb.len() > 1 {
+        println!(
+            "time ∝ T^{:.2} (N = 10^4, T = 10^6 → 10^7)",
+            slope(&xb, &yb)
+        );
     }
     if xt.len() > 1 {
         println!("time ∝ T^{:.2} (N = 452)", slope(&xt, &yt));

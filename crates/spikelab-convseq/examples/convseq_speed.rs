@@ -151,6 +151,12 @@ fn main() -> anyhow::Result<()> {
     }
     if use_cuda {
         let dev = DeviceKind::Cuda(0).to_candle()?;
+        let variants = [
+            ("dense f32 unfold-GEMM, TF32, batch 500", true, 500),
+            ("dense f32 unfold-GEMM, TF32, batch 1000", true, 1000),
+            ("dense f32 unfold-GEMM, full f32, batch 500", false, 500),
+        ];
+        // Warm-up (kernel JIT, cuBLAS handles) on a small null.
         let small = AlphaOptions {
             n_samples: 200,
             ..opts
@@ -161,24 +167,24 @@ fn main() -> anyhow::Result<()> {
             &small,
             1,
             &dev,
-            candle_core::DType::F32,
-            100,
+            &null::DenseAlphaOptions::default(),
         )?;
-        let t0 = Instant::now();
-        let a = null::alpha_random_filters_dense(
-            &raster,
-            200,
-            &opts,
-            0,
-            &dev,
-            candle_core::DType::F32,
-            100,
-        )?;
-        println!(
-            "| dense f32, batch 100 | cuda:0 | {:.2} | {:.4} |",
-            t0.elapsed().as_secs_f64(),
-            a.alpha
-        );
+        for (label, tf32, batch) in variants {
+            let d = null::DenseAlphaOptions {
+                tf32,
+                batch,
+                ..Default::default()
+            };
+            let t0 = Instant::now();
+            let a = null::alpha_random_filters_dense(&raster, 200, &opts, 0, &dev, &d)?;
+            println!(
+                "| {label} | cuda:0 | {:.3} | {:.5} (mean {:.5}, std {:.5}) |",
+                t0.elapsed().as_secs_f64(),
+                a.alpha,
+                a.mean,
+                a.std
+            );
+        }
     }
     for r in gpu_rows {
         println!("{r}");

@@ -8,7 +8,8 @@ use crate::error::{ConvSeqError, Result};
 use crate::loss::{LossTerms, softmax_rows};
 use crate::members::{Member, participation};
 use crate::null::{
-    NullStats, alpha_circular_shift, alpha_random_filters, alpha_random_filters_dense,
+    DenseAlphaOptions, NullStats, alpha_circular_shift, alpha_random_filters,
+    alpha_random_filters_dense,
 };
 use crate::params::{Backend, ConvSeqParams, DeviceKind, NullKind};
 use crate::peaks::find_peaks;
@@ -141,8 +142,10 @@ impl ConvSeq {
                         &p.alpha,
                         p.seed,
                         &device.to_candle()?,
-                        dtype.candle(),
-                        100,
+                        &DenseAlphaOptions {
+                            dtype: dtype.candle(),
+                            ..Default::default()
+                        },
                     )?
                 }
                 _ => alpha_random_filters(raster, w, &p.alpha, p.seed)?,

@@ -244,3 +244,107 @@ fn sparse_equals_dense_time_ordered_scatter_odd_width() {
         1e-10,
     );
 }
+
+/// The dense null's unfold + GEMM projections (chunked in time) against the brute-force
+/// projection formula, for host-given softmax filters on real data.
+#[test]
+fn dense_null_projection_moments_match_brute_force_in_time_chunks() {
+    use spikelab_convseq::null::{DenseAlphaOptions, dense_projection_moments};
+    let r = demo_slice().slice_bins(0, 700).unwrap();
+    let (n, t, w) = (r.n_neurons(), r.n_bins(), 40);
+    let p = w / 2;
+    let l = t + 2 * p - w + 1;
+    let mut x = vec![vec![0.0; t]; n];
+    for (i, row) in x.iter_mut().enumerate() {
+        for &b in r.neuron(i) {
+            row[b as usize] = 1.0;
+        }
+    }
+    let b = 3;
+    let mut filters = Vec::with_capacity(b * n * w);
+    for f in 0..b {
+        for i in 0..n {
+            let z: Vec<f64> = (0..w)
+                .map(|j| (((f * 7919 + i * 104_729 + j * 31) % 1000) as f64 / 250.0).sin())
+                .collect();
+            filters.extend(softmax(&z).into_iter().map(|v| v as f32));
+        }
+    }
+    // 97 columns per chunk: several chunks, the last one ragged.
+    let opts = DenseAlphaOptions {
+        unfold_bytes: 97 * n * w * 4,
+        ..Default::default()
+    };
+    let got = dense_projection_moments(&r, &filters, w, &candle_core::Device::Cpu, &opts).unwrap();
+    assert_eq!(got.len(), b);
+    for f in 0..b {
+        let s = &filters[f * n * w..(f + 1) * n * w];
+        let mut proj = vec![0.0f64; l];
+        for (tt, pr) in proj.iter_mut().enumerate() {
+            for i in 0..n {
+                for j in 0..w {
+                    let bb = tt as i64 + j as i64 - p as i64;
+                    if bb >= 0 && (bb as usize) < t {
+                        *pr += s[i * w + j] as f64 * x[i][bb as usize];
+                    }
+                }
+            }
+        }
+        let mean = proj.iter().sum::<f64>() / l as f64;
+        let sd = (proj.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (l - 1) as f64).sqrt();
+        let mx = proj.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            (got[f].0 - mean).abs() <= 1e-6 * mean,
+            "mean {} vs {mean}",
+            got[f].0
+        );
+        assert!(
+            (got[f].1 - sd).abs() <= 1e-4 * sd,
+            "std {} vs {sd}",
+            got[f].1
+        );
+        assert!(
+            (got[f].2 - mx).abs() <= 1e-6 * mx,
+            "max {} vs {mx}",
+            got[f].2
+        );
+    }
+}
+
+/// The dense random-filter null (its own draws) agrees with the sparse CPU null to
+/// Monte-Carlo precision on real data.
+#[test]
+fn dense_null_alpha_agrees_with_sparse_null() {
+    use spikelab_convseq::AlphaOptions;
+    use spikelab_convseq::null::{
+        DenseAlphaOptions, alpha_random_filters, alpha_random_filters_dense,
+    };
+    let r = demo_slice().slice_bins(0, 1500).unwrap();
+    let opts = AlphaOptions {
+        n_samples: 400,
+        ..Default::default()
+    };
+    let sparse = alpha_random_filters(&r, 50, &opts, 3).unwrap();
+    let d = DenseAlphaOptions {
+        batch: 150,
+        ..Default::default()
+    };
+    let dense =
+        alpha_random_filters_dense(&r, 50, &opts, 3, &candle_core::Device::Cpu, &d).unwrap();
+    let again =
+        alpha_random_filters_dense(&r, 50, &opts, 3, &candle_core::Device::Cpu, &d).unwrap();
+    assert_eq!(dense, again, "seeded dense null must be reproducible");
+    assert_eq!(dense.n_samples, 400);
+    let rel = (dense.alpha - sparse.alpha).abs() / sparse.alpha;
+    eprintln!(
+        "dense α {} sparse α {} rel {rel:.2e}",
+        dense.alpha, sparse.alpha
+    );
+    assert!(
+        rel < 0.01,
+        "dense α {} vs sparse α {}",
+        dense.alpha,
+        sparse.alpha
+    );
+    assert!((dense.mean - sparse.mean).abs() < 1e-3 * sparse.mean);
+}
