@@ -83,6 +83,23 @@ def cmd_read(path):
                             "unit": s.unit,
                             "data": _bits(data.reshape(-1)),
                         })
+            out["time_series"] = []
+            for mod_name, module in sorted(nwb.processing.items()):
+                for s_name, s in sorted(module.data_interfaces.items()):
+                    if type(s).__name__ != "TimeSeries":
+                        continue
+                    data = s.data[:]
+                    out["time_series"].append({
+                        "path": f"/processing/{mod_name}/{s_name}",
+                        "module_description": module.description,
+                        "description": s.description,
+                        "shape": list(data.shape),
+                        "dtype": str(data.dtype),
+                        "rate": None if s.rate is None else float(s.rate),
+                        "starting_time": None if s.starting_time is None else float(s.starting_time),
+                        "unit": s.unit,
+                        "data": _bits(data.reshape(-1)),
+                    })
     out["warnings"] = [str(w.message) for w in caught]
     json.dump(out, sys.stdout)
 

@@ -7,9 +7,12 @@
 //! spikelab neulvm simulate --fit fit/fit.json --seconds 100 --out-dir sim/ [--seed 7]
 //! ```
 //! `fit` writes `fit.json` (every restart, resumable state), `params.json` (chosen parameters),
-//! `latent.npy` (`[population, bin]` Z of the chosen restart) and `activity_hz.npy` (Z/Δ).
-//! `simulate` writes `z.npy`, `z_mean.npy` (`[population, bin]`) and `spikes.npy`
-//! (`[population, bin, neuron]`, u8).
+//! `latent.npy` (`[population, bin]` Z of the chosen restart), `activity_hz.npy` (Z/Δ) and,
+//! with the `hdf5` feature (default), `fit.nwb`: both as NWB `TimeSeries` (time ×
+//! populations) in the processing module `neulvm`, whose description holds the fitted
+//! parameters as JSON. `simulate` writes `z.npy`, `z_mean.npy` (`[population, bin]`),
+//! `spikes.npy` (`[population, bin, neuron]`, u8) and, with `hdf5`, `sim.nwb` (z and z_mean).
+//! Existing outputs are refused before any work unless `--overwrite`.
 
 use std::path::PathBuf;
 
@@ -96,8 +99,72 @@ fn write_json(path: &std::path::Path, s: &str, overwrite: bool) -> Result<()> {
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Refuses, before any work, to replace existing outputs unless `overwrite`.
+fn check_outputs(dir: &std::path::Path, names: &[&str], overwrite: bool) -> Result<()> {
+    for n in names {
+        check_writable(&dir.join(n), overwrite)?;
+    }
+    Ok(())
+}
+
+/// Writes `[population, bin]` series as NWB `TimeSeries` in the processing module `neulvm`.
+#[cfg(feature = "hdf5")]
+fn write_nwb(
+    path: &std::path::Path,
+    description: &str,
+    series: &[(&str, &ndarray::Array2<f64>, &str, &str)],
+    dt_s: f64,
+    overwrite: bool,
+) -> Result<()> {
+    use spikelab_data::PopulationActivity;
+    use spikelab_data::io::nwb::{self, ActivitySeries, NwbWriteOptions};
+    let acts = series
+        .iter()
+        .map(|(_, a, _, _)| PopulationActivity::new((*a).clone(), dt_s))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let list: Vec<ActivitySeries<'_>> = series
+        .iter()
+        .zip(&acts)
+        .map(|((name, _, unit, desc), act)| ActivitySeries {
+            name,
+            activity: act,
+            unit,
+            description: desc,
+        })
+        .collect();
+    let mut opts = NwbWriteOptions::new("spikelab neulvm");
+    opts.overwrite = overwrite;
+    nwb::write_population_activity(path, "neulvm", description, &list, &opts)?;
+    Ok(())
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn write_nwb(
+    path: &std::path::Path,
+    _: &str,
+    _: &[(&str, &ndarray::Array2<f64>, &str, &str)],
+    _: f64,
+    _: bool,
+) -> Result<()> {
+    eprintln!(
+        "note: {} not written: this spikelab was built without the `hdf5` feature",
+        path.display()
+    );
+    Ok(())
+}
+
+const FIT_OUTPUTS: [&str; 5] = [
+    "fit.json",
+    "params.json",
+    "latent.npy",
+    "activity_hz.npy",
+    "fit.nwb",
+];
+const SIM_OUTPUTS: [&str; 4] = ["z.npy", "z_mean.npy", "spikes.npy", "sim.nwb"];
+
 fn run_fit(a: FitArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir)?;
+    check_outputs(&a.out_dir, &FIT_OUTPUTS, a.overwrite)?;
     let cfg = ModelConfig::winner_take_all();
     let dt = cfg.dt_s;
     let rec = Recording::from_npy(&a.spikes)?;
@@ -129,9 +196,32 @@ fn run_fit(a: FitArgs) -> Result<()> {
         a.overwrite,
     )?;
     npy::write(&a.out_dir.join("latent.npy"), &best.state.z, a.overwrite)?;
-    npy::write(
-        &a.out_dir.join("activity_hz.npy"),
-        &best.state.z.mapv(|z| z / dt),
+    let hz = best.state.z.mapv(|z| z / dt);
+    npy::write(&a.out_dir.join("activity_hz.npy"), &hz, a.overwrite)?;
+    write_nwb(
+        &a.out_dir.join("fit.nwb"),
+        &format!(
+            "neuLVM fit by spikelab: restart {} of {}, loss {:.6}; parameters {}",
+            res.best,
+            res.restarts.len(),
+            best.loss,
+            serde_json::to_string(&best.state.params)?
+        ),
+        &[
+            (
+                "latent_z",
+                &best.state.z,
+                "expected spikes per neuron per bin",
+                "inferred latent population activity Z (chosen restart)",
+            ),
+            (
+                "activity_hz",
+                &hz,
+                "Hz",
+                "inferred population rate Z / bin width",
+            ),
+        ],
+        dt,
         a.overwrite,
     )?;
     Ok(())
@@ -142,6 +232,7 @@ fn run_simulate(a: SimArgs) -> Result<()> {
         bail!("--seconds must be > 0");
     }
     std::fs::create_dir_all(&a.out_dir)?;
+    check_outputs(&a.out_dir, &SIM_OUTPUTS, a.overwrite)?;
     let res = FitResult::from_json(&std::fs::read_to_string(&a.fit)?)?;
     let cfg = ModelConfig::winner_take_all();
     let n = (a.seconds / cfg.dt_s).round() as usize;
@@ -149,6 +240,29 @@ fn run_simulate(a: SimArgs) -> Result<()> {
     npy::write(&a.out_dir.join("z.npy"), &sim.z, a.overwrite)?;
     npy::write(&a.out_dir.join("z_mean.npy"), &sim.z_mean, a.overwrite)?;
     npy::write(&a.out_dir.join("spikes.npy"), &sim.spikes, a.overwrite)?;
+    write_nwb(
+        &a.out_dir.join("sim.nwb"),
+        &format!(
+            "free simulation of a fitted neuLVM model by spikelab, seed {}",
+            a.seed
+        ),
+        &[
+            (
+                "z",
+                &sim.z,
+                "spikes per neuron per bin",
+                "simulated population activity (with finite-size noise)",
+            ),
+            (
+                "z_mean",
+                &sim.z_mean,
+                "expected spikes per neuron per bin",
+                "expected activity given the past",
+            ),
+        ],
+        cfg.dt_s,
+        a.overwrite,
+    )?;
     println!("simulated {} s into {}", a.seconds, a.out_dir.display());
     Ok(())
 }

@@ -304,3 +304,67 @@ fn pynwb_files_read_in_spikelab() {
     assert_eq!(s.series[0].starting_time_s, Some(2.0));
     assert_eq!(s.series[1].starting_time_s, Some(5.0));
 }
+
+/// Population activity (as `spikelab neulvm fit` writes it) as generic `TimeSeries`: pynwb
+/// reads the same values, rate and units, and the file validates.
+#[test]
+fn population_activity_reads_in_pynwb_and_validates() {
+    use spikelab_data::PopulationActivity;
+    use spikelab_data::io::nwb::ActivitySeries;
+    let _serial = serial();
+    let py = python();
+    let dir = tempfile::tempdir().unwrap();
+    // The bundled ground-truth latent of the neuLVM dataset, [population, bin], 4-ms bins.
+    let z = io::npy::read_activity(&datasets::neulvm("Z_gt_4ms.npy").unwrap(), 0.004).unwrap();
+    let hz = PopulationActivity::new(z.activity().mapv(|v| v / 0.004), 0.004).unwrap();
+    let path = dir.path().join("latent.nwb");
+    let series = [
+        ActivitySeries {
+            name: "latent_z",
+            activity: &z,
+            unit: "expected spikes per neuron per bin",
+            description: "ground-truth latent",
+        },
+        ActivitySeries {
+            name: "activity_hz",
+            activity: &hz,
+            unit: "Hz",
+            description: "latent / bin width",
+        },
+    ];
+    nwb::write_population_activity(
+        &path,
+        "neulvm",
+        "neuLVM interop test",
+        &series,
+        &NwbWriteOptions::new("spikelab interop: population activity"),
+    )
+    .unwrap();
+    let seen = pynwb_check(&py, &["read", path.to_str().unwrap()]);
+    assert_eq!(seen["warnings"], serde_json::json!([]), "pynwb warned");
+    let ts = seen["time_series"].as_array().unwrap();
+    assert_eq!(ts.len(), 2);
+    // Sorted by name: activity_hz, latent_z.
+    for (s, want, name) in [(&ts[0], &hz, "activity_hz"), (&ts[1], &z, "latent_z")] {
+        assert_eq!(s["path"], format!("/processing/neulvm/{name}"));
+        assert_eq!(
+            s["shape"],
+            serde_json::json!([want.n_bins(), want.n_populations()])
+        );
+        assert!((s["rate"].as_f64().unwrap() - 250.0).abs() < 1e-9);
+        assert_eq!(s["starting_time"].as_f64(), Some(0.0));
+        let data = f64s(&s["data"]);
+        let expect: Vec<f64> = want.activity().t().iter().copied().collect();
+        assert_eq!(data, expect, "{name}: values differ");
+    }
+    assert_eq!(ts[0]["unit"], "Hz");
+    let v = pynwb_check(&py, &["validate", path.to_str().unwrap()]);
+    assert_eq!(
+        v["errors"].as_array().unwrap().len(),
+        0,
+        "pynwb-validate: {v}"
+    );
+    // And back in spikelab.
+    let back = nwb::read_population_activity(&path, "/processing/neulvm/latent_z").unwrap();
+    assert_eq!(back.activity(), z.activity());
+}

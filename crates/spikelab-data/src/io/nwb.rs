@@ -18,7 +18,11 @@
 //!   `starting_time` + `rate`; a `PlaneSegmentation` with a `pixel_mask` column (one
 //!   placeholder pixel per ROI unless given), `ImagingPlane`, `OpticalChannel` and `Device`.
 //!   NaN padding is stored as NaN.
-//! * [`inspect`]: an [`NwbSummary`] of what a file holds (units, every `RoiResponseSeries`).
+//! * [`write_population_activity`] / [`read_population_activity`]: [`PopulationActivity`] ↔
+//!   generic `TimeSeries` in a processing module (e.g. neuLVM's inferred latent activity),
+//!   data **time × populations** with `starting_time` + `rate` = 1 / bin width.
+//! * [`inspect`]: an [`NwbSummary`] of what a file holds (units, every `RoiResponseSeries`,
+//!   every generic `TimeSeries` of the processing modules).
 //!
 //! Writers refuse to replace an existing file unless `overwrite` is set, and they write to a
 //! temporary file in the same folder that is renamed over the target only once it is
@@ -54,7 +58,7 @@ use ndarray::Array2;
 use serde::Serialize;
 
 use crate::error::{DataError, Result};
-use crate::{CalciumTraces, SpikeTrains};
+use crate::{CalciumTraces, PopulationActivity, SpikeTrains};
 
 /// The NWB core schema version whose layout this module writes (stored as `nwb_version`).
 pub const NWB_VERSION: &str = "2.11.0";
@@ -380,6 +384,9 @@ pub struct NwbSummary {
     /// Every `RoiResponseSeries` under `/processing/*/{Fluorescence,DfOverF}` and
     /// `/acquisition`, in the order [`read_ophys`] searches them.
     pub series: Vec<SeriesSummary>,
+    /// Every generic `TimeSeries` directly in a processing module (as
+    /// [`write_population_activity`] writes them; `n_rois` is the number of columns).
+    pub time_series: Vec<SeriesSummary>,
 }
 
 /// Summary of a `/units` table.
@@ -448,23 +455,28 @@ impl fmt::Display for NwbSummary {
         if self.series.is_empty() {
             writeln!(f, "  RoiResponseSeries: none")?;
         }
-        for s in &self.series {
-            let rate = s
-                .rate_hz
-                .map_or("unknown rate".to_string(), |r| format!("{r} Hz"));
-            writeln!(
-                f,
-                "  RoiResponseSeries {}: {} frames × {} ROIs, {}, {}{}",
-                s.path,
-                s.n_frames,
-                s.n_rois,
-                rate,
-                s.dtype,
-                s.unit
-                    .as_ref()
-                    .map(|u| format!(", unit {u}"))
-                    .unwrap_or_default()
-            )?;
+        for (kind, cols, list) in [
+            ("RoiResponseSeries", "ROIs", &self.series),
+            ("TimeSeries", "columns", &self.time_series),
+        ] {
+            for s in list {
+                let rate = s
+                    .rate_hz
+                    .map_or("unknown rate".to_string(), |r| format!("{r} Hz"));
+                writeln!(
+                    f,
+                    "  {kind} {}: {} frames × {} {cols}, {}, {}{}",
+                    s.path,
+                    s.n_frames,
+                    s.n_rois,
+                    rate,
+                    s.dtype,
+                    s.unit
+                        .as_ref()
+                        .map(|u| format!(", unit {u}"))
+                        .unwrap_or_default()
+                )?;
+            }
         }
         Ok(())
     }
@@ -1570,6 +1582,183 @@ fn read_series_in(file: &File, series: &str) -> R<CalciumTraces> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Population activity (generic TimeSeries)
+// ---------------------------------------------------------------------------------------------
+
+/// One `[population, bin]` series for [`write_population_activity`].
+#[derive(Debug, Clone, Copy)]
+pub struct ActivitySeries<'a> {
+    /// Name of the `TimeSeries` group (unique within the module, no `/`).
+    pub name: &'a str,
+    /// The values; stored transposed, **time × populations**, as NWB wants time first.
+    pub activity: &'a PopulationActivity,
+    /// `data@unit`, e.g. `"Hz"`.
+    pub unit: &'a str,
+    /// The series' `description`.
+    pub description: &'a str,
+}
+
+/// Writes population activities as generic `TimeSeries` in the processing module
+/// `/processing/<module>` (created with `module_description`). Each series stores `data`
+/// (float64, time × populations, gzip), `starting_time` = 0 s with `rate` = 1 / `bin_s`.
+///
+/// Errors: [`DataError::InvalidParameter`] for an empty list, bad or repeated names or empty
+/// descriptions, [`DataError::AlreadyExists`] unless `opts.overwrite` (the file is replaced
+/// atomically), [`DataError::Nwb`] if HDF5 fails. `opts.electrodes` is not used.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// use spikelab_data::PopulationActivity;
+/// use spikelab_data::io::nwb::{self, ActivitySeries, NwbWriteOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("latent.nwb");
+/// let z = PopulationActivity::new(array![[0.1, 0.2, 0.3], [0.5, 0.4, 0.3]], 0.004)?;
+/// let s = ActivitySeries { name: "latent_z", activity: &z, unit: "spikes per neuron per bin",
+///                          description: "inferred latent" };
+/// nwb::write_population_activity(&path, "neulvm", "a neuLVM fit", &[s], &NwbWriteOptions::new("fit"))?;
+/// let back = nwb::read_population_activity(&path, "/processing/neulvm/latent_z")?;
+/// assert_eq!(back, z);
+/// assert_eq!(nwb::inspect(&path)?.time_series[0].n_rois, 2);
+/// # Ok::<(), spikelab_data::DataError>(())
+/// ```
+pub fn write_population_activity(
+    path: &Path,
+    module: &str,
+    module_description: &str,
+    series: &[ActivitySeries<'_>],
+    opts: &NwbWriteOptions,
+) -> Result<()> {
+    check_name("module", module)?;
+    if module_description.trim().is_empty() {
+        return Err(DataError::param("module_description", "must not be empty"));
+    }
+    if series.is_empty() {
+        return Err(DataError::param("series", "at least one series is needed"));
+    }
+    for (i, s) in series.iter().enumerate() {
+        check_name("series name", s.name)?;
+        if s.description.trim().is_empty() || s.unit.trim().is_empty() {
+            return Err(DataError::param(
+                "series",
+                format!("{}: description and unit must not be empty", s.name),
+            ));
+        }
+        if series[..i].iter().any(|o| o.name == s.name) {
+            return Err(DataError::param(
+                "series",
+                format!("name {} is used twice", s.name),
+            ));
+        }
+    }
+    write_atomically(path, &opts.session(), |file| {
+        let processing = file.group("processing")?;
+        let m = group(&processing, module)?;
+        typed(&m, "ProcessingModule", CORE)?;
+        attr_str(&m, "description", module_description)?;
+        for s in series {
+            let ts = group(&m, s.name)?;
+            typed(&ts, "TimeSeries", CORE)?;
+            attr_str(&ts, "description", s.description)?;
+            attr_str(&ts, "comments", "no comments")?;
+            let data = mat2(
+                &ts,
+                "data",
+                &s.activity.activity().t().as_standard_layout().into_owned(),
+                true,
+            )?;
+            attr_str(&data, "unit", s.unit)?;
+            attr_f64(&data, "conversion", 1.0)?;
+            attr_f64(&data, "offset", 0.0)?;
+            attr_f64(&data, "resolution", -1.0)?;
+            let st = scalar(&ts, "starting_time", &0.0f64)?;
+            attr_f64(&st, "rate", 1.0 / s.activity.bin_s())?;
+            attr_str(&st, "unit", "seconds")?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads the generic `TimeSeries` at HDF5 path `series` (time × columns, with
+/// `starting_time@rate` or regular `timestamps`) into a [`PopulationActivity`]
+/// (`[column, bin]`, bin width 1 / rate). [`inspect`] lists candidates in `time_series`.
+///
+/// Errors: [`DataError::Nwb`] if the group is missing, is not a `TimeSeries`, has data of
+/// more than 2 dimensions or no usable time base; [`DataError::Shape`]-derived messages for
+/// non-finite values.
+pub fn read_population_activity(path: &Path, series: &str) -> Result<PopulationActivity> {
+    let file = open(path)?;
+    (|| -> R<PopulationActivity> {
+        let ts = file
+            .group(series)
+            .map_err(|_| Msg(format!("no group {series} in this file")))?;
+        let ty = neurodata_type(&ts);
+        if ty.as_deref() != Some("TimeSeries") {
+            return Err(Msg(format!(
+                "{series} is not a TimeSeries (neurodata_type {ty:?})"
+            )));
+        }
+        let data = ts
+            .dataset("data")
+            .map_err(|_| Msg(format!("{series}/data is missing")))?;
+        let (t, n) = match data.shape().as_slice() {
+            [t] => (*t, 1),
+            [t, n] => (*t, *n),
+            other => {
+                return Err(Msg(format!(
+                    "{series}/data: expected time × columns (1-D or 2-D), got shape {other:?}"
+                )));
+            }
+        };
+        let mut values = data
+            .read_raw::<f64>()
+            .ctx(|| format!("reading {series}/data"))?;
+        let conversion = f64_attr(&data, "conversion").unwrap_or(1.0);
+        let offset = f64_attr(&data, "offset").unwrap_or(0.0);
+        if conversion != 1.0 || offset != 0.0 {
+            values
+                .iter_mut()
+                .for_each(|v| *v = *v * conversion + offset);
+        }
+        let (rate, _) = time_base(&ts, t)?;
+        let rate = rate.filter(|r| r.is_finite() && *r > 0.0).ok_or_else(|| {
+            Msg(format!(
+                "{series} has neither starting_time@rate nor regular timestamps: bin width unknown"
+            ))
+        })?;
+        let arr = Array2::from_shape_vec((t, n), values).map_err(|e| Msg(e.to_string()))?;
+        PopulationActivity::new(arr.t().as_standard_layout().into_owned(), 1.0 / rate)
+            .map_err(|e| Msg(format!("{series}: {e}")))
+    })()
+    .map_err(|Msg(m)| nwb_err(path, m))
+}
+
+/// Generic `TimeSeries` groups directly inside each processing module (modules by name).
+fn find_time_series(file: &File) -> R<Vec<String>> {
+    let mut out = Vec::new();
+    let Ok(processing) = file.group("processing") else {
+        return Ok(out);
+    };
+    let mut modules = processing.member_names()?;
+    modules.sort();
+    for m in modules {
+        let Ok(g) = processing.group(&m) else {
+            continue;
+        };
+        let mut names = g.member_names()?;
+        names.sort();
+        for name in names {
+            if let Ok(child) = g.group(&name)
+                && neurodata_type(&child).as_deref() == Some("TimeSeries")
+            {
+                out.push(child.name());
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Inspect
 // ---------------------------------------------------------------------------------------------
 
@@ -1614,31 +1803,14 @@ fn inspect_in(path: &Path, file: &File) -> R<NwbSummary> {
     } else {
         None
     };
-    let mut series = Vec::new();
-    for p in find_series(file)? {
-        let rrs = file.group(&p)?;
-        let Ok(data) = rrs.dataset("data") else {
-            continue;
-        };
-        let shape = data.shape();
-        let n_frames = shape.first().copied().unwrap_or(0);
-        let n_rois = if shape.len() >= 2 { shape[1] } else { 1 };
-        let (rate_hz, starting_time_s) = time_base(&rrs, n_frames).unwrap_or((None, None));
-        let dtype = data
-            .dtype()
-            .and_then(|d| d.to_descriptor())
-            .map(|d| d.to_string())
-            .unwrap_or_else(|_| "unknown".into());
-        series.push(SeriesSummary {
-            path: p,
-            n_frames,
-            n_rois,
-            rate_hz,
-            starting_time_s,
-            dtype,
-            unit: str_attr(&data, "unit"),
-        });
-    }
+    let series = find_series(file)?
+        .into_iter()
+        .filter_map(|p| series_summary(file, p))
+        .collect();
+    let time_series = find_time_series(file)?
+        .into_iter()
+        .filter_map(|p| series_summary(file, p))
+        .collect();
     Ok(NwbSummary {
         path: path.to_path_buf(),
         nwb_version: str_attr(file, "nwb_version"),
@@ -1647,6 +1819,31 @@ fn inspect_in(path: &Path, file: &File) -> R<NwbSummary> {
         session_start_time: root_string(file, "session_start_time"),
         units,
         series,
+        time_series,
+    })
+}
+
+/// Shape, time base, dtype and unit of the series group at `p` (`None` without `data`).
+fn series_summary(file: &File, p: String) -> Option<SeriesSummary> {
+    let rrs = file.group(&p).ok()?;
+    let data = rrs.dataset("data").ok()?;
+    let shape = data.shape();
+    let n_frames = shape.first().copied().unwrap_or(0);
+    let n_rois = if shape.len() >= 2 { shape[1] } else { 1 };
+    let (rate_hz, starting_time_s) = time_base(&rrs, n_frames).unwrap_or((None, None));
+    let dtype = data
+        .dtype()
+        .and_then(|d| d.to_descriptor())
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    Some(SeriesSummary {
+        path: p,
+        n_frames,
+        n_rois,
+        rate_hz,
+        starting_time_s,
+        dtype,
+        unit: str_attr(&data, "unit"),
     })
 }
 
