@@ -1,0 +1,81 @@
+//! An independent check of the whole objective and its exact gradients: the same L_y + L_Z
+//! written with candle tensor ops and differentiated by candle's autograd
+//! (`tests/candle_objective`) must agree with `NeuLvm::gradient` (the hand-written adjoint)
+//! on the bundled data, for the parameters and the latent.
+
+mod candle_objective;
+
+use candle_core::{Device, Var};
+use ndarray::Array2;
+use spikelab_data::{datasets, io::npy};
+use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+
+fn rel(a: &[f64], b: &[f64]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den.max(1e-300)).sqrt()
+}
+
+fn check(params: &Params, z: &Array2<f64>) {
+    let model = NeuLvm::new(
+        ModelConfig::winner_take_all(),
+        Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").unwrap()).unwrap(),
+    )
+    .unwrap();
+    let ours = model
+        .gradient(params, z.view(), Step::M, true, true)
+        .unwrap();
+    let dev = Device::Cpu;
+    let c = candle_objective::consts(&model, &dev).unwrap();
+    let theta = Var::from_vec(params.to_vec(), 12, &dev).unwrap();
+    let (m, nb) = z.dim();
+    let zv = Var::from_vec(z.iter().copied().collect::<Vec<_>>(), (m, nb), &dev).unwrap();
+    let (ly, lz) = candle_objective::objective(&c, theta.as_tensor(), zv.as_tensor()).unwrap();
+    let total = (&ly + &lz).unwrap();
+    let grads = total.backward().unwrap();
+    let lc = total.to_scalar::<f64>().unwrap();
+    let dl = ((lc - ours.losses.total()) / ours.losses.total()).abs();
+    assert!(dl < 1e-12, "loss {lc} vs {}", ours.losses.total());
+    let gp = grads
+        .get(theta.as_tensor())
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    let gz: Vec<f64> = grads
+        .get(zv.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    let ours_gz: Vec<f64> = ours.latent.as_ref().unwrap().iter().copied().collect();
+    let (dp, dz) = (rel(&gp, ours.params.as_ref().unwrap()), rel(&gz, &ours_gz));
+    assert!(dp < 1e-10, "θ gradient rel diff {dp:e}");
+    assert!(dz < 1e-10, "Z gradient rel diff {dz:e}");
+}
+
+#[test]
+fn candle_autograd_equals_adjoint_at_truth_and_x_rand() {
+    // candle's topological sort recurses through the ~10⁵-deep graph: big stack.
+    std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(|| {
+            let z: Array2<f64> =
+                npy::read_typed(&datasets::neulvm("Z_init_4ms.npy").unwrap()).unwrap();
+            check(&Params::winner_take_all_ground_truth(), &z);
+            let golden: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(datasets::neulvm("golden_losses.json").unwrap()).unwrap(),
+            )
+            .unwrap();
+            let x: Vec<f64> = golden["x_rand"]
+                .as_array()
+                .expect("x_rand in golden_losses.json")
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            check(&Params::from_slice(&x).unwrap(), &z);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
