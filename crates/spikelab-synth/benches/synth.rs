@@ -1,10 +1,15 @@
 //! Throughput of the generators: spikes per second (Poisson, clean-mode sequences) at 10³ and
 //! 10⁴ neurons, and LIF neuron-steps per second (neuLVM network, 1000 neurons).
 //! Run: `cargo bench -p spikelab-synth --bench synth -- --quick`.
+//!
+//! `SPIKELAB_LIF_TABLE=RUNS cargo bench -p spikelab-synth --bench synth` instead prints the
+//! LIF time per step (µs) as the minimum and median over RUNS simulations of 1 s (5000 steps,
+//! setup included), the robust figure on a shared machine; used for the comparison with the
+//! original NumPy simulator (docs/synth.md).
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use spikelab_synth::{LifParams, PoissonParams, RateModel, SequenceParams, SequenceType};
 
 fn poisson(c: &mut Criterion) {
@@ -64,5 +69,38 @@ fn lif(c: &mut Criterion) {
     g.finish();
 }
 
+fn lif_table(runs: usize) {
+    let p = LifParams {
+        duration_s: 1.0,
+        ..LifParams::default()
+    };
+    let steps = p.n_steps() as f64;
+    let mut us: Vec<f64> = (0..runs.max(1))
+        .map(|r| {
+            let t = std::time::Instant::now();
+            black_box(p.generate(black_box(1 + r as u64 % 3)).unwrap());
+            t.elapsed().as_secs_f64() / steps * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    println!(
+        "lif 1000 neurons, {} runs of {steps} steps: min {:.3} us/step, median {:.3} us/step",
+        us.len(),
+        us[0],
+        us[us.len() / 2]
+    );
+}
+
 criterion_group!(benches, poisson, sequences, lif);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(runs) = std::env::var("SPIKELAB_LIF_TABLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        lif_table(runs);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

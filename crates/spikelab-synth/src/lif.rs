@@ -330,7 +330,7 @@ impl LifParams {
             }
             for (a, pop) in pops.iter_mut().enumerate() {
                 let count = pop.step(input[a], dt, ref_steps);
-                let rate = count as f64 / pop.u.len() as f64 / dt;
+                let rate = count as f64 / pop.n as f64 / dt;
                 activity[[a, s]] = rate;
                 a_prev[a] = rate;
                 if count > 0 {
@@ -383,14 +383,20 @@ impl LifParams {
     }
 }
 
-/// State of one population.
+/// State of one population. The state vectors are padded to a multiple of [`LANES`] with
+/// inert neurons (threshold NaN: `acc ≥ NaN` is never true, so they never fire and draw no
+/// random number), so the step runs in whole vector blocks with no scalar remainder.
 struct Pop {
+    /// Number of real neurons (the first `n` entries of each vector).
+    n: usize,
     u: Vec<f64>,
     /// Steps since the last spike (0 in the spike step), as f64 so the step loop vectorises
     /// (exact for any realistic count, < 2^53).
     age: Vec<f64>,
     acc: Vec<f64>,
     thr: Vec<f64>,
+    /// Indices of the neurons that fired in the current step (scratch).
+    spiked: Vec<u32>,
     e_mem: f64,
     mu: f64,
     theta: f64,
@@ -450,11 +456,17 @@ impl Pop {
             });
             thr.push(Exp1.sample(&mut g));
         }
+        let padded = n.div_ceil(LANES) * LANES;
+        u.resize(padded, 0.0);
+        age.resize(padded, 0.0);
+        thr.resize(padded, f64::NAN);
         Pop {
+            n,
             u,
             age,
-            acc: vec![0.0; n],
+            acc: vec![0.0; padded],
             thr,
+            spiked: Vec::with_capacity(n),
             e_mem: (-dt * a_mem).exp(),
             mu: p.mu[a],
             theta,
@@ -464,156 +476,195 @@ impl Pop {
 
     /// One step; returns the number of spikes.
     ///
-    /// Two passes so that the first (potential, hazard) vectorises: no branches, a
-    /// polynomial `exp` ([`exp_fast`]).
+    /// One fused pass ([`step_pass`]: potential, hazard, threshold crossing and reset,
+    /// vectorised, with a polynomial `exp`), then a fresh `Exp(1)` threshold for each neuron
+    /// that fired, in neuron order.
     #[inline]
     fn step(&mut self, input: f64, dt: f64, ref_steps: u32) -> usize {
         let c = (1.0 - self.e_mem) * self.mu + dt * input;
-        let e = self.e_mem;
-        let th = self.theta;
         let n = self.u.len();
-        let (u, age, acc) = (&mut self.u[..n], &mut self.age[..n], &mut self.acc[..n]);
-        potential_pass(
-            &mut u[..],
-            &mut age[..],
-            &mut acc[..],
-            c,
-            e,
-            th,
-            dt,
-            ref_steps,
+        self.spiked.clear();
+        step_pass(
+            &mut self.u[..n],
+            &mut self.age[..n],
+            &mut self.acc[..n],
+            &self.thr[..n],
+            &mut self.spiked,
+            Consts {
+                c,
+                e: self.e_mem,
+                th: self.theta,
+                dt,
+                refs: ref_steps as f64,
+            },
         );
-        let mut count = 0usize;
-        let thr = &mut self.thr[..n];
-        for i in 0..n {
-            if acc[i] >= thr[i] {
-                u[i] = 0.0;
-                age[i] = 0.0;
-                acc[i] = 0.0;
-                thr[i] = Exp1.sample(&mut self.rng);
-                count += 1;
-            }
+        for &i in &self.spiked {
+            self.thr[i as usize] = Exp1.sample(&mut self.rng);
         }
-        count
+        self.spiked.len()
     }
 }
 
-/// First pass of a step: potential update, refractoriness, hazard accumulation.
+/// Per-step constants of a population's update.
+#[derive(Clone, Copy)]
+struct Consts {
+    /// `(1 − e)·μ + dt·input`.
+    c: f64,
+    /// `exp(−dt·a_mem)`.
+    e: f64,
+    /// Threshold θ.
+    th: f64,
+    /// Time step (s).
+    dt: f64,
+    /// Refractory steps (as f64).
+    refs: f64,
+}
+
+/// One step of a population: potential update, refractoriness, hazard accumulation, threshold
+/// crossing (`acc ≥ thr`) and reset (`u = age = acc = 0`); the indices of the neurons that
+/// fired are appended to `spiked` in increasing order.
 ///
-/// Dispatches at run time to an AVX-512 or AVX2 build of the same code when the CPU has it
-/// (no FMA is enabled, so every operation rounds exactly as in the SSE2 build and the
-/// results are bit-identical on every x86-64 machine).
-#[allow(clippy::too_many_arguments)]
+/// Multiply-adds are written as `mul_add` (fused, one rounding) everywhere, so the result is
+/// the same bit for bit on every machine. Dispatches at run time to an AVX-512 or AVX2+FMA
+/// build of the same code when the CPU has it (hardware FMA); elsewhere the portable build
+/// runs, on x86-64 without FMA (CPUs before ≈ 2013) through the correctly rounded software
+/// `fma` of the C library: the same bits, but a library call per multiply-add (far slower).
 #[inline]
-fn potential_pass(
+fn step_pass(
     u: &mut [f64],
     age: &mut [f64],
     acc: &mut [f64],
-    c: f64,
-    e: f64,
-    th: f64,
-    dt: f64,
-    ref_steps: u32,
+    thr: &[f64],
+    spiked: &mut Vec<u32>,
+    k: Consts,
 ) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above).
-            unsafe { potential_pass_avx512(u, age, acc, c, e, th, dt, ref_steps) };
+            unsafe { step_pass_avx512(u, age, acc, thr, spiked, k) };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { potential_pass_avx2(u, age, acc, c, e, th, dt, ref_steps) };
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { step_pass_avx2(u, age, acc, thr, spiked, k) };
             return;
         }
     }
-    potential_pass_generic(u, age, acc, c, e, th, dt, ref_steps)
+    step_pass_generic(u, age, acc, thr, spiked, k)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn potential_pass_avx512(
+unsafe fn step_pass_avx512(
     u: &mut [f64],
     age: &mut [f64],
     acc: &mut [f64],
-    c: f64,
-    e: f64,
-    th: f64,
-    dt: f64,
-    ref_steps: u32,
+    thr: &[f64],
+    spiked: &mut Vec<u32>,
+    k: Consts,
 ) {
-    potential_pass_generic(u, age, acc, c, e, th, dt, ref_steps)
+    step_pass_generic(u, age, acc, thr, spiked, k)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2")]
-unsafe fn potential_pass_avx2(
+#[target_feature(enable = "avx2,fma")]
+unsafe fn step_pass_avx2(
     u: &mut [f64],
     age: &mut [f64],
     acc: &mut [f64],
-    c: f64,
-    e: f64,
-    th: f64,
-    dt: f64,
-    ref_steps: u32,
+    thr: &[f64],
+    spiked: &mut Vec<u32>,
+    k: Consts,
 ) {
-    potential_pass_generic(u, age, acc, c, e, th, dt, ref_steps)
+    step_pass_generic(u, age, acc, thr, spiked, k)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Updates one neuron's age and potential; returns `(age, u, exp argument, hazard weight)`
+/// where the weight is `dt`, or 0 when `u == 0` (refractory: no hazard).
 #[inline(always)]
-fn potential_pass_generic(
+fn advance(age: f64, u: f64, k: Consts) -> (f64, f64, f64, f64) {
+    let ag = age + 1.0;
+    let un = if ag < k.refs {
+        0.0
+    } else {
+        k.e.mul_add(u, k.c)
+    };
+    let live = if un == 0.0 { 0.0 } else { k.dt };
+    (ag, un, un - k.th, live)
+}
+
+#[inline(always)]
+fn step_pass_generic(
     u: &mut [f64],
     age: &mut [f64],
     acc: &mut [f64],
-    c: f64,
-    e: f64,
-    th: f64,
-    dt: f64,
-    ref_steps: u32,
+    thr: &[f64],
+    spiked: &mut Vec<u32>,
+    k: Consts,
 ) {
-    let refs = ref_steps as f64;
     // Blocks of LANES independent lanes: the polynomial chains overlap (and vectorise).
     const L: usize = LANES;
-    let blocks = u.len() / L * L;
+    let n = u.len();
+    let blocks = n / L * L;
     let (ub, ur) = u.split_at_mut(blocks);
     let (gb, gr) = age.split_at_mut(blocks);
     let (ab, ar) = acc.split_at_mut(blocks);
-    for ((uc, gc), ac) in ub
+    let (tb, tr) = thr.split_at(blocks);
+    for (b, (((uc, gc), ac), tc)) in ub
         .chunks_exact_mut(L)
         .zip(gb.chunks_exact_mut(L))
         .zip(ab.chunks_exact_mut(L))
+        .zip(tb.chunks_exact(L))
+        .enumerate()
     {
         let mut x = [0.0f64; L];
         let mut live = [0.0f64; L];
-        for k in 0..L {
-            let ag = gc[k] + 1.0;
-            gc[k] = ag;
-            let un = if ag < refs { 0.0 } else { c + e * uc[k] };
-            uc[k] = un;
-            live[k] = if un == 0.0 { 0.0 } else { dt };
-            x[k] = un - th;
+        let mut ag = [0.0f64; L];
+        let mut un = [0.0f64; L];
+        for i in 0..L {
+            (ag[i], un[i], x[i], live[i]) = advance(gc[i], uc[i], k);
         }
         let f = exp_fast_lanes(x);
-        for k in 0..L {
-            ac[k] += f[k] * live[k];
+        let mut fired = 0u64;
+        for i in 0..L {
+            let a = f[i].mul_add(live[i], ac[i]);
+            let s = a >= tc[i];
+            fired |= (s as u64) << i;
+            ac[i] = if s { 0.0 } else { a };
+            uc[i] = if s { 0.0 } else { un[i] };
+            gc[i] = if s { 0.0 } else { ag[i] };
+        }
+        while fired != 0 {
+            spiked.push((b * L) as u32 + fired.trailing_zeros());
+            fired &= fired - 1;
         }
     }
-    for ((ui, gi), ai) in ur.iter_mut().zip(gr.iter_mut()).zip(ar.iter_mut()) {
-        let ag = *gi + 1.0;
-        *gi = ag;
-        let un = if ag < refs { 0.0 } else { c + e * *ui };
-        *ui = un;
-        let live = if un == 0.0 { 0.0 } else { dt };
-        *ai += exp_fast(un - th) * live;
+    for (i, (((ui, gi), ai), &ti)) in ur
+        .iter_mut()
+        .zip(gr.iter_mut())
+        .zip(ar.iter_mut())
+        .zip(tr)
+        .enumerate()
+    {
+        let (ag, un, x, live) = advance(*gi, *ui, k);
+        let a = exp_fast(x).mul_add(live, *ai);
+        if a >= ti {
+            *ai = 0.0;
+            *ui = 0.0;
+            *gi = 0.0;
+            spiked.push((blocks + i) as u32);
+        } else {
+            *ai = a;
+            *ui = un;
+            *gi = ag;
+        }
     }
 }
 
-/// Lanes processed together in the potential pass: 4 AVX-512 vectors, so that four
-/// independent polynomial chains hide the multiply-add latency.
+/// Lanes processed together in the step: 4 AVX-512 vectors, so that four independent
+/// polynomial chains hide the multiply-add latency (faster than 16 lanes, measured).
 const LANES: usize = 32;
 
 /// [`exp_fast`] on [`LANES`] independent lanes.
@@ -636,22 +687,23 @@ pub(crate) fn exp_fast(x: f64) -> f64 {
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10_f64;
     const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
     let x = x.clamp(-700.0, 700.0);
-    let t = x * LOG2E + MAGIC;
+    let t = x.mul_add(LOG2E, MAGIC);
     let k = t - MAGIC;
-    let r = x - k * LN2_HI - k * LN2_LO;
+    let r = (-k).mul_add(LN2_HI, x);
+    let r = (-k).mul_add(LN2_LO, r);
     // Horner, Taylor coefficients 1/n!.
-    let mut p = 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    let mut p: f64 = 1.0 / 39_916_800.0;
+    p = p.mul_add(r, 1.0 / 3_628_800.0);
+    p = p.mul_add(r, 1.0 / 362_880.0);
+    p = p.mul_add(r, 1.0 / 40_320.0);
+    p = p.mul_add(r, 1.0 / 5_040.0);
+    p = p.mul_add(r, 1.0 / 720.0);
+    p = p.mul_add(r, 1.0 / 120.0);
+    p = p.mul_add(r, 1.0 / 24.0);
+    p = p.mul_add(r, 1.0 / 6.0);
+    p = p.mul_add(r, 0.5);
+    p = p.mul_add(r, 1.0);
+    p = p.mul_add(r, 1.0);
     let ki = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i64;
     let scale = f64::from_bits(((ki + 1023) as u64) << 52);
     p * scale
@@ -782,19 +834,80 @@ mod tests {
         assert!(worst < 1e-14, "{worst}");
     }
 
-    #[test]
-    fn simd_dispatch_is_bit_identical_to_the_generic_path() {
-        let n = 1003;
-        let mut u1: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37) % 20.0).collect();
-        let mut g1: Vec<f64> = (0..n).map(|i| (i % 40) as f64).collect();
-        let mut a1: Vec<f64> = (0..n).map(|i| (i as f64).sin().abs()).collect();
-        let (mut u2, mut g2, mut a2) = (u1.clone(), g1.clone(), a1.clone());
-        for _ in 0..50 {
-            super::potential_pass(&mut u1, &mut g1, &mut a1, 0.3, 0.99, 3.7, 2e-4, 20);
-            super::potential_pass_generic(&mut u2, &mut g2, &mut a2, 0.3, 0.99, 3.7, 2e-4, 20);
+    /// The step written plainly, one neuron at a time: potential, hazard, then the threshold
+    /// test and reset (the definition the fused, vectorised pass must reproduce bit for bit).
+    fn reference_step(
+        u: &mut [f64],
+        age: &mut [f64],
+        acc: &mut [f64],
+        thr: &[f64],
+        k: super::Consts,
+    ) -> Vec<u32> {
+        let mut spiked = Vec::new();
+        for i in 0..u.len() {
+            age[i] += 1.0;
+            u[i] = if age[i] < k.refs {
+                0.0
+            } else {
+                k.e.mul_add(u[i], k.c)
+            };
+            let live = if u[i] == 0.0 { 0.0 } else { k.dt };
+            acc[i] = super::exp_fast(u[i] - k.th).mul_add(live, acc[i]);
         }
-        assert_eq!(u1, u2);
-        assert_eq!(a1, a2);
-        assert_eq!(g1, g2);
+        for i in 0..u.len() {
+            if acc[i] >= thr[i] {
+                u[i] = 0.0;
+                age[i] = 0.0;
+                acc[i] = 0.0;
+                spiked.push(i as u32);
+            }
+        }
+        spiked
+    }
+
+    #[test]
+    fn fused_simd_pass_is_bit_identical_to_the_plain_step() {
+        let n = 1003; // 31 blocks of 32 and a remainder of 11
+        let u0: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37) % 20.0).collect();
+        let g0: Vec<f64> = (0..n).map(|i| (i % 40) as f64).collect();
+        let a0: Vec<f64> = (0..n).map(|i| (i as f64).sin().abs()).collect();
+        // The last 8 are inert padding (threshold NaN): they must never fire.
+        let thr: Vec<f64> = (0..n)
+            .map(|i| {
+                if i < n - 8 {
+                    0.5 + (i as f64 * 0.71).cos().abs()
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let k = super::Consts {
+            c: 0.3,
+            e: 0.99,
+            th: 3.7,
+            dt: 2e-4,
+            refs: 20.0,
+        };
+        let mut total = 0;
+        for path in 0..2 {
+            let (mut u1, mut g1, mut a1) = (u0.clone(), g0.clone(), a0.clone());
+            let (mut u2, mut g2, mut a2) = (u0.clone(), g0.clone(), a0.clone());
+            for _ in 0..200 {
+                let mut s1 = Vec::new();
+                if path == 0 {
+                    super::step_pass(&mut u1, &mut g1, &mut a1, &thr, &mut s1, k);
+                } else {
+                    super::step_pass_generic(&mut u1, &mut g1, &mut a1, &thr, &mut s1, k);
+                }
+                let s2 = reference_step(&mut u2, &mut g2, &mut a2, &thr, k);
+                assert_eq!(s1, s2);
+                assert!(s1.iter().all(|&i| (i as usize) < n - 8));
+                total += s1.len();
+            }
+            assert_eq!(u1, u2);
+            assert_eq!(a1, a2);
+            assert_eq!(g1, g2);
+        }
+        assert!(total > 100, "{total} spikes: the test must exercise resets");
     }
 }
