@@ -2,7 +2,7 @@
 //! step of the E-step, one M-step iteration budget and a short EM restart, on the bundled
 //! data (T = 2500, A = 250, M = 3). `cargo bench -p spikelab-neulvm --bench neulvm -- --quick`.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use spikelab_data::datasets;
 use spikelab_neulvm::fit::{self, Progress};
 use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, Step};
@@ -27,6 +27,14 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("loss", |b| {
         b.iter(|| serial.loss(&gt, z.view()).expect("loss"))
+    });
+    // A fresh clone has an empty S0 cache: the cost of a loss at new parameters (M-step).
+    g.bench_function("loss_uncached", |b| {
+        b.iter_batched(
+            || serial.clone(),
+            |m| m.loss(&gt, z.view()).expect("loss"),
+            criterion::BatchSize::LargeInput,
+        )
     });
     g.bench_function("loss_3threads", |b| {
         b.iter(|| model.loss(&gt, z.view()).expect("loss"))
@@ -77,5 +85,92 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// On-CPU time of the calling thread (ns), from `/proc/thread-self/schedstat` (Linux); `None`
+/// elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// `NEULVM_CPU_TABLE=1 cargo bench -p spikelab-neulvm --bench neulvm`: median wall and on-CPU
+/// time of the single-threaded operations over 15 runs. On a shared machine the on-CPU time
+/// is far less sensitive to the load than the wall time.
+fn cpu_table() {
+    let (model, gt, opts) = setup();
+    let z = model.initial_latent(0.4).expect("init");
+    let serial = model.with_parallel_populations(false);
+    let mut eopts = opts.clone();
+    eopts.e_max_iters = 1;
+    type Op<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let st0 = fit::new_state(&serial, 0, &gt, &eopts).expect("state");
+    let ops: Vec<Op> = vec![
+        (
+            "loss (S0 cached)",
+            Box::new(|| {
+                serial.loss(&gt, z.view()).expect("loss");
+            }),
+        ),
+        (
+            "loss (S0 not cached)",
+            Box::new(|| {
+                serial.clone().loss(&gt, z.view()).expect("loss");
+            }),
+        ),
+        (
+            "gradient params",
+            Box::new(|| {
+                serial
+                    .clone()
+                    .gradient(&gt, z.view(), Step::M, true, false)
+                    .expect("grad");
+            }),
+        ),
+        (
+            "gradient latent",
+            Box::new(|| {
+                serial
+                    .gradient(&gt, z.view(), Step::E, false, true)
+                    .expect("grad");
+            }),
+        ),
+        (
+            "adam step",
+            Box::new(|| {
+                let mut st = st0.clone();
+                fit::e_step(&serial, &gt, &mut st, &eopts, 0, &|_: &Progress| {}).expect("e");
+            }),
+        ),
+    ];
+    println!("| operation | wall ms (median) | on-CPU ms (median) |");
+    println!("| --- | --- | --- |");
+    for (name, f) in &ops {
+        f();
+        let mut wall = Vec::new();
+        let mut cpu = Vec::new();
+        for _ in 0..15 {
+            let c0 = thread_cpu_ns();
+            let t0 = std::time::Instant::now();
+            f();
+            wall.push(t0.elapsed().as_secs_f64() * 1e3);
+            if let (Some(a), Some(b)) = (c0, thread_cpu_ns()) {
+                cpu.push((b - a) as f64 * 1e-6);
+            }
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        println!("| {name} | {:.2} | {:.2} |", med(&mut wall), med(&mut cpu));
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("NEULVM_CPU_TABLE").is_some() {
+        cpu_table();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
