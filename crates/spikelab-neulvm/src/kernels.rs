@@ -345,9 +345,49 @@ fn lane_total(x: &[f64]) -> f64 {
     lane_sum(&acc)
 }
 
+/// f(r)·dr of [`s0_sum`] on the common grid r_j = j·dr: `out[j]` for j < out.len().
+#[inline(always)]
+pub(crate) fn s0_grid_values(
+    dr: f64,
+    ref_t: f64,
+    h: f64,
+    am: f64,
+    th: f64,
+    jf: &[f64],
+    out: &mut [f64],
+) {
+    let n = out.len();
+    let jf = &jf[..n];
+    for j in 0..n {
+        out[j] = s0_point(jf[j] * dr, ref_t, h, am, th) * dr;
+    }
+}
+
+/// Per-point derivatives (∂h, ∂a, ∂θ) of f(r)·dr on the common grid r_j = j·dr.
+#[inline(always)]
+pub(crate) fn s0_grid_jacobian(
+    dr: f64,
+    ref_t: f64,
+    h: f64,
+    am: f64,
+    th: f64,
+    jf: &[f64],
+    out: [&mut [f64]; 3],
+) {
+    let [o0, o1, o2] = out;
+    let n = o0.len();
+    let (jf, o1, o2) = (&jf[..n], &mut o1[..n], &mut o2[..n]);
+    for j in 0..n {
+        let (x, y, z) = s0_point_backward(jf[j] * dr, ref_t, h, am, th, dr);
+        o0[j] = x;
+        o1[j] = y;
+        o2[j] = z;
+    }
+}
+
 /// f(r) of [`s0_sum`].
 #[inline(always)]
-fn s0_point(r: f64, ref_t: f64, h: f64, am: f64, th: f64) -> f64 {
+pub(crate) fn s0_point(r: f64, ref_t: f64, h: f64, am: f64, th: f64) -> f64 {
     let v = h * (1.0 - exp(-r * am));
     let v = if r < ref_t { 0.0 } else { v };
     let f = exp(v - th);
@@ -391,7 +431,7 @@ pub(crate) fn s0_sum_jacobian(
 
 /// Per-point derivative of [`s0_point`] times `w`: (∂h, ∂a, ∂θ).
 #[inline(always)]
-fn s0_point_backward(r: f64, ref_t: f64, h: f64, am: f64, th: f64, w: f64) -> (f64, f64, f64) {
+pub(crate) fn s0_point_backward(r: f64, ref_t: f64, h: f64, am: f64, th: f64, w: f64) -> (f64, f64, f64) {
     let e = exp(-r * am);
     let v = h * (1.0 - e);
     let f = exp(v - th);

@@ -758,7 +758,13 @@ impl NeuLvm {
 
     /// S0 of every age (and the Jacobian of its exponent) for one population; inlined into
     /// the dispatched population sweep so that it is vectorised with it. `buf`: scratch of at
-    /// least 4·(A·Δ/dr + 2).
+    /// least 5·(A·Δ/dr + 3).
+    ///
+    /// The grid of age s is r_j = j·(s/n), n = int(s/dr). Where s/n == dr exactly (every age
+    /// of the paper's configuration: s = 4k ms, dr = 1 ms), the grid is the common grid j·dr
+    /// cut at n, so Σ_j f(r_j)·dr is a prefix sum of one table of f over the longest grid,
+    /// accumulated in the same sequential order as the original's loop; only the end point
+    /// f(s) is per age. Other ages are summed directly ([`kernels::s0_sum`]).
     #[inline(always)]
     fn s0_table(&self, h: f64, am: f64, th: f64, jac: bool, buf: &mut [f64]) -> S0Table {
         let a = self.cfg.history_bins;
@@ -769,18 +775,55 @@ impl NeuLvm {
             *x = j as f64;
         }
         let jf = &*jf;
+        // Per-point values on the common grid, then in-place prefix sums P[m] = Σ_{j<m}.
+        let (pf, buf) = buf.split_at_mut(nmax + 1);
+        let (pj0, buf) = buf.split_at_mut(nmax + 1);
+        let (pj1, buf) = buf.split_at_mut(nmax + 1);
+        let pj2 = &mut buf[..nmax + 1];
+        kernels::s0_grid_values(dr, rt, h, am, th, jf, &mut pf[1..]);
+        if jac {
+            kernels::s0_grid_jacobian(
+                dr,
+                rt,
+                h,
+                am,
+                th,
+                jf,
+                [&mut pj0[1..], &mut pj1[1..], &mut pj2[1..]],
+            );
+        }
+        for p in [&mut *pf, &mut *pj0, &mut *pj1, &mut *pj2] {
+            p[0] = 0.0;
+            for m in 1..p.len() {
+                p[m] += p[m - 1];
+            }
+        }
         let mut s0 = vec![0.0; a];
         let mut jv = if jac { vec![[0.0; 3]; a] } else { Vec::new() };
+        let mut direct: Vec<f64> = Vec::new();
         for k in 1..a {
             let s = self.age_grid[k];
             if s <= 0.0 {
                 continue;
             }
-            let sum = kernels::s0_sum(s, dr, rt, h, am, th, jf, buf);
+            let (n, step) = kernels::s0_grid(s, dr);
+            let common = n > 0 && n < nmax && step == dr;
+            let sum = if common {
+                pf[n] + kernels::s0_point(s, rt, h, am, th) * dr
+            } else {
+                direct.resize(4 * (n + 1), 0.0);
+                kernels::s0_sum(s, dr, rt, h, am, th, jf, &mut direct)
+            };
             let sv = (-sum).exp();
             s0[k] = if sv < kernels::FLUSH { 0.0 } else { sv };
             if jac {
-                jv[k] = kernels::s0_sum_jacobian(s, dr, rt, h, am, th, jf, buf);
+                jv[k] = if common {
+                    let e = kernels::s0_point_backward(s, rt, h, am, th, dr);
+                    [pj0[n] + e.0, pj1[n] + e.1, pj2[n] + e.2]
+                } else {
+                    direct.resize(4 * (n + 1), 0.0);
+                    kernels::s0_sum_jacobian(s, dr, rt, h, am, th, jf, &mut direct)
+                };
             }
         }
         S0Table {
@@ -927,7 +970,7 @@ impl NeuLvm {
             g,
         } = ws;
         let ns0 = (self.age_grid[a - 1] / self.cfg.s0_step_s) as usize + 2;
-        let tmp = scratch(tmp, (4 * a).max(4 * ns0));
+        let tmp = scratch(tmp, (4 * a).max(5 * (ns0 + 1)));
         let vinit = scratch(vinit, a);
         let ones = scratch(ones, a);
         ones.fill(1.0);
