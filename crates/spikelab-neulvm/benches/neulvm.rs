@@ -19,6 +19,16 @@ fn setup() -> (NeuLvm, Params, FitOptions) {
     (model, gt, opts)
 }
 
+/// `p` with μ scaled by 1 + 1e-12·i: a new parameter vector for every call (the S0 cache
+/// misses, as in the M-step, where every evaluation is at new parameters).
+fn nudged(p: &Params, i: u64) -> Params {
+    let mut q = p.clone();
+    for m in q.mu.iter_mut() {
+        *m *= 1.0 + 1e-12 * i as f64;
+    }
+    q
+}
+
 fn bench(c: &mut Criterion) {
     let (model, gt, opts) = setup();
     let z = model.initial_latent(0.4).expect("init");
@@ -28,21 +38,24 @@ fn bench(c: &mut Criterion) {
     g.bench_function("loss", |b| {
         b.iter(|| serial.loss(&gt, z.view()).expect("loss"))
     });
-    // A fresh clone has an empty S0 cache: the cost of a loss at new parameters (M-step).
-    g.bench_function("loss_uncached", |b| {
-        b.iter_batched(
-            || serial.clone(),
-            |m| m.loss(&gt, z.view()).expect("loss"),
-            criterion::BatchSize::LargeInput,
-        )
+    // New parameters at every call: S0 is not cached (the M-step's case).
+    let calls = std::cell::Cell::new(0u64);
+    g.bench_function("loss_new_params", |b| {
+        b.iter(|| {
+            calls.set(calls.get() + 1);
+            serial
+                .loss(&nudged(&gt, calls.get()), z.view())
+                .expect("loss")
+        })
     });
     g.bench_function("loss_3threads", |b| {
         b.iter(|| model.loss(&gt, z.view()).expect("loss"))
     });
     g.bench_function("gradient_params", |b| {
         b.iter(|| {
+            calls.set(calls.get() + 1);
             serial
-                .gradient(&gt, z.view(), Step::M, true, false)
+                .gradient(&nudged(&gt, calls.get()), z.view(), Step::M, true, false)
                 .expect("grad")
         })
     });
@@ -100,35 +113,40 @@ fn thread_cpu_ns() -> Option<u64> {
 fn cpu_table() {
     let (model, gt, opts) = setup();
     let z = model.initial_latent(0.4).expect("init");
-    let serial = model.with_parallel_populations(false);
+    let serial = model.clone().with_parallel_populations(false);
     let mut eopts = opts.clone();
     eopts.e_max_iters = 1;
     type Op<'a> = (&'static str, Box<dyn Fn() + 'a>);
     let st0 = fit::new_state(&serial, 0, &gt, &eopts).expect("state");
+    let calls = std::cell::Cell::new(0u64);
+    let st1 = st0.clone();
     let ops: Vec<Op> = vec![
         (
-            "loss (S0 cached)",
+            "loss (same parameters, S0 cached)",
             Box::new(|| {
                 serial.loss(&gt, z.view()).expect("loss");
             }),
         ),
         (
-            "loss (S0 not cached)",
+            "loss (new parameters)",
             Box::new(|| {
-                serial.clone().loss(&gt, z.view()).expect("loss");
+                calls.set(calls.get() + 1);
+                serial
+                    .loss(&nudged(&gt, calls.get()), z.view())
+                    .expect("loss");
             }),
         ),
         (
-            "gradient params",
+            "gradient params (new parameters)",
             Box::new(|| {
+                calls.set(calls.get() + 1);
                 serial
-                    .clone()
-                    .gradient(&gt, z.view(), Step::M, true, false)
+                    .gradient(&nudged(&gt, calls.get()), z.view(), Step::M, true, false)
                     .expect("grad");
             }),
         ),
         (
-            "gradient latent",
+            "gradient latent (S0 cached)",
             Box::new(|| {
                 serial
                     .gradient(&gt, z.view(), Step::E, false, true)
@@ -140,6 +158,19 @@ fn cpu_table() {
             Box::new(|| {
                 let mut st = st0.clone();
                 fit::e_step(&serial, &gt, &mut st, &eopts, 0, &|_: &Progress| {}).expect("e");
+            }),
+        ),
+        (
+            "loss, populations on threads (wall only)",
+            Box::new(|| {
+                model.loss(&gt, z.view()).expect("loss");
+            }),
+        ),
+        (
+            "adam step, populations on threads (wall only)",
+            Box::new(|| {
+                let mut st = st1.clone();
+                fit::e_step(&model, &gt, &mut st, &eopts, 0, &|_: &Progress| {}).expect("e");
             }),
         ),
     ];

@@ -9,7 +9,7 @@
 //! by the source, not by the instruction set, and there is no FMA, so all builds give the same
 //! bits.
 
-use crate::fastmath::exp;
+use crate::fastmath::{exp, exp_f};
 
 /// Lanes of the accumulators (8 = one AVX-512 or two AVX2 registers).
 pub(crate) const LANES: usize = 8;
@@ -48,11 +48,13 @@ pub(crate) type StepSums = [[f64; LANES]; 4];
 /// by e^{−λΔ} (flushed below [`FLUSH`]). Writes V, λ, e^{−λΔ}, S of the new step and adds the
 /// four sums into `acc`. `zs[k]` = Z(t−1−k); `pbuf` (≥ a − k0) is scratch for P.
 ///
+/// `F`: fused multiply-adds in the exponentials (only from code compiled with `fma`).
+///
 /// Two passes: an element-wise one (no reduction, so the loop vectoriser takes it whole) and
 /// the lane-wise sums.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn forward_ages(
+pub(crate) fn forward_ages<const F: bool>(
     k0: usize,
     vprev: &[f64],
     sprev: &[f64],
@@ -89,13 +91,13 @@ pub(crate) fn forward_ages(
         sk[k] = if sv < FLUSH { 0.0 } else { sv };
         let vi = vp[k];
         let vk = vi + c.dt * (c.mu - vi) * c.am + du;
-        let l = exp(vk - c.th);
+        let l = exp_f::<F>(vk - c.th);
         v[k] = vk;
         lam[k] = if vk == 0.0 { 1e-8 } else { l };
     }
     for k in 0..n {
         let x = lam[k] * c.dt;
-        let e = exp(-x);
+        let e = exp_f::<F>(-x);
         ee[k] = e;
         pb[k] = if x < 0.01 { x } else { 1.0 - e };
     }

@@ -854,16 +854,20 @@ impl NeuLvm {
         let out = 'run: {
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
                     break 'run unsafe {
                         self.pop_latent_avx512(
                             al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
                         )
                     };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2 (checked just above).
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                     break 'run unsafe {
                         self.pop_latent_avx2(
                             al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
@@ -871,14 +875,16 @@ impl NeuLvm {
                     };
                 }
             }
-            self.pop_latent_impl(al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws)
+            self.pop_latent_impl::<false>(
+                al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
+            )
         };
         self.pool.put(ws);
         out
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,fma")]
     #[allow(clippy::too_many_arguments)]
     fn pop_latent_avx512(
         &self,
@@ -894,11 +900,11 @@ impl NeuLvm {
         pg: &mut PopGrad,
         ws: &mut Workspace,
     ) -> f64 {
-        self.pop_latent_impl(al, params, h, u, z, fallback, grad, gz, scale, pg, ws)
+        self.pop_latent_impl::<true>(al, params, h, u, z, fallback, grad, gz, scale, pg, ws)
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     fn pop_latent_avx2(
         &self,
@@ -914,12 +920,12 @@ impl NeuLvm {
         pg: &mut PopGrad,
         ws: &mut Workspace,
     ) -> f64 {
-        self.pop_latent_impl(al, params, h, u, z, fallback, grad, gz, scale, pg, ws)
+        self.pop_latent_impl::<true>(al, params, h, u, z, fallback, grad, gz, scale, pg, ws)
     }
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn pop_latent_impl(
+    fn pop_latent_impl<const F: bool>(
         &self,
         al: usize,
         params: &Params,
@@ -1059,7 +1065,7 @@ impl NeuLvm {
                 pre[3] += vv;
             }
             let mut acc = [[0.0; kernels::LANES]; 4];
-            kernels::forward_ages(
+            kernels::forward_ages::<F>(
                 k0,
                 vsrc,
                 ssrc,
