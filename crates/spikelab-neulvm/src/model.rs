@@ -232,51 +232,10 @@ impl std::fmt::Debug for WorkspacePool {
 }
 
 /// Initial condition of one population for (h, a_mem, θ): stationary survival S0 of every
-/// age, and (when a parameter gradient was asked for) ∂Σ_k/∂(h, a_mem, θ) of its exponent.
-/// Depends only on these three numbers (and the fixed configuration), so it is cached: the
-/// E-step evaluates many latents at the same parameters.
+/// age and (for a parameter gradient) ∂Σ_k/∂(h, a_mem, θ) of its exponent.
 struct S0Table {
-    key: [u64; 3],
     s0: Vec<f64>,
     jac: Option<Vec<[f64; 3]>>,
-}
-
-/// Number of [`S0Table`]s kept (a few populations × a few concurrent restarts).
-const S0_CACHE: usize = 16;
-
-/// Most recently used first.
-#[derive(Default)]
-struct S0Cache(std::sync::Mutex<Vec<std::sync::Arc<S0Table>>>);
-
-impl S0Cache {
-    fn get(&self, key: [u64; 3], need_jac: bool) -> Option<std::sync::Arc<S0Table>> {
-        let mut c = self.0.lock().ok()?;
-        let i = c
-            .iter()
-            .position(|t| t.key == key && (t.jac.is_some() || !need_jac))?;
-        let t = c.remove(i);
-        c.insert(0, t.clone());
-        Some(t)
-    }
-    fn put(&self, t: std::sync::Arc<S0Table>) {
-        if let Ok(mut c) = self.0.lock() {
-            c.retain(|x| x.key != t.key);
-            c.insert(0, t);
-            c.truncate(S0_CACHE);
-        }
-    }
-}
-
-impl Clone for S0Cache {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for S0Cache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("S0Cache")
-    }
 }
 
 /// Row `prev` (shared) and row `cur` (mutable) of a row-major buffer with rows of `a`.
@@ -309,8 +268,6 @@ pub struct NeuLvm {
     parallel: bool,
     /// Reused scratch memory.
     pool: WorkspacePool,
-    /// Cached initial conditions.
-    s0_cache: S0Cache,
 }
 
 struct PopGrad {
@@ -394,7 +351,6 @@ impl NeuLvm {
             n_refr,
             parallel: true,
             pool: WorkspacePool::default(),
-            s0_cache: S0Cache::default(),
         })
     }
 
@@ -827,7 +783,6 @@ impl NeuLvm {
             }
         }
         S0Table {
-            key: [h.to_bits(), am.to_bits(), th.to_bits()],
             s0,
             jac: jac.then_some(jv),
         }
@@ -988,20 +943,11 @@ impl NeuLvm {
                 h * (1.0 - exp(-s * am))
             };
         }
-        let need_jac = grad && pg.gp;
-        let key = [h.to_bits(), am.to_bits(), th.to_bits()];
-        let table = match self.s0_cache.get(key, need_jac) {
-            Some(t) => t,
-            None => {
-                let t = std::sync::Arc::new(self.s0_table(h, am, th, need_jac, tmp));
-                self.s0_cache.put(t.clone());
-                t
-            }
-        };
+        let table = self.s0_table(h, am, th, grad && pg.gp, tmp);
         let sinit = &table.s0[..];
         let (vinit, ones) = (&*vinit, &*ones);
         // The tape: every step when differentiating, else two alternating rows.
-        let rows = if grad { t_len } else { 2 };
+        let rows = if grad { t_len.max(2) } else { 2 };
         let tv = scratch(tv, rows * a);
         let tl = scratch(tl, rows * a);
         let te = scratch(te, rows * a);
@@ -1381,5 +1327,61 @@ impl NeuLvm {
             }
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spikelab_data::datasets;
+
+    fn model() -> NeuLvm {
+        let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").expect("data"))
+            .expect("spikes");
+        NeuLvm::new(ModelConfig::winner_take_all(), rec).expect("model")
+    }
+
+    /// Same bits whatever the threading and however often the workspaces were reused.
+    #[test]
+    fn deterministic_across_threads_and_reuse() {
+        let m = model();
+        let z = m.initial_latent(0.4).expect("z");
+        let p = Params::winner_take_all_ground_truth();
+        let serial = m.clone().with_parallel_populations(false);
+        let a = m.gradient(&p, z.view(), Step::M, true, true).expect("g");
+        let b = serial
+            .gradient(&p, z.view(), Step::M, true, true)
+            .expect("g");
+        let _ = serial.loss(&p, z.view()).expect("loss");
+        let c = serial
+            .gradient(&p, z.view(), Step::M, true, true)
+            .expect("g");
+        for g in [&b, &c] {
+            assert_eq!(a.losses.loss_y.to_bits(), g.losses.loss_y.to_bits());
+            assert_eq!(a.losses.loss_z.to_bits(), g.losses.loss_z.to_bits());
+            let (pa, pg) = (a.params.as_ref().unwrap(), g.params.as_ref().unwrap());
+            assert!(pa.iter().zip(pg).all(|(x, y)| x.to_bits() == y.to_bits()));
+            let (la, lg) = (a.latent.as_ref().unwrap(), g.latent.as_ref().unwrap());
+            assert!(la.iter().zip(lg).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+        // The loss of a gradient call equals the loss-only path.
+        let l = serial.loss(&p, z.view()).expect("loss");
+        assert_eq!(l.loss_z.to_bits(), a.losses.loss_z.to_bits());
+    }
+
+    /// One modelled bin (T = 1): the tape still has two rows.
+    #[test]
+    fn single_modelled_bin() {
+        let mut spikes = ndarray::Array3::<u8>::zeros((3, 251, 2));
+        spikes[[0, 100, 0]] = 1;
+        let m = NeuLvm::new(
+            ModelConfig::winner_take_all(),
+            Recording::new(spikes).expect("rec"),
+        )
+        .expect("model");
+        let z = Array2::from_elem((3, 251), 0.01);
+        let p = Params::winner_take_all_ground_truth();
+        let g = m.gradient(&p, z.view(), Step::E, true, true).expect("g");
+        assert!(g.losses.total().is_finite());
     }
 }
