@@ -122,7 +122,7 @@ fn cpu_table() {
     let st1 = st0.clone();
     let ops: Vec<Op> = vec![
         (
-            "loss (same parameters, S0 cached)",
+            "loss",
             Box::new(|| {
                 serial.loss(&gt, z.view()).expect("loss");
             }),
@@ -146,7 +146,7 @@ fn cpu_table() {
             }),
         ),
         (
-            "gradient latent (S0 cached)",
+            "gradient latent",
             Box::new(|| {
                 serial
                     .gradient(&gt, z.view(), Step::E, false, true)
