@@ -248,10 +248,62 @@ pub(crate) fn adjoint_ages(
     let (gvn, gsn) = (&gnext[0][k0 + 1..k0 + 1 + n], &gnext[1][k0 + 1..k0 + 1 + n]);
     let [nv, ns] = gout;
     let (nv, ns) = (&mut nv[k0..k0 + n], &mut ns[k0..k0 + n]);
-    let (t_dz, rest) = tmp.split_at_mut(n);
-    let (t_dll, rest) = rest.split_at_mut(n);
-    let (t_dvv, rest) = rest.split_at_mut(n);
-    let t_dam = &mut rest[..n];
+    let (t_dll, rest) = tmp.split_at_mut(n);
+    let t_dvv = &mut rest[..n];
+    let inp = AdjIn {
+        tape: [tv, tl, te, ts],
+        vs,
+        zz,
+        gnext: [gvn, gsn],
+    };
+    match dzs {
+        Some(dz) => adjoint_pass::<true>(&inp, nv, ns, &mut dz[k0..k0 + n], t_dll, t_dvv, st, c),
+        None => adjoint_pass::<false>(&inp, nv, ns, &mut [], t_dll, t_dvv, st, c),
+    }
+    let (t_dll, t_dvv) = (&*t_dll, &*t_dvv);
+    let nc = n / LANES * LANES;
+    for c0 in (0..nc).step_by(LANES) {
+        let (x, y, v) = (lanes(t_dll, c0), lanes(t_dvv, c0), lanes(vs, c0));
+        for l in 0..LANES {
+            let dam = y[l] * c.dt * (c.mu - v[l]);
+            adjoint_accumulate(acc, l, x[l], y[l], dam, c);
+        }
+    }
+    for k in nc..n {
+        let dam = t_dvv[k] * c.dt * (c.mu - vs[k]);
+        adjoint_accumulate(acc, k - nc, t_dll[k], t_dvv[k], dam, c);
+    }
+}
+
+/// Inputs of [`adjoint_pass`], all of the same length.
+struct AdjIn<'a> {
+    tape: [&'a [f64]; 4],
+    vs: &'a [f64],
+    zz: &'a [f64],
+    gnext: [&'a [f64]; 2],
+}
+
+/// Element-wise pass of [`adjoint_ages`]: adjoints of V_in and S, ∂Z added into `dz` when
+/// `GZ`, and the two per-element terms the lane sums need.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn adjoint_pass<const GZ: bool>(
+    inp: &AdjIn<'_>,
+    nv: &mut [f64],
+    ns: &mut [f64],
+    dz: &mut [f64],
+    t_dll: &mut [f64],
+    t_dvv: &mut [f64],
+    st: AdjStep,
+    c: PopConst,
+) {
+    let n = nv.len();
+    let [tv, tl, te, ts] = inp.tape;
+    let (tv, tl, te, ts) = (&tv[..n], &tl[..n], &te[..n], &ts[..n]);
+    let (vs, zz) = (&inp.vs[..n], &inp.zz[..n]);
+    let (gvn, gsn) = (&inp.gnext[0][..n], &inp.gnext[1][..n]);
+    let (ns, t_dll, t_dvv) = (&mut ns[..n], &mut t_dll[..n], &mut t_dvv[..n]);
+    let dz = if GZ { &mut dz[..n] } else { dz };
     for k in 0..n {
         let r = adjoint_one(
             (tv[k], tl[k], te[k], ts[k]),
@@ -265,27 +317,11 @@ pub(crate) fn adjoint_ages(
         );
         nv[k] = r[0];
         ns[k] = r[1];
-        t_dz[k] = r[2];
+        if GZ {
+            dz[k] += r[2];
+        }
         t_dll[k] = r[3];
         t_dvv[k] = r[4];
-        t_dam[k] = r[5];
-    }
-    if let Some(dz) = dzs {
-        let dz = &mut dz[k0..k0 + n];
-        for k in 0..n {
-            dz[k] += t_dz[k];
-        }
-    }
-    let (t_dll, t_dvv, t_dam) = (&*t_dll, &*t_dvv, &*t_dam);
-    let nc = n / LANES * LANES;
-    for c0 in (0..nc).step_by(LANES) {
-        let (x, y, w) = (lanes(t_dll, c0), lanes(t_dvv, c0), lanes(t_dam, c0));
-        for l in 0..LANES {
-            adjoint_accumulate(acc, l, x[l], y[l], w[l], c);
-        }
-    }
-    for k in nc..n {
-        adjoint_accumulate(acc, k - nc, t_dll[k], t_dvv[k], t_dam[k], c);
     }
 }
 
