@@ -40,6 +40,7 @@
 pub mod error;
 pub(crate) mod fastmath;
 pub mod fit;
+pub(crate) mod kernels;
 pub mod model;
 pub mod params;
 pub mod simulate;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{NeulvmError, Result};
 use crate::fastmath::exp;
+use crate::kernels::{self, PopConst};
 use crate::params::{ModelConfig, Params};
 
 /// The value of π in the original Gaussian constant ½·ln(2·3.14) (checklist item 6).
@@ -148,75 +149,6 @@ pub struct Gradient {
     pub latent: Option<Array2<f64>>,
 }
 
-/// Membrane update, hazard, e^{−λΔ} and bin probability of every cohort (the hot loop).
-#[inline(always)]
-fn cohort_update_body(
-    vin: &[f64],
-    refr: &[bool],
-    c: [f64; 5],
-    v: &mut [f64],
-    lam: &mut [f64],
-    ee: &mut [f64],
-    pp: &mut [f64],
-) {
-    let [dt, mu, am, th, du] = c;
-    let n = vin.len();
-    let (refr, v, lam, ee, pp) = (
-        &refr[..n],
-        &mut v[..n],
-        &mut lam[..n],
-        &mut ee[..n],
-        &mut pp[..n],
-    );
-    for k in 0..n {
-        let vi = vin[k];
-        let vk = vi + dt * (mu - vi) * am + du;
-        let vk = if refr[k] { 0.0 } else { vk };
-        let l = exp(vk - th);
-        let l = if vk == 0.0 { 1e-8 } else { l };
-        let x = l * dt;
-        let e = exp(-x);
-        v[k] = vk;
-        lam[k] = l;
-        ee[k] = e;
-        pp[k] = if x < 0.01 { x } else { 1.0 - e };
-    }
-}
-
-/// The same loop compiled for AVX2 (selected at run time; no FMA contraction in Rust, so the
-/// results are bit-identical to the baseline build).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn cohort_update_avx2(
-    vin: &[f64],
-    refr: &[bool],
-    c: [f64; 5],
-    v: &mut [f64],
-    lam: &mut [f64],
-    ee: &mut [f64],
-    pp: &mut [f64],
-) {
-    cohort_update_body(vin, refr, c, v, lam, ee, pp)
-}
-
-fn cohort_update(
-    vin: &[f64],
-    refr: &[bool],
-    c: [f64; 5],
-    v: &mut [f64],
-    lam: &mut [f64],
-    ee: &mut [f64],
-    pp: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { cohort_update_avx2(vin, refr, c, v, lam, ee, pp) };
-        return;
-    }
-    cohort_update_body(vin, refr, c, v, lam, ee, pp)
-}
-
 /// Stationary survival S0(s) of the original (`LIFmesoCell.S0`, numpy grid quirks included),
 /// and Σ f·dr. S0(0) := 0.
 pub(crate) fn stationary_survival(
@@ -229,23 +161,92 @@ pub(crate) fn stationary_survival(
     if s <= 0.0 {
         return (0.0, f64::INFINITY);
     }
-    let dr = cfg.s0_step_s;
-    let n = (s / dr) as usize;
-    let step = if n > 0 { s / n as f64 } else { 0.0 };
-    let mut sum = 0.0;
-    for j in 0..=n {
-        let r = if j == n { s } else { j as f64 * step };
-        let r = if n == 0 { 0.0 } else { r };
-        let mut v = h * (1.0 - exp(-r * am));
-        if r < cfg.ref_t_s {
-            v = 0.0;
-        }
-        let f = if v == 0.0 { 0.0 } else { exp(v - th) };
-        sum += f * dr;
-    }
+    let n = (s / cfg.s0_step_s) as usize + 1;
+    let jf: Vec<f64> = (0..n).map(|j| j as f64).collect();
+    let mut buf = vec![0.0; n];
+    let sum = kernels::s0_sum(s, cfg.s0_step_s, cfg.ref_t_s, h, am, th, &jf, &mut buf);
     let sv = (-sum).exp();
     // Flush to 0 below 1e-300 (no subnormals in the inner loops).
-    (if sv < 1e-300 { 0.0 } else { sv }, sum)
+    (if sv < kernels::FLUSH { 0.0 } else { sv }, sum)
+}
+
+/// Scratch memory of one population sweep (tape of the forward pass, adjoint buffers),
+/// reused across evaluations so that a call does not allocate and page-fault ~20 MB.
+#[derive(Default)]
+struct Workspace {
+    tv: Vec<f64>,
+    tl: Vec<f64>,
+    te: Vec<f64>,
+    ts: Vec<f64>,
+    zbar: Vec<f64>,
+    zpre: Vec<f64>,
+    lamt: Vec<f64>,
+    sumv: Vec<f64>,
+    messv: Vec<f64>,
+    lvalid: Vec<bool>,
+    zr: Vec<f64>,
+    dzr: Vec<f64>,
+    vinit: Vec<f64>,
+    ones: Vec<f64>,
+    tmp: Vec<f64>,
+    g: [Vec<f64>; 4],
+}
+
+/// Resizes `v` to `n` without caring about its contents (every element is written before it
+/// is read).
+fn scratch<T: Clone + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    &mut v[..n]
+}
+
+/// Pool of [`Workspace`]s shared by the threads of a model (a clone starts an empty pool).
+#[derive(Default)]
+struct WorkspacePool(std::sync::Mutex<Vec<Workspace>>);
+
+impl WorkspacePool {
+    fn take(&self) -> Workspace {
+        self.0
+            .lock()
+            .map(|mut p| p.pop().unwrap_or_default())
+            .unwrap_or_default()
+    }
+    fn put(&self, ws: Workspace) {
+        if let Ok(mut p) = self.0.lock() {
+            p.push(ws);
+        }
+    }
+}
+
+impl Clone for WorkspacePool {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for WorkspacePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkspacePool")
+    }
+}
+
+/// Initial condition of one population for (h, a_mem, θ): stationary survival S0 of every
+/// age and (for a parameter gradient) ∂Σ_k/∂(h, a_mem, θ) of its exponent.
+struct S0Table {
+    s0: Vec<f64>,
+    jac: Option<Vec<[f64; 3]>>,
+}
+
+/// Row `prev` (shared) and row `cur` (mutable) of a row-major buffer with rows of `a`.
+fn two_rows(buf: &mut [f64], a: usize, prev: usize, cur: usize) -> (&[f64], &mut [f64]) {
+    if prev < cur {
+        let (lo, hi) = buf.split_at_mut(cur * a);
+        (&lo[prev * a..prev * a + a], &mut hi[..a])
+    } else {
+        let (lo, hi) = buf.split_at_mut(prev * a);
+        (&hi[..a], &mut lo[cur * a..cur * a + a])
+    }
 }
 
 /// The mesoscopic model bound to a recording: evaluates losses and gradients.
@@ -261,11 +262,17 @@ pub struct NeuLvm {
     refr: Vec<bool>,
     /// Age grid a_k (s), as numpy `linspace(0, A·Δ, A+1)[:-1]`.
     age_grid: Vec<f64>,
+    /// Number of leading refractory ages (the refractory ages are a prefix of the grid).
+    n_refr: usize,
     /// Evaluate populations on separate threads.
     parallel: bool,
+    /// Reused scratch memory.
+    pool: WorkspacePool,
 }
 
 struct PopGrad {
+    /// Whether the parameter gradient is wanted (else the initial condition's is skipped).
+    gp: bool,
     da: f64,
     dmu: f64,
     dth: f64,
@@ -332,7 +339,8 @@ impl NeuLvm {
         }
         let step = (a as f64 * dt) / a as f64;
         let age_grid: Vec<f64> = (0..a).map(|i| i as f64 * step).collect();
-        let refr = age_grid.iter().map(|&s| s < cfg.ref_t_s).collect();
+        let refr: Vec<bool> = age_grid.iter().map(|&s| s < cfg.ref_t_s).collect();
+        let n_refr = refr.iter().take_while(|&&r| r).count();
         Ok(Self {
             cfg,
             rec,
@@ -340,7 +348,9 @@ impl NeuLvm {
             rec_age0,
             refr,
             age_grid,
+            n_refr,
             parallel: true,
+            pool: WorkspacePool::default(),
         })
     }
 
@@ -569,6 +579,7 @@ impl NeuLvm {
         let mut lny_sum = 0.0;
         let run_pop = |al: usize| -> (f64, f64, PopGrad) {
             let mut pg = PopGrad {
+                gp,
                 da: 0.0,
                 dmu: 0.0,
                 dth: 0.0,
@@ -701,47 +712,85 @@ impl NeuLvm {
         Ok(g)
     }
 
-    fn s0(&self, s: f64, h: f64, am: f64, th: f64) -> (f64, f64) {
-        stationary_survival(&self.cfg, s, h, am, th)
-    }
-
-    /// Adjoint of S0 with respect to h, a_mem, θ (adds to the accumulators).
-    #[allow(clippy::too_many_arguments)]
-    fn s0_backward(
-        &self,
-        s: f64,
-        h: f64,
-        am: f64,
-        th: f64,
-        dsum: f64,
-        dh: &mut f64,
-        da: &mut f64,
-        dth: &mut f64,
-    ) {
-        let dr = self.cfg.s0_step_s;
-        let n = (s / dr) as usize;
-        let step = if n > 0 { s / n as f64 } else { 0.0 };
-        for j in 0..=n {
-            let r = if j == n { s } else { j as f64 * step };
-            let r = if n == 0 { 0.0 } else { r };
-            if r < self.cfg.ref_t_s {
+    /// S0 of every age (and the Jacobian of its exponent) for one population; inlined into
+    /// the dispatched population sweep so that it is vectorised with it. `buf`: scratch of at
+    /// least 5·(A·Δ/dr + 3).
+    ///
+    /// The grid of age s is r_j = j·(s/n), n = int(s/dr). Where s/n == dr exactly (every age
+    /// of the paper's configuration: s = 4k ms, dr = 1 ms), the grid is the common grid j·dr
+    /// cut at n, so Σ_j f(r_j)·dr is a prefix sum of one table of f over the longest grid,
+    /// accumulated in the same sequential order as the original's loop; only the end point
+    /// f(s) is per age. Other ages are summed directly ([`kernels::s0_sum`]).
+    #[inline(always)]
+    fn s0_table(&self, h: f64, am: f64, th: f64, jac: bool, buf: &mut [f64]) -> S0Table {
+        let a = self.cfg.history_bins;
+        let (dr, rt) = (self.cfg.s0_step_s, self.cfg.ref_t_s);
+        let nmax = (self.age_grid[a - 1] / dr) as usize + 2;
+        let (jf, buf) = buf.split_at_mut(nmax);
+        for (j, x) in jf.iter_mut().enumerate() {
+            *x = j as f64;
+        }
+        let jf = &*jf;
+        // Per-point values on the common grid, then in-place prefix sums P[m] = Σ_{j<m}.
+        let (pf, buf) = buf.split_at_mut(nmax + 1);
+        let (pj0, buf) = buf.split_at_mut(nmax + 1);
+        let (pj1, buf) = buf.split_at_mut(nmax + 1);
+        let pj2 = &mut buf[..nmax + 1];
+        kernels::s0_grid_values(dr, rt, h, am, th, jf, &mut pf[1..]);
+        if jac {
+            kernels::s0_grid_jacobian(
+                dr,
+                rt,
+                h,
+                am,
+                th,
+                jf,
+                [&mut pj0[1..], &mut pj1[1..], &mut pj2[1..]],
+            );
+        }
+        for p in [&mut *pf, &mut *pj0, &mut *pj1, &mut *pj2] {
+            p[0] = 0.0;
+            for m in 1..p.len() {
+                p[m] += p[m - 1];
+            }
+        }
+        let mut s0 = vec![0.0; a];
+        let mut jv = if jac { vec![[0.0; 3]; a] } else { Vec::new() };
+        let mut direct: Vec<f64> = Vec::new();
+        for k in 1..a {
+            let s = self.age_grid[k];
+            if s <= 0.0 {
                 continue;
             }
-            let e = exp(-r * am);
-            let v = h * (1.0 - e);
-            if v == 0.0 {
-                continue;
+            let (n, step) = kernels::s0_grid(s, dr);
+            let common = n > 0 && n < nmax && step == dr;
+            let sum = if common {
+                pf[n] + kernels::s0_point(s, rt, h, am, th) * dr
+            } else {
+                direct.resize(4 * (n + 1), 0.0);
+                kernels::s0_sum(s, dr, rt, h, am, th, jf, &mut direct)
+            };
+            let sv = (-sum).exp();
+            s0[k] = if sv < kernels::FLUSH { 0.0 } else { sv };
+            if jac {
+                jv[k] = if common {
+                    let e = kernels::s0_point_backward(s, rt, h, am, th, dr);
+                    [pj0[n] + e.0, pj1[n] + e.1, pj2[n] + e.2]
+                } else {
+                    direct.resize(4 * (n + 1), 0.0);
+                    kernels::s0_sum_jacobian(s, dr, rt, h, am, th, jf, &mut direct)
+                };
             }
-            let f = exp(v - th);
-            let gv = dsum * dr * f;
-            *dth -= gv;
-            *dh += gv * (1.0 - e);
-            *da += gv * h * r * e;
+        }
+        S0Table {
+            s0,
+            jac: jac.then_some(jv),
         }
     }
 
     /// Latent part of one population: returns Σ_t nll; accumulates gradients. Dispatches to
-    /// an AVX2 build of the same code when the CPU has it (bit-identical results).
+    /// an AVX-512 or AVX2 build of the same code when the CPU has it (the same bits: the
+    /// operation order is fixed by the source and there is no FMA).
     #[allow(clippy::too_many_arguments)]
     fn pop_latent(
         &self,
@@ -756,18 +805,61 @@ impl NeuLvm {
         scale: f64,
         pg: &mut PopGrad,
     ) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe {
-                self.pop_latent_avx2(al, params, h, u, z, fallback, grad, gz, scale, pg)
-            };
-        }
-        self.pop_latent_impl(al, params, h, u, z, fallback, grad, gz, scale, pg)
+        let mut ws = self.pool.take();
+        let out = 'run: {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
+                    break 'run unsafe {
+                        self.pop_latent_avx512(
+                            al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
+                        )
+                    };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                    break 'run unsafe {
+                        self.pop_latent_avx2(
+                            al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
+                        )
+                    };
+                }
+            }
+            self.pop_latent_impl::<false>(
+                al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
+            )
+        };
+        self.pool.put(ws);
+        out
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
+    fn pop_latent_avx512(
+        &self,
+        al: usize,
+        params: &Params,
+        h: f64,
+        u: &[f64],
+        z: &[f64],
+        fallback: f64,
+        grad: bool,
+        gz: bool,
+        scale: f64,
+        pg: &mut PopGrad,
+        ws: &mut Workspace,
+    ) -> f64 {
+        self.pop_latent_impl::<true>(al, params, h, u, z, fallback, grad, gz, scale, pg, ws)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     fn pop_latent_avx2(
         &self,
@@ -781,13 +873,14 @@ impl NeuLvm {
         gz: bool,
         scale: f64,
         pg: &mut PopGrad,
+        ws: &mut Workspace,
     ) -> f64 {
-        self.pop_latent_impl(al, params, h, u, z, fallback, grad, gz, scale, pg)
+        self.pop_latent_impl::<true>(al, params, h, u, z, fallback, grad, gz, scale, pg, ws)
     }
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn pop_latent_impl(
+    fn pop_latent_impl<const F: bool>(
         &self,
         al: usize,
         params: &Params,
@@ -799,6 +892,7 @@ impl NeuLvm {
         gz: bool,
         scale: f64,
         pg: &mut PopGrad,
+        ws: &mut Workspace,
     ) -> f64 {
         let a = self.cfg.history_bins;
         let t_len = u.len();
@@ -806,6 +900,7 @@ impl NeuLvm {
         let am = params.a_mem_hz[al];
         let mu = params.mu[al];
         let th = params.theta[al];
+        let c = PopConst { dt, mu, am, th };
         let nn = self.cfg.n_neurons[al] as f64;
         let floor = self.cfg.variance_floor * dt / nn;
         let c2pi = if self.cfg.quirks.two_pi_as_6_28 {
@@ -814,8 +909,32 @@ impl NeuLvm {
             0.5 * (2.0 * std::f64::consts::PI).ln()
         };
         let refr = &self.refr;
-        let mut vinit = vec![0.0; a];
-        let mut sinit = vec![0.0; a];
+        // Ages below k0 (age 0 and the refractory ones) are done one by one; the rest are
+        // non-refractory and go through the vectorised kernels.
+        let k0 = self.n_refr.max(1);
+        let Workspace {
+            tv,
+            tl,
+            te,
+            ts,
+            zbar,
+            zpre,
+            lamt,
+            sumv,
+            messv,
+            lvalid,
+            zr,
+            dzr,
+            vinit,
+            ones,
+            tmp,
+            g,
+        } = ws;
+        let ns0 = (self.age_grid[a - 1] / self.cfg.s0_step_s) as usize + 2;
+        let tmp = scratch(tmp, (4 * a).max(5 * (ns0 + 1)));
+        let vinit = scratch(vinit, a);
+        let ones = scratch(ones, a);
+        ones.fill(1.0);
         for k in 0..a {
             let s = self.age_grid[k];
             vinit[k] = if refr[k] {
@@ -823,92 +942,91 @@ impl NeuLvm {
             } else {
                 h * (1.0 - exp(-s * am))
             };
-            sinit[k] = self.s0(s, h, am, th).0;
         }
-        let rows = if grad { t_len } else { 0 };
-        let mut tv = vec![0.0; rows * a];
-        let mut tl = vec![0.0; rows * a];
-        let mut te = vec![0.0; rows * a];
-        let mut ts = vec![0.0; rows * a];
-        let mut zbar = vec![0.0; rows];
-        let mut zpre = vec![0.0; rows];
-        let mut lamt = vec![0.0; rows];
-        let mut sumv = vec![0.0; rows];
-        let mut mess_v = vec![0.0; rows];
-        let mut lvalid = vec![false; rows];
-        let row = |s: usize| s * a;
+        let table = self.s0_table(h, am, th, grad && pg.gp, tmp);
+        let sinit = &table.s0[..];
+        let (vinit, ones) = (&*vinit, &*ones);
+        // The tape: every step when differentiating, else two alternating rows.
+        let rows = if grad { t_len.max(2) } else { 2 };
+        let tv = scratch(tv, rows * a);
+        let tl = scratch(tl, rows * a);
+        let te = scratch(te, rows * a);
+        let ts = scratch(ts, rows * a);
+        let srow = if grad { t_len } else { 0 };
+        let zbar = scratch(zbar, srow);
+        let zpre = scratch(zpre, srow);
+        let lamt = scratch(lamt, srow);
+        let sumv = scratch(sumv, srow);
+        let messv = scratch(messv, srow);
+        let lvalid = scratch(lvalid, srow);
         // z reversed, so that Z(t−1−k) = zr[nb − t + k] is a forward, contiguous read.
         let nb = z.len();
-        let zr: Vec<f64> = z.iter().rev().copied().collect();
-        // Per-step buffers (current and previous step), laid out for vectorisation.
-        let mut vin = vinit.clone();
-        let mut sk = sinit.clone();
-        let mut sk2 = vec![0.0; a];
-        let mut v = vec![0.0; a];
-        let mut lam = vec![0.0; a];
-        let mut ee = vec![0.0; a];
-        let mut pp = vec![0.0; a];
+        let zr = scratch(zr, nb);
+        for (d, s) in zr.iter_mut().zip(z.iter().rev()) {
+            *d = *s;
+        }
+        let zr = &*zr;
+        let row_of = |s: usize| if grad { s } else { s % 2 };
         let mut nll = 0.0;
         for s in 0..t_len {
             let t = a + s;
-            if s > 0 {
-                // Age shift: the cohort of age k−1 becomes age k; survival decays by e^{−λΔ}.
-                vin[0] = 0.0;
-                vin[1..].copy_from_slice(&v[..a - 1]);
-                sk2[0] = 1.0;
-                for k in 1..a {
-                    // Flush survivals below 1e-300 to 0: they contribute < 1e-300 to every
-                    // sum, and subnormal arithmetic is ~100× slower (fast-firing cohorts
-                    // reach them within a few bins).
-                    let sv = sk[k - 1] * ee[k - 1];
-                    sk2[k] = if sv < 1e-300 { 0.0 } else { sv };
-                }
-                std::mem::swap(&mut sk, &mut sk2);
-            }
+            let cur = row_of(s);
+            let prev = if s == 0 { row_of(1) } else { row_of(s - 1) };
+            let (pv, cv) = two_rows(tv, a, prev, cur);
+            let (pl, cl) = two_rows(tl, a, prev, cur);
+            let (pe, ce) = two_rows(te, a, prev, cur);
+            let (ps, cs) = two_rows(ts, a, prev, cur);
+            let _ = pl;
             let du = dt * u[s];
-            cohort_update(
-                &vin,
-                refr,
-                [dt, mu, am, th, du],
-                &mut v,
-                &mut lam,
-                &mut ee,
-                &mut pp,
+            let zs = &zr[nb - t..nb - t + a];
+            // Age shift: the cohort of age k−1 becomes age k; its survival decays by
+            // e^{−λΔ}. Survivals below 1e-300 are flushed to 0 (they contribute < 1e-300 to
+            // every sum, and subnormal arithmetic is ~100× slower). At s = 0 the inputs are
+            // the stationary initial condition.
+            let (vsrc, ssrc, esrc): (&[f64], &[f64], &[f64]) = if s == 0 {
+                (&vinit[1..], &sinit[1..], ones)
+            } else {
+                (pv, ps, pe)
+            };
+            let mut pre = [0.0; 4];
+            for k in 0..k0.min(a) {
+                let (vi, sv) = if s == 0 {
+                    (vinit[k], sinit[k])
+                } else if k == 0 {
+                    (0.0, 1.0)
+                } else {
+                    let sv = ps[k - 1] * pe[k - 1];
+                    (pv[k - 1], if sv < kernels::FLUSH { 0.0 } else { sv })
+                };
+                let (vk, lk, e, p) = kernels::cohort(vi, du, refr[k], c);
+                cv[k] = vk;
+                cl[k] = lk;
+                ce[k] = e;
+                cs[k] = sv;
+                let mk = sv * zs[k];
+                let vv = (1.0 - sv) * mk;
+                pre[0] += mk * p;
+                pre[1] += mk;
+                pre[2] += vv * p;
+                pre[3] += vv;
+            }
+            let mut acc = [[0.0; kernels::LANES]; 4];
+            kernels::forward_ages::<F>(
+                k0,
+                vsrc,
+                ssrc,
+                esrc,
+                zs,
+                du,
+                c,
+                [cv, cl, ce, cs],
+                &mut tmp[..],
+                &mut acc,
             );
-            let zoff = nb - t;
-            let zs = &zr[zoff..zoff + a];
-            let mut acc = [[0.0f64; 4]; 4];
-            let n4 = a / 4 * 4;
-            for c in (0..n4).step_by(4) {
-                #[allow(clippy::needless_range_loop)]
-                for l in 0..4 {
-                    let k = c + l;
-                    let mk = sk[k] * zs[k];
-                    let vk = (1.0 - sk[k]) * mk;
-                    acc[0][l] += mk * pp[k];
-                    acc[1][l] += mk;
-                    acc[2][l] += vk * pp[k];
-                    acc[3][l] += vk;
-                }
-            }
-            for k in n4..a {
-                let mk = sk[k] * zs[k];
-                let vk = (1.0 - sk[k]) * mk;
-                acc[0][0] += mk * pp[k];
-                acc[1][0] += mk;
-                acc[2][0] += vk * pp[k];
-                acc[3][0] += vk;
-            }
-            let sum4 = |q: &[f64; 4]| (q[0] + q[1]) + (q[2] + q[3]);
-            let (s_mp, s_m, s_vp, s_v) =
-                (sum4(&acc[0]), sum4(&acc[1]), sum4(&acc[2]), sum4(&acc[3]));
-            if grad {
-                let i = row(s);
-                tv[i..i + a].copy_from_slice(&v);
-                tl[i..i + a].copy_from_slice(&lam);
-                te[i..i + a].copy_from_slice(&ee);
-                ts[i..i + a].copy_from_slice(&sk);
-            }
+            let s_mp = pre[0] + kernels::lane_sum(&acc[0]);
+            let s_m = pre[1] + kernels::lane_sum(&acc[1]);
+            let s_vp = pre[2] + kernels::lane_sum(&acc[2]);
+            let s_v = pre[3] + kernels::lane_sum(&acc[3]);
             let mess = 1.0 - s_m;
             let mut lt = s_vp / s_v;
             let valid = !lt.is_nan();
@@ -925,22 +1043,29 @@ impl NeuLvm {
                 zpre[s] = zp;
                 lamt[s] = lt;
                 sumv[s] = s_v;
-                mess_v[s] = mess;
+                messv[s] = mess;
                 lvalid[s] = valid;
             }
         }
         if !grad {
             return nll;
         }
-        // Reverse sweep.
-        let mut g_v = vec![0.0; a + 1]; // adjoint of V_post(s)[k], from step s+1 (read at k+1)
-        let mut g_s = vec![0.0; a + 1]; // adjoint of S(s+1)[k]
-        let mut n_v = vec![0.0; a + 1];
-        let mut n_s = vec![0.0; a + 1];
-        let (mut dam, mut dmu, mut dth) = (0.0, 0.0, 0.0);
+        // Reverse sweep. g_v / g_s: adjoints of V_post(s)[k] and S(s+1)[k] from step s+1
+        // (read at k+1); n_v / n_s: those of step s.
+        let [g_v, g_s, n_v, n_s] = g;
+        let mut g_v = &mut scratch(g_v, a + 1)[..];
+        let mut g_s = &mut scratch(g_s, a + 1)[..];
+        let mut n_v = &mut scratch(n_v, a + 1)[..];
+        let mut n_s = &mut scratch(n_s, a + 1)[..];
+        for b in [&mut g_v, &mut g_s, &mut n_v, &mut n_s] {
+            b.fill(0.0);
+        }
+        let dzr = scratch(dzr, if gz { nb } else { 0 });
+        dzr.fill(0.0);
+        let mut acc: kernels::AdjAcc = [[0.0; kernels::LANES]; 4];
+        let (tv, tl, te, ts) = (&*tv, &*tl, &*te, &*ts);
         for s in (0..t_len).rev() {
             let t = a + s;
-            let cur = row(s);
             let zb = zbar[s];
             let var = zb / nn + floor;
             let d = z[t] - zb;
@@ -955,78 +1080,111 @@ impl NeuLvm {
             };
             let lt = lamt[s];
             let dmess = gpre * lt;
-            let dlam_t = gpre * mess_v[s];
+            let dlam_t = gpre * messv[s];
             let (dnv, ddv) = if lvalid[s] {
                 (dlam_t / sumv[s], -dlam_t * lt / sumv[s])
             } else {
                 (0.0, 0.0)
             };
-            for k in 0..a {
-                let i = cur + k;
-                let sk = ts[i];
-                let lam = tl[i];
-                let e = te[i];
-                let v = tv[i];
-                let x = lam * dt;
-                let small = x < 0.01;
-                let p = if small { x } else { 1.0 - e };
-                let zk = z[t - 1 - k];
-                let mk = sk * zk;
-                let vk = (1.0 - sk) * mk;
-                let base = gpre * p - dmess;
-                let dv = dnv * p + ddv;
-                let gsn = g_s[k + 1];
-                let d_s = zk * base + dv * zk * (1.0 - 2.0 * sk) + gsn * e;
-                let de = gsn * sk;
-                if gz && t - 1 - k >= a {
-                    pg.dz[t - 1 - k] += sk * base + dv * sk * (1.0 - sk);
-                }
-                let dp = gpre * mk + dnv * vk;
-                let dx = dp * if small { 1.0 } else { e } - de * e;
-                let dl = dx * dt;
-                let mut dvv = g_v[k + 1];
-                if v != 0.0 {
-                    dvv += dl * lam;
-                    dth -= dl * lam;
-                }
-                let dvin = if refr[k] {
+            let st = kernels::AdjStep {
+                gpre,
+                dmess,
+                dnv,
+                ddv,
+            };
+            let cur = s * a..s * a + a;
+            let tape = [
+                &tv[cur.clone()],
+                &tl[cur.clone()],
+                &te[cur.clone()],
+                &ts[cur],
+            ];
+            let vsrc: &[f64] = if s == 0 {
+                &vinit[1..]
+            } else {
+                &tv[(s - 1) * a..s * a]
+            };
+            let zs = &zr[nb - t..nb - t + a];
+            for k in 0..k0.min(a) {
+                let vin = if s == 0 {
+                    vinit[k]
+                } else if k == 0 {
                     0.0
                 } else {
-                    let vin = if s == 0 {
-                        vinit[k]
-                    } else if k == 0 {
-                        0.0
-                    } else {
-                        tv[row(s - 1) + k - 1]
-                    };
-                    dmu += dvv * dt * am;
-                    dam += dvv * dt * (mu - vin);
-                    pg.du[s] += dvv * dt;
-                    dvv * (1.0 - dt * am)
+                    vsrc[k - 1]
                 };
-                n_v[k] = dvin;
-                n_s[k] = d_s;
+                let (gv, gs, dzk) = kernels::cohort_adjoint(
+                    (tape[0][k], tape[1][k], tape[2][k], tape[3][k]),
+                    vin,
+                    zs[k],
+                    g_v[k + 1],
+                    g_s[k + 1],
+                    refr[k],
+                    st,
+                    c,
+                    &mut acc,
+                    k % kernels::LANES,
+                );
+                n_v[k] = gv;
+                n_s[k] = gs;
+                if gz {
+                    dzr[nb - t + k] += dzk;
+                }
             }
+            let dzs = if gz {
+                Some(&mut dzr[nb - t..nb - t + a])
+            } else {
+                None
+            };
+            kernels::adjoint_ages(
+                k0,
+                tape,
+                vsrc,
+                zs,
+                [&*g_v, &*g_s],
+                [&mut *n_v, &mut *n_s],
+                dzs,
+                &mut tmp[..],
+                st,
+                c,
+                &mut acc,
+            );
+            pg.du[s] += kernels::lane_sum(&acc[3]);
+            acc[3] = [0.0; kernels::LANES];
             std::mem::swap(&mut g_v, &mut n_v);
             std::mem::swap(&mut g_s, &mut n_s);
         }
+        if gz {
+            // dzr[nb − t + k] holds ∂Z(t−1−k); the history bins are dropped by the caller.
+            for (b, d) in pg.dz.iter_mut().enumerate() {
+                *d += dzr[nb - 1 - b];
+            }
+        }
+        let mut dth = kernels::lane_sum(&acc[0]);
+        let dmu = kernels::lane_sum(&acc[1]);
+        let mut dam = kernels::lane_sum(&acc[2]);
         // g_v[k], g_s[k] now hold the adjoints of the initial V_k and S_k.
         let mut dh = 0.0;
-        for k in 0..a {
-            let s = self.age_grid[k];
-            if !refr[k] {
-                let e = exp(-s * am);
-                dh += g_v[k] * (1.0 - e);
-                dam += g_v[k] * h * s * e;
-            }
-            if k > 0 && g_s[k] != 0.0 {
-                let (sv, _) = self.s0(s, h, am, th);
-                // S = exp(−Σ): dΣ = −S·dS.
-                let dsum = -sv * g_s[k];
-                if dsum != 0.0 {
-                    self.s0_backward(s, h, am, th, dsum, &mut dh, &mut dam, &mut dth);
+        if let Some(jac) = table.jac.as_ref().filter(|_| pg.gp) {
+            let mut d0 = [0.0; 3];
+            for k in 0..a {
+                let s = self.age_grid[k];
+                if !refr[k] {
+                    let e = exp(-s * am);
+                    dh += g_v[k] * (1.0 - e);
+                    dam += g_v[k] * h * s * e;
+                }
+                if k > 0 {
+                    // S = exp(−Σ): dΣ = −S·dS.
+                    let dsum = -sinit[k] * g_s[k];
+                    for (d, j) in d0.iter_mut().zip(jac[k]) {
+                        *d += dsum * j;
+                    }
                 }
             }
+            dh += d0[0];
+            dam += d0[1];
+            dth += d0[2];
         }
         pg.da += dam;
         pg.dmu += dmu;
@@ -1169,5 +1327,61 @@ impl NeuLvm {
             }
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spikelab_data::datasets;
+
+    fn model() -> NeuLvm {
+        let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").expect("data"))
+            .expect("spikes");
+        NeuLvm::new(ModelConfig::winner_take_all(), rec).expect("model")
+    }
+
+    /// Same bits whatever the threading and however often the workspaces were reused.
+    #[test]
+    fn deterministic_across_threads_and_reuse() {
+        let m = model();
+        let z = m.initial_latent(0.4).expect("z");
+        let p = Params::winner_take_all_ground_truth();
+        let serial = m.clone().with_parallel_populations(false);
+        let a = m.gradient(&p, z.view(), Step::M, true, true).expect("g");
+        let b = serial
+            .gradient(&p, z.view(), Step::M, true, true)
+            .expect("g");
+        let _ = serial.loss(&p, z.view()).expect("loss");
+        let c = serial
+            .gradient(&p, z.view(), Step::M, true, true)
+            .expect("g");
+        for g in [&b, &c] {
+            assert_eq!(a.losses.loss_y.to_bits(), g.losses.loss_y.to_bits());
+            assert_eq!(a.losses.loss_z.to_bits(), g.losses.loss_z.to_bits());
+            let (pa, pg) = (a.params.as_ref().unwrap(), g.params.as_ref().unwrap());
+            assert!(pa.iter().zip(pg).all(|(x, y)| x.to_bits() == y.to_bits()));
+            let (la, lg) = (a.latent.as_ref().unwrap(), g.latent.as_ref().unwrap());
+            assert!(la.iter().zip(lg).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+        // The loss of a gradient call equals the loss-only path.
+        let l = serial.loss(&p, z.view()).expect("loss");
+        assert_eq!(l.loss_z.to_bits(), a.losses.loss_z.to_bits());
+    }
+
+    /// One modelled bin (T = 1): the tape still has two rows.
+    #[test]
+    fn single_modelled_bin() {
+        let mut spikes = ndarray::Array3::<u8>::zeros((3, 251, 2));
+        spikes[[0, 100, 0]] = 1;
+        let m = NeuLvm::new(
+            ModelConfig::winner_take_all(),
+            Recording::new(spikes).expect("rec"),
+        )
+        .expect("model");
+        let z = Array2::from_elem((3, 251), 0.01);
+        let p = Params::winner_take_all_ground_truth();
+        let g = m.gradient(&p, z.view(), Step::E, true, true).expect("g");
+        assert!(g.losses.total().is_finite());
     }
 }
