@@ -657,7 +657,7 @@ pub fn run_em(
         });
         let params = state.params.clone();
         let (steps, saved) = e_step(model, &params, state, opts, e, progress)?;
-        let e_improved = saved && steps > opts.e_patience + 1;
+        let e_improved = saved && steps > opts.e_patience.saturating_add(1);
         let m_improved = ms.iters >= 2;
         let e_loss = model
             .loss_with(&state.params, state.z.view(), Step::E)?
