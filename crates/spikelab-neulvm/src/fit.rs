@@ -15,6 +15,40 @@ use crate::error::{NeulvmError, Result};
 use crate::model::{NeuLvm, Step};
 use crate::params::{Bounds, Params};
 
+/// When an E-step checkpoints Z and when it stops.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum EStepRule {
+    /// The original's rule (default, parity): checkpoint when L_y **and** L_Z are both below
+    /// every earlier step of the whole run (all EM iterations); stop after `e_patience` steps
+    /// without a checkpoint. In the second EM iteration this usually stops after a handful of
+    /// Adam steps (the new parameters rarely lower both terms below the first iteration's).
+    #[default]
+    Original,
+    /// Checkpoint when the total L_y + L_Z (plus the optional smoothness penalty) at this
+    /// E-step's parameters is below the best of **this** E-step by more than
+    /// `rel_tol`·|best|; stop after `e_patience` steps without a checkpoint (or at
+    /// `e_max_iters`); reload the best Z.
+    TotalLoss {
+        /// Relative improvement that counts (≥ 0; 0 = any decrease).
+        rel_tol: f64,
+    },
+}
+
+/// When the EM loop stops (besides `max_em_iters`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum EmStopRule {
+    /// The original's rule (default, parity): stop when not (M_improved and E_improved).
+    #[default]
+    Original,
+    /// Stop when the M-step loss improved by less than `rel_tol`·|loss| over the previous EM
+    /// iteration's, or when neither step changed anything (M-step < 2 iterations and no
+    /// E-step checkpoint).
+    RelativeLoss {
+        /// Relative improvement that counts (≥ 0).
+        rel_tol: f64,
+    },
+}
+
 /// Settings of the EM fit (defaults = the original's `arg_parser` / `train_meso.py`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitOptions {
@@ -52,6 +86,21 @@ pub struct FitOptions {
     pub seed: u64,
     /// Worker threads for the restarts (0 = available parallelism).
     pub threads: usize,
+    /// E-step checkpoint and stop rule (default: the original's).
+    #[serde(default)]
+    pub e_rule: EStepRule,
+    /// EM stop rule (default: the original's).
+    #[serde(default)]
+    pub em_rule: EmStopRule,
+    /// Reset the Adam moments and step count at the start of every E-step (default false:
+    /// one Adam instance for the whole run, as the original).
+    #[serde(default)]
+    pub e_reset_adam: bool,
+    /// Weight λ of an optional temporal smoothness prior added to the E-step objective only:
+    /// λ·(1/(M·T)) Σ_α N_α Σ_t (Z_α(t) − Z_α(t−1))² over the modelled bins (default 0 = off;
+    /// the reported losses never include it).
+    #[serde(default)]
+    pub z_smoothness: f64,
 }
 
 impl FitOptions {
@@ -84,6 +133,10 @@ impl FitOptions {
             restarts: 5,
             seed: 20221011,
             threads: 0,
+            e_rule: EStepRule::Original,
+            em_rule: EmStopRule::Original,
+            e_reset_adam: false,
+            z_smoothness: 0.0,
         }
     }
 
@@ -112,6 +165,20 @@ impl FitOptions {
         }
         if self.restarts == 0 {
             return bad("restarts must be >= 1");
+        }
+        let tol_ok = |t: f64| t >= 0.0 && t.is_finite();
+        if let EStepRule::TotalLoss { rel_tol } = self.e_rule
+            && !tol_ok(rel_tol)
+        {
+            return bad("e_rule rel_tol must be finite and >= 0");
+        }
+        if let EmStopRule::RelativeLoss { rel_tol } = self.em_rule
+            && !tol_ok(rel_tol)
+        {
+            return bad("em_rule rel_tol must be finite and >= 0");
+        }
+        if !tol_ok(self.z_smoothness) {
+            return bad("z_smoothness must be finite and >= 0");
         }
         Ok(())
     }
@@ -186,6 +253,9 @@ pub struct EmIteration {
     pub e_improved: bool,
     /// Loss at the returned Z and the M-step parameters, with the E-step Λ fallback.
     pub e_loss: f64,
+    /// Whether the EM stop rule fired after this iteration.
+    #[serde(default)]
+    pub stop: bool,
 }
 
 /// Adam state on Z, carried across EM iterations as in the original (one optimizer instance).
@@ -435,10 +505,35 @@ pub fn m_step(
     })
 }
 
-/// E-step (one call = one EM iteration's E-step), following the original: at most
-/// `e_max_iters` Adam steps on Z; each step's (L_y, L_Z) is recorded before the update; if
-/// both are at their all-time minimum over the run, Z is checkpointed; stop after
-/// `e_patience` steps without a checkpoint; then reload the newest checkpoint.
+/// The optional smoothness penalty λ·(1/(M·T)) Σ_α N_α Σ_t (Z_α(t) − Z_α(t−1))² over the
+/// modelled bins t ≥ A+1, and its gradient added into `grad`.
+fn smoothness_penalty(model: &NeuLvm, z: &Array2<f64>, lambda: f64, grad: &mut Array2<f64>) -> f64 {
+    if lambda == 0.0 {
+        return 0.0;
+    }
+    let cfg = model.config();
+    let a = cfg.history_bins;
+    let (m, nb) = z.dim();
+    let scale = lambda / (m * (nb - a)) as f64;
+    let mut pen = 0.0;
+    for p in 0..m {
+        let w = scale * cfg.n_neurons[p] as f64;
+        for t in (a + 1)..nb {
+            let d = z[[p, t]] - z[[p, t - 1]];
+            pen += w * d * d;
+            grad[[p, t]] += 2.0 * w * d;
+            grad[[p, t - 1]] -= 2.0 * w * d;
+        }
+    }
+    pen
+}
+
+/// E-step (one call = one EM iteration's E-step). With the default
+/// [`EStepRule::Original`] it follows the original: at most `e_max_iters` Adam steps on Z;
+/// each step's (L_y, L_Z) is recorded before the update; if both are at their all-time minimum
+/// over the run, Z is checkpointed; stop after `e_patience` steps without a checkpoint; then
+/// reload the newest checkpoint. [`EStepRule::TotalLoss`], `e_reset_adam` and `z_smoothness`
+/// change this as documented on [`FitOptions`].
 /// Returns (steps run, whether this iteration checkpointed).
 pub fn e_step(
     model: &NeuLvm,
@@ -451,10 +546,18 @@ pub fn e_step(
     let mut last_improvement = 0;
     let mut saved_now = false;
     let mut steps = 0;
+    let mut best_total = f64::INFINITY;
     let (lo, hi) = opts.z_clip;
+    if opts.e_reset_adam {
+        state.adam.m.fill(0.0);
+        state.adam.v.fill(0.0);
+        state.adam.t = 0;
+    }
     while steps < opts.e_max_iters {
         let g = model.gradient(params, state.z.view(), Step::E, false, true)?;
         let (ly, lz) = (g.losses.loss_y, g.losses.loss_z);
+        let mut gz = g.latent.expect("requested");
+        let pen = smoothness_penalty(model, &state.z, opts.z_smoothness, &mut gz);
         progress(&Progress::EStep {
             restart: state.restart,
             em_iter,
@@ -462,7 +565,17 @@ pub fn e_step(
             loss_y: ly,
             loss_z: lz,
         });
-        let newsave = state.e_history.iter().all(|(y, z)| ly < *y && lz < *z);
+        let newsave = match opts.e_rule {
+            EStepRule::Original => state.e_history.iter().all(|(y, z)| ly < *y && lz < *z),
+            EStepRule::TotalLoss { rel_tol } => {
+                let total = ly + lz + pen;
+                let better = total < best_total - rel_tol * best_total.abs();
+                if total < best_total {
+                    best_total = total;
+                }
+                better
+            }
+        };
         state.e_history.push((ly, lz));
         if newsave {
             state.saved_z = Some(state.z.clone());
@@ -472,7 +585,6 @@ pub fn e_step(
             last_improvement += 1;
         }
         // Adam update (Keras form), then the constraint clip.
-        let gz = g.latent.expect("requested");
         let ad = &mut state.adam;
         ad.t += 1;
         let t = ad.t as f64;
@@ -523,8 +635,8 @@ pub fn new_state(
     })
 }
 
-/// Runs (or resumes) the EM loop of one restart until the stop rule
-/// (not (M_improved and E_improved)) or `max_em_iters`.
+/// Runs (or resumes) the EM loop of one restart until the stop rule (`opts.em_rule`; by
+/// default the original's not (M_improved and E_improved)) or `max_em_iters`.
 pub fn run_em(
     model: &NeuLvm,
     state: &mut EmState,
@@ -545,11 +657,21 @@ pub fn run_em(
         });
         let params = state.params.clone();
         let (steps, saved) = e_step(model, &params, state, opts, e, progress)?;
-        let e_improved = saved && steps > opts.e_patience + 1;
+        let e_improved = saved && steps > opts.e_patience.saturating_add(1);
         let m_improved = ms.iters >= 2;
         let e_loss = model
             .loss_with(&state.params, state.z.view(), Step::E)?
             .total();
+        let stop = match opts.em_rule {
+            EmStopRule::Original => !(m_improved && e_improved),
+            EmStopRule::RelativeLoss { rel_tol } => {
+                let small = state
+                    .iterations
+                    .last()
+                    .is_some_and(|prev| prev.m_loss - ms.loss < rel_tol * ms.loss.abs());
+                small || (!m_improved && !saved)
+            }
+        };
         state.iterations.push(EmIteration {
             m_loss: ms.loss,
             m_iters: ms.iters,
@@ -557,8 +679,9 @@ pub fn run_em(
             e_steps: steps,
             e_improved,
             e_loss,
+            stop,
         });
-        if !(m_improved && e_improved) {
+        if stop {
             state.done = true;
         }
     }
