@@ -1538,26 +1538,19 @@ fn time_base(rrs: &Group, n_frames: usize) -> R<(Option<f64>, Option<f64>)> {
     Ok((None, None))
 }
 
-fn read_series_in(file: &File, series: &str) -> R<CalciumTraces> {
-    let rrs = file
-        .group(series)
-        .map_err(|_| Msg(format!("no group {series} in this file")))?;
-    let ty = neurodata_type(&rrs);
-    if !matches!(ty.as_deref(), Some("RoiResponseSeries")) {
-        return Err(Msg(format!(
-            "{series} is not a RoiResponseSeries (neurodata_type {ty:?})"
-        )));
-    }
-    let data = rrs
+/// `data` of a series group as **time × columns** (1-D data is one column), with
+/// `data * conversion + offset` applied when those attributes are not 1 and 0, and the rate of
+/// its time base (`None` when unknown). `columns` names the second axis in errors.
+fn read_time_major(g: &Group, series: &str, columns: &str) -> R<(Array2<f64>, Option<f64>)> {
+    let data = g
         .dataset("data")
         .map_err(|_| Msg(format!("{series}/data is missing")))?;
-    let shape = data.shape();
-    let (t, n) = match shape.as_slice() {
+    let (t, n) = match data.shape().as_slice() {
         [t] => (*t, 1),
         [t, n] => (*t, *n),
         other => {
             return Err(Msg(format!(
-                "{series}/data: expected time × ROIs (1-D or 2-D), got shape {other:?}"
+                "{series}/data: expected time × {columns} (1-D or 2-D), got shape {other:?}"
             )));
         }
     };
@@ -1571,13 +1564,27 @@ fn read_series_in(file: &File, series: &str) -> R<CalciumTraces> {
             .iter_mut()
             .for_each(|v| *v = *v * conversion + offset);
     }
-    let (rate, _t0) = time_base(&rrs, t)?;
+    let (rate, _t0) = time_base(g, t)?;
+    let arr = Array2::from_shape_vec((t, n), values).map_err(|e| Msg(e.to_string()))?;
+    Ok((arr, rate))
+}
+
+fn read_series_in(file: &File, series: &str) -> R<CalciumTraces> {
+    let rrs = file
+        .group(series)
+        .map_err(|_| Msg(format!("no group {series} in this file")))?;
+    let ty = neurodata_type(&rrs);
+    if !matches!(ty.as_deref(), Some("RoiResponseSeries")) {
+        return Err(Msg(format!(
+            "{series} is not a RoiResponseSeries (neurodata_type {ty:?})"
+        )));
+    }
+    let (arr, rate) = read_time_major(&rrs, series, "ROIs")?;
     let rate = rate.ok_or_else(|| {
         Msg(format!(
             "{series} has neither starting_time@rate nor at least two timestamps: frame rate unknown"
         ))
     })?;
-    let arr = Array2::from_shape_vec((t, n), values).map_err(|e| Msg(e.to_string()))?;
     CalciumTraces::new(arr, rate).map_err(|e| Msg(format!("{series}: {e}")))
 }
 
@@ -1698,35 +1705,12 @@ pub fn read_population_activity(path: &Path, series: &str) -> Result<PopulationA
                 "{series} is not a TimeSeries (neurodata_type {ty:?})"
             )));
         }
-        let data = ts
-            .dataset("data")
-            .map_err(|_| Msg(format!("{series}/data is missing")))?;
-        let (t, n) = match data.shape().as_slice() {
-            [t] => (*t, 1),
-            [t, n] => (*t, *n),
-            other => {
-                return Err(Msg(format!(
-                    "{series}/data: expected time × columns (1-D or 2-D), got shape {other:?}"
-                )));
-            }
-        };
-        let mut values = data
-            .read_raw::<f64>()
-            .ctx(|| format!("reading {series}/data"))?;
-        let conversion = f64_attr(&data, "conversion").unwrap_or(1.0);
-        let offset = f64_attr(&data, "offset").unwrap_or(0.0);
-        if conversion != 1.0 || offset != 0.0 {
-            values
-                .iter_mut()
-                .for_each(|v| *v = *v * conversion + offset);
-        }
-        let (rate, _) = time_base(&ts, t)?;
+        let (arr, rate) = read_time_major(&ts, series, "columns")?;
         let rate = rate.filter(|r| r.is_finite() && *r > 0.0).ok_or_else(|| {
             Msg(format!(
                 "{series} has neither starting_time@rate nor regular timestamps: bin width unknown"
             ))
         })?;
-        let arr = Array2::from_shape_vec((t, n), values).map_err(|e| Msg(e.to_string()))?;
         PopulationActivity::new(arr.t().as_standard_layout().into_owned(), 1.0 / rate)
             .map_err(|e| Msg(format!("{series}: {e}")))
     })()
