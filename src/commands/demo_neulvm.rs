@@ -13,16 +13,7 @@ use spikelab_neulvm::{
 use super::demo::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};
 use crate::report::Section;
-
-/// Pearson correlation (finite inputs of equal length).
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
-}
+use spikelab_neulvm::recovery::latent_correlation;
 
 const NAMES: [&str; 12] = [
     "α_mem E1",
@@ -69,12 +60,8 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
     let nb = zgt.dim().1;
     let row = |z: &Array2<f64>, q: usize| -> Vec<f64> { (a..nb).map(|i| z[[q, i]]).collect() };
     let pops = ["E1", "E2", "I"];
-    let r_fit: Vec<f64> = (0..3)
-        .map(|q| pearson(&row(&best.state.z, q), &row(&zgt, q)))
-        .collect();
-    let r_init: Vec<f64> = (0..3)
-        .map(|q| pearson(&row(&z0, q), &row(&zgt, q)))
-        .collect();
+    let r_fit = latent_correlation(best.state.z.view(), zgt.view(), a)?;
+    let r_init = latent_correlation(z0.view(), zgt.view(), a)?;
     let sim_bins = (20.0 / dt).round() as usize;
     let sim = simulate::simulate(&cfg, p, &SimOptions::new(sim_bins, ctx.seed + 7))?;
     ctx.bar.inc(1);

@@ -26,19 +26,10 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| a.get(i + 1).cloned())
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
-}
-
 fn r_all(z: &Array2<f64>, zgt: &Array2<f64>, a: usize) -> [f64; 3] {
-    let nb = zgt.dim().1;
-    let row = |x: &Array2<f64>, q: usize| -> Vec<f64> { (a..nb).map(|i| x[[q, i]]).collect() };
-    [0, 1, 2].map(|q| pearson(&row(z, q), &row(zgt, q)))
+    let r = spikelab_neulvm::recovery::latent_correlation(z.view(), zgt.view(), a)
+        .expect("latent and truth of the bundled data");
+    [r[0], r[1], r[2]]
 }
 
 /// Gaussian smoothing (σ in bins, truncated at 4σ, renormalised at the edges).

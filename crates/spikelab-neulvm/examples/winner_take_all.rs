@@ -15,6 +15,7 @@ use ndarray::{Array2, Ix2};
 use plotters::prelude::*;
 use spikelab_data::{datasets, io::npy};
 use spikelab_neulvm::fit::{self, Progress};
+use spikelab_neulvm::recovery::latent_correlation;
 use spikelab_neulvm::{
     Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, SimOptions, Step, simulate,
 };
@@ -24,15 +25,6 @@ fn arg(name: &str) -> Option<String> {
     a.iter()
         .position(|x| x == name)
         .and_then(|i| a.get(i + 1).cloned())
-}
-
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
 }
 
 fn smooth(x: &[f64], w: usize) -> Vec<f64> {
@@ -134,11 +126,12 @@ fn main() -> Result<()> {
     let a = cfg.history_bins;
     let nb = zgt.dim().1;
     let row = |z: &Array2<f64>, q: usize| -> Vec<f64> { (a..nb).map(|i| z[[q, i]]).collect() };
+    let r_fit = latent_correlation(best.state.z.view(), zgt.view(), a)?;
+    let r_init = latent_correlation(z0.view(), zgt.view(), a)?;
     for (q, name) in ["E1", "E2", "I"].iter().enumerate() {
         println!(
             "  r(Z) {name}: inferred {:.3}, initial {:.3}",
-            pearson(&row(&best.state.z, q), &row(&zgt, q)),
-            pearson(&row(&z0, q), &row(&zgt, q))
+            r_fit[q], r_init[q]
         );
     }
     let sim_bins = (sim_s / dt).round() as usize;

@@ -43,6 +43,7 @@ pub mod fit;
 pub(crate) mod kernels;
 pub mod model;
 pub mod params;
+pub mod recovery;
 pub mod simulate;
 
 pub use error::{NeulvmError, Result};

@@ -9,19 +9,8 @@ use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording
 /// The original code's final loss from x_rand (2 EM iterations), L_y + L_Z.
 const ORIGINAL_LOSS: f64 = -2.8638;
 
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
-}
-
 fn r_z(z: &Array2<f64>, zgt: &Array2<f64>, p: usize) -> f64 {
-    let a: Vec<f64> = (250..2750).map(|i| z[[p, i]]).collect();
-    let b: Vec<f64> = (250..2750).map(|i| zgt[[p, i]]).collect();
-    pearson(&a, &b)
+    spikelab_neulvm::recovery::latent_correlation(z.view(), zgt.view(), 250).unwrap()[p]
 }
 
 #[test]
