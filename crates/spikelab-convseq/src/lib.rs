@@ -32,7 +32,8 @@
 //!
 //! Both give the same loss and gradients (tested on the bundled demo data, ≤ 1e-5 relative
 //! in f32 and ~1e-12 in f64). Beyond the original: a seed, event lists, per-filter loss
-//! logging, α from running sums (no 1 GB of stored projections), an empirical-quantile
+//! logging, α from running sums (no 1 GB of stored projections; on a GPU one GEMM per batch of
+//! random filters against the once-unfolded raster, 0.45 s for 15 000 filters on an H100), an empirical-quantile
 //! rule and a circular-shift surrogate null, per-neuron participation scores (which
 //! neurons form the sequence), event matching with precision/recall/F1, and typed errors
 //! for bad input.
