@@ -2,13 +2,10 @@
 //! neurons of the bundled 3-population data, compare with the ground truth, simulate.
 
 use anyhow::Result;
-use ndarray::{Array2, Ix2};
+use ndarray::Array2;
 use serde_json::json;
-use spikelab_data::{datasets, io::npy};
 use spikelab_neulvm::fit::{self, Progress};
-use spikelab_neulvm::{
-    Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, SimOptions, Step, simulate,
-};
+use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, Params, SimOptions, Step, simulate};
 
 use super::demo::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};
@@ -35,11 +32,8 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
     let restarts = if ctx.quick { 2 } else { 5 };
     let cfg = ModelConfig::winner_take_all();
     let dt = cfg.dt_s;
-    let model = NeuLvm::new(
-        cfg.clone(),
-        Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?,
-    )?;
-    let zgt = npy::read_typed::<f64, Ix2>(&datasets::neulvm("Z_gt_4ms.npy")?)?;
+    let model = spikelab_neulvm::bundled::model()?;
+    let zgt = spikelab_neulvm::bundled::latent_truth()?;
     let gt = Params::winner_take_all_ground_truth();
     let mut opts = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0)?);
     opts.restarts = restarts;

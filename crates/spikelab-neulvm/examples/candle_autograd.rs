@@ -20,7 +20,7 @@ use anyhow::{Result, bail};
 use candle_core::{Device, Var};
 use ndarray::Array2;
 use spikelab_data::{datasets, io::npy};
-use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+use spikelab_neulvm::{Params, Step};
 
 #[path = "../tests/candle_objective/mod.rs"]
 mod candle_objective;
@@ -38,11 +38,7 @@ fn run() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(3);
-    let model = NeuLvm::new(
-        ModelConfig::winner_take_all(),
-        Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?,
-    )?
-    .with_parallel_populations(false);
+    let model = spikelab_neulvm::bundled::model()?.with_parallel_populations(false);
     let z: Array2<f64> = npy::read_typed(&datasets::neulvm("Z_init_4ms.npy")?)?;
     let params = Params::winner_take_all_ground_truth();
     let dev = Device::Cpu;

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use ndarray::{Array2, Ix2};
 use spikelab_data::{datasets, io::npy};
 use spikelab_neulvm::fit::{self, EStepRule, EmStopRule, Progress};
-use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, Step};
+use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, Params, Step};
 
 fn arg(name: &str) -> Option<String> {
     let a: Vec<String> = std::env::args().collect();
@@ -167,26 +167,14 @@ fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1);
-    let model = NeuLvm::new(
-        cfg.clone(),
-        Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?,
-    )?;
+    let model = spikelab_neulvm::bundled::model()?;
     let gt = Params::winner_take_all_ground_truth();
     let mut base = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0)?);
     base.threads = threads;
     base.restarts = restarts;
     let (desc, opts) = variant(&name, &base)?;
     let inits = if init == "x_rand" {
-        let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-            datasets::neulvm("golden_losses.json")?,
-        )?)?;
-        let x: Vec<f64> = g["x_rand"]
-            .as_array()
-            .context("x_rand")?
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .collect();
-        vec![Params::from_slice(&x)?]
+        vec![spikelab_neulvm::bundled::golden_x_rand()?]
     } else {
         opts.draw_prior(restarts)
     };

@@ -10,15 +10,12 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use ndarray::{Array2, Ix2};
+use anyhow::Result;
+use ndarray::Array2;
 use plotters::prelude::*;
-use spikelab_data::{datasets, io::npy};
 use spikelab_neulvm::fit::{self, Progress};
 use spikelab_neulvm::recovery::latent_correlation;
-use spikelab_neulvm::{
-    Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, SimOptions, Step, simulate,
-};
+use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, Params, SimOptions, Step, simulate};
 
 fn arg(name: &str) -> Option<String> {
     let a: Vec<String> = std::env::args().collect();
@@ -51,25 +48,13 @@ fn main() -> Result<()> {
 
     let cfg = ModelConfig::winner_take_all();
     let dt = cfg.dt_s;
-    let model = NeuLvm::new(
-        cfg.clone(),
-        Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?,
-    )?;
-    let zgt = npy::read_typed::<f64, Ix2>(&datasets::neulvm("Z_gt_4ms.npy")?)?;
+    let model = spikelab_neulvm::bundled::model()?;
+    let zgt = spikelab_neulvm::bundled::latent_truth()?;
     let gt = Params::winner_take_all_ground_truth();
     let mut opts = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0)?);
     opts.restarts = restarts;
     let inits = if init == "x_rand" {
-        let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-            datasets::neulvm("golden_losses.json")?,
-        )?)?;
-        let x: Vec<f64> = g["x_rand"]
-            .as_array()
-            .context("x_rand")?
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .collect();
-        vec![Params::from_slice(&x)?]
+        vec![spikelab_neulvm::bundled::golden_x_rand()?]
     } else {
         opts.draw_prior(restarts)
     };

@@ -40,6 +40,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bundled;
 pub mod error;
 pub(crate) mod fastmath;
 pub mod fit;

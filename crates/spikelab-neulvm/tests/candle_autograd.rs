@@ -8,7 +8,7 @@ mod candle_objective;
 use candle_core::{Device, Var};
 use ndarray::Array2;
 use spikelab_data::{datasets, io::npy};
-use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+use spikelab_neulvm::{Params, Step};
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
@@ -17,11 +17,7 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn check(params: &Params, z: &Array2<f64>) {
-    let model = NeuLvm::new(
-        ModelConfig::winner_take_all(),
-        Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").unwrap()).unwrap(),
-    )
-    .unwrap();
+    let model = spikelab_neulvm::bundled::model().unwrap();
     let ours = model
         .gradient(params, z.view(), Step::M, true, true)
         .unwrap();
@@ -63,17 +59,7 @@ fn candle_autograd_equals_adjoint_at_truth_and_x_rand() {
             let z: Array2<f64> =
                 npy::read_typed(&datasets::neulvm("Z_init_4ms.npy").unwrap()).unwrap();
             check(&Params::winner_take_all_ground_truth(), &z);
-            let golden: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(datasets::neulvm("golden_losses.json").unwrap()).unwrap(),
-            )
-            .unwrap();
-            let x: Vec<f64> = golden["x_rand"]
-                .as_array()
-                .expect("x_rand in golden_losses.json")
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
-            check(&Params::from_slice(&x).unwrap(), &z);
+            check(&spikelab_neulvm::bundled::golden_x_rand().unwrap(), &z);
         })
         .unwrap()
         .join()

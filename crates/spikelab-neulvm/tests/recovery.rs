@@ -20,17 +20,7 @@ fn recovery_from_x_rand_beats_the_original_loss() {
         Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").unwrap()).unwrap(),
     )
     .unwrap();
-    let g: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(datasets::neulvm("golden_losses.json").unwrap()).unwrap(),
-    )
-    .unwrap();
-    let xr: Vec<f64> = g["x_rand"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let x_rand = Params::from_slice(&xr).unwrap();
+    let x_rand = spikelab_neulvm::bundled::golden_x_rand().unwrap();
     let gt = Params::winner_take_all_ground_truth();
     let mut opts = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0).unwrap());
     opts.m_max_iters = 200;
