@@ -293,13 +293,13 @@ impl Drop for Tf32Guard {
 /// `x̂[t0 + j] = (s transposed to [B, W·N]) · U`. Sums are in f64.
 fn unfold_stats(
     s: &candle_core::Tensor,
-    unfolded: &[(usize, candle_core::Tensor)],
+    unfolded: &[candle_core::Tensor],
 ) -> Result<Vec<(f64, f64, f64)>> {
     use candle_core::{DType, Tensor};
     let (b, n, w) = s.dims3()?;
     let s2 = s.transpose(1, 2)?.contiguous()?.reshape((b, w * n))?;
     let mut acc = vec![(0f64, 0f64, f64::NEG_INFINITY); b];
-    for (_, u) in unfolded {
+    for u in unfolded {
         let proj = s2.matmul(u)?.to_dtype(DType::F64)?; // [B, Lc]
         let sum = proj.sum_keepdim(1)?;
         let sq = proj.sqr()?.sum_keepdim(1)?;
@@ -314,15 +314,21 @@ fn unfold_stats(
     Ok(acc)
 }
 
-/// Unfolded time chunks `(t0, U)` of the padded raster, `U` as in [`unfold_stats`]; each
-/// holds at most `max_cols` output columns.
-fn unfold_chunks(
-    xp: &candle_core::Tensor,
+/// The padded raster of `raster` unfolded on `device` in time chunks (`U` as in
+/// [`unfold_stats`], each at most `opts.unfold_bytes`), and the projection length L.
+fn unfold_raster(
+    raster: &SpikeRaster,
     w: usize,
-    max_cols: usize,
-) -> Result<Vec<(usize, candle_core::Tensor)>> {
-    let (_, r) = xp.dims2()?;
-    let l = r + 1 - w;
+    device: &candle_core::Device,
+    opts: &DenseAlphaOptions,
+) -> Result<(Vec<candle_core::Tensor>, usize)> {
+    let n = raster.n_neurons();
+    if w < 2 || w > raster.n_bins() {
+        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
+    }
+    let max_cols = max_cols(opts, n, w)?;
+    let xp = crate::dense::padded_raster(raster, w / 2, opts.dtype, device)?;
+    let l = raster.n_bins() + 2 * (w / 2) + 1 - w;
     let mut out = Vec::new();
     let mut t0 = 0;
     while t0 < l {
@@ -330,10 +336,10 @@ fn unfold_chunks(
         let taps = (0..w)
             .map(|v| xp.narrow(1, t0 + v, lc))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        out.push((t0, candle_core::Tensor::cat(&taps, 0)?));
+        out.push(candle_core::Tensor::cat(&taps, 0)?);
         t0 += lc;
     }
-    Ok(out)
+    Ok((out, l))
 }
 
 /// Per-filter moments `(mean, unbiased std, max)` of the projections of host-given
@@ -360,10 +366,7 @@ pub fn dense_projection_moments(
     opts: &DenseAlphaOptions,
 ) -> Result<Vec<(f64, f64, f64)>> {
     let (n, w) = (raster.n_neurons(), width_bins);
-    if w < 2 || w > raster.n_bins() {
-        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
-    }
-    if filters.is_empty() || !filters.len().is_multiple_of(n * w) {
+    if filters.is_empty() || n * w == 0 || !filters.len().is_multiple_of(n * w) {
         return Err(ConvSeqError::Shape {
             what: "filters".into(),
             expected: format!("a positive multiple of N·W = {}", n * w),
@@ -371,9 +374,7 @@ pub fn dense_projection_moments(
         });
     }
     let b = filters.len() / (n * w);
-    let xp = crate::dense::padded_raster(raster, w / 2, opts.dtype, device)?;
-    let l = raster.n_bins() + 2 * (w / 2) + 1 - w;
-    let chunks = unfold_chunks(&xp, w, max_cols(opts, n, w)?)?;
+    let (chunks, l) = unfold_raster(raster, w, device, opts)?;
     let s = candle_core::Tensor::from_slice(filters, (b, n, w), &candle_core::Device::Cpu)?
         .to_dtype(opts.dtype)?
         .to_device(device)?;
@@ -424,14 +425,7 @@ pub fn alpha_random_filters_dense(
 ) -> Result<NullStats> {
     raster.require_spikes()?;
     let (n, w) = (raster.n_neurons(), width_bins);
-    if w < 2 || w > raster.n_bins() {
-        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
-    }
-    let cols = max_cols(dense, n, w)?;
-    let l = raster.n_bins() + 2 * (w / 2) + 1 - w;
-    let xp = crate::dense::padded_raster(raster, w / 2, dense.dtype, device)?;
-    let chunks = unfold_chunks(&xp, w, cols)?;
-    drop(xp);
+    let (chunks, l) = unfold_raster(raster, w, device, dense)?;
     let _tf32 = Tf32Guard::set(dense.tf32);
     let mut per = Vec::with_capacity(opts.n_samples);
     let mut done = 0;
