@@ -1,0 +1,93 @@
+//! Where a computation runs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CoreError;
+
+/// Where a computation runs. Parsed from `cpu`, `cuda`, `cuda:N`, `gpu` (= `cuda:0`), `metal`,
+/// `metal:N`; displayed in the same form.
+///
+/// Whether a GPU is usable is decided by the crate that runs on it (a build without the `cuda`
+/// feature answers with a typed error there); this type only names the device.
+///
+/// ```
+/// use spikelab_core::Device;
+/// assert_eq!("cpu".parse::<Device>()?, Device::Cpu);
+/// assert_eq!("CUDA:2".parse::<Device>()?, Device::Cuda(2));
+/// assert_eq!(Device::Metal(0).to_string(), "metal:0");
+/// assert!("tpu".parse::<Device>().is_err());
+/// # Ok::<(), spikelab_core::CoreError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Device {
+    /// The host CPU (always available).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU by ordinal.
+    Cuda(usize),
+    /// An Apple GPU by ordinal.
+    Metal(usize),
+}
+
+impl Device {
+    /// `true` for the CPU.
+    pub fn is_cpu(self) -> bool {
+        matches!(self, Device::Cpu)
+    }
+}
+
+impl FromStr for Device {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        let lower = s.trim().to_ascii_lowercase();
+        let bad = || CoreError::InvalidParameter {
+            name: "device",
+            reason: format!("{s:?}: expected cpu, cuda[:N] or metal[:N]"),
+        };
+        let (name, ordinal) = match lower.split_once(':') {
+            Some((name, n)) => (name, n.parse::<usize>().map_err(|_| bad())?),
+            None => (lower.as_str(), 0),
+        };
+        match name {
+            "cpu" if !lower.contains(':') => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda(ordinal)),
+            "metal" => Ok(Device::Metal(ordinal)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+            Device::Metal(n) => write!(f, "metal:{n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_display_round_trip() {
+        for d in [
+            Device::Cpu,
+            Device::Cuda(0),
+            Device::Cuda(7),
+            Device::Metal(1),
+        ] {
+            assert_eq!(d.to_string().parse::<Device>().unwrap(), d);
+        }
+        assert_eq!("gpu".parse::<Device>().unwrap(), Device::Cuda(0));
+        for bad in ["", "cpu:1", "cuda:x", "cuda:-1", "tpu", "metal:"] {
+            assert!(bad.parse::<Device>().is_err(), "{bad:?} parsed");
+        }
+    }
+}
