@@ -3,6 +3,7 @@
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
+use spikelab_core::smooth::gaussian_filter1d;
 
 use crate::error::{NeulvmError, Result};
 use crate::fastmath::exp;
@@ -403,7 +404,8 @@ impl NeuLvm {
 
     /// Data-driven initial latent (the original's init): the mean of the recorded spikes of
     /// each population smoothed by a Gaussian of standard deviation `sigma_s` (original
-    /// 0.4 s), mode 'reflect', truncated at 4 σ, over all bins (scipy `gaussian_filter1d`).
+    /// 0.4 s), mode 'reflect', truncated at 4 σ, over all bins (scipy `gaussian_filter1d`, as
+    /// `spikelab_core::smooth::gaussian_filter1d`).
     ///
     /// ```
     /// # use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
@@ -422,13 +424,6 @@ impl NeuLvm {
                 "sigma_s must be > 0, got {sigma_s}"
             )));
         }
-        let sigma = sigma_s / self.cfg.dt_s;
-        let radius = (4.0 * sigma + 0.5) as i64;
-        let mut w: Vec<f64> = (-radius..=radius)
-            .map(|x| (-0.5 / (sigma * sigma) * (x * x) as f64).exp())
-            .collect();
-        let s: f64 = w.iter().sum();
-        w.iter_mut().for_each(|v| *v /= s);
         let (m, nb, k) = self.rec.spikes.dim();
         let mut out = Array2::zeros((m, nb));
         for p in 0..m {
@@ -440,23 +435,9 @@ impl NeuLvm {
                         / k as f64
                 })
                 .collect();
-            let n = nb as i64;
-            let at = |i: i64| -> f64 {
-                // scipy 'reflect' (d c b a | a b c d | d c b a), repeated for long kernels.
-                let period = 2 * n;
-                let mut j = i.rem_euclid(period);
-                if j >= n {
-                    j = period - 1 - j;
-                }
-                mean[j as usize]
-            };
-            for b in 0..nb {
-                let mut acc = 0.0;
-                for (o, wv) in w.iter().enumerate() {
-                    acc += wv * at(b as i64 + o as i64 - radius);
-                }
-                out[[p, b]] = acc;
-            }
+            let smooth = gaussian_filter1d(&mean, sigma_s / self.cfg.dt_s)
+                .map_err(|e| NeulvmError::Options(e.to_string()))?;
+            out.row_mut(p).assign(&ndarray::ArrayView1::from(&smooth));
         }
         Ok(out)
     }

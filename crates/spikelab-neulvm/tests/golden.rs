@@ -52,3 +52,20 @@ fn golden_losses_match_to_1e12() {
         }
     }
 }
+
+#[test]
+fn initial_latent_reproduces_the_original_z_init() {
+    // Z_init_4ms.npy was produced by the original (SciPy gaussian_filter1d, σ = 0.4 s = 100 bins,
+    // reflect) from spikes_4ms.npy.
+    let (model, _) = load();
+    let z0 = model.initial_latent(0.4).unwrap();
+    let want = z("Z_init_4ms.npy");
+    assert_eq!(z0.dim(), want.dim());
+    let err = z0
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-12))
+        .fold(0.0, f64::max);
+    println!("max relative error vs Z_init_4ms: {err:e}");
+    assert!(err < 1e-10, "{err}");
+}

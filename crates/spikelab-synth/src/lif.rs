@@ -27,9 +27,10 @@
 //! **Recording.** `K` neurons per population (the first `K` of a random permutation, sorted)
 //! are recorded; the population activity `A_α(s) = count/N_α/dt` (Hz) is stored for every
 //! step. [`LifOutput::rebin`] re-bins as neuLVM's preprocessing does (activity averaged,
-//! spikes summed then `> 0`) and [`data_driven_z0`] computes its data-driven initial latent.
+//! spikes summed then `> 0`; neuLVM's `NeuLvm::initial_latent` computes its data-driven initial
+//! latent from the result).
 
-use ndarray::{Array2, Array3, ArrayView3};
+use ndarray::{Array2, Array3};
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Serialize};
@@ -944,63 +945,6 @@ impl LifOutput {
             spikes,
         })
     }
-}
-
-/// neuLVM's data-driven initial latent `Z⁽⁰⁾`: for each population, the mean over its
-/// recorded neurons of the binary spikes, smoothed with a Gaussian of standard deviation
-/// `sigma_bins` (SciPy `gaussian_filter1d` semantics: `mode='reflect'`, `truncate=4`).
-/// Input **`[population, bin, neuron]`**; output `[population, bin]`. neuLVM uses
-/// σ = 400 ms / Δ = 100 bins.
-///
-/// # Example
-/// ```
-/// use ndarray::Array3;
-/// let mut y = Array3::<u8>::zeros((1, 50, 2));
-/// y[[0, 25, 0]] = 1;
-/// let z = spikelab_synth::lif::data_driven_z0(y.view(), 3.0)?;
-/// assert!((z.sum() - 0.5).abs() < 1e-12); // mass 1/2 is preserved away from the edges
-/// # Ok::<(), spikelab_synth::SynthError>(())
-/// ```
-pub fn data_driven_z0(spikes: ArrayView3<'_, u8>, sigma_bins: f64) -> Result<Array2<f64>> {
-    positive("sigma_bins", sigma_bins)?;
-    let (m, nb, k) = spikes.dim();
-    if nb == 0 || k == 0 {
-        return Err(param(
-            "spikes",
-            format!("shape {:?} has no bins or no neurons", spikes.dim()),
-        ));
-    }
-    let radius = (4.0 * sigma_bins + 0.5) as i64;
-    let mut kern: Vec<f64> = (-radius..=radius)
-        .map(|x| (-0.5 * (x as f64 / sigma_bins).powi(2)).exp())
-        .collect();
-    let s: f64 = kern.iter().sum();
-    kern.iter_mut().for_each(|x| *x /= s);
-    let n = nb as i64;
-    let reflect = |mut i: i64| -> usize {
-        // Half-sample symmetric reflection with period 2n.
-        let period = 2 * n;
-        i = i.rem_euclid(period);
-        if i >= n {
-            (period - 1 - i) as usize
-        } else {
-            i as usize
-        }
-    };
-    let mut out = Array2::<f64>::zeros((m, nb));
-    for p in 0..m {
-        let mean: Vec<f64> = (0..nb)
-            .map(|b| (0..k).map(|i| spikes[[p, b, i]] as f64).sum::<f64>() / k as f64)
-            .collect();
-        for b in 0..nb {
-            let mut acc = 0.0;
-            for (q, &wk) in kern.iter().enumerate() {
-                acc += wk * mean[reflect(b as i64 + q as i64 - radius)];
-            }
-            out[[p, b]] = acc;
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
