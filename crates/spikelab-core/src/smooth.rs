@@ -2,14 +2,15 @@
 //!
 //! For a standard deviation `σ` (in samples) and `truncate = 4`, the kernel has radius
 //! `r = ⌊4σ + 0.5⌋` and weights `w_j = exp(−j²/(2σ²)) / Σ_k exp(−k²/(2σ²))`, `j = −r…r`
-//! (computed as SciPy's `_gaussian_kernel1d`: `exp(-0.5/σ² · j²)`, normalised by NumPy's
-//! pairwise sum). The output is `y_i = Σ_j w_j x_{i+j}` with the signal extended by
+//! (computed as SciPy's `_gaussian_kernel1d`: `exp(-0.5/σ² · j²)`, normalised by their sum
+//! taken in order). The output is `y_i = Σ_j w_j x_{i+j}` with the signal extended by
 //! `mode="reflect"` (half-sample symmetric, `d c b a | a b c d | d c b a`, repeated with period
 //! `2n` when the kernel is longer than the signal).
 //!
-//! The sum runs over `j = −r…r` in order; SciPy pairs symmetric taps first, and NumPy's `exp`
-//! may differ from the C library's in the last bit, so results agree with SciPy to rounding
-//! (≈ 1e-16 relative), not bit for bit.
+//! Both sums run in order (`j = −r…r`); SciPy normalises with NumPy's pairwise sum and pairs
+//! symmetric taps first, and NumPy's `exp` may differ from the C library's in the last bit, so
+//! results agree with SciPy to rounding (≈ 1e-16 relative), not bit for bit. The order is that
+//! of the neuLVM port's golden fits, which depend on these exact bits.
 //!
 //! ```
 //! use spikelab_core::smooth::gaussian_filter1d;
@@ -22,7 +23,6 @@
 //! ```
 
 use crate::error::{CoreError, Result};
-use crate::stats::numpy_sum;
 
 /// `truncate` of `gaussian_filter1d`: the kernel reaches 4 standard deviations.
 pub const TRUNCATE: f64 = 4.0;
@@ -51,7 +51,7 @@ pub fn gaussian_kernel1d(sigma: f64) -> Result<Vec<f64>> {
     let mut w: Vec<f64> = (-radius..=radius)
         .map(|j| (c * (j * j) as f64).exp())
         .collect();
-    let s = numpy_sum(&w);
+    let s: f64 = w.iter().sum();
     w.iter_mut().for_each(|v| *v /= s);
     Ok(w)
 }
