@@ -15,7 +15,7 @@
 //! 4. **Noise**: white Gaussian noise whose standard deviation is chosen, per neuron, so that
 //!    the final trace has CASCADE's noise level
 //!    `ν = median_k |y_{k+1} − y_k| / √frame_rate_hz · 100` (Rupprecht et al. 2021,
-//!    Nat Neurosci 24:1324; `specs/calcium.md` §4.1) equal to the target (found by
+//!    Nat Neurosci 24:1324) equal to the target (found by
 //!    bisection on the actual trace, so ν is met to 0.1 %).
 //!
 //! Indicator presets ([`Indicator`]) give approximate single-spike amplitudes and time
