@@ -7,6 +7,9 @@ pub enum CalciumError {
     /// Reading input data failed.
     #[error(transparent)]
     Data(#[from] spikelab_data::DataError),
+    /// A shared numerical routine rejected its input.
+    #[error(transparent)]
+    Core(#[from] spikelab_core::CoreError),
     /// A tensor operation failed.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

@@ -5,6 +5,7 @@
 //! 40-ms sums is the leaderboard's `rank` metric.
 
 use ndarray::ArrayView1;
+use spikelab_core::stats::{self, NanPolicy};
 
 use crate::error::{CalciumError, Result};
 
@@ -37,54 +38,9 @@ fn binned(truth: ArrayView1<'_, f64>, pred: ArrayView1<'_, f64>) -> Result<(Vec<
     Ok((sum(&t), sum(&p)))
 }
 
-/// Pearson correlation; NaN when fewer than 2 points or a series is constant.
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    if n < 2 {
-        return f64::NAN;
-    }
-    let ma = a[..n].iter().sum::<f64>() / n as f64;
-    let mb = b[..n].iter().sum::<f64>() / n as f64;
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        let (x, y) = (a[i] - ma, b[i] - mb);
-        sab += x * y;
-        saa += x * x;
-        sbb += y * y;
-    }
-    if saa == 0.0 || sbb == 0.0 {
-        return f64::NAN;
-    }
-    sab / (saa * sbb).sqrt()
-}
-
-/// Average ranks (1-based, ties share their mean rank), as `scipy.stats.rankdata`.
-fn ranks(x: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
-    let mut r = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut k = i;
-        while k + 1 < idx.len() && x[idx[k + 1]] == x[idx[i]] {
-            k += 1;
-        }
-        let avg = (i + k) as f64 / 2.0 + 1.0;
-        for &t in &idx[i..=k] {
-            r[t] = avg;
-        }
-        i = k + 1;
-    }
-    r
-}
-
-/// Spearman rank correlation (Pearson on average ranks).
-pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    pearson(&ranks(a), &ranks(b))
-}
-
 /// Spikefinder correlation of one neuron: `truth` spike counts and `pred` per 10-ms frame,
-/// NaN frames dropped, 40-ms sums, Pearson r.
+/// NaN frames dropped, 40-ms sums, Pearson r (`spikelab_core::stats::pearson`); NaN when fewer
+/// than 2 sums remain or a side is constant.
 ///
 /// ```
 /// use ndarray::array;
@@ -98,13 +54,13 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
 /// ```
 pub fn spikefinder_corr(truth: ArrayView1<'_, f64>, pred: ArrayView1<'_, f64>) -> Result<f64> {
     let (t, p) = binned(truth, pred)?;
-    Ok(pearson(&t, &p))
+    Ok(stats::pearson(&t, &p).unwrap_or(f64::NAN))
 }
 
 /// Spearman rank correlation of one neuron on the same 40-ms sums.
 pub fn spikefinder_rank(truth: ArrayView1<'_, f64>, pred: ArrayView1<'_, f64>) -> Result<f64> {
     let (t, p) = binned(truth, pred)?;
-    Ok(spearman(&t, &p))
+    Ok(stats::spearman(&t, &p).unwrap_or(f64::NAN))
 }
 
 /// Median ignoring NaN (`np.nanmedian`); NaN if nothing is left.
@@ -116,15 +72,5 @@ pub fn spikefinder_rank(truth: ArrayView1<'_, f64>, pred: ArrayView1<'_, f64>) -
 /// assert!(nanmedian(&[f64::NAN]).is_nan());
 /// ```
 pub fn nanmedian(x: &[f64]) -> f64 {
-    let mut v: Vec<f64> = x.iter().copied().filter(|v| !v.is_nan()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    stats::median(x, NanPolicy::Omit).unwrap_or(f64::NAN)
 }

@@ -15,6 +15,7 @@
 use ndarray::Array2;
 use realfft::RealFftPlanner;
 use rustfft::num_complex::Complex;
+use spikelab_core::stats::percentile_of_sorted;
 use spikelab_data::CalciumTraces;
 
 use crate::error::{CalciumError, Result};
@@ -23,23 +24,12 @@ use crate::network::fill_nan_linear;
 /// The network's frame rate.
 pub const TARGET_RATE_HZ: f64 = 100.0;
 
-/// NumPy's default (`linear`) percentile of sorted data, `q` in 0…100.
-pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    let pos = q / 100.0 * (n - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(n - 1);
-    let f = pos - lo as f64;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * f
-}
-
 /// Running 5th-percentile baseline as in the original: window length `w = int(fps·40)`,
 /// `d = w/2 + 1`, and for each `t` the percentile of `x[max(t−d+1, 0) : t+d]`.
-/// Uses an incrementally maintained sorted window (O(n·w) worst case, memmove-fast).
-pub fn running_percentile(x: &[f64], window_len: usize, q: f64) -> Vec<f64> {
+/// Uses an incrementally maintained sorted window (O(n·w) worst case, memmove-fast); each
+/// percentile is NumPy's (`spikelab_core::stats::percentile_of_sorted`). `x` must be free of
+/// NaN. Errors: `q` outside 0…100.
+pub fn running_percentile(x: &[f64], window_len: usize, q: f64) -> Result<Vec<f64>> {
     let n = x.len();
     let d = window_len / 2 + 1;
     let mut out = Vec::with_capacity(n);
@@ -64,9 +54,9 @@ pub fn running_percentile(x: &[f64], window_len: usize, q: f64) -> Vec<f64> {
             remove(&mut win, x[lo]);
             lo += 1;
         }
-        out.push(percentile_sorted(&win, q));
+        out.push(percentile_of_sorted(&win, q)?);
     }
-    out
+    Ok(out)
 }
 
 /// `scipy.signal.resample(x, num)` for a real signal: FFT, zero-pad or truncate the spectrum
@@ -253,14 +243,14 @@ impl Preprocessing {
         fill_nan_linear(&mut x);
         if self.baseline_window_s > 0.0 {
             let w = (frame_rate_hz * self.baseline_window_s) as usize;
-            let base = running_percentile(&x, w, self.baseline_percentile);
+            let base = running_percentile(&x, w, self.baseline_percentile)?;
             x.iter_mut().zip(&base).for_each(|(v, b)| *v -= b);
         }
         if self.normalise {
             let mut s = x.clone();
             s.sort_by(f64::total_cmp);
-            let p5 = percentile_sorted(&s, 5.0);
-            let p80 = percentile_sorted(&s, 80.0);
+            let p5 = percentile_of_sorted(&s, 5.0)?;
+            let p80 = percentile_of_sorted(&s, 80.0)?;
             if p80 > p5 {
                 x.iter_mut().for_each(|v| *v = (*v - p5) / (p80 - p5));
             }

@@ -138,28 +138,9 @@ pub fn zone_metric(peaks: &[usize], centres: &[f64], w: usize, t: usize) -> Zone
     }
 }
 
-/// Average ranks (ties share the mean rank), 1-based.
-fn ranks(x: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut r = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            r[k] = avg;
-        }
-        i = j + 1;
-    }
-    r
-}
-
-/// Spearman rank correlation (Pearson correlation of average ranks, as SciPy's
-/// `spearmanr`). NaN if either side is constant or the lengths differ or are < 2.
+/// Spearman rank correlation (`spikelab_core::stats::spearman`: Pearson correlation of average
+/// ranks, as SciPy's `spearmanr`). NaN if either side is constant or the lengths differ or
+/// are < 2.
 ///
 /// # Example
 /// ```
@@ -168,23 +149,5 @@ fn ranks(x: &[f64]) -> Vec<f64> {
 /// assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
 /// ```
 pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    if a.len() != b.len() || a.len() < 2 {
-        return f64::NAN;
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let ma = ra.iter().sum::<f64>() / n;
-    let mb = rb.iter().sum::<f64>() / n;
-    let mut sab = 0.0;
-    let mut saa = 0.0;
-    let mut sbb = 0.0;
-    for (x, y) in ra.iter().zip(&rb) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    if saa == 0.0 || sbb == 0.0 {
-        return f64::NAN;
-    }
-    sab / (saa * sbb).sqrt()
+    spikelab_core::stats::spearman(a, b).unwrap_or(f64::NAN)
 }

@@ -12,6 +12,26 @@ pub enum CoreError {
         /// Why it is invalid, and what is accepted.
         reason: String,
     },
+    /// An input that must hold values is empty (or holds only NaN where NaN is left out).
+    #[error("`{name}` is empty")]
+    EmptyInput {
+        /// Which input.
+        name: &'static str,
+    },
+    /// An input holds NaN where the NaN policy forbids it.
+    #[error("`{name}` holds NaN")]
+    NanInput {
+        /// Which input.
+        name: &'static str,
+    },
+    /// Two inputs that pair element by element have different lengths.
+    #[error("paired inputs differ in length: {left} vs {right}")]
+    LengthMismatch {
+        /// Length of the first input.
+        left: usize,
+        /// Length of the second input.
+        right: usize,
+    },
 }
 
 /// `Result` with [`CoreError`].

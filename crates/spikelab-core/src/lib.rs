@@ -7,6 +7,12 @@
 //!   candle convert it to a `candle_core::Device` themselves.
 //! * [`Observer`] and [`Progress`]: the one way a long-running call (a fit, a training run, a
 //!   sweep) reports progress and can be asked to stop early.
+//! * [`stats`]: NumPy-exact sums, percentiles and medians with an explicit NaN policy;
+//!   Pearson and Spearman (average ranks for ties) correlations as SciPy.
+//! * [`smooth`]: Gaussian smoothing with `scipy.ndimage.gaussian_filter1d` semantics.
+//! * [`simd`]: the one runtime CPU dispatch (AVX-512, AVX2+FMA or portable) of the vectorised
+//!   loops, with the `SPIKELAB_SIMD` override; [`fastexp`]: the fast `e^x` kernels those loops
+//!   call, with what is bit-identical across levels and what is not.
 //!
 //! ```
 //! use spikelab_core::{Device, Flow, Observer, Progress};
@@ -33,7 +39,11 @@
 
 mod device;
 mod error;
+pub mod fastexp;
 mod observer;
+pub mod simd;
+pub mod smooth;
+pub mod stats;
 
 pub use device::Device;
 pub use error::{CoreError, Result};

@@ -2,14 +2,16 @@
 //! its adjoint, and the stationary survival S0 with its adjoint.
 //!
 //! Every loop is written as independent lanes of [`LANES`] elements with per-lane
-//! accumulators, branch-free (selects) and with the table-free [`exp`], so that LLVM
+//! accumulators, branch-free (selects) and with the table-free [`exp_taylor13`], so that LLVM
 //! vectorises it. The functions are `#[inline(always)]`: they are compiled into the
-//! population sweep of `model.rs`, which exists in a baseline, an AVX2 and an AVX-512 build
-//! chosen at run time. The order of every floating-point operation (lanes included) is fixed
-//! by the source, not by the instruction set, and there is no FMA, so all builds give the same
-//! bits.
+//! population sweep of `model.rs`, which exists in a portable, an AVX2+FMA and an
+//! AVX-512F+FMA build chosen at run time by `spikelab_core::simd` (override:
+//! `SPIKELAB_SIMD`). The order of every floating-point operation (lanes included) is fixed by
+//! the source, not by the instruction set. The portable build has no FMA; the AVX builds use
+//! fused multiply-adds inside the exponentials (`F = true`), so they give the same bits as
+//! each other but differ from the portable build in the last bits.
 
-use crate::fastmath::{exp, exp_f};
+use spikelab_core::fastexp::exp_taylor13;
 
 /// Lanes of the accumulators (8 = one AVX-512 or two AVX2 registers).
 pub(crate) const LANES: usize = 8;
@@ -32,10 +34,10 @@ pub(crate) struct PopConst {
 pub(crate) fn cohort(vi: f64, du: f64, refr: bool, c: PopConst) -> (f64, f64, f64, f64) {
     let vk = vi + c.dt * (c.mu - vi) * c.am + du;
     let vk = if refr { 0.0 } else { vk };
-    let l = exp(vk - c.th);
+    let l = exp_taylor13::<false>(vk - c.th);
     let l = if vk == 0.0 { 1e-8 } else { l };
     let x = l * c.dt;
-    let e = exp(-x);
+    let e = exp_taylor13::<false>(-x);
     let p = if x < 0.01 { x } else { 1.0 - e };
     (vk, l, e, p)
 }
@@ -91,13 +93,13 @@ pub(crate) fn forward_ages<const F: bool>(
         sk[k] = if sv < FLUSH { 0.0 } else { sv };
         let vi = vp[k];
         let vk = vi + c.dt * (c.mu - vi) * c.am + du;
-        let l = exp_f::<F>(vk - c.th);
+        let l = exp_taylor13::<F>(vk - c.th);
         v[k] = vk;
         lam[k] = if vk == 0.0 { 1e-8 } else { l };
     }
     for k in 0..n {
         let x = lam[k] * c.dt;
-        let e = exp_f::<F>(-x);
+        let e = exp_taylor13::<F>(-x);
         ee[k] = e;
         pb[k] = if x < 0.01 { x } else { 1.0 - e };
     }
@@ -433,9 +435,9 @@ pub(crate) fn s0_grid_jacobian(
 /// f(r) of [`s0_sum`].
 #[inline(always)]
 pub(crate) fn s0_point(r: f64, ref_t: f64, h: f64, am: f64, th: f64) -> f64 {
-    let v = h * (1.0 - exp(-r * am));
+    let v = h * (1.0 - exp_taylor13::<false>(-r * am));
     let v = if r < ref_t { 0.0 } else { v };
-    let f = exp(v - th);
+    let f = exp_taylor13::<false>(v - th);
     if v == 0.0 { 0.0 } else { f }
 }
 
@@ -484,9 +486,9 @@ pub(crate) fn s0_point_backward(
     th: f64,
     w: f64,
 ) -> (f64, f64, f64) {
-    let e = exp(-r * am);
+    let e = exp_taylor13::<false>(-r * am);
     let v = h * (1.0 - e);
-    let f = exp(v - th);
+    let f = exp_taylor13::<false>(v - th);
     let gv = w * f;
     let live = !(r < ref_t || v == 0.0);
     let gv = if live { gv } else { 0.0 };

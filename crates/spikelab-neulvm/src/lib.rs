@@ -42,7 +42,6 @@
 
 pub mod bundled;
 pub mod error;
-pub(crate) mod fastmath;
 pub mod fit;
 pub(crate) mod kernels;
 pub mod model;

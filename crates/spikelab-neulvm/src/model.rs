@@ -3,11 +3,13 @@
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
+use spikelab_core::simd::{self, SimdLevel};
+use spikelab_core::smooth::gaussian_filter1d;
 
 use crate::error::{NeulvmError, Result};
-use crate::fastmath::exp;
 use crate::kernels::{self, PopConst};
 use crate::params::{ModelConfig, Params};
+use spikelab_core::fastexp::exp_taylor13;
 
 /// The value of π in the original Gaussian constant ½·ln(2·3.14) (checklist item 6).
 #[allow(clippy::approx_constant)]
@@ -266,6 +268,8 @@ pub struct NeuLvm {
     n_refr: usize,
     /// Evaluate populations on separate threads.
     parallel: bool,
+    /// Which build of the population sweep runs (always one this CPU supports).
+    simd: SimdLevel,
     /// Reused scratch memory.
     pool: WorkspacePool,
 }
@@ -350,6 +354,7 @@ impl NeuLvm {
             age_grid,
             n_refr,
             parallel: true,
+            simd: simd::active(),
             pool: WorkspacePool::default(),
         })
     }
@@ -359,6 +364,35 @@ impl NeuLvm {
     pub fn with_parallel_populations(mut self, on: bool) -> Self {
         self.parallel = on;
         self
+    }
+
+    /// Runs the population sweep at `level` instead of [`simd::active`] (the CPU's best level,
+    /// or `SPIKELAB_SIMD`). The portable level computes its exponentials without fused
+    /// multiply-adds, the AVX levels with them: losses agree to ~1e-15 relative, not bit for
+    /// bit. Errors: a level this CPU cannot run.
+    ///
+    /// ```
+    /// use spikelab_core::simd::SimdLevel;
+    /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording};
+    /// use spikelab_data::{datasets, io::npy};
+    /// let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
+    /// let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
+    /// let z = model.initial_latent(0.4)?;
+    /// let x = Params::winner_take_all_ground_truth();
+    /// let best = model.loss(&x, z.view())?.loss_y;
+    /// let portable = model.with_simd_level(SimdLevel::Scalar)?.loss(&x, z.view())?.loss_y;
+    /// assert!((best - portable).abs() <= 1e-12 * best.abs());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_simd_level(mut self, level: SimdLevel) -> Result<Self> {
+        if !level.is_supported() {
+            return Err(NeulvmError::Options(format!(
+                "SIMD level {level} is not supported by this CPU (best: {})",
+                simd::detected()
+            )));
+        }
+        self.simd = level;
+        Ok(self)
     }
 
     /// The configuration.
@@ -403,7 +437,8 @@ impl NeuLvm {
 
     /// Data-driven initial latent (the original's init): the mean of the recorded spikes of
     /// each population smoothed by a Gaussian of standard deviation `sigma_s` (original
-    /// 0.4 s), mode 'reflect', truncated at 4 σ, over all bins (scipy `gaussian_filter1d`).
+    /// 0.4 s), mode 'reflect', truncated at 4 σ, over all bins (scipy `gaussian_filter1d`, as
+    /// `spikelab_core::smooth::gaussian_filter1d`).
     ///
     /// ```
     /// # use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
@@ -422,13 +457,6 @@ impl NeuLvm {
                 "sigma_s must be > 0, got {sigma_s}"
             )));
         }
-        let sigma = sigma_s / self.cfg.dt_s;
-        let radius = (4.0 * sigma + 0.5) as i64;
-        let mut w: Vec<f64> = (-radius..=radius)
-            .map(|x| (-0.5 / (sigma * sigma) * (x * x) as f64).exp())
-            .collect();
-        let s: f64 = w.iter().sum();
-        w.iter_mut().for_each(|v| *v /= s);
         let (m, nb, k) = self.rec.spikes.dim();
         let mut out = Array2::zeros((m, nb));
         for p in 0..m {
@@ -440,23 +468,9 @@ impl NeuLvm {
                         / k as f64
                 })
                 .collect();
-            let n = nb as i64;
-            let at = |i: i64| -> f64 {
-                // scipy 'reflect' (d c b a | a b c d | d c b a), repeated for long kernels.
-                let period = 2 * n;
-                let mut j = i.rem_euclid(period);
-                if j >= n {
-                    j = period - 1 - j;
-                }
-                mean[j as usize]
-            };
-            for b in 0..nb {
-                let mut acc = 0.0;
-                for (o, wv) in w.iter().enumerate() {
-                    acc += wv * at(b as i64 + o as i64 - radius);
-                }
-                out[[p, b]] = acc;
-            }
+            let smooth = gaussian_filter1d(&mean, sigma_s / self.cfg.dt_s)
+                .map_err(|e| NeulvmError::Options(e.to_string()))?;
+            out.row_mut(p).assign(&ndarray::ArrayView1::from(&smooth));
         }
         Ok(out)
     }
@@ -788,9 +802,9 @@ impl NeuLvm {
         }
     }
 
-    /// Latent part of one population: returns Σ_t nll; accumulates gradients. Dispatches to
-    /// an AVX-512 or AVX2 build of the same code when the CPU has it (the same bits: the
-    /// operation order is fixed by the source and there is no FMA).
+    /// Latent part of one population: returns Σ_t nll; accumulates gradients. Runs the
+    /// AVX-512, AVX2 or portable build of the same code, as chosen by the model's
+    /// [`SimdLevel`] (see [`NeuLvm::with_simd_level`]).
     #[allow(clippy::too_many_arguments)]
     fn pop_latent(
         &self,
@@ -806,33 +820,30 @@ impl NeuLvm {
         pg: &mut PopGrad,
     ) -> f64 {
         let mut ws = self.pool.take();
-        let out = 'run: {
+        let out = match self.simd {
             #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
-                    break 'run unsafe {
-                        self.pop_latent_avx512(
-                            al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
-                        )
-                    };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-                    break 'run unsafe {
-                        self.pop_latent_avx2(
-                            al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
-                        )
-                    };
+            SimdLevel::Avx512 => {
+                // SAFETY: `self.simd` is only ever a supported level (`with_simd_level` checks,
+                // `simd::active` never exceeds the detected one), and Avx512 means AVX-512F,
+                // AVX2 and FMA.
+                unsafe {
+                    self.pop_latent_avx512(
+                        al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
+                    )
                 }
             }
-            self.pop_latent_impl::<false>(
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2 => {
+                // SAFETY: as above; Avx2 means AVX2 and FMA.
+                unsafe {
+                    self.pop_latent_avx2(
+                        al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
+                    )
+                }
+            }
+            _ => self.pop_latent_impl::<false>(
                 al, params, h, u, z, fallback, grad, gz, scale, pg, &mut ws,
-            )
+            ),
         };
         self.pool.put(ws);
         out
@@ -940,7 +951,7 @@ impl NeuLvm {
             vinit[k] = if refr[k] {
                 0.0
             } else {
-                h * (1.0 - exp(-s * am))
+                h * (1.0 - exp_taylor13::<false>(-s * am))
             };
         }
         let table = self.s0_table(h, am, th, grad && pg.gp, tmp);
@@ -1170,7 +1181,7 @@ impl NeuLvm {
             for k in 0..a {
                 let s = self.age_grid[k];
                 if !refr[k] {
-                    let e = exp(-s * am);
+                    let e = exp_taylor13::<false>(-s * am);
                     dh += g_v[k] * (1.0 - e);
                     dam += g_v[k] * h * s * e;
                 }
@@ -1224,7 +1235,7 @@ impl NeuLvm {
             let vinit = if r0 {
                 0.0
             } else {
-                h * (1.0 - exp(-age0_s * am))
+                h * (1.0 - exp_taylor13::<false>(-age0_s * am))
             };
             let mut vin = vinit;
             let mut age = age0;
@@ -1249,7 +1260,11 @@ impl NeuLvm {
                 if refr {
                     v = 0.0;
                 }
-                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
+                let lam = if v == 0.0 {
+                    1e-8
+                } else {
+                    exp_taylor13::<false>(v - th)
+                };
                 let x = lam * dt;
                 let y = spikes[[a + s, i]] == 1;
                 if y {
@@ -1285,7 +1300,11 @@ impl NeuLvm {
             for s in (0..t_len).rev() {
                 let v = tape_v[s];
                 let y = spikes[[a + s, i]] == 1;
-                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
+                let lam = if v == 0.0 {
+                    1e-8
+                } else {
+                    exp_taylor13::<false>(v - th)
+                };
                 let x = lam * dt;
                 let mut dv = gnext;
                 let mut gx = 0.0;
@@ -1320,7 +1339,7 @@ impl NeuLvm {
                     dvin
                 };
                 if s == 0 && !r0 {
-                    let e = exp(-age0_s * am);
+                    let e = exp_taylor13::<false>(-age0_s * am);
                     pg.dh += dvin * (1.0 - e);
                     pg.da += dvin * h * age0_s * e;
                 }

@@ -8,8 +8,8 @@ use crate::error::{NeulvmError, Result};
 /// Behaviour of the original code that a faithful port keeps by default.
 ///
 /// Every flag defaults to the original behaviour (`true` / the original constant). Setting a
-/// flag to `false` applies the fix that the spec (`shared/specs/neulvm.md`, port checklist)
-/// describes; the golden losses only hold with the defaults.
+/// flag to `false` applies the fix described on the flag; the golden losses only hold with
+/// the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quirks {
     /// Checklist item 2. A recorded neuron with no spike in the history window gets age 0

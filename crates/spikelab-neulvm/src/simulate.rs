@@ -7,9 +7,9 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NeulvmError, Result};
-use crate::fastmath::exp;
 use crate::model::stationary_survival;
 use crate::params::{ModelConfig, Params};
+use spikelab_core::fastexp::exp_taylor13;
 
 /// Settings of [`simulate`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ pub fn simulate(cfg: &ModelConfig, params: &Params, opts: &SimOptions) -> Result
             vs[al][k] = if refr[k] {
                 0.0
             } else {
-                h * (1.0 - exp(-s * params.a_mem_hz[al]))
+                h * (1.0 - exp_taylor13::<false>(-s * params.a_mem_hz[al]))
             };
             ss[al][k] = stationary_survival(cfg, s, h, params.a_mem_hz[al], params.theta[al]).0;
         }
@@ -140,9 +140,17 @@ pub fn simulate(cfg: &ModelConfig, params: &Params, opts: &SimOptions) -> Result
                 if refr[k] {
                     v = 0.0;
                 }
-                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
+                let lam = if v == 0.0 {
+                    1e-8
+                } else {
+                    exp_taylor13::<false>(v - th)
+                };
                 let x = lam * dt;
-                let p = if x < 0.01 { x } else { 1.0 - exp(-x) };
+                let p = if x < 0.01 {
+                    x
+                } else {
+                    1.0 - exp_taylor13::<false>(-x)
+                };
                 let mk = ss[al][k] * z[[al, t - 1 - k]];
                 let vk = (1.0 - ss[al][k]) * mk;
                 smp += mk * p;
@@ -170,7 +178,7 @@ pub fn simulate(cfg: &ModelConfig, params: &Params, opts: &SimOptions) -> Result
             // Age shift.
             for k in (1..a).rev() {
                 vs[al][k] = vs[al][k - 1];
-                let sv = ss[al][k - 1] * exp(-lam_dt[k - 1]);
+                let sv = ss[al][k - 1] * exp_taylor13::<false>(-lam_dt[k - 1]);
                 ss[al][k] = if sv < 1e-300 { 0.0 } else { sv };
             }
             vs[al][0] = 0.0;
@@ -182,7 +190,11 @@ pub fn simulate(cfg: &ModelConfig, params: &Params, opts: &SimOptions) -> Result
                 if (rec_age[al][i] as f64) * dt < cfg.ref_t_s {
                     v = 0.0;
                 }
-                let lam = if v == 0.0 { 1e-8 } else { exp(v - th) };
+                let lam = if v == 0.0 {
+                    1e-8
+                } else {
+                    exp_taylor13::<false>(v - th)
+                };
                 let x = lam * dt;
                 let lnp1 = if x < 0.01 {
                     v - th + ln_dt

@@ -15,7 +15,7 @@
 //! 4. **Noise**: white Gaussian noise whose standard deviation is chosen, per neuron, so that
 //!    the final trace has CASCADE's noise level
 //!    `ν = median_k |y_{k+1} − y_k| / √frame_rate_hz · 100` (Rupprecht et al. 2021,
-//!    Nat Neurosci 24:1324; `specs/calcium.md` §4.1) equal to the target (found by
+//!    Nat Neurosci 24:1324) equal to the target (found by
 //!    bisection on the actual trace, so ν is met to 0.1 %).
 //!
 //! Indicator presets ([`Indicator`]) give approximate single-spike amplitudes and time
@@ -212,26 +212,10 @@ pub struct CalciumTruth {
 /// assert!((nu - 1.0).abs() < 1e-12);
 /// ```
 pub fn noise_level(trace: &[f64], frame_rate_hz: f64) -> f64 {
-    let mut d: Vec<f64> = trace
-        .windows(2)
-        .map(|w| (w[1] - w[0]).abs())
-        .filter(|x| !x.is_nan())
-        .collect();
-    median_in_place(&mut d) / frame_rate_hz.sqrt() * 100.0
-}
-
-fn median_in_place(d: &mut [f64]) -> f64 {
-    let n = d.len();
-    if n == 0 {
-        return 0.0;
-    }
-    let (_, &mut hi, _) = d.select_nth_unstable_by(n / 2, f64::total_cmp);
-    if n % 2 == 1 {
-        hi
-    } else {
-        let lo = d[..n / 2].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        0.5 * (lo + hi)
-    }
+    let d: Vec<f64> = trace.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    let med =
+        spikelab_core::stats::median(&d, spikelab_core::stats::NanPolicy::Omit).unwrap_or(0.0);
+    med / frame_rate_hz.sqrt() * 100.0
 }
 
 impl CalciumParams {

@@ -1,6 +1,6 @@
 //! Microscopic populations of escape-noise leaky integrate-and-fire neurons: the ground-truth
-//! simulator of neuLVM (Wang et al., NeurIPS 2022; `specs/neulvm.md`, "Microscopic
-//! ground-truth simulator").
+//! simulator of neuLVM (Wang et al., NeurIPS 2022, "Mesoscopic modeling of hidden spiking
+//! neurons", arXiv 2205.13493).
 //!
 //! `M` populations of `N_α` neurons, all-to-all coupled through exponential synapses.
 //! Potentials are in units of Δu (so the hazard is `exp(u − θ)` Hz). Per time step `dt`:
@@ -27,12 +27,17 @@
 //! **Recording.** `K` neurons per population (the first `K` of a random permutation, sorted)
 //! are recorded; the population activity `A_α(s) = count/N_α/dt` (Hz) is stored for every
 //! step. [`LifOutput::rebin`] re-bins as neuLVM's preprocessing does (activity averaged,
-//! spikes summed then `> 0`) and [`data_driven_z0`] computes its data-driven initial latent.
+//! spikes summed then `> 0`; neuLVM's `NeuLvm::initial_latent` computes its data-driven initial
+//! latent from the result).
 
-use ndarray::{Array2, Array3, ArrayView3};
+use ndarray::{Array2, Array3};
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Serialize};
+use spikelab_core::fastexp::{
+    EXP_LN2_16_HI, EXP_LN2_16_LO, EXP_MAGIC, EXP_N_LOG2E, EXP_POLY, EXP2_J16, exp_table16,
+};
+use spikelab_core::simd::{self, SimdLevel};
 use spikelab_data::{PopulationActivity, SpikeTrains};
 
 use crate::error::{Result, non_negative, param, positive};
@@ -525,14 +530,15 @@ struct Consts {
 /// fired are appended to `spiked` in increasing order.
 ///
 /// Multiply-adds are written as `mul_add` (fused, one rounding) everywhere, so the result is
-/// the same bit for bit on every machine. Dispatches at run time to hand-written AVX-512
-/// intrinsics (`step_pass_avx512`: the same operations, in the same order, on 8 lanes; the
-/// `exp` table read is a two-register permute) or to an AVX2+FMA build of the portable code
-/// (`step_pass_generic`, auto-vectorised, the table read a gather) when the CPU has them;
-/// elsewhere the portable build runs, on x86-64 without FMA (CPUs before ≈ 2013) through the
-/// correctly rounded software `fma` of the C library: the same bits, but a library call per
-/// multiply-add (far slower). A unit test checks the dispatched path against a plain
-/// one-neuron-at-a-time step bit for bit.
+/// the same bit for bit on every machine and at every SIMD level. The level comes from
+/// `spikelab_core::simd::active` (override: `SPIKELAB_SIMD`): hand-written AVX-512 intrinsics
+/// (`step_pass_avx512`: the same operations, in the same order, on 8 lanes; the `exp` table
+/// read is a two-register permute), an AVX2+FMA build of the portable code
+/// (`step_pass_generic`, auto-vectorised, the table read a gather), or the portable build,
+/// which on x86-64 (no `fma` target feature) goes through the correctly rounded software `fma`
+/// of the C library: the same bits, but a library call per multiply-add (far slower). The
+/// exponential is `spikelab_core::fastexp::exp_table16`. A unit test checks every level this
+/// CPU supports against a plain one-neuron-at-a-time step bit for bit.
 #[inline]
 fn step_pass(
     u: &mut [f64],
@@ -542,21 +548,34 @@ fn step_pass(
     spiked: &mut Vec<u32>,
     k: Consts,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+    step_pass_at(simd::active(), u, age, acc, thr, spiked, k)
+}
+
+/// [`step_pass`] at a given level, which must be one this CPU supports (levels above the
+/// detected one run the portable build).
+#[inline]
+fn step_pass_at(
+    level: SimdLevel,
+    u: &mut [f64],
+    age: &mut [f64],
+    acc: &mut [f64],
+    thr: &[f64],
+    spiked: &mut Vec<u32>,
+    k: Consts,
+) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 if level.is_supported() => {
             // SAFETY: the CPU supports AVX-512F (checked just above).
-            unsafe { step_pass_avx512(u, age, acc, thr, spiked, k) };
-            return;
+            unsafe { step_pass_avx512(u, age, acc, thr, spiked, k) }
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 if level.is_supported() => {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            unsafe { step_pass_avx2(u, age, acc, thr, spiked, k) };
-            return;
+            unsafe { step_pass_avx2(u, age, acc, thr, spiked, k) }
         }
+        _ => step_pass_generic(u, age, acc, thr, spiked, k),
     }
-    step_pass_generic(u, age, acc, thr, spiked, k)
 }
 
 /// [`step_pass_generic`] in AVX-512 intrinsics, bit-identical. Safety: the CPU must support
@@ -618,7 +637,7 @@ unsafe fn step_pass_avx512(
         let refractory = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(ag, refs);
         let un = _mm512_maskz_fmadd_pd(!refractory, e, uu, c);
         let live = _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(un, zero);
-        // exp_fast(un − θ), operation for operation.
+        // exp_table16(un − θ), operation for operation.
         let x = _mm512_min_pd(_mm512_max_pd(_mm512_sub_pd(un, th), lo), hi);
         let tt = _mm512_fmadd_pd(x, nlog2e, magic);
         let kk = _mm512_sub_pd(tt, magic);
@@ -742,7 +761,7 @@ fn step_pass_generic(
         .enumerate()
     {
         let (ag, un, x, live) = advance(*gi, *ui, k);
-        let a = exp_fast(x).mul_add(live, *ai);
+        let a = exp_table16(x).mul_add(live, *ai);
         if a >= ti {
             *ai = 0.0;
             *ui = 0.0;
@@ -818,78 +837,14 @@ const LANES: usize = 32;
 /// Populations are padded to a multiple of this many neurons (one AVX-512 vector).
 const PAD: usize = 8;
 
-/// [`exp_fast`] on `L` independent lanes.
+/// [`exp_table16`] on `L` independent lanes.
 #[inline(always)]
 fn exp_fast_lanes<const L: usize>(x: [f64; L]) -> [f64; L] {
     let mut out = [0.0; L];
     for k in 0..L {
-        out[k] = exp_fast(x[k]);
+        out[k] = exp_table16(x[k]);
     }
     out
-}
-
-/// Bits of `2^(j/16)`, `j = 0‥15` (correctly rounded, computed with 60-digit decimal
-/// arithmetic), minus `j·2^48`: adding `t_bits << 48` (where `t = x·16/ln2 + 1.5·2^52`, whose low
-/// mantissa bits hold `k = 16m + j` in two's complement) then adds `m` to the exponent and
-/// cancels the `j` term, so `2^(k/16)` costs one shift and one integer add. See [`exp_fast`].
-const EXP2_J16: [u64; 16] = [
-    0x3ff0_0000_0000_0000,
-    0x3fef_b558_6cf9_890f,
-    0x3fef_72b8_3c7d_517b,
-    0x3fef_387a_6e75_6238,
-    0x3fef_06fe_0a31_b715,
-    0x3fee_dea6_4c12_3422,
-    0x3fee_bfda_d536_2a27,
-    0x3fee_ab07_dd48_5429,
-    0x3fee_a09e_667f_3bcd,
-    0x3fee_a114_73eb_0187,
-    0x3fee_ace5_422a_a0db,
-    0x3fee_c491_82a3_f090,
-    0x3fee_e89f_995a_d3ad,
-    0x3fef_199b_dd85_529c,
-    0x3fef_5818_dcfb_a487,
-    0x3fef_a4af_a2a4_90da,
-];
-
-/// Constants of [`exp_fast`].
-const EXP_N_LOG2E: f64 = 16.0 * std::f64::consts::LOG2_E;
-/// `ln2/16` split so that `k·HI` is exact for `|k| < 2^21` (fdlibm's `ln2_hi`, `ln2_lo`, / 16).
-const EXP_LN2_16_HI: f64 = 6.931_471_803_691_238e-1 / 16.0;
-const EXP_LN2_16_LO: f64 = 1.908_214_929_270_587_7e-10_f64 / 16.0;
-/// `1.5·2^52`: adding it rounds to an integer held in the low mantissa bits.
-const EXP_MAGIC: f64 = 6_755_399_441_055_744.0;
-/// Taylor coefficients `1/n!`, `n = 6‥0`.
-const EXP_POLY: [f64; 7] = [
-    1.0 / 720.0,
-    1.0 / 120.0,
-    1.0 / 24.0,
-    1.0 / 6.0,
-    0.5,
-    1.0,
-    1.0,
-];
-
-/// `exp(x)` for `x` in `[−700, 700]` (clamped outside), relative error below 1e-14: reduction
-/// `x = (16m + j)·ln2/16 + r` (Cody–Waite, `|r| ≤ ln2/32`), a degree-6 Taylor polynomial
-/// (truncation error ≤ 5e-16), times `2^(j/16)` from a 16-entry table with `2^m` added into
-/// its exponent bits. Branch-free with fused multiply-adds; the AVX-512 step
-/// (`step_pass_avx512`) computes the same operations on 8 lanes, the table read being one
-/// two-register permute.
-#[inline(always)]
-pub(crate) fn exp_fast(x: f64) -> f64 {
-    let x = x.clamp(-700.0, 700.0);
-    let t = x.mul_add(EXP_N_LOG2E, EXP_MAGIC);
-    let k = t - EXP_MAGIC;
-    let r = (-k).mul_add(EXP_LN2_16_HI, x);
-    let r = (-k).mul_add(EXP_LN2_16_LO, r);
-    let mut p = EXP_POLY[0];
-    for &c in &EXP_POLY[1..] {
-        p = p.mul_add(r, c);
-    }
-    // The low 16 bits of EXP_MAGIC are 0, so the low bits of t are those of k = 16m + j.
-    let tb = t.to_bits();
-    let scale = f64::from_bits(EXP2_J16[(tb & 15) as usize].wrapping_add(tb << 48));
-    p * scale
 }
 
 impl LifOutput {
@@ -946,77 +901,8 @@ impl LifOutput {
     }
 }
 
-/// neuLVM's data-driven initial latent `Z⁽⁰⁾`: for each population, the mean over its
-/// recorded neurons of the binary spikes, smoothed with a Gaussian of standard deviation
-/// `sigma_bins` (SciPy `gaussian_filter1d` semantics: `mode='reflect'`, `truncate=4`).
-/// Input **`[population, bin, neuron]`**; output `[population, bin]`. neuLVM uses
-/// σ = 400 ms / Δ = 100 bins.
-///
-/// # Example
-/// ```
-/// use ndarray::Array3;
-/// let mut y = Array3::<u8>::zeros((1, 50, 2));
-/// y[[0, 25, 0]] = 1;
-/// let z = spikelab_synth::lif::data_driven_z0(y.view(), 3.0)?;
-/// assert!((z.sum() - 0.5).abs() < 1e-12); // mass 1/2 is preserved away from the edges
-/// # Ok::<(), spikelab_synth::SynthError>(())
-/// ```
-pub fn data_driven_z0(spikes: ArrayView3<'_, u8>, sigma_bins: f64) -> Result<Array2<f64>> {
-    positive("sigma_bins", sigma_bins)?;
-    let (m, nb, k) = spikes.dim();
-    if nb == 0 || k == 0 {
-        return Err(param(
-            "spikes",
-            format!("shape {:?} has no bins or no neurons", spikes.dim()),
-        ));
-    }
-    let radius = (4.0 * sigma_bins + 0.5) as i64;
-    let mut kern: Vec<f64> = (-radius..=radius)
-        .map(|x| (-0.5 * (x as f64 / sigma_bins).powi(2)).exp())
-        .collect();
-    let s: f64 = kern.iter().sum();
-    kern.iter_mut().for_each(|x| *x /= s);
-    let n = nb as i64;
-    let reflect = |mut i: i64| -> usize {
-        // Half-sample symmetric reflection with period 2n.
-        let period = 2 * n;
-        i = i.rem_euclid(period);
-        if i >= n {
-            (period - 1 - i) as usize
-        } else {
-            i as usize
-        }
-    };
-    let mut out = Array2::<f64>::zeros((m, nb));
-    for p in 0..m {
-        let mean: Vec<f64> = (0..nb)
-            .map(|b| (0..k).map(|i| spikes[[p, b, i]] as f64).sum::<f64>() / k as f64)
-            .collect();
-        for b in 0..nb {
-            let mut acc = 0.0;
-            for (q, &wk) in kern.iter().enumerate() {
-                acc += wk * mean[reflect(b as i64 + q as i64 - radius)];
-            }
-            out[[p, b]] = acc;
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn exp_fast_is_accurate() {
-        let mut worst = 0.0f64;
-        let mut x = -700.0;
-        while x < 700.0 {
-            let rel = (super::exp_fast(x) - x.exp()).abs() / x.exp();
-            worst = worst.max(rel);
-            x += 0.0137;
-        }
-        assert!(worst < 1e-14, "{worst}");
-    }
-
     /// The step written plainly, one neuron at a time: potential, hazard, then the threshold
     /// test and reset (the definition the fused, vectorised pass must reproduce bit for bit).
     fn reference_step(
@@ -1035,7 +921,7 @@ mod tests {
                 k.e.mul_add(u[i], k.c)
             };
             let live = if u[i] == 0.0 { 0.0 } else { k.dt };
-            acc[i] = super::exp_fast(u[i] - k.th).mul_add(live, acc[i]);
+            acc[i] = spikelab_core::fastexp::exp_table16(u[i] - k.th).mul_add(live, acc[i]);
         }
         for i in 0..u.len() {
             if acc[i] >= thr[i] {
@@ -1072,15 +958,16 @@ mod tests {
             refs: 20.0,
         };
         let mut total = 0;
-        for path in 0..2 {
+        let levels = spikelab_core::simd::SimdLevel::supported();
+        for path in 0..=levels.len() {
             let (mut u1, mut g1, mut a1) = (u0.clone(), g0.clone(), a0.clone());
             let (mut u2, mut g2, mut a2) = (u0.clone(), g0.clone(), a0.clone());
             for _ in 0..200 {
                 let mut s1 = Vec::new();
-                if path == 0 {
-                    super::step_pass(&mut u1, &mut g1, &mut a1, &thr, &mut s1, k);
+                if let Some(&level) = levels.get(path) {
+                    super::step_pass_at(level, &mut u1, &mut g1, &mut a1, &thr, &mut s1, k);
                 } else {
-                    super::step_pass_generic(&mut u1, &mut g1, &mut a1, &thr, &mut s1, k);
+                    super::step_pass(&mut u1, &mut g1, &mut a1, &thr, &mut s1, k);
                 }
                 let s2 = reference_step(&mut u2, &mut g2, &mut a2, &thr, k);
                 assert_eq!(s1, s2);

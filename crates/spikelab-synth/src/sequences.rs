@@ -3,7 +3,7 @@
 //! Two modes:
 //!
 //! * **Parity mode** ([`ParityParams`]): the recipe of the original convSeq generator
-//!   (Koshkin & Fukai 2024, `demo/make_dataset.py`; `specs/convseq.md` §2) applied to a given
+//!   (Koshkin & Fukai 2024, `demo/make_dataset.py`) applied to a given
 //!   binary background raster such as the bundled CA1 raster. Not RNG-exact with NumPy, but the
 //!   same algorithm, quirks included (see [`ParityParams::generate`]).
 //! * **Clean mode** ([`SequenceParams`]): a Poisson or gamma background with heterogeneous

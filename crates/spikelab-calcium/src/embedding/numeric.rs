@@ -2,39 +2,12 @@
 //!
 //! The embedding must reproduce statistics that were computed with NumPy/SciPy to ~1e-14, so
 //! sums use NumPy's pairwise summation (blocks of 128, eight accumulators) and percentiles use
-//! NumPy's default linear interpolation, including its two-sided `lerp`.
+//! NumPy's default linear interpolation, including its two-sided `lerp` (both from
+//! `spikelab_core::stats`).
 
-/// NumPy's pairwise summation of a contiguous slice (`np.add.reduce` on a 1-D float64 array).
-pub(crate) fn pairwise_sum(a: &[f64]) -> f64 {
-    let n = a.len();
-    if n < 8 {
-        let mut res = 0.0;
-        for &v in a {
-            res += v;
-        }
-        res
-    } else if n <= 128 {
-        let mut r = [0.0f64; 8];
-        r.copy_from_slice(&a[..8]);
-        let mut i = 8;
-        while i < n - (n % 8) {
-            for j in 0..8 {
-                r[j] += a[i + j];
-            }
-            i += 8;
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        while i < n {
-            res += a[i];
-            i += 1;
-        }
-        res
-    } else {
-        let mut n2 = n / 2;
-        n2 -= n2 % 8;
-        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
-    }
-}
+use spikelab_core::stats::{self, NanPolicy};
+
+pub(crate) use spikelab_core::stats::numpy_sum as pairwise_sum;
 
 /// Pairwise sum of `f(a[i])` (materialises the mapped values, as NumPy does).
 pub(crate) fn pairwise_sum_map(a: &[f64], f: impl Fn(f64) -> f64) -> f64 {
@@ -67,51 +40,24 @@ pub(crate) fn sorted(a: &[f64]) -> Vec<f64> {
     v
 }
 
-/// `np.median`: middle value, or the mean of the two middle values.
+/// `np.median` of NaN-free data; NaN for an empty slice (the callers never pass one).
 pub(crate) fn median(a: &[f64]) -> f64 {
-    let s = sorted(a);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
+    stats::median(a, NanPolicy::Propagate).unwrap_or(f64::NAN)
 }
 
-/// `np.percentile(a, q)` with the default `linear` method, on an already sorted slice.
+/// `np.percentile(a, q)` (linear) of sorted NaN-free data; NaN for an empty slice.
 pub(crate) fn percentile_sorted(s: &[f64], q: f64) -> f64 {
-    let n = s.len();
-    let virtual_index = q / 100.0 * (n - 1) as f64;
-    let lo = virtual_index.floor();
-    let t = virtual_index - lo;
-    let lo = lo as usize;
-    let hi = (lo + 1).min(n - 1);
-    let (a, b) = (s[lo], s[hi]);
-    let diff = b - a;
-    // NumPy's `_lerp`: a + diff*t, but b - diff*(1-t) where t >= 0.5.
-    if t >= 0.5 {
-        b - diff * (1.0 - t)
-    } else {
-        a + diff * t
-    }
+    stats::percentile_of_sorted(s, q).unwrap_or(f64::NAN)
 }
 
-/// `np.percentile(a, q)` (linear interpolation).
+/// `np.percentile(a, q)` (linear) of NaN-free data; NaN for an empty slice.
 pub(crate) fn percentile(a: &[f64], q: f64) -> f64 {
-    percentile_sorted(&sorted(a), q)
+    stats::percentile(a, q, NanPolicy::Propagate).unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pairwise_matches_exact_sum_of_integers() {
-        let v: Vec<f64> = (1..=1000).map(f64::from).collect();
-        assert_eq!(pairwise_sum(&v), 500_500.0);
-        assert_eq!(pairwise_sum(&v[..5]), 15.0);
-        assert_eq!(pairwise_sum(&v[..100]), 5050.0);
-    }
 
     #[test]
     fn median_and_percentile_follow_numpy() {
