@@ -106,7 +106,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         },
         None => TreeEnsemble::Expected,
     };
-    let emb = Embedding::bundled().context("loading the bundled embedding artefacts")?;
+    let emb = Embedding::embedded().context("loading the bundled embedding artefacts")?;
     let features = features_of_traces(&traces)?;
     let location = emb.locate(features.view())?;
     let weights = emb.dataset_weights(location, ensemble)?;

@@ -4,7 +4,7 @@
 use spikelab_calcium::preprocess::{
     Preprocessing, fft_resample, noise_level, percentile_sorted, running_percentile,
 };
-use spikelab_data::datasets::{self, Split};
+use spikelab_datasets::{self as datasets, Split};
 
 /// scipy.signal.resample written out with an O(n²) DFT (independent of rustfft).
 fn dft_resample(x: &[f64], num: usize) -> Vec<f64> {

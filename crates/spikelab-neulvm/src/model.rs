@@ -287,7 +287,7 @@ impl NeuLvm {
     ///
     /// ```
     /// use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
-    /// use spikelab_data::datasets;
+    /// use spikelab_datasets as datasets;
     /// let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
     /// assert_eq!(model.initial_rate_hz(), &[15.0, 10.0, 25.0]);
@@ -407,7 +407,7 @@ impl NeuLvm {
     ///
     /// ```
     /// # use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
-    /// # use spikelab_data::datasets;
+    /// # use spikelab_datasets as datasets;
     /// # let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
     /// # let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
     /// let z0 = model.initial_latent(0.4)?;
@@ -466,7 +466,8 @@ impl NeuLvm {
     ///
     /// ```
     /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording};
-    /// use spikelab_data::{datasets, io::npy};
+    /// use spikelab_data::io::npy;
+    /// use spikelab_datasets as datasets;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
     ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
     /// let z_gt = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_gt_4ms.npy")?)?;
@@ -487,7 +488,8 @@ impl NeuLvm {
     ///
     /// ```
     /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
-    /// use spikelab_data::{datasets, io::npy};
+    /// use spikelab_data::io::npy;
+    /// use spikelab_datasets as datasets;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
     ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
     /// let z = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_init_4ms.npy")?)?;
@@ -1333,7 +1335,7 @@ impl NeuLvm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spikelab_data::datasets;
+    use spikelab_datasets as datasets;
 
     fn model() -> NeuLvm {
         let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").expect("data"))

@@ -1,7 +1,8 @@
 //! Golden losses of the original numpy code (`golden_losses.json`) on the bundled data.
 
 use ndarray::{Array2, Ix2};
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording};
 
 fn load() -> (NeuLvm, serde_json::Value) {
