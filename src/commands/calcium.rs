@@ -17,7 +17,7 @@ use spikelab_calcium::preprocess::{Preprocessing, noise_level};
 use spikelab_calcium::train::{TrainConfig, TrainingData, train};
 use spikelab_calcium::{ElephantCnn, ElephantWeights, Evaluation};
 use spikelab_data::CalciumTraces;
-use spikelab_data::io::{self, Format};
+use spikelab_data::io::{self, ReadOptions};
 use spikelab_datasets::calcium::leaderboard_scores;
 
 /// `spikelab calcium` subcommands.
@@ -195,23 +195,13 @@ fn calibration(a: &ModelArgs, m: &Model) -> Result<Calibration> {
 }
 
 fn read_traces(a: &DeconvolveArgs) -> Result<CalciumTraces> {
-    let p = &a.input;
-    let mut tr = match Format::detect(p)? {
-        Format::Csv => io::csv::read_calcium(p, a.fps)?,
-        Format::Npy => io::npy::read_traces(p, a.fps)?,
-        Format::Mat => match &a.variable {
-            Some(v) => CalciumTraces::new(io::mat::read_matrix(p, v)?, a.fps)?,
-            None => io::mat::c2s_to_traces(&io::mat::read_c2s(p).context(
-                "not a c2s file (struct `data` with `calcium`, `fps`); name a matrix with --variable",
-            )?)?,
-        },
-        Format::Nwb => io::nwb::read_ophys(p)?,
-        other => bail!("{}: {other:?} holds no calcium traces", p.display()),
+    let options = ReadOptions {
+        frame_rate_hz: a.fps,
+        variable: a.variable.clone(),
+        neurons_first: a.neurons_first,
+        ..ReadOptions::default()
     };
-    if a.neurons_first {
-        tr = CalciumTraces::new(tr.data().t().to_owned(), tr.frame_rate_hz())?;
-    }
-    Ok(tr)
+    Ok(io::read_traces(&a.input, &options)?)
 }
 
 fn deconvolve(a: DeconvolveArgs) -> Result<()> {
