@@ -78,7 +78,7 @@ impl Default for ReadOptions {
 }
 
 impl ReadOptions {
-    fn bin_s(&self) -> f64 {
+    fn effective_bin_s(&self) -> f64 {
         self.bin_s.unwrap_or(1.0 / self.frame_rate_hz)
     }
 
@@ -145,13 +145,17 @@ fn traces_of(m: Array2<f64>, o: &ReadOptions) -> Result<CalciumTraces> {
 fn from_matrix(path: &Path, m: Array2<f64>, o: &ReadOptions) -> Result<Loaded> {
     Ok(match o.content {
         Some(Content::Traces) => Loaded::Traces(traces_of(m, o)?),
-        Some(Content::Raster) => Loaded::Raster(BinnedRaster::from_f64(m.view(), o.bin_s())?),
+        Some(Content::Raster) => {
+            Loaded::Raster(BinnedRaster::from_f64(m.view(), o.effective_bin_s())?)
+        }
         Some(Content::Array) => Loaded::Array(npy::NpyArray {
             dtype: "float64",
             data: m.into_dyn(),
         }),
         Some(Content::SpikeTrains) => return Err(wrong(path, "spike trains", "a matrix")),
-        None if all_whole(&m) => Loaded::Raster(BinnedRaster::from_f64(m.view(), o.bin_s())?),
+        None if all_whole(&m) => {
+            Loaded::Raster(BinnedRaster::from_f64(m.view(), o.effective_bin_s())?)
+        }
         None => Loaded::Array(npy::NpyArray {
             dtype: "float64",
             data: m.into_dyn(),
@@ -179,7 +183,9 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Loaded> {
                 None => all_whole(&t.values),
             };
             if raster {
-                Ok(Loaded::Raster(csv::read_spike_counts(path, o.bin_s())?.0))
+                Ok(Loaded::Raster(
+                    csv::read_spike_counts(path, o.effective_bin_s())?.0,
+                ))
             } else if o.content == Some(Content::Array) {
                 from_matrix(path, t.values, o)
             } else {
@@ -198,9 +204,11 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Loaded> {
                         t
                     }))
                 }
-                Some(Content::Raster) => Ok(Loaded::Raster(npy::read_raster(path, o.bin_s())?)),
+                Some(Content::Raster) => {
+                    Ok(Loaded::Raster(npy::read_raster(path, o.effective_bin_s())?))
+                }
                 None if a.data.ndim() == 2 && integer => {
-                    Ok(Loaded::Raster(npy::read_raster(path, o.bin_s())?))
+                    Ok(Loaded::Raster(npy::read_raster(path, o.effective_bin_s())?))
                 }
                 Some(Content::SpikeTrains) => Err(wrong(path, "spike trains", "an array")),
                 _ => Ok(Loaded::Array(a)),
@@ -211,7 +219,7 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Loaded> {
             let st = kilosort::read_kilosort(path)?;
             match o.content {
                 None | Some(Content::SpikeTrains) => Ok(Loaded::SpikeTrains(st)),
-                Some(Content::Raster) => Ok(Loaded::Raster(st.bin(o.bin_s())?)),
+                Some(Content::Raster) => Ok(Loaded::Raster(st.bin(o.effective_bin_s())?)),
                 Some(_) => Err(wrong(path, "traces or an array", "spike trains")),
             }
         }
@@ -279,9 +287,9 @@ fn open_nwb(path: &Path, o: &ReadOptions) -> Result<Loaded> {
         None | Some(Content::SpikeTrains) if units => {
             Ok(Loaded::SpikeTrains(nwb::read_units(path)?))
         }
-        Some(Content::Raster) if units => {
-            Ok(Loaded::Raster(nwb::read_units(path)?.bin(o.bin_s())?))
-        }
+        Some(Content::Raster) if units => Ok(Loaded::Raster(
+            nwb::read_units(path)?.bin(o.effective_bin_s())?,
+        )),
         None | Some(Content::Traces) if !summary.series.is_empty() => {
             Ok(Loaded::Traces(nwb::read_ophys(path)?))
         }
@@ -356,7 +364,7 @@ pub fn read_population_activity(path: &Path, options: &ReadOptions) -> Result<Po
         None => Format::detect(path)?,
     };
     if format == Format::Npy {
-        return npy::read_activity(path, options.bin_s());
+        return npy::read_activity(path, options.effective_bin_s());
     }
     let o = ReadOptions {
         content: Some(Content::Array),
@@ -368,7 +376,7 @@ pub fn read_population_activity(path: &Path, options: &ReadOptions) -> Result<Po
                 .data
                 .into_dimensionality::<ndarray::Ix2>()
                 .map_err(|e| wrong(path, "a 2-D [population, bin] array", &e.to_string()))?;
-            PopulationActivity::new(m, o.bin_s())
+            PopulationActivity::new(m, o.effective_bin_s())
         }
         other => Err(wrong(path, "population activity", other.kind())),
     }
