@@ -5,7 +5,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use spikelab_data::{SpikeTrains, datasets, io};
+use spikelab_data::{SpikeTrains, io};
+use spikelab_datasets as datasets;
 
 /// Deterministic spike trains: `n_units` units at `rate_hz` over `duration_s`, regular with
 /// a per-unit phase (no RNG needed for I/O throughput).

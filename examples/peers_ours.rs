@@ -33,11 +33,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use spikelab_calcium::evaluate::{GroundTruthSet, Padding, score};
+use spikelab_calcium::evaluate::{Padding, score};
 use spikelab_calcium::{ElephantCnn, Evaluation};
-use spikelab_convseq::{ConvSeq, ConvSeqParams, bundled, init_logits, make_engine, metrics};
+use spikelab_convseq::{ConvSeq, ConvSeqParams, init_logits, make_engine, metrics};
 use spikelab_data::io::nwb::{self, NwbWriteOptions};
-use spikelab_data::{CalciumTraces, SpikeTrains, datasets};
+use spikelab_data::{CalciumTraces, SpikeTrains};
+use spikelab_datasets as datasets;
+use spikelab_datasets::convseq as bundled;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -119,8 +121,8 @@ fn head(tr: &CalciumTraces, frames: usize) -> Result<CalciumTraces> {
 }
 
 fn cmd_calcium(n: u32, pw_frames: usize) -> Result<serde_json::Value> {
-    let set = GroundTruthSet::spikefinder_test(n)?;
-    let cnn = ElephantCnn::bundled("model1.h5")?;
+    let set = spikelab_datasets::calcium::spikefinder_test(n)?;
+    let cnn = ElephantCnn::embedded(1)?;
     let samples: usize = set.calcium.valid_lengths().iter().sum();
     // Warm-up on a short piece (allocations), then the timed full run.
     let small = head(&set.calcium, 1000)?;

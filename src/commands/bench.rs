@@ -198,7 +198,7 @@ fn convseq(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec
 fn calcium(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<PlotSpec>> {
     use spikelab_calcium::{ElephantCnn, Evaluation};
     use spikelab_data::CalciumTraces;
-    let mut cnn = ElephantCnn::bundled("model1.h5")?;
+    let mut cnn = ElephantCnn::embedded(1)?;
     if let BenchDevice::Cuda(_) = device {
         cnn = cnn.with_device(device.candle()?);
     }
@@ -260,9 +260,9 @@ fn neulvm(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<
         return Ok(Vec::new());
     }
     // The bundled 11-s recording, tiled in time to longer recordings.
-    let base = spikelab_data::io::npy::read_typed::<u8, ndarray::Ix3>(
-        &spikelab_data::datasets::neulvm("spikes_4ms.npy")?,
-    )?;
+    let base = spikelab_data::io::npy::read_typed::<u8, ndarray::Ix3>(&spikelab_datasets::neulvm(
+        "spikes_4ms.npy",
+    )?)?;
     let (m, t0, k) = base.dim();
     let factors: Vec<usize> = if quick { vec![1, 2] } else { vec![1, 2, 4, 8] };
     let b = bar(factors.len(), "neuLVM loss and gradient");

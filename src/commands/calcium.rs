@@ -12,14 +12,13 @@ use anyhow::{Context, Result, bail};
 use ndarray::Array2;
 use spikelab_calcium::calibration::Calibration;
 use spikelab_calcium::ensemble::ElephantEnsemble;
-use spikelab_calcium::evaluate::{
-    GroundTruthSet, Padding, Predictor, evaluate, leaderboard_scores,
-};
+use spikelab_calcium::evaluate::{Padding, Predictor, evaluate};
 use spikelab_calcium::preprocess::{Preprocessing, noise_level};
 use spikelab_calcium::train::{TrainConfig, TrainingData, train};
 use spikelab_calcium::{ElephantCnn, ElephantWeights, Evaluation};
 use spikelab_data::CalciumTraces;
-use spikelab_data::io::{self, Format};
+use spikelab_data::io::{self, ReadOptions};
+use spikelab_datasets::calcium::leaderboard_scores;
 
 /// `spikelab calcium` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -35,11 +34,12 @@ pub enum CalciumCommand {
 /// Which network(s) to run.
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
-    /// Weights: a bundled name (`model1.h5` … `model5.h5`,
-    /// `model_for_test_dataset1_retrained.h5`) or a path to a `.h5`/`.safetensors` file.
+    /// Weights: an embedded pretrained model (`model1` … `model5`, also written `model1.h5`),
+    /// a bundled Keras file of `datasets/` (`model_for_test_dataset1_retrained.h5`) or a path to
+    /// a `.h5`/`.safetensors` file.
     #[arg(long, default_value = "model1.h5")]
     pub model: String,
-    /// Average the five bundled models `model1.h5` … `model5.h5` instead of `--model`.
+    /// Average the five embedded models `model1` … `model5` instead of `--model`.
     #[arg(long)]
     pub ensemble: bool,
     /// Use the per-window (Keras-style, ~200× slower) evaluation instead of the fully
@@ -69,8 +69,8 @@ pub struct DeconvolveArgs {
     /// with resampling, when the rate is not 100 Hz).
     #[arg(long)]
     pub preprocess: bool,
-    /// Write calibrated spike rates in Hz (fitted on the bundled training sets) instead of the
-    /// network's z-score units.
+    /// Write calibrated spike rates in Hz (stored constants for the embedded models, else fitted
+    /// on the bundled training sets) instead of the network's z-score units.
     #[arg(long)]
     pub rates: bool,
     #[command(flatten)]
@@ -121,12 +121,25 @@ pub fn run(cmd: CalciumCommand) -> Result<()> {
     }
 }
 
+/// `model1`…`model5` (optionally `.h5`): the number of an embedded model.
+fn embedded_number(name: &str) -> Option<u8> {
+    let n = name
+        .strip_suffix(".h5")
+        .unwrap_or(name)
+        .strip_prefix("model")?;
+    n.parse().ok().filter(|n| (1..=5).contains(n))
+}
+
 fn load_cnn(name: &str) -> Result<ElephantCnn> {
     let p = Path::new(name);
     if p.exists() {
-        return ElephantCnn::load(p).with_context(|| format!("loading weights {name}"));
+        return ElephantCnn::from_file(p).with_context(|| format!("loading weights {name}"));
     }
-    ElephantCnn::bundled(name).with_context(|| format!("loading bundled model {name}"))
+    if let Some(n) = embedded_number(name) {
+        return Ok(ElephantCnn::embedded(n)?);
+    }
+    ElephantCnn::from_file(&spikelab_datasets::elephant_model(name)?)
+        .with_context(|| format!("loading bundled model {name}"))
 }
 
 enum Model {
@@ -150,7 +163,7 @@ fn model(a: &ModelArgs) -> Result<(Model, String)> {
         Evaluation::FullyConvolutional
     };
     if a.ensemble {
-        let e = ElephantEnsemble::bundled()?;
+        let e = ElephantEnsemble::embedded()?;
         let members = e
             .members()
             .iter()
@@ -167,24 +180,28 @@ fn model(a: &ModelArgs) -> Result<(Model, String)> {
     ))
 }
 
-fn read_traces(a: &DeconvolveArgs) -> Result<CalciumTraces> {
-    let p = &a.input;
-    let mut tr = match Format::detect(p)? {
-        Format::Csv => io::csv::read_calcium(p, a.fps)?,
-        Format::Npy => io::npy::read_traces(p, a.fps)?,
-        Format::Mat => match &a.variable {
-            Some(v) => CalciumTraces::new(io::mat::read_matrix(p, v)?, a.fps)?,
-            None => io::mat::c2s_to_traces(&io::mat::read_c2s(p).context(
-                "not a c2s file (struct `data` with `calcium`, `fps`); name a matrix with --variable",
-            )?)?,
-        },
-        Format::Nwb => io::nwb::read_ophys(p)?,
-        other => bail!("{}: {other:?} holds no calcium traces", p.display()),
-    };
-    if a.neurons_first {
-        tr = CalciumTraces::new(tr.data().t().to_owned(), tr.frame_rate_hz())?;
+/// The stored calibration of an embedded model or the ensemble; other weights are fitted on
+/// the bundled training sets.
+fn calibration(a: &ModelArgs, m: &Model) -> Result<Calibration> {
+    if a.ensemble {
+        return Ok(Calibration::embedded_ensemble());
     }
-    Ok(tr)
+    if !Path::new(&a.model).exists()
+        && let Some(n) = embedded_number(&a.model)
+    {
+        return Ok(Calibration::embedded(n)?);
+    }
+    Ok(spikelab_datasets::calcium::fit_calibration(m)?)
+}
+
+fn read_traces(a: &DeconvolveArgs) -> Result<CalciumTraces> {
+    let options = ReadOptions {
+        frame_rate_hz: a.fps,
+        variable: a.variable.clone(),
+        neurons_first: a.neurons_first,
+        ..ReadOptions::default()
+    };
+    Ok(io::read_traces(&a.input, &options)?)
 }
 
 fn deconvolve(a: DeconvolveArgs) -> Result<()> {
@@ -232,7 +249,7 @@ fn deconvolve(a: DeconvolveArgs) -> Result<()> {
         }
     }
     if a.rates {
-        let cal = Calibration::bundled(&m)?;
+        let cal = calibration(&a.model, &m)?;
         eprintln!(
             "calibration: spikes/frame = max(0, {:.4} + {:.4}·output)",
             cal.intercept, cal.slope
@@ -277,7 +294,7 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
     );
     let mut ours = Vec::new();
     for n in [1u32, 3, 4, 5] {
-        let set = GroundTruthSet::spikefinder_test(n)?;
+        let set = spikelab_datasets::calcium::spikefinder_test(n)?;
         let s = evaluate(&m, &set, padding)?;
         ours.push(s.median_corr);
         let cells: Vec<String> = s.corr.iter().map(|r| format!("{r:.3}")).collect();
@@ -307,9 +324,9 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     };
     let mut data = TrainingData::new();
     for n in [4u32, 5, 6] {
-        data.add_set(&GroundTruthSet::spikefinder_csv(
+        data.add_set(&spikelab_datasets::calcium::spikefinder_csv(
             n,
-            spikelab_data::datasets::Split::Train,
+            spikelab_datasets::Split::Train,
         )?)?;
     }
     let cfg = TrainConfig {

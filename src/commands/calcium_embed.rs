@@ -10,7 +10,7 @@
 //! spikelab calcium embed data.1.test.preprocessed.mat.gz --sampled-fits 150 --seed 1
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -20,13 +20,14 @@ use spikelab_calcium::embedding::{
 };
 use spikelab_calcium::preprocess::Preprocessing;
 use spikelab_data::CalciumTraces;
-use spikelab_data::io::{self, Format};
+use spikelab_data::io::{self, ReadOptions};
 
 /// Arguments of `spikelab calcium embed`.
 #[derive(clap::Args, Debug)]
 pub struct EmbedArgs {
     /// Calcium traces: Spikefinder CSV or `.npy` (`[time, neuron]`), a c2s `.mat[.gz]`
-    /// (`data` struct with `calcium`/`fps`), or a plain `.mat` matrix (see `--variable`).
+    /// (`data` struct with `calcium`/`fps`), a plain `.mat` matrix (see `--variable`) or NWB
+    /// ophys.
     pub input: PathBuf,
     /// Frame rate (Hz) of CSV/NPY/plain-matrix input (c2s files carry their own).
     #[arg(long, default_value_t = 100.0)]
@@ -56,30 +57,12 @@ pub struct EmbedArgs {
 }
 
 fn load_traces(args: &EmbedArgs) -> Result<CalciumTraces> {
-    let path = args.input.as_path();
-    Ok(match Format::detect(path)? {
-        Format::Csv => io::csv::read_calcium(path, args.fps)?,
-        Format::Npy => io::npy::read_traces(path, args.fps)?,
-        Format::Mat => load_mat(path, args)?,
-        other => bail!(
-            "{}: {other:?} input is not supported by `calcium embed`; convert it to CSV, NPY or MAT",
-            path.display()
-        ),
-    })
-}
-
-fn load_mat(path: &Path, args: &EmbedArgs) -> Result<CalciumTraces> {
-    if let Some(name) = &args.variable {
-        let m = io::mat::read_matrix(path, name)?;
-        return Ok(CalciumTraces::new(m, args.fps)?);
-    }
-    let recs = io::mat::read_c2s(path).with_context(|| {
-        format!(
-            "{} is not a c2s file; name the [time, neuron] matrix with --variable",
-            path.display()
-        )
-    })?;
-    Ok(io::mat::c2s_to_traces(&recs)?)
+    let options = ReadOptions {
+        frame_rate_hz: args.fps,
+        variable: args.variable.clone(),
+        ..ReadOptions::default()
+    };
+    Ok(io::read_traces(&args.input, &options)?)
 }
 
 /// Runs `spikelab calcium embed`.
@@ -106,7 +89,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         },
         None => TreeEnsemble::Expected,
     };
-    let emb = Embedding::bundled().context("loading the bundled embedding artefacts")?;
+    let emb = Embedding::embedded().context("loading the bundled embedding artefacts")?;
     let features = features_of_traces(&traces)?;
     let location = emb.locate(features.view())?;
     let weights = emb.dataset_weights(location, ensemble)?;

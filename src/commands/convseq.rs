@@ -92,38 +92,14 @@ fn load(a: &DetectArgs) -> Result<SpikeRaster> {
     let name = p.to_string_lossy().to_ascii_lowercase();
     let raster = if name.ends_with(".txt") || name.ends_with(".tsv") || name.ends_with(".txt.gz") {
         SpikeRaster::read_id_time_txt(p, a.bin_s, CountPolicy::Binarize)?
-    } else if name.ends_with(".npy") || name.ends_with(".npy.gz") {
-        let r = spikelab_data::io::npy::read_raster(p, a.bin_s)?;
-        SpikeRaster::from_binned(&r, CountPolicy::Binarize)?
-    } else if name.ends_with(".mat") || name.ends_with(".mat.gz") {
-        let var = match &a.variable {
-            Some(v) => v.clone(),
-            None => {
-                let f = spikelab_data::io::mat::read_mat(p)?;
-                let cands: Vec<String> = f
-                    .iter()
-                    .filter(|(_, v)| {
-                        v.as_array()
-                            .is_some_and(|m| m.dims.len() == 2 && m.dims[0] > 1 && m.dims[1] > 1)
-                    })
-                    .map(|(n, _)| n.to_string())
-                    .collect();
-                match cands.as_slice() {
-                    [one] => one.clone(),
-                    _ => bail!(
-                        "{}: pick the raster with --variable (2-D variables: {cands:?})",
-                        p.display()
-                    ),
-                }
-            }
-        };
-        let r = spikelab_data::io::mat::read_raster(p, &var, a.bin_s)?;
-        SpikeRaster::from_binned(&r, CountPolicy::Binarize)?
     } else {
-        bail!(
-            "{}: unknown input format (use .npy, .mat or .txt/.tsv)",
-            p.display()
-        );
+        let options = spikelab_data::io::ReadOptions {
+            bin_s: Some(a.bin_s),
+            variable: a.variable.clone(),
+            ..Default::default()
+        };
+        let r = spikelab_data::io::read_raster(p, &options)?;
+        SpikeRaster::from_binned(&r, CountPolicy::Binarize)?
     };
     if raster.n_clipped() > 0 {
         eprintln!(

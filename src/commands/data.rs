@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use ndarray::Array2;
-use spikelab_data::io::{self, Format};
-use spikelab_data::{BinnedRaster, CalciumTraces, SpikeTrains};
+use spikelab_data::io::{self, Content, Format, Loaded, ReadOptions};
 
 /// Arguments of `spikelab inspect`.
 #[derive(clap::Args, Debug)]
@@ -18,6 +16,9 @@ pub struct InspectArgs {
     /// Bin width (s) of a raster stored without one (NPY/MAT matrices); default 1/fps.
     #[arg(long)]
     pub bin_s: Option<f64>,
+    /// Read the file as `traces`, `raster`, `spikes` or `array` (default: its content decides).
+    #[arg(long)]
+    pub content: Option<String>,
 }
 
 /// Arguments of `spikelab convert`.
@@ -36,112 +37,24 @@ pub struct ConvertArgs {
     /// Name of the MATLAB variable to read from a plain `.mat` matrix file.
     #[arg(long)]
     pub variable: Option<String>,
+    /// Read the input as `traces`, `raster`, `spikes` or `array` (default: its content decides).
+    #[arg(long)]
+    pub content: Option<String>,
     /// Replace OUT if it exists (otherwise spikelab refuses to overwrite anything).
     #[arg(long)]
     pub force: bool,
 }
 
-/// What a file holds, once loaded.
-pub enum Loaded {
-    /// Calcium traces `[time, neuron]`.
-    Traces(CalciumTraces),
-    /// Spike trains (seconds).
-    Spikes(SpikeTrains),
-    /// A `[neuron, bin]` count raster.
-    Raster(BinnedRaster),
-    /// Any other numeric array.
-    Array(io::npy::NpyArray),
-}
-
-fn all_whole(a: &Array2<f64>) -> bool {
-    a.iter()
-        .all(|v| v.is_nan() || (v.fract() == 0.0 && *v >= 0.0))
-}
-
-/// Loads a file into the most specific spike-data type its content allows.
-pub fn load(path: &Path, fps: f64, bin_s: Option<f64>, variable: Option<&str>) -> Result<Loaded> {
-    let fmt = Format::detect(path)?;
-    Ok(match fmt {
-        Format::Csv => {
-            let t = io::csv::read_table(path)?;
-            if all_whole(&t.values) && path.to_string_lossy().contains("spikes") {
-                let (r, _) = io::csv::read_spike_counts(path, 1.0 / fps)?;
-                Loaded::Raster(r)
-            } else {
-                Loaded::Traces(CalciumTraces::new(t.values, fps)?)
-            }
-        }
-        Format::Npy => {
-            let a = io::npy::read_any(path)?;
-            if a.data.ndim() == 2 && a.dtype != "float64" && a.dtype != "float32" {
-                Loaded::Raster(io::npy::read_raster(path, bin_s.unwrap_or(1.0 / fps))?)
-            } else {
-                Loaded::Array(a)
-            }
-        }
-        Format::Mat => load_mat(path, bin_s.unwrap_or(1.0 / fps), variable)?,
-        Format::Kilosort => Loaded::Spikes(io::kilosort::read_kilosort(path)?),
-        Format::Nwb => load_nwb(path)?,
-        other => bail!("{}: format {other:?} is not supported here", path.display()),
+/// `--content` values: what the input is to be read as (default: its content decides).
+fn content(name: Option<&str>) -> Result<Option<Content>> {
+    Ok(match name {
+        None => None,
+        Some("traces") => Some(Content::Traces),
+        Some("raster") => Some(Content::Raster),
+        Some("spikes") => Some(Content::SpikeTrains),
+        Some("array") => Some(Content::Array),
+        Some(other) => bail!("--content must be traces, raster, spikes or array; got {other:?}"),
     })
-}
-
-fn load_mat(path: &Path, bin_s: f64, variable: Option<&str>) -> Result<Loaded> {
-    let mat = io::mat::read_mat(path)?;
-    if let Some(v) = variable {
-        let m = io::mat::read_matrix(path, v)?;
-        return Ok(if all_whole(&m) {
-            Loaded::Raster(BinnedRaster::from_f64(m.view(), bin_s)?)
-        } else {
-            Loaded::Array(io::npy::NpyArray {
-                dtype: "float64",
-                data: m.into_dyn(),
-            })
-        });
-    }
-    if mat.get("data").is_some() {
-        let recs = io::mat::read_c2s(path)?;
-        return Ok(Loaded::Traces(io::mat::c2s_to_traces(&recs)?));
-    }
-    if mat.get("CAttached").is_some() {
-        let trials = io::mat::read_cascade(path)?;
-        let first = trials
-            .first()
-            .with_context(|| format!("{}: CAttached holds no trial", path.display()))?;
-        return Ok(Loaded::Traces(CalciumTraces::from_columns(
-            std::slice::from_ref(&first.dff),
-            first.frame_rate_hz,
-        )?));
-    }
-    let names = mat.names();
-    match names.as_slice() {
-        [only] => load_mat(path, bin_s, Some(only)),
-        _ => bail!(
-            "{}: several variables ({}); pick one with --variable",
-            path.display(),
-            names.join(", ")
-        ),
-    }
-}
-
-#[cfg(feature = "hdf5")]
-fn load_nwb(path: &Path) -> Result<Loaded> {
-    let summary = io::nwb::inspect(path)?;
-    if summary.units.is_some() {
-        Ok(Loaded::Spikes(io::nwb::read_units(path)?))
-    } else if !summary.series.is_empty() {
-        Ok(Loaded::Traces(io::nwb::read_ophys(path)?))
-    } else {
-        bail!("{}: no /units and no RoiResponseSeries", path.display())
-    }
-}
-
-#[cfg(not(feature = "hdf5"))]
-fn load_nwb(path: &Path) -> Result<Loaded> {
-    bail!(
-        "{}: NWB needs the `hdf5` feature (rebuild spikelab with default features)",
-        path.display()
-    )
 }
 
 fn describe(l: &Loaded) {
@@ -160,7 +73,7 @@ fn describe(l: &Loaded) {
                 println!("  WARNING: {} NaN frames inside valid parts", nans.len());
             }
         }
-        Loaded::Spikes(s) => {
+        Loaded::SpikeTrains(s) => {
             println!(
                 "spike trains: {} units, {} spikes, [{:.3}, {:.3}] s ({:.1} s)",
                 s.n_units(),
@@ -226,7 +139,13 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         println!("{}", io::nwb::inspect(path)?);
         return Ok(());
     }
-    match load(path, args.fps, args.bin_s, None) {
+    let options = ReadOptions {
+        content: content(args.content.as_deref())?,
+        frame_rate_hz: args.fps,
+        bin_s: args.bin_s,
+        ..ReadOptions::default()
+    };
+    match io::open(path, &options).map_err(anyhow::Error::from) {
         Ok(l) => describe(&l),
         Err(e) if fmt == Format::Mat => println!("  (no spike-data type: {e})"),
         Err(e) => return Err(e),
@@ -236,7 +155,14 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 
 /// `spikelab convert IN OUT`.
 pub fn convert(args: ConvertArgs) -> Result<()> {
-    let loaded = load(&args.input, args.fps, args.bin_s, args.variable.as_deref())?;
+    let options = ReadOptions {
+        content: content(args.content.as_deref())?,
+        frame_rate_hz: args.fps,
+        bin_s: args.bin_s,
+        variable: args.variable.clone(),
+        ..ReadOptions::default()
+    };
+    let loaded = io::open(&args.input, &options)?;
     let out = &args.output;
     let name = out.to_string_lossy().to_lowercase();
     if name.ends_with(".npy") {
@@ -244,7 +170,7 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
             Loaded::Traces(t) => io::npy::write(out, t.data(), args.force)?,
             Loaded::Raster(r) => io::npy::write(out, r.counts(), args.force)?,
             Loaded::Array(a) => io::npy::write(out, &a.data, args.force)?,
-            Loaded::Spikes(s) => {
+            Loaded::SpikeTrains(s) => {
                 let bin = args
                     .bin_s
                     .context("spike trains → .npy needs --bin-s (the raster's bin width in s)")?;
@@ -283,7 +209,7 @@ fn write_nwb(loaded: Loaded, out: &Path, force: bool) -> Result<()> {
                 ..Default::default()
             },
         )?,
-        Loaded::Spikes(s) => io::nwb::write_units(
+        Loaded::SpikeTrains(s) => io::nwb::write_units(
             out,
             &s,
             &NwbWriteOptions {

@@ -5,7 +5,8 @@ use anyhow::Result;
 use serde_json::json;
 use spikelab_calcium::ElephantCnn;
 use spikelab_calcium::embedding::{Embedding, TreeEnsemble, features_of_traces};
-use spikelab_calcium::evaluate::{GroundTruthSet, Padding, evaluate, leaderboard_scores};
+use spikelab_calcium::evaluate::{Padding, evaluate};
+use spikelab_datasets::calcium::leaderboard_scores;
 
 use super::demo::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};
@@ -15,7 +16,7 @@ use crate::report::Section;
 pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
     let sets: &[u32] = if ctx.quick { &[1, 4, 5] } else { &[1, 3, 4, 5] };
     ctx.bar.set_length(sets.len() as u64 + 2);
-    let cnn = ElephantCnn::bundled("model1.h5")?;
+    let cnn = ElephantCnn::embedded(1)?;
     let lb_cnn = leaderboard_scores("Elephant (CNN)", "corr")?;
     let lb_emb = leaderboard_scores("Embedding of CNNs via Ca recording stats", "corr")?;
     let lb = |s: &[(String, f64)], n: u32| {
@@ -27,7 +28,7 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
     let mut per_set = serde_json::Map::new();
     let mut fig_set = None;
     for &n in sets {
-        let set = GroundTruthSet::spikefinder_test(n)?;
+        let set = spikelab_datasets::calcium::spikefinder_test(n)?;
         let t0 = std::time::Instant::now();
         let score = evaluate(&cnn, &set, Padding::ZeroFilled)?;
         let secs = t0.elapsed().as_secs_f64();
@@ -112,8 +113,8 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
     ctx.bar.inc(1);
 
     // Statistical embedding of test 1: which training datasets to retrain on.
-    let test1 = GroundTruthSet::spikefinder_test(1)?;
-    let emb = Embedding::bundled()?;
+    let test1 = spikelab_datasets::calcium::spikefinder_test(1)?;
+    let emb = Embedding::embedded()?;
     let feats = features_of_traces(&test1.calcium)?;
     let loc = emb.locate(feats.view())?;
     let w = emb.dataset_weights(loc, TreeEnsemble::Expected)?;

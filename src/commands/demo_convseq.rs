@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 use serde_json::json;
-use spikelab_convseq::{ConvSeq, ConvSeqParams, bundled, metrics};
+use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics};
+use spikelab_datasets::convseq as bundled;
 
 use super::demo::{Ctx, StageOut, f};
 use crate::report::Section;

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use serde_json::json;
-use spikelab_data::datasets::{self, Split};
 use spikelab_data::io;
+use spikelab_datasets::{self as datasets, Split};
 
 use super::demo::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};

@@ -32,8 +32,8 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
     let restarts = if ctx.quick { 2 } else { 5 };
     let cfg = ModelConfig::winner_take_all();
     let dt = cfg.dt_s;
-    let model = spikelab_neulvm::bundled::model()?;
-    let zgt = spikelab_neulvm::bundled::latent_truth()?;
+    let model = spikelab_datasets::neulvm::model()?;
+    let zgt = spikelab_datasets::neulvm::latent_truth()?;
     let gt = Params::winner_take_all_ground_truth();
     let mut opts = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0)?);
     opts.restarts = restarts;

@@ -271,10 +271,12 @@ fn sequences(a: SequencesArgs) -> Result<()> {
     let tp = truth_path(out);
     check_outputs(&[out, &tp], a.common.force)?;
     let (raster, truth) = if let Some(bg_path) = &a.background {
-        let bg = match bg_path.extension().and_then(|e| e.to_str()) {
-            Some("npy") => io::npy::read_raster(bg_path, a.bin_s)?,
-            _ => io::mat::read_raster(bg_path, &a.variable, a.bin_s)?,
+        let options = io::ReadOptions {
+            bin_s: Some(a.bin_s),
+            variable: Some(a.variable.clone()),
+            ..Default::default()
         };
+        let bg = io::read_raster(bg_path, &options)?;
         let p = ParityParams {
             seqlen: a.seqlen,
             p_drop: a.p_drop,

@@ -12,11 +12,10 @@ use std::hint::black_box;
 
 use candle_core::Device;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use spikelab_calcium::evaluate::GroundTruthSet;
 use spikelab_calcium::train::{TrainConfig, TrainingData, train};
 use spikelab_calcium::{ElephantCnn, ElephantWeights, Evaluation};
 use spikelab_data::CalciumTraces;
-use spikelab_data::datasets::{self, Split};
+use spikelab_datasets::{self as datasets, Split};
 
 fn recording(neurons: usize, frames: usize) -> CalciumTraces {
     let src = spikelab_data::io::csv::read_calcium(
@@ -36,7 +35,7 @@ fn recording(neurons: usize, frames: usize) -> CalciumTraces {
 }
 
 fn inference(c: &mut Criterion) {
-    let cnn = ElephantCnn::bundled("model1.h5").unwrap();
+    let cnn = ElephantCnn::embedded(1).unwrap();
     let mut g = c.benchmark_group("calcium_inference");
     g.sample_size(10);
     // Fully convolutional, gemm kernel: 2 neurons × 1 h (rayon splits neurons and chunks).
@@ -65,7 +64,7 @@ fn inference(c: &mut Criterion) {
 
 fn training(c: &mut Criterion) {
     let mut d = TrainingData::new();
-    d.add_set(&GroundTruthSet::spikefinder_csv(4, Split::Train).unwrap())
+    d.add_set(&spikelab_datasets::calcium::spikefinder_csv(4, Split::Train).unwrap())
         .unwrap();
     let w = ElephantWeights::glorot_uniform(0);
     let mut g = c.benchmark_group("calcium_training");

@@ -8,7 +8,6 @@
 use plotters::prelude::*;
 use spikelab_calcium::ElephantCnn;
 use spikelab_calcium::calibration::Calibration;
-use spikelab_calcium::evaluate::GroundTruthSet;
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
@@ -21,15 +20,15 @@ fn main() -> anyhow::Result<()> {
     let start_s: f64 = a.get(4).map(|s| s.parse()).transpose()?.unwrap_or(100.0);
     let len_s: f64 = a.get(5).map(|s| s.parse()).transpose()?.unwrap_or(60.0);
 
-    let set = GroundTruthSet::spikefinder_test(set_n)?;
+    let set = spikelab_datasets::calcium::spikefinder_test(set_n)?;
     anyhow::ensure!(
         neuron < set.spikes.ncols(),
         "test {set_n} has {} neurons",
         set.spikes.ncols()
     );
-    let cnn = ElephantCnn::bundled("model1.h5")?;
+    let cnn = ElephantCnn::embedded(1)?;
     let pred = cnn.predict(&set.calcium)?;
-    let cal = Calibration::bundled(&cnn)?;
+    let cal = Calibration::embedded(1)?;
     let rates = cal.rates_hz(&pred, 100.0);
 
     let i0 = (start_s * 100.0) as usize;

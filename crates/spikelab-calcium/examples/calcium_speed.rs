@@ -13,7 +13,7 @@ use std::time::Instant;
 use candle_core::Device;
 use spikelab_calcium::{ElephantCnn, Evaluation};
 use spikelab_data::CalciumTraces;
-use spikelab_data::datasets::{self, Split};
+use spikelab_datasets::{self as datasets, Split};
 
 fn recording(neurons: usize, frames: usize) -> anyhow::Result<CalciumTraces> {
     let src = spikelab_data::io::csv::read_calcium(
@@ -49,7 +49,7 @@ fn run(name: &str, cnn: &ElephantCnn, tr: &CalciumTraces) -> anyhow::Result<f64>
 
 #[cfg(feature = "keras-h5")]
 fn bundled() -> anyhow::Result<ElephantCnn> {
-    Ok(ElephantCnn::bundled("model1.h5")?)
+    Ok(ElephantCnn::embedded(1)?)
 }
 
 #[cfg(not(feature = "keras-h5"))]
@@ -74,7 +74,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     // Optional third argument: a weights file (needed when built without `keras-h5`).
     let cnn = match args.get(3) {
-        Some(p) => ElephantCnn::load(std::path::Path::new(p))?,
+        Some(p) => ElephantCnn::from_file(std::path::Path::new(p))?,
         None => bundled()?,
     };
     let fc = run("fully-convolutional, CPU (gemm kernel)", &cnn, &full)?;

@@ -11,8 +11,10 @@
 //! with the smoothed spike counts (the training kernel, SD √2 frames) as the regression target.
 //! This is a population-average calibration: it gets the mean rate of a typical neuron of the
 //! calibration data right, not each neuron's (per-neuron rates vary several-fold; the
-//! correlation with the truth is unchanged). [`Calibration::bundled`] fits it on the bundled
-//! training datasets 4, 5 and 6; `docs/calcium.md` lists the fitted values.
+//! correlation with the truth is unchanged). [`Calibration::embedded`] and
+//! [`Calibration::embedded_ensemble`] are the constants of this fit for the embedded pretrained
+//! models on the Spikefinder training datasets 4, 5 and 6 (computed once; a test of
+//! `spikelab-datasets` re-fits them and checks the stored values).
 
 use ndarray::Array2;
 
@@ -84,19 +86,40 @@ impl Calibration {
 
     /// Fits on the predictions of `predictor` for several ground-truth sets (pooled).
     pub fn fit_sets(predictor: &impl Predictor, sets: &[GroundTruthSet]) -> Result<Self> {
-        let mut preds = Vec::new();
-        let mut spikes = Vec::new();
-        for s in sets {
-            let p = predictor.predict(&s.calcium)?;
+        let preds = sets
+            .iter()
+            .map(|s| predictor.predict(&s.calcium))
+            .collect::<Result<Vec<_>>>()?;
+        Self::fit_predictions(&preds, sets)
+    }
+
+    /// Fits on given predictions (`preds[i]` for `sets[i]`, same `[time, neuron]` shape), pooled
+    /// over all sets.
+    pub fn fit_predictions(preds: &[Array2<f64>], sets: &[GroundTruthSet]) -> Result<Self> {
+        if preds.len() != sets.len() {
+            return Err(CalciumError::InvalidInput {
+                what: "calibration".into(),
+                reason: format!("{} predictions for {} sets", preds.len(), sets.len()),
+            });
+        }
+        let mut pcols = Vec::new();
+        let mut scols = Vec::new();
+        for (p, s) in preds.iter().zip(sets) {
+            if p.dim() != s.spikes.dim() {
+                return Err(CalciumError::InvalidInput {
+                    what: s.name.clone(),
+                    reason: format!("prediction {:?} vs spikes {:?}", p.dim(), s.spikes.dim()),
+                });
+            }
             for j in 0..p.ncols() {
-                preds.push(p.column(j).to_vec());
-                spikes.push(s.spikes.column(j).to_vec());
+                pcols.push(p.column(j).to_vec());
+                scols.push(s.spikes.column(j).to_vec());
             }
         }
-        let t = preds.iter().map(Vec::len).max().unwrap_or(0);
-        let mut pa = Array2::from_elem((t, preds.len()), f64::NAN);
-        let mut sa = Array2::from_elem((t, preds.len()), f64::NAN);
-        for (j, (p, s)) in preds.iter().zip(&spikes).enumerate() {
+        let t = pcols.iter().map(Vec::len).max().unwrap_or(0);
+        let mut pa = Array2::from_elem((t, pcols.len()), f64::NAN);
+        let mut sa = Array2::from_elem((t, pcols.len()), f64::NAN);
+        for (j, (p, s)) in pcols.iter().zip(&scols).enumerate() {
             for i in 0..p.len() {
                 pa[[i, j]] = p[i];
                 sa[[i, j]] = s[i];
@@ -105,13 +128,30 @@ impl Calibration {
         Self::fit(&pa, &sa)
     }
 
-    /// Fitted on the bundled Spikefinder training datasets 4, 5 and 6.
-    pub fn bundled(predictor: &impl Predictor) -> Result<Self> {
-        let sets = [4, 5, 6]
-            .into_iter()
-            .map(|n| GroundTruthSet::spikefinder_csv(n, spikelab_data::datasets::Split::Train))
-            .collect::<Result<Vec<_>>>()?;
-        Self::fit_sets(predictor, &sets)
+    /// The calibration of the embedded pretrained model 1–5
+    /// ([`ElephantCnn::embedded`](crate::ElephantCnn::embedded)): the [`Calibration::fit_sets`]
+    /// constants on Spikefinder training datasets 4, 5 and 6.
+    ///
+    /// ```
+    /// use spikelab_calcium::calibration::Calibration;
+    /// let c = Calibration::embedded(1)?;
+    /// assert!(c.slope > 0.0);
+    /// # Ok::<(), spikelab_calcium::CalciumError>(())
+    /// ```
+    pub fn embedded(model: u8) -> Result<Self> {
+        match model {
+            1..=5 => Ok(EMBEDDED_MODELS[usize::from(model) - 1]),
+            _ => Err(CalciumError::InvalidParameter {
+                name: "model",
+                reason: format!("the embedded Elephant models are 1 to 5, got {model}"),
+            }),
+        }
+    }
+
+    /// The calibration of the ensemble of the five embedded models
+    /// ([`ElephantEnsemble::embedded`](crate::ensemble::ElephantEnsemble::embedded)).
+    pub fn embedded_ensemble() -> Self {
+        EMBEDDED_ENSEMBLE
     }
 
     /// Spike rates in Hz, `max(0, a + b·output)·frame_rate_hz`; NaN stays NaN.
@@ -125,3 +165,33 @@ impl Calibration {
         })
     }
 }
+
+/// [`Calibration::embedded`] for models 1–5 (fitted on Spikefinder train 4, 5, 6).
+const EMBEDDED_MODELS: [Calibration; 5] = [
+    Calibration {
+        intercept: 0.038839881556039096,
+        slope: 0.09818460739177023,
+    },
+    Calibration {
+        intercept: 0.03832066304728671,
+        slope: 0.09943631677724335,
+    },
+    Calibration {
+        intercept: 0.04030453786071147,
+        slope: 0.10055628922552609,
+    },
+    Calibration {
+        intercept: 0.03659197505877203,
+        slope: 0.10416911753602398,
+    },
+    Calibration {
+        intercept: 0.03844192746542607,
+        slope: 0.10017230935475425,
+    },
+];
+
+/// [`Calibration::embedded_ensemble`] (fitted on Spikefinder train 4, 5, 6).
+const EMBEDDED_ENSEMBLE: Calibration = Calibration {
+    intercept: 0.03849887733678363,
+    slope: 0.10398444562546275,
+};

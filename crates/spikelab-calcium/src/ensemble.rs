@@ -11,21 +11,12 @@ use crate::error::{CalciumError, Result};
 use crate::evaluate::Predictor;
 use crate::network::ElephantCnn;
 
-/// Names of the five bundled base models.
-pub const BUNDLED_MODELS: [&str; 5] = [
-    "model1.h5",
-    "model2.h5",
-    "model3.h5",
-    "model4.h5",
-    "model5.h5",
-];
-
 /// Several networks whose predictions are averaged frame by frame.
 ///
 /// ```
-/// # #[cfg(feature = "keras-h5")] {
+/// # #[cfg(feature = "embedded-weights")] {
 /// use spikelab_calcium::ensemble::ElephantEnsemble;
-/// let e = ElephantEnsemble::bundled()?;
+/// let e = ElephantEnsemble::embedded()?;
 /// assert_eq!(e.len(), 5);
 /// # }
 /// # Ok::<(), spikelab_calcium::CalciumError>(())
@@ -47,15 +38,10 @@ impl ElephantEnsemble {
         Ok(ElephantEnsemble { members })
     }
 
-    /// `model1.h5` … `model5.h5`.
-    #[cfg(feature = "keras-h5")]
-    pub fn bundled() -> Result<Self> {
-        Self::new(
-            BUNDLED_MODELS
-                .iter()
-                .map(|n| ElephantCnn::bundled(n))
-                .collect::<Result<_>>()?,
-        )
+    /// The five embedded pretrained models 1–5 ([`ElephantCnn::embedded`]).
+    #[cfg(feature = "embedded-weights")]
+    pub fn embedded() -> Result<Self> {
+        Self::new((1..=5).map(ElephantCnn::embedded).collect::<Result<_>>()?)
     }
 
     /// Number of members.

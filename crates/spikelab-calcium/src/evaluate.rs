@@ -1,7 +1,6 @@
 //! Ground-truth datasets and the Spikefinder evaluation of a predictor on them.
 
 use ndarray::{Array2, s};
-use spikelab_data::datasets::{self, Split};
 use spikelab_data::{CalciumTraces, io};
 
 use crate::error::{CalciumError, Result};
@@ -56,25 +55,6 @@ impl GroundTruthSet {
         })
     }
 
-    /// A bundled Spikefinder CSV pair (`train` 4/5/6, `test` 4/5), 100 Hz.
-    ///
-    /// ```
-    /// use spikelab_calcium::evaluate::GroundTruthSet;
-    /// use spikelab_data::datasets::Split;
-    /// let g = GroundTruthSet::spikefinder_csv(4, Split::Test)?;
-    /// assert_eq!(g.spikes.dim(), (33280, 3));
-    /// # Ok::<(), spikelab_calcium::CalciumError>(())
-    /// ```
-    pub fn spikefinder_csv(n: u32, split: Split) -> Result<Self> {
-        let calcium = io::csv::read_calcium(&datasets::spikefinder_calcium(n, split)?, 100.0)?;
-        let spikes = io::csv::read_table(&datasets::spikefinder_spikes(n, split)?)?.values;
-        let name = match split {
-            Split::Train => format!("train {n}"),
-            Split::Test => format!("test {n}"),
-        };
-        Self::new(name, calcium, spikes)
-    }
-
     /// A c2s `.mat` file (struct array `data` with fields `calcium`, `spikes`, `fps`), e.g.
     /// `data.N.test.preprocessed.mat[.gz]`. Traces keep their .mat lengths (for tests 1 and 3
     /// longer than the official CSVs).
@@ -101,25 +81,6 @@ impl GroundTruthSet {
                 .assign(&ndarray::ArrayView1::from(col));
         }
         Self::new(name, calcium, spikes)
-    }
-
-    /// The bundled Spikefinder test set `n` (1, 3, 4 or 5) with the lengths of the golden
-    /// outputs: tests 1 and 3 from the c2s `.mat`, 4 and 5 from the CSVs (identical there).
-    pub fn spikefinder_test(n: u32) -> Result<Self> {
-        match n {
-            1 | 3 => {
-                let g =
-                    Self::from_c2s_mat(format!("test {n}"), &datasets::spikefinder_test_mat(n)?)?;
-                // The c2s fps field is ≈100 Hz; the data are the Spikefinder 100 Hz traces.
-                let calcium = CalciumTraces::new(g.calcium.data().clone(), 100.0)?;
-                Self::new(g.name, calcium, g.spikes)
-            }
-            4 | 5 => Self::spikefinder_csv(n, Split::Test),
-            _ => Err(CalciumError::InvalidParameter {
-                name: "n",
-                reason: format!("bundled test sets with calcium are 1, 3, 4, 5; got {n}"),
-            }),
-        }
     }
 }
 
@@ -191,8 +152,8 @@ pub fn score(
 /// ```
 /// # #[cfg(feature = "keras-h5")] {
 /// use spikelab_calcium::{ElephantCnn, evaluate::{evaluate, GroundTruthSet, Padding}};
-/// let cnn = ElephantCnn::bundled("model1.h5")?;
-/// let s = evaluate(&cnn, &GroundTruthSet::spikefinder_test(4)?, Padding::ZeroFilled)?;
+/// let cnn = ElephantCnn::embedded(1)?;
+/// let s = evaluate(&cnn, &spikelab_datasets::calcium::spikefinder_test(4)?, Padding::ZeroFilled)?;
 /// assert!((s.median_corr - 0.365).abs() < 0.005);
 /// # }
 /// # Ok::<(), spikelab_calcium::CalciumError>(())
@@ -227,21 +188,27 @@ fn split_csv_line(line: &str) -> Vec<String> {
     out
 }
 
-/// The Spikefinder leaderboard's per-dataset scores of one submission, from the bundled dump
-/// (`leaderboard/spikefinder_leaderboard_dump.csv.gz`): `(dataset, value)` pairs such as
+/// The Spikefinder leaderboard's per-dataset scores of one submission, from a dump of the
+/// leaderboard database (CSV, optionally gzipped, with columns `algo_algorithm`,
+/// `dset_dataset`, `label_label`, `label_value`; the repository bundles
+/// `spikefinder_leaderboard_dump.csv.gz`): `(dataset, value)` pairs such as
 /// `("1.test.spikes", 0.5977)` for `metric` `corr` (or `rank`, `info`, `loglik`), sorted by
 /// dataset. Errors if the submission is not in the dump.
 ///
 /// ```
 /// use spikelab_calcium::evaluate::leaderboard_scores;
-/// let s = leaderboard_scores("Elephant (CNN)", "corr")?;
+/// let dump = spikelab_datasets::spikefinder_leaderboard("spikefinder_leaderboard_dump.csv.gz")?;
+/// let s = leaderboard_scores(&dump, "Elephant (CNN)", "corr")?;
 /// let t4 = s.iter().find(|(d, _)| d == "4.test.spikes").unwrap().1;
 /// assert!((t4 - 0.372).abs() < 5e-4);
 /// # Ok::<(), spikelab_calcium::CalciumError>(())
 /// ```
-pub fn leaderboard_scores(algorithm: &str, metric: &str) -> Result<Vec<(String, f64)>> {
-    let path = datasets::spikefinder_leaderboard("spikefinder_leaderboard_dump.csv.gz")?;
-    let bytes = io::read_bytes_maybe_gz(&path)?;
+pub fn leaderboard_scores(
+    path: &std::path::Path,
+    algorithm: &str,
+    metric: &str,
+) -> Result<Vec<(String, f64)>> {
+    let bytes = io::read_bytes_maybe_gz(path)?;
     let text = String::from_utf8_lossy(&bytes);
     let mut lines = text.lines();
     let header = split_csv_line(lines.next().unwrap_or(""));

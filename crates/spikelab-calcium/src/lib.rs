@@ -33,8 +33,8 @@
 //! ```
 //! # #[cfg(feature = "keras-h5")] {
 //! use spikelab_calcium::{ElephantCnn, evaluate::{evaluate, GroundTruthSet, Padding}};
-//! let cnn = ElephantCnn::bundled("model1.h5")?;
-//! let test5 = GroundTruthSet::spikefinder_test(5)?;
+//! let cnn = ElephantCnn::embedded(1)?;
+//! let test5 = spikelab_datasets::calcium::spikefinder_test(5)?;
 //! let rates_z = cnn.predict(&test5.calcium)?; // [time, neuron], NaN where undefined
 //! assert_eq!(rates_z.dim(), test5.calcium.data().dim());
 //! let score = evaluate(&cnn, &test5, Padding::ZeroFilled)?;

@@ -211,10 +211,10 @@ pub(crate) fn fill_nan_linear(x: &mut [f64]) {
 /// The Spikefinder-Elephant CNN with loaded weights.
 ///
 /// ```
-/// # #[cfg(feature = "keras-h5")] {
+/// # #[cfg(feature = "embedded-weights")] {
 /// use spikelab_calcium::{ElephantCnn, Evaluation};
-/// let cnn = ElephantCnn::bundled("model1.h5")?;
-/// let p = spikelab_data::datasets::spikefinder_calcium(4, spikelab_data::datasets::Split::Test)?;
+/// let cnn = ElephantCnn::embedded(1)?;
+/// let p = spikelab_datasets::spikefinder_calcium(4, spikelab_datasets::Split::Test)?;
 /// let traces = spikelab_data::io::csv::read_calcium(&p, 100.0)?;
 /// let y = cnn.predict(&traces)?; // [time, neuron], NaN where undefined
 /// assert_eq!(y.dim(), (33280, 3));
@@ -249,16 +249,16 @@ impl ElephantCnn {
         }
     }
 
-    /// Loads one of the bundled models (`model1.h5` … `model5.h5`,
-    /// `model_for_test_dataset1_retrained.h5`).
-    #[cfg(feature = "keras-h5")]
-    pub fn bundled(name: &str) -> Result<Self> {
-        Ok(Self::new(ElephantWeights::bundled(name)?))
+    /// The original's pretrained model 1–5 compiled into the library
+    /// ([`ElephantWeights::embedded`], feature `embedded-weights`).
+    #[cfg(feature = "embedded-weights")]
+    pub fn embedded(model: u8) -> Result<Self> {
+        Ok(Self::new(ElephantWeights::embedded(model)?))
     }
 
-    /// Loads weights from a `.h5` (Keras) or `.safetensors` file.
-    pub fn load(path: &std::path::Path) -> Result<Self> {
-        Ok(Self::new(ElephantWeights::load(path)?))
+    /// Loads weights from a `.h5` (Keras, feature `keras-h5`) or `.safetensors` file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        Ok(Self::new(ElephantWeights::from_file(path)?))
     }
 
     /// Chooses the evaluation (default: fully convolutional).

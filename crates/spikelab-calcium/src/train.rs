@@ -81,9 +81,9 @@ impl TrainingData {
     ///
     /// ```
     /// use spikelab_calcium::{evaluate::GroundTruthSet, train::TrainingData};
-    /// use spikelab_data::datasets::Split;
+    /// use spikelab_datasets::Split;
     /// let mut d = TrainingData::new();
-    /// d.add_set(&GroundTruthSet::spikefinder_csv(4, Split::Train)?)?;
+    /// d.add_set(&spikelab_datasets::calcium::spikefinder_csv(4, Split::Train)?)?;
     /// assert_eq!(d.n_samples(), 165_048); // the original's dataset_sizes[3]
     /// # Ok::<(), spikelab_calcium::CalciumError>(())
     /// ```
@@ -327,7 +327,7 @@ impl Trainer {
 /// use spikelab_calcium::{ElephantWeights, evaluate::GroundTruthSet};
 /// use spikelab_calcium::train::{train, TrainConfig, TrainingData};
 /// let mut d = TrainingData::new();
-/// d.add_set(&GroundTruthSet::spikefinder_csv(4, spikelab_data::datasets::Split::Train)?)?;
+/// d.add_set(&spikelab_datasets::calcium::spikefinder_csv(4, spikelab_datasets::Split::Train)?)?;
 /// let cfg = TrainConfig { batch_size: 16, max_steps: Some(3), ..TrainConfig::default() };
 /// let r = train(&ElephantWeights::glorot_uniform(0), &d, &cfg, &candle_core::Device::Cpu, |_| {})?;
 /// assert_eq!(r.losses.len(), 3);

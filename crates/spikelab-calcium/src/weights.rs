@@ -145,7 +145,7 @@ impl ElephantWeights {
     /// ```
     /// # #[cfg(feature = "keras-h5")] {
     /// use spikelab_calcium::weights::{ElephantWeights, N_PARAMS};
-    /// let p = spikelab_data::datasets::elephant_model("model1.h5")?;
+    /// let p = spikelab_datasets::elephant_model("model1.h5")?;
     /// let w = ElephantWeights::from_keras_h5(&p)?;
     /// assert_eq!(w.n_params(), N_PARAMS);
     /// # }
@@ -332,7 +332,7 @@ impl ElephantWeights {
 
     /// Loads weights by file extension: `.safetensors` → [`ElephantWeights::load_safetensors`],
     /// `.h5`/`.hdf5` → [`ElephantWeights::from_keras_h5`] (feature `keras-h5`).
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn from_file(path: &Path) -> Result<Self> {
         let name = path.to_string_lossy().to_lowercase();
         if name.ends_with(".safetensors") {
             return Self::load_safetensors(path);
@@ -347,11 +347,36 @@ impl ElephantWeights {
         ))
     }
 
-    /// Loads one of the bundled Elephant models by file name (`model1.h5` … `model5.h5`,
-    /// `model_for_test_dataset1_retrained.h5`) from `datasets/models/spikefinder-elephant/`.
-    #[cfg(feature = "keras-h5")]
-    pub fn bundled(name: &str) -> Result<Self> {
-        Self::from_keras_h5(&spikelab_data::datasets::elephant_model(name)?)
+    /// The original's pretrained weights `model1.h5` … `model5.h5` (`model` 1–5; Spikefinder-
+    /// Elephant, MIT), compiled into the library as safetensors (feature `embedded-weights`,
+    /// 0.48 MB each) and bit-identical to the Keras files. Model 1 is the challenge entry.
+    ///
+    /// ```
+    /// use spikelab_calcium::weights::{ElephantWeights, N_PARAMS};
+    /// let w = ElephantWeights::embedded(1)?;
+    /// assert_eq!(w.n_params(), N_PARAMS);
+    /// assert!(ElephantWeights::embedded(6).is_err());
+    /// # Ok::<(), spikelab_calcium::CalciumError>(())
+    /// ```
+    #[cfg(feature = "embedded-weights")]
+    pub fn embedded(model: u8) -> Result<Self> {
+        let bytes: &[u8] = match model {
+            1 => include_bytes!("../pretrained/elephant-model1.safetensors"),
+            2 => include_bytes!("../pretrained/elephant-model2.safetensors"),
+            3 => include_bytes!("../pretrained/elephant-model3.safetensors"),
+            4 => include_bytes!("../pretrained/elephant-model4.safetensors"),
+            5 => include_bytes!("../pretrained/elephant-model5.safetensors"),
+            _ => {
+                return Err(CalciumError::InvalidParameter {
+                    name: "model",
+                    reason: format!("the embedded Elephant models are 1 to 5, got {model}"),
+                });
+            }
+        };
+        let src = format!("embedded model{model}");
+        let t = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+            .map_err(|e| werr(&src, e.to_string()))?;
+        Self::from_tensors(&t, &src)
     }
 }
 

@@ -5,7 +5,7 @@ use spikelab_calcium::preprocess::{Preprocessing, noise_level};
 use spikelab_calcium::weights::ElephantWeights;
 use spikelab_calcium::{CalciumError, ElephantCnn, Skipped};
 use spikelab_data::CalciumTraces;
-use spikelab_data::datasets::{self, Split};
+use spikelab_datasets::{self as datasets, Split};
 
 fn real_trace(len: usize) -> Vec<f64> {
     let tr = spikelab_data::io::csv::read_calcium(
@@ -18,7 +18,7 @@ fn real_trace(len: usize) -> Vec<f64> {
 
 #[test]
 fn bad_neurons_get_nan_columns_and_a_reason() {
-    let cnn = ElephantCnn::bundled("model1.h5").unwrap();
+    let cnn = ElephantCnn::embedded(1).unwrap();
     let good = real_trace(2000);
     let mut cols = vec![
         good.clone(),
@@ -55,7 +55,7 @@ fn bad_neurons_get_nan_columns_and_a_reason() {
 
 #[test]
 fn single_trace_errors_are_typed() {
-    let cnn = ElephantCnn::bundled("model1.h5").unwrap();
+    let cnn = ElephantCnn::embedded(1).unwrap();
     for bad in [vec![], vec![f64::NAN; 300], vec![2.0; 300], real_trace(128)] {
         assert!(matches!(
             cnn.predict_trace(&bad),
@@ -70,7 +70,7 @@ fn single_trace_errors_are_typed() {
 
 #[test]
 fn wrong_frame_rate_is_an_error() {
-    let cnn = ElephantCnn::bundled("model1.h5").unwrap();
+    let cnn = ElephantCnn::embedded(1).unwrap();
     let tr = CalciumTraces::from_columns(&[real_trace(1000)], 30.0).unwrap();
     assert!(matches!(
         cnn.predict(&tr),
@@ -110,19 +110,19 @@ fn weights_of_another_architecture_are_rejected() {
     );
     let p = dir.path().join("bad.safetensors");
     candle_core::safetensors::save(&t, &p).unwrap();
-    let e = ElephantWeights::load(&p).unwrap_err();
+    let e = ElephantWeights::from_file(&p).unwrap_err();
     assert!(matches!(e, CalciumError::Weights { .. }), "{e}");
     t.remove("dense2.bias");
     candle_core::safetensors::save(&t, &p).unwrap();
     assert!(matches!(
-        ElephantWeights::load(&p),
+        ElephantWeights::from_file(&p),
         Err(CalciumError::Weights { .. })
     ));
     // Not a weight file at all.
     let q = dir.path().join("x.h5");
     std::fs::write(&q, b"not hdf5").unwrap();
     assert!(matches!(
-        ElephantWeights::load(&q),
+        ElephantWeights::from_file(&q),
         Err(CalciumError::Weights { .. })
     ));
     // A Keras-style HDF5 file with the wrong layer shapes.
@@ -173,7 +173,7 @@ fn weights_of_another_architecture_are_rejected() {
                 .unwrap();
         }
     }
-    let e = ElephantWeights::load(&h).unwrap_err();
+    let e = ElephantWeights::from_file(&h).unwrap_err();
     assert!(matches!(e, CalciumError::Weights { .. }), "{e}");
     eprintln!("{e}");
     // Model files 1..5 and the retrained one all load.
@@ -186,7 +186,9 @@ fn weights_of_another_architecture_are_rejected() {
         "model_for_test_dataset1_retrained.h5",
     ] {
         assert_eq!(
-            ElephantWeights::bundled(m).unwrap().n_params(),
+            ElephantWeights::from_file(&datasets::elephant_model(m).unwrap())
+                .unwrap()
+                .n_params(),
             spikelab_calcium::weights::N_PARAMS
         );
     }

@@ -8,8 +8,8 @@ use spikelab_calcium::embedding::{
     Embedding, FEATURE_NAMES, ORIGINAL_DATASET_SIZES, RetrainingPlan, TreeEnsemble, features,
     features_of_traces, predictive_embedding,
 };
-use spikelab_data::datasets::{self, Split};
 use spikelab_data::io::{csv, mat};
+use spikelab_datasets::{self as datasets, Split};
 
 fn stat_file(name: &str) -> std::path::PathBuf {
     datasets::elephant_stat_embedding(name).expect("bundled statEmbedding artefacts")
@@ -60,7 +60,7 @@ fn features_of_training_datasets_4_5_6_match_parameters174temp() {
 #[test]
 fn features_of_test_datasets_4_5_match_parameters32() {
     // Parameters32 holds the test neurons' features z-scored with the training statistics.
-    let emb = Embedding::bundled().unwrap();
+    let emb = Embedding::embedded().unwrap();
     let p32 = matrix("Parameters32py.mat", "Parameters32"); // [18, 32]
     let ds32 = matrix("Parameters32py.mat", "DasetS32");
     for d in [4u32, 5] {
@@ -125,7 +125,7 @@ fn predictive_embedding_reproduces_goodindizes_and_locations() {
 
 #[test]
 fn stats_embedding_reproduces_embedding_2d_stats_and_stats33() {
-    let emb = Embedding::bundled().unwrap();
+    let emb = Embedding::embedded().unwrap();
     // The stored z-scored matrix equals our standardisation of Parameters174temp.
     let p174 = matrix("Parameters174py.mat", "Parameters174"); // [18, 174]
     let z = emb
@@ -178,7 +178,7 @@ fn stats_embedding_reproduces_embedding_2d_stats_and_stats33() {
 
 #[test]
 fn test1_weights_match_the_reference_rerun() {
-    let emb = Embedding::bundled().unwrap();
+    let emb = Embedding::embedded().unwrap();
     let s33 = matrix("embedding_spacesX.mat", "embedding_2D_stats33");
     let loc = [s33[[0, 0]], s33[[0, 1]]];
     let w = emb.dataset_weights(loc, TreeEnsemble::Expected).unwrap();
@@ -223,7 +223,7 @@ fn test1_weights_match_the_reference_rerun() {
 #[test]
 fn training_datasets_map_onto_themselves() {
     // Each training dataset's own statistics location maps exactly onto its predictive location.
-    let emb = Embedding::bundled().unwrap();
+    let emb = Embedding::embedded().unwrap();
     for (d, loc) in emb.stats_locations().iter().enumerate() {
         let p = emb.map_to_predictive(*loc, TreeEnsemble::Expected).unwrap();
         let want = emb.predictive_locations()[d];
@@ -254,7 +254,7 @@ fn bad_inputs_are_typed_errors() {
     let mut holes = x.clone();
     holes[100] = f64::NAN;
     assert!(features(&holes, 100.0).is_ok());
-    let emb = Embedding::bundled().unwrap();
+    let emb = Embedding::embedded().unwrap();
     assert!(emb.locate(Array2::<f64>::zeros((3, 17)).view()).is_err());
     assert!(
         emb.dataset_weights([f64::NAN, 0.0], TreeEnsemble::Expected)
@@ -274,7 +274,7 @@ fn end_to_end_from_the_test_mat_files() {
     // From raw test calcium (c2s .mat files) to a statistics location and dataset weights.
     // Tests 4 and 5 hold the same traces as the CSVs the artefacts were made from; the .mat
     // traces of tests 1 and 3 are longer than those CSVs, so their locations differ slightly.
-    let emb = Embedding::bundled().unwrap();
+    let emb = Embedding::embedded().unwrap();
     let stored33 = matrix("embedding_spacesX.mat", "embedding_2D_stats33");
     for (n, tol) in [(1u32, 0.01), (3, 0.05), (4, 1e-9), (5, 1e-9)] {
         let recs = mat::read_c2s(&datasets::spikefinder_test_mat(n).unwrap()).unwrap();
@@ -307,7 +307,7 @@ fn embedding_rebuilt_from_the_confusion_matrix_matches_the_stored_one() {
         .map(|&v| v as usize)
         .collect();
     let pred = predictive_embedding(c.view(), &ids).unwrap();
-    let stored = Embedding::bundled().unwrap();
+    let stored = Embedding::embedded().unwrap();
     let rebuilt = Embedding::new(spikelab_calcium::embedding::EmbeddingParts {
         training_features: matrix("Parameters174py.mat", "Parameters174temp"),
         dataset_of_neuron: matrix("Parameters174py.mat", "DasetS")

@@ -2,10 +2,9 @@
 //! all four test sets, both evaluations, to 1e-4.
 #![cfg(feature = "keras-h5")]
 use ndarray::{Array2, Ix2, s};
-use spikelab_calcium::evaluate::GroundTruthSet;
 use spikelab_calcium::{ElephantCnn, Evaluation};
 use spikelab_data::CalciumTraces;
-use spikelab_data::datasets;
+use spikelab_datasets as datasets;
 
 fn golden(name: &str) -> Array2<f32> {
     spikelab_data::io::npy::read_typed::<f32, Ix2>(&datasets::spikefinder_golden(name).unwrap())
@@ -29,9 +28,9 @@ fn max_abs_diff(a: &Array2<f64>, g: &Array2<f32>) -> f64 {
 
 #[test]
 fn fully_convolutional_matches_keras_on_tests_1_3_4_5() {
-    let cnn = ElephantCnn::bundled("model1.h5").unwrap();
+    let cnn = ElephantCnn::embedded(1).unwrap();
     for n in [1u32, 3, 4, 5] {
-        let set = GroundTruthSet::spikefinder_test(n).unwrap();
+        let set = spikelab_datasets::calcium::spikefinder_test(n).unwrap();
         let y = cnn.predict(&set.calcium).unwrap();
         let d = max_abs_diff(&y, &golden(&format!("{n}.test.npy")));
         eprintln!("test {n}: max |Δ| = {d:e}");
@@ -41,8 +40,11 @@ fn fully_convolutional_matches_keras_on_tests_1_3_4_5() {
 
 #[test]
 fn retrained_model_matches_keras_on_test_1() {
-    let cnn = ElephantCnn::bundled("model_for_test_dataset1_retrained.h5").unwrap();
-    let set = GroundTruthSet::spikefinder_test(1).unwrap();
+    let cnn = ElephantCnn::from_file(
+        &spikelab_datasets::elephant_model("model_for_test_dataset1_retrained.h5").unwrap(),
+    )
+    .unwrap();
+    let set = spikelab_datasets::calcium::spikefinder_test(1).unwrap();
     let y = cnn.predict(&set.calcium).unwrap();
     let d = max_abs_diff(&y, &golden("model_for_test_dataset1_retrained.1.test.npy"));
     eprintln!("retrained test 1: max |Δ| = {d:e}");
@@ -56,11 +58,11 @@ fn head(set: &CalciumTraces, frames: usize) -> CalciumTraces {
 
 #[test]
 fn per_window_and_candle_fully_convolutional_agree_with_gemm_path_on_real_traces() {
-    let fast = ElephantCnn::bundled("model1.h5").unwrap();
+    let fast = ElephantCnn::embedded(1).unwrap();
     let per_window = fast.clone().with_evaluation(Evaluation::PerWindow);
     let candle_fc = fast.clone().with_candle_kernels(true);
     for n in [4u32, 5] {
-        let set = GroundTruthSet::spikefinder_test(n).unwrap();
+        let set = spikelab_datasets::calcium::spikefinder_test(n).unwrap();
         // 1200 frames from an interior stretch (1072 windows per neuron).
         let tr = CalciumTraces::new(
             set.calcium.data().slice(s![5000..6200, ..]).to_owned(),
@@ -84,10 +86,10 @@ fn per_window_and_candle_fully_convolutional_agree_with_gemm_path_on_real_traces
 
 #[test]
 fn chunking_does_not_change_the_fully_convolutional_output() {
-    let set = GroundTruthSet::spikefinder_test(5).unwrap();
+    let set = spikelab_datasets::calcium::spikefinder_test(5).unwrap();
     let tr =
         CalciumTraces::new(set.calcium.data().slice(s![..3000, ..3]).to_owned(), 100.0).unwrap();
-    let base = ElephantCnn::bundled("model1.h5").unwrap();
+    let base = ElephantCnn::embedded(1).unwrap();
     let a = base.predict(&tr).unwrap();
     for chunk in [1usize, 2, 3, 97, 1000, 2872, 100_000] {
         let b = base

@@ -3,7 +3,7 @@
 #![allow(clippy::needless_range_loop, clippy::manual_memcpy)] // the reference DFT is written index by index on purpose
 use spikelab_calcium::preprocess::{Preprocessing, fft_resample, noise_level, running_percentile};
 use spikelab_core::stats::percentile_of_sorted;
-use spikelab_data::datasets::{self, Split};
+use spikelab_datasets::{self as datasets, Split};
 
 /// scipy.signal.resample written out with an O(n²) DFT (independent of rustfft).
 fn dft_resample(x: &[f64], num: usize) -> Vec<f64> {

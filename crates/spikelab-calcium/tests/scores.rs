@@ -2,10 +2,10 @@
 //! the spec (§1.8) and the per-cell values of `predictions/model1_keras/scores.json`.
 #![cfg(feature = "keras-h5")]
 use spikelab_calcium::ElephantCnn;
-use spikelab_calcium::evaluate::{GroundTruthSet, Padding, evaluate};
+use spikelab_calcium::evaluate::{Padding, evaluate};
 
 fn reference() -> serde_json::Value {
-    let p = spikelab_data::datasets::spikefinder_golden("scores.json").unwrap();
+    let p = spikelab_datasets::spikefinder_golden("scores.json").unwrap();
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
@@ -19,12 +19,12 @@ fn floats(v: &serde_json::Value) -> Vec<f64> {
 
 #[test]
 fn model1_reproduces_the_reference_medians_and_per_cell_scores() {
-    let cnn = ElephantCnn::bundled("model1.h5").unwrap();
+    let cnn = ElephantCnn::embedded(1).unwrap();
     let refs = reference();
     // Spec §1.8 (zero-padded submission convention): 0.590 / 0.403 / 0.365 / 0.425.
     let spec = [(1u32, 0.590), (3, 0.403), (4, 0.365), (5, 0.425)];
     for (n, want) in spec {
-        let set = GroundTruthSet::spikefinder_test(n).unwrap();
+        let set = spikelab_datasets::calcium::spikefinder_test(n).unwrap();
         for (padding, key) in [
             (Padding::ZeroFilled, "corr_zero_padded"),
             (Padding::NanDropped, "corr_nan_dropped"),
@@ -51,8 +51,11 @@ fn model1_reproduces_the_reference_medians_and_per_cell_scores() {
 
 #[test]
 fn retrained_model_reproduces_the_per_cell_scores_on_test_1() {
-    let cnn = ElephantCnn::bundled("model_for_test_dataset1_retrained.h5").unwrap();
-    let set = GroundTruthSet::spikefinder_test(1).unwrap();
+    let cnn = ElephantCnn::from_file(
+        &spikelab_datasets::elephant_model("model_for_test_dataset1_retrained.h5").unwrap(),
+    )
+    .unwrap();
+    let set = spikelab_datasets::calcium::spikefinder_test(1).unwrap();
     let s = evaluate(&cnn, &set, Padding::ZeroFilled).unwrap();
     eprintln!("retrained test 1: {:?}", s.corr);
     // Spec §1.8: 0.550 / 0.586 / 0.547 / 0.595 / 0.603.
@@ -68,11 +71,11 @@ fn retrained_model_reproduces_the_per_cell_scores_on_test_1() {
 
 #[test]
 fn ensemble_of_the_five_models_scores_in_the_same_range() {
-    let e = spikelab_calcium::ensemble::ElephantEnsemble::bundled().unwrap();
-    let set = GroundTruthSet::spikefinder_test(4).unwrap();
+    let e = spikelab_calcium::ensemble::ElephantEnsemble::embedded().unwrap();
+    let set = spikelab_datasets::calcium::spikefinder_test(4).unwrap();
     let s = evaluate(&e, &set, Padding::NanDropped).unwrap();
     let single = evaluate(
-        &ElephantCnn::bundled("model1.h5").unwrap(),
+        &ElephantCnn::embedded(1).unwrap(),
         &set,
         Padding::NanDropped,
     )

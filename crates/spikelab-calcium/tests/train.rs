@@ -1,17 +1,16 @@
 //! Training: sample counts of the original and a short seeded run on dataset 4 whose loss falls.
 #![cfg(feature = "keras-h5")]
 use candle_core::Device;
-use spikelab_calcium::evaluate::GroundTruthSet;
 use spikelab_calcium::train::{TrainConfig, TrainingData, train};
 use spikelab_calcium::{ElephantCnn, ElephantWeights};
-use spikelab_data::datasets::Split;
+use spikelab_datasets::Split;
 
 #[test]
 fn sample_counts_match_the_original_dataset_sizes() {
     // dataset_sizes[3], [4] of the original (datasets 4 and 5).
     for (n, want) in [(4u32, 165_048usize), (5, 149_976)] {
         let mut d = TrainingData::new();
-        d.add_set(&GroundTruthSet::spikefinder_csv(n, Split::Train).unwrap())
+        d.add_set(&spikelab_datasets::calcium::spikefinder_csv(n, Split::Train).unwrap())
             .unwrap();
         assert_eq!(d.n_samples(), want);
     }
@@ -20,7 +19,7 @@ fn sample_counts_match_the_original_dataset_sizes() {
 #[test]
 fn a_short_seeded_run_on_dataset_4_lowers_the_loss() {
     let mut d = TrainingData::new();
-    d.add_set(&GroundTruthSet::spikefinder_csv(4, Split::Train).unwrap())
+    d.add_set(&spikelab_datasets::calcium::spikefinder_csv(4, Split::Train).unwrap())
         .unwrap();
     let steps = 200;
     let cfg = TrainConfig {
@@ -52,7 +51,7 @@ fn a_short_seeded_run_on_dataset_4_lowers_the_loss() {
     let p = dir.path().join("w.safetensors");
     r.weights.save_safetensors(&p, false).unwrap();
     assert!(r.weights.save_safetensors(&p, false).is_err());
-    let cnn = ElephantCnn::load(&p).unwrap();
+    let cnn = ElephantCnn::from_file(&p).unwrap();
     assert_eq!(cnn.weights(), &r.weights);
 }
 
@@ -60,14 +59,14 @@ fn a_short_seeded_run_on_dataset_4_lowers_the_loss() {
 fn retraining_follows_an_embedding_plan() {
     use spikelab_calcium::embedding::RetrainingPlan;
     use spikelab_calcium::train::retrain_with_plan;
-    let s4 = GroundTruthSet::spikefinder_csv(4, Split::Train).unwrap();
-    let s5 = GroundTruthSet::spikefinder_csv(5, Split::Train).unwrap();
+    let s4 = spikelab_datasets::calcium::spikefinder_csv(4, Split::Train).unwrap();
+    let s5 = spikelab_datasets::calcium::spikefinder_csv(5, Split::Train).unwrap();
     // Tiny weights so that each iteration is a few batches.
     let mut plan = RetrainingPlan::new(&[4, 5], &[0.004, 0.002], &[165_048, 149_976]).unwrap();
     plan.iterations = 2;
     plan.batch_size = 64;
     let per_iter = plan.windows_per_iteration();
-    let init = ElephantWeights::bundled("model1.h5").unwrap();
+    let init = ElephantWeights::embedded(1).unwrap();
     let r = retrain_with_plan(
         &init,
         &plan,

@@ -4,9 +4,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use spikelab_convseq::{
-    AlphaOptions, Backend, ConvSeqParams, bundled, init_logits, make_engine,
-    null::alpha_random_filters,
+    AlphaOptions, Backend, ConvSeqParams, init_logits, make_engine, null::alpha_random_filters,
 };
+use spikelab_datasets::convseq as bundled;
 
 fn bench(c: &mut Criterion) {
     let raster = bundled::demo_raster().expect("bundled demo raster");

@@ -11,7 +11,8 @@ use std::time::Instant;
 #[path = "../../../src/commands/convseq.rs"]
 mod convseq;
 
-use spikelab_convseq::{ConvSeq, ConvSeqParams, bundled, metrics};
+use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics};
+use spikelab_datasets::convseq as bundled;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

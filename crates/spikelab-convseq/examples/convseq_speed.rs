@@ -13,9 +13,10 @@
 use std::time::Instant;
 
 use spikelab_convseq::{
-    AlphaOptions, Backend, ConvSeqParams, DenseDType, DenseEngine, DeviceKind, Engine, bundled,
-    init_logits, make_engine, null,
+    AlphaOptions, Backend, ConvSeqParams, DenseDType, DenseEngine, DeviceKind, Engine, init_logits,
+    make_engine, null,
 };
+use spikelab_datasets::convseq as bundled;
 
 fn arg(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
     match args.iter().position(|a| a == name) {

@@ -62,7 +62,6 @@
 //! Patterns in Spike Data*, ICML 2024 (PMLR 235); code `RomanKoshkin/conv-seq` (MIT).
 #![warn(missing_docs)]
 
-pub mod bundled;
 pub mod dense;
 pub mod engine;
 pub mod error;

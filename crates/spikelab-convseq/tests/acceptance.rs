@@ -3,7 +3,8 @@
 //! ≥ 42 of the 45 occurrences with F1 ≥ 0.9 and order Spearman ≥ 0.85. The sparse path
 //! makes this a ~20 s test in release mode.
 
-use spikelab_convseq::{ConvSeq, ConvSeqParams, bundled, metrics};
+use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics};
+use spikelab_datasets::convseq as bundled;
 
 #[test]
 fn full_demo_run_meets_acceptance() {

@@ -3,8 +3,9 @@
 #![allow(clippy::needless_range_loop)]
 
 use spikelab_convseq::{
-    Backend, ConvSeqParams, DenseDType, DeviceKind, SpikeRaster, bundled, init_logits, make_engine,
+    Backend, ConvSeqParams, DenseDType, DeviceKind, SpikeRaster, init_logits, make_engine,
 };
+use spikelab_datasets::convseq as bundled;
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let num: f64 = a

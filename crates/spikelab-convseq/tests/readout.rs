@@ -3,9 +3,10 @@
 
 use spikelab_convseq::{
     AlphaOptions, Backend, ConvSeq, ConvSeqError, ConvSeqParams, CountPolicy, DenseDType,
-    DeviceKind, NullKind, SpikeRaster, ThresholdRule, bundled, find_peaks, init_logits,
-    make_engine, metrics, null,
+    DeviceKind, NullKind, SpikeRaster, ThresholdRule, find_peaks, init_logits, make_engine,
+    metrics, null,
 };
+use spikelab_datasets::convseq as bundled;
 
 #[test]
 fn find_peaks_follows_scipy_semantics() {

@@ -111,6 +111,17 @@ pub enum DataError {
         /// Why it is invalid.
         reason: String,
     },
+    /// The file holds something else than what was asked for (e.g. spike trains where calcium
+    /// traces were wanted).
+    #[error("{path}: expected {wanted}, the file holds {found}")]
+    WrongContent {
+        /// The file.
+        path: PathBuf,
+        /// What the caller asked for.
+        wanted: String,
+        /// What the file holds.
+        found: String,
+    },
     /// A bundled dataset could not be located.
     #[error("bundled dataset {name} not found: {reason}")]
     DatasetNotFound {

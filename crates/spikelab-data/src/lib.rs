@@ -21,27 +21,25 @@
 //! Kilosort/phy folders and, behind the default feature `hdf5`, NWB 2.x files. Algorithm
 //! crates depend on this crate with `default-features = false`, so they do not need libhdf5.
 //!
-//! ## Bundled data
-//!
-//! [`datasets`] finds the real fixtures shipped in the repository (Spikefinder, the
-//! Spikefinder-Elephant weights, the neuLVM data, the convSeq rasters, a CASCADE sample).
+//! The real fixtures shipped in the repository are found by the workspace's dev-only
+//! `spikelab-datasets` crate; this crate never looks for the repository.
 //!
 //! # Example
 //! ```
-//! use spikelab_data::{SpikeTrains, datasets, io};
+//! use spikelab_data::{SpikeTrains, io};
+//! use spikelab_datasets::{self as datasets, Split};
 //! // Spike trains → raster.
 //! let st = SpikeTrains::new(vec![vec![0.01, 0.02, 0.5], vec![0.7]], 0.0, 1.0)?;
 //! let raster = st.bin(0.1)?;
 //! assert_eq!(raster.counts().dim(), (2, 10));
 //! // A bundled Spikefinder dataset.
-//! let calcium = io::csv::read_calcium(&datasets::spikefinder_calcium(5, datasets::Split::Test)?, 100.0)?;
+//! let calcium = io::csv::read_calcium(&datasets::spikefinder_calcium(5, Split::Test)?, 100.0)?;
 //! assert_eq!(calcium.n_neurons(), 8);
 //! # Ok::<(), spikelab_data::DataError>(())
 //! ```
 #![warn(missing_docs)]
 
 pub mod calcium;
-pub mod datasets;
 pub mod error;
 pub mod io;
 pub mod population;

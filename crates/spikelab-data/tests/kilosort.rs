@@ -6,7 +6,8 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::write_npy;
 use spikelab_data::io::kilosort::{self, Assignment, ClusterLabel, PyValue};
 use spikelab_data::io::mat;
-use spikelab_data::{DataError, SpikeTrains, datasets};
+use spikelab_data::{DataError, SpikeTrains};
+use spikelab_datasets as datasets;
 
 const PARAMS: &str = "\
 dat_path = r'C:\\data\\rec#1.bin'   # a '#' inside a string is not a comment

@@ -1,7 +1,8 @@
 //! MAT v5 reader: real bundled files first, then synthetic files from a tiny test-only writer.
 
 use spikelab_data::io::mat::{self, MatClass, MatValue};
-use spikelab_data::{DataError, datasets, io};
+use spikelab_data::{DataError, io};
+use spikelab_datasets as datasets;
 
 // ------------------------------------------------------------------------------------------
 // Real files

@@ -2,11 +2,11 @@
 //! `nwb_pynwb.rs`).
 #![cfg(feature = "hdf5")]
 
-use spikelab_data::datasets::{self, Split};
 use spikelab_data::io::nwb::{
     self, NwbElectrodes, NwbWriteOptions, OphysContainer, OphysDtype, OphysWriteOptions, PixelMask,
 };
 use spikelab_data::{CalciumTraces, DataError, SpikeTrains, io};
+use spikelab_datasets::{self as datasets, Split};
 
 /// Ragged trains from real data: the Spikefinder dataset 4 training spikes (first 5 neurons,
 /// spike counts per 100 Hz frame turned into times), plus an empty unit.

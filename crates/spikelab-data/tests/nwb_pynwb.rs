@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
-use spikelab_data::datasets::{self, Split};
 use spikelab_data::io::nwb::{self, NwbElectrodes, NwbWriteOptions, OphysDtype, OphysWriteOptions};
 use spikelab_data::{SpikeTrains, io};
+use spikelab_datasets::{self as datasets, Split};
 
 /// The tests run one at a time. HDF5 opens files without `O_CLOEXEC`, so a Python process
 /// spawned by one test while another test has an HDF5 file open inherits that descriptor and

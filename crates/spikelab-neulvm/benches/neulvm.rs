@@ -3,7 +3,7 @@
 //! data (T = 2500, A = 250, M = 3). `cargo bench -p spikelab-neulvm --bench neulvm -- --quick`.
 
 use criterion::{Criterion, criterion_group};
-use spikelab_data::datasets;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, Progress};
 use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, Step};
 

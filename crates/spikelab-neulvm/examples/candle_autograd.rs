@@ -19,7 +19,8 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use candle_core::{Device, Var};
 use ndarray::Array2;
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::{Params, Step};
 
 #[path = "../tests/candle_objective/mod.rs"]
@@ -38,7 +39,7 @@ fn run() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(3);
-    let model = spikelab_neulvm::bundled::model()?.with_parallel_populations(false);
+    let model = spikelab_datasets::neulvm::model()?.with_parallel_populations(false);
     let z: Array2<f64> = npy::read_typed(&datasets::neulvm("Z_init_4ms.npy")?)?;
     let params = Params::winner_take_all_ground_truth();
     let dev = Device::Cpu;

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use ndarray::{Array2, Ix2};
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, EStepRule, EmStopRule, Progress};
 use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, Params, Step};
 
@@ -167,14 +168,14 @@ fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1);
-    let model = spikelab_neulvm::bundled::model()?;
+    let model = spikelab_datasets::neulvm::model()?;
     let gt = Params::winner_take_all_ground_truth();
     let mut base = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0)?);
     base.threads = threads;
     base.restarts = restarts;
     let (desc, opts) = variant(&name, &base)?;
     let inits = if init == "x_rand" {
-        vec![spikelab_neulvm::bundled::golden_x_rand()?]
+        vec![spikelab_datasets::neulvm::golden_x_rand()?]
     } else {
         opts.draw_prior(restarts)
     };

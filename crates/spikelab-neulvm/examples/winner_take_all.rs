@@ -48,13 +48,13 @@ fn main() -> Result<()> {
 
     let cfg = ModelConfig::winner_take_all();
     let dt = cfg.dt_s;
-    let model = spikelab_neulvm::bundled::model()?;
-    let zgt = spikelab_neulvm::bundled::latent_truth()?;
+    let model = spikelab_datasets::neulvm::model()?;
+    let zgt = spikelab_datasets::neulvm::latent_truth()?;
     let gt = Params::winner_take_all_ground_truth();
     let mut opts = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0)?);
     opts.restarts = restarts;
     let inits = if init == "x_rand" {
-        vec![spikelab_neulvm::bundled::golden_x_rand()?]
+        vec![spikelab_datasets::neulvm::golden_x_rand()?]
     } else {
         opts.draw_prior(restarts)
     };

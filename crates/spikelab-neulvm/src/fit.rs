@@ -422,7 +422,8 @@ pub struct MStepResult {
 ///
 /// ```
 /// use spikelab_neulvm::{fit, Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording};
-/// use spikelab_data::{datasets, io::npy};
+/// use spikelab_data::io::npy;
+/// use spikelab_datasets as datasets;
 /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
 ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
 /// let z = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_init_4ms.npy")?)?;
@@ -696,7 +697,7 @@ pub fn run_em(
 ///
 /// ```no_run
 /// use spikelab_neulvm::{fit, Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording};
-/// use spikelab_data::datasets;
+/// use spikelab_datasets as datasets;
 /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
 ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
 /// let opts = FitOptions::new(Bounds::relative_to(&Params::winner_take_all_ground_truth(), 0.4, 2.0)?);

@@ -26,7 +26,7 @@
 //! measured recovery and speed.
 //!
 //! ```
-//! use spikelab_data::datasets;
+//! use spikelab_datasets as datasets;
 //! use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
 //! // Spikes [population, bin, neuron] of 9 recorded neurons, 4-ms bins, 1 s history + 10 s.
 //! let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
@@ -40,7 +40,6 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod bundled;
 pub mod error;
 pub mod fit;
 pub(crate) mod kernels;

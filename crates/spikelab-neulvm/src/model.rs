@@ -291,7 +291,7 @@ impl NeuLvm {
     ///
     /// ```
     /// use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
-    /// use spikelab_data::datasets;
+    /// use spikelab_datasets as datasets;
     /// let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
     /// assert_eq!(model.initial_rate_hz(), &[15.0, 10.0, 25.0]);
@@ -374,7 +374,7 @@ impl NeuLvm {
     /// ```
     /// use spikelab_core::simd::SimdLevel;
     /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording};
-    /// use spikelab_data::{datasets, io::npy};
+    /// use spikelab_datasets as datasets;
     /// let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
     /// let z = model.initial_latent(0.4)?;
@@ -442,7 +442,7 @@ impl NeuLvm {
     ///
     /// ```
     /// # use spikelab_neulvm::{ModelConfig, NeuLvm, Recording};
-    /// # use spikelab_data::datasets;
+    /// # use spikelab_datasets as datasets;
     /// # let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
     /// # let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
     /// let z0 = model.initial_latent(0.4)?;
@@ -480,7 +480,8 @@ impl NeuLvm {
     ///
     /// ```
     /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording};
-    /// use spikelab_data::{datasets, io::npy};
+    /// use spikelab_data::io::npy;
+    /// use spikelab_datasets as datasets;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
     ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
     /// let z_gt = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_gt_4ms.npy")?)?;
@@ -501,7 +502,8 @@ impl NeuLvm {
     ///
     /// ```
     /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
-    /// use spikelab_data::{datasets, io::npy};
+    /// use spikelab_data::io::npy;
+    /// use spikelab_datasets as datasets;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
     ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
     /// let z = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_init_4ms.npy")?)?;
@@ -1352,7 +1354,7 @@ impl NeuLvm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spikelab_data::datasets;
+    use spikelab_datasets as datasets;
 
     fn model() -> NeuLvm {
         let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").expect("data"))

@@ -1,7 +1,7 @@
 //! Bad input gives typed errors, never panics or NaN.
 
 use ndarray::{Array2, Array3};
-use spikelab_data::datasets;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::{Bounds, ModelConfig, NeuLvm, NeulvmError, Params, Recording, Step};
 
 fn model() -> NeuLvm {

@@ -7,7 +7,8 @@ mod candle_objective;
 
 use candle_core::{Device, Var};
 use ndarray::Array2;
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::{Params, Step};
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
@@ -17,7 +18,7 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn check(params: &Params, z: &Array2<f64>) {
-    let model = spikelab_neulvm::bundled::model().unwrap();
+    let model = spikelab_datasets::neulvm::model().unwrap();
     let ours = model
         .gradient(params, z.view(), Step::M, true, true)
         .unwrap();
@@ -59,7 +60,7 @@ fn candle_autograd_equals_adjoint_at_truth_and_x_rand() {
             let z: Array2<f64> =
                 npy::read_typed(&datasets::neulvm("Z_init_4ms.npy").unwrap()).unwrap();
             check(&Params::winner_take_all_ground_truth(), &z);
-            check(&spikelab_neulvm::bundled::golden_x_rand().unwrap(), &z);
+            check(&spikelab_datasets::neulvm::golden_x_rand().unwrap(), &z);
         })
         .unwrap()
         .join()

@@ -3,7 +3,7 @@
 //! Their recovery numbers are in docs/neulvm.md (`examples/recovery_variants.rs`).
 
 use ndarray::Array2;
-use spikelab_data::datasets;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, EStepRule, EmStopRule, Progress};
 use spikelab_neulvm::{
     Bounds, FitOptions, ModelConfig, NeuLvm, NeulvmError, Params, Recording, Step,

@@ -2,7 +2,8 @@
 
 use ndarray::{Array2, Ix2};
 use spikelab_core::simd::SimdLevel;
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording};
 
 fn load() -> (NeuLvm, serde_json::Value) {

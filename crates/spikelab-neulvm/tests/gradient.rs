@@ -1,7 +1,8 @@
 //! Exact gradients against central finite differences, on the bundled data.
 
 use ndarray::{Array2, Ix2};
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
 
 fn model() -> NeuLvm {

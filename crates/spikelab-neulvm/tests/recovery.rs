@@ -2,7 +2,8 @@
 //! a reduced M-step budget so that it runs in CI. The full-budget numbers are in docs/neulvm.md.
 
 use ndarray::{Array2, Ix2};
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, Progress};
 use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, Step};
 
@@ -20,7 +21,7 @@ fn recovery_from_x_rand_beats_the_original_loss() {
         Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").unwrap()).unwrap(),
     )
     .unwrap();
-    let x_rand = spikelab_neulvm::bundled::golden_x_rand().unwrap();
+    let x_rand = spikelab_datasets::neulvm::golden_x_rand().unwrap();
     let gt = Params::winner_take_all_ground_truth();
     let mut opts = FitOptions::new(Bounds::relative_to(&gt, 0.4, 2.0).unwrap());
     opts.m_max_iters = 200;

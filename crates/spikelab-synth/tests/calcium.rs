@@ -1,6 +1,7 @@
 //! Calcium traces: noise level ν, kernel amplitudes, saturation, drift, bundled spikes, errors.
 
-use spikelab_data::{SpikeTrains, datasets, io::csv};
+use spikelab_data::{SpikeTrains, io::csv};
+use spikelab_datasets as datasets;
 use spikelab_synth::{CalciumParams, Indicator, PoissonParams, SynthError, calcium::noise_level};
 
 #[test]

@@ -1,7 +1,8 @@
 //! LIF populations: the neuLVM winner-take-all network against the bundled regenerated data.
 
 use ndarray::Array2;
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_datasets as datasets;
 use spikelab_synth::{ExternalInput, LifParams, SynthError};
 
 /// Mean rate (Hz) of each population in 0.5-s windows.

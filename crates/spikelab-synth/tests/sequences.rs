@@ -434,7 +434,7 @@ fn clean_mode_rejects_bad_input() {
 
 #[test]
 fn parity_mode_on_the_bundled_ca1_raster_matches_the_original_run() {
-    let path = spikelab_data::datasets::convseq("ca1_rubin/neuronal_activity_mat.mat").unwrap();
+    let path = spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat").unwrap();
     let bg = spikelab_data::io::mat::read_raster(&path, "neuronal_activity_mat", 0.05).unwrap();
     assert_eq!(bg.counts().dim(), (452, 18_137));
     assert_eq!(bg.total_spikes(), 16_982);
@@ -465,10 +465,8 @@ fn parity_mode_on_the_bundled_ca1_raster_matches_the_original_run() {
     }
     // Same statistics as the bundled dataset made by the original generator.
     let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            spikelab_data::datasets::convseq("synthetic_demo/meta.json").unwrap(),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(spikelab_datasets::convseq("synthetic_demo/meta.json").unwrap())
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(

@@ -25,8 +25,9 @@
 //!
 //! ```
 //! use spikelab_calcium::embedding::{Embedding, RetrainingPlan, TreeEnsemble};
-//! use spikelab_data::{datasets, io::csv};
-//! let emb = Embedding::bundled()?;
+//! use spikelab_data::io::csv;
+//! use spikelab_datasets as datasets;
+//! let emb = Embedding::embedded()?;
 //! let traces = csv::read_calcium(&datasets::spikefinder_calcium(4, datasets::Split::Test)?, 100.0)?;
 //! let location = emb.locate_traces(&traces)?;
 //! let weights = emb.dataset_weights(location, TreeEnsemble::Expected)?;

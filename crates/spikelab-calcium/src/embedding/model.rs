@@ -4,6 +4,7 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
 use spikelab_data::CalciumTraces;
+use spikelab_data::io::mat::MatFile;
 
 use super::features::{N_FEATURES, features_of_traces};
 use super::numeric::{mean, median, std};
@@ -46,7 +47,7 @@ pub struct EmbeddingParts {
 ///
 /// ```
 /// use spikelab_calcium::embedding::{Embedding, TreeEnsemble};
-/// let emb = Embedding::bundled()?;
+/// let emb = Embedding::embedded()?;
 /// // Test dataset 1 sits here in statistics space (`embedding_2D_stats33[0]`).
 /// let w = emb.dataset_weights([0.7701, 0.0797], TreeEnsemble::Expected)?;
 /// assert_eq!(w.weights.len(), 10);
@@ -180,13 +181,20 @@ impl Embedding {
     /// Loads the artefacts from a folder holding `Parameters174py.mat` (`Parameters174temp`,
     /// `DasetS`) and `embedding_spacesX.mat` (`goodindizes`, `embedding_2D_predictions`).
     pub fn from_artefacts(dir: &Path) -> Result<Self> {
-        use spikelab_data::io::mat::read_matrix;
-        let p174 = dir.join("Parameters174py.mat");
-        let spaces = dir.join("embedding_spacesX.mat");
-        let training_features = read_matrix(&p174, "Parameters174temp")?;
-        let dataset_of_neuron = as_ids(&read_matrix(&p174, "DasetS")?, "DasetS")?;
-        let good_neurons = as_ids(&read_matrix(&spaces, "goodindizes")?, "goodindizes")?;
-        let pred = read_matrix(&spaces, "embedding_2D_predictions")?;
+        use spikelab_data::io::mat::read_mat;
+        Self::from_mat_files(
+            &read_mat(&dir.join("Parameters174py.mat"))?,
+            &read_mat(&dir.join("embedding_spacesX.mat"))?,
+        )
+    }
+
+    /// Builds from the two parsed artefact files (`Parameters174py.mat`,
+    /// `embedding_spacesX.mat`); see [`Embedding::from_artefacts`].
+    pub fn from_mat_files(p174: &MatFile, spaces: &MatFile) -> Result<Self> {
+        let training_features = p174.matrix("Parameters174temp")?;
+        let dataset_of_neuron = as_ids(&p174.matrix("DasetS")?, "DasetS")?;
+        let good_neurons = as_ids(&spaces.matrix("goodindizes")?, "goodindizes")?;
+        let pred = spaces.matrix("embedding_2D_predictions")?;
         if pred.ncols() != 2 {
             return Err(artefact_err(
                 "embedding_2D_predictions",
@@ -202,13 +210,19 @@ impl Embedding {
         })
     }
 
-    /// Loads the artefacts bundled in `datasets/models/spikefinder-elephant/statEmbedding/`.
-    pub fn bundled() -> Result<Self> {
-        let p = spikelab_data::datasets::elephant_stat_embedding("Parameters174py.mat")?;
-        let dir = p
-            .parent()
-            .ok_or_else(|| artefact_err("folder", "no parent folder"))?;
-        Self::from_artefacts(dir)
+    /// The original's artefacts (Spikefinder-Elephant `statEmbedding/`, MIT), compiled into the
+    /// library (feature `embedded-weights`, 58 kB).
+    #[cfg(feature = "embedded-weights")]
+    pub fn embedded() -> Result<Self> {
+        let p174 = MatFile::from_bytes(
+            include_bytes!("../../pretrained/Parameters174py.mat"),
+            Path::new("<embedded>/Parameters174py.mat"),
+        )?;
+        let spaces = MatFile::from_bytes(
+            include_bytes!("../../pretrained/embedding_spacesX.mat"),
+            Path::new("<embedded>/embedding_spacesX.mat"),
+        )?;
+        Self::from_mat_files(&p174, &spaces)
     }
 
     /// The parts the embedding was built from.

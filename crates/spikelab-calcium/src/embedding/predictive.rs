@@ -41,7 +41,8 @@ pub struct PredictiveEmbedding {
 ///
 /// ```
 /// use spikelab_calcium::embedding::predictive_embedding;
-/// use spikelab_data::{datasets, io::mat};
+/// use spikelab_data::io::mat;
+/// use spikelab_datasets as datasets;
 /// let file = datasets::elephant_stat_embedding("Confusion.mat")?;
 /// let c = mat::read_matrix(&file, "Confusion_later")?;
 /// let ds: Vec<usize> = mat::read_matrix(&file, "DaSet")?.iter().map(|&v| v as usize).collect();

@@ -74,7 +74,7 @@ pub fn read_table(path: &Path) -> Result<CsvTable> {
 /// (Spikefinder data are resampled to 100 Hz).
 ///
 /// ```
-/// let p = spikelab_data::datasets::spikefinder_calcium(4, spikelab_data::datasets::Split::Test)?;
+/// let p = spikelab_datasets::spikefinder_calcium(4, spikelab_datasets::Split::Test)?;
 /// let tr = spikelab_data::io::csv::read_calcium(&p, 100.0)?;
 /// assert_eq!(tr.n_neurons(), 3);
 /// assert_eq!(tr.valid_lengths(), &[33280, 33280, 30810]);

@@ -44,7 +44,8 @@
 //!
 //! # Example
 //! ```
-//! use spikelab_data::{datasets, io::mat};
+//! use spikelab_data::io::mat;
+//! use spikelab_datasets as datasets;
 //! let f = mat::read_mat(&datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?)?;
 //! assert_eq!(f.names(), vec!["neuronal_activity_mat"]);
 //! let a = f.variable("neuronal_activity_mat")?.as_array().unwrap();
@@ -551,6 +552,30 @@ impl MatFile {
         })
     }
 
+    /// The numeric (or logical) variable `name` as an `[row, column]` matrix, indexed as in
+    /// MATLAB (see [`read_matrix`]).
+    pub fn matrix(&self, name: &str) -> Result<Array2<f64>> {
+        let path = &self.path;
+        let a = numeric(self, name)?;
+        if a.dims.len() != 2 {
+            return Err(mat_err(
+                path,
+                format!(
+                    "variable '{name}' has {} dimensions {:?}, expected a 2-D matrix",
+                    a.dims.len(),
+                    a.dims
+                ),
+            ));
+        }
+        if a.is_complex() {
+            return Err(mat_err(
+                path,
+                format!("variable '{name}' is complex; read it with read_mat to get both parts"),
+            ));
+        }
+        Ok(a.to_array2())
+    }
+
     /// Variable names in file order.
     pub fn names(&self) -> Vec<&str> {
         self.vars.iter().map(|(n, _)| n.as_str()).collect()
@@ -592,7 +617,8 @@ fn mat_err(path: &Path, reason: impl Into<String>) -> DataError {
 /// Reads a MAT v5 file (gzip'd or not).
 ///
 /// ```
-/// use spikelab_data::{datasets, io::mat};
+/// use spikelab_data::io::mat;
+/// use spikelab_datasets as datasets;
 /// let f = mat::read_mat(&datasets::elephant_stat_embedding("Parameters32py.mat")?)?;
 /// let p = f.variable("Parameters32")?.as_array().unwrap();
 /// assert_eq!(p.dims, vec![18, 32]);
@@ -1243,39 +1269,23 @@ fn numeric<'a>(f: &'a MatFile, name: &str) -> Result<&'a MatArray> {
 /// dimensions.
 ///
 /// ```
-/// use spikelab_data::{datasets, io::mat};
+/// use spikelab_data::io::mat;
+/// use spikelab_datasets as datasets;
 /// let p = datasets::elephant_stat_embedding("Parameters174py.mat")?;
 /// let raw = mat::read_matrix(&p, "Parameters174temp")?;
 /// assert_eq!(raw.dim(), (174, 18));
 /// # Ok::<(), spikelab_data::DataError>(())
 /// ```
 pub fn read_matrix(path: &Path, name: &str) -> Result<Array2<f64>> {
-    let f = read_mat(path)?;
-    let a = numeric(&f, name)?;
-    if a.dims.len() != 2 {
-        return Err(mat_err(
-            path,
-            format!(
-                "variable '{name}' has {} dimensions {:?}, expected a 2-D matrix",
-                a.dims.len(),
-                a.dims
-            ),
-        ));
-    }
-    if a.is_complex() {
-        return Err(mat_err(
-            path,
-            format!("variable '{name}' is complex; read it with read_mat to get both parts"),
-        ));
-    }
-    Ok(a.to_array2())
+    read_mat(path)?.matrix(name)
 }
 
 /// Reads a `[neuron, bin]` spike-count matrix (`neurons × frames`, as stored in the file) as a
 /// [`BinnedRaster`] with bin width `bin_s` seconds. Values must be non-negative integers.
 ///
 /// ```
-/// use spikelab_data::{datasets, io::mat};
+/// use spikelab_data::io::mat;
+/// use spikelab_datasets as datasets;
 /// let p = datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?;
 /// let r = mat::read_raster(&p, "neuronal_activity_mat", 0.05)?; // 20 Hz imaging
 /// assert_eq!((r.n_neurons(), r.n_bins()), (452, 18137));
@@ -1387,7 +1397,8 @@ fn struct_elements<'a>(
 /// Errors name the missing or malformed field and the recording index.
 ///
 /// ```
-/// use spikelab_data::{datasets, io::mat};
+/// use spikelab_data::io::mat;
+/// use spikelab_datasets as datasets;
 /// let recs = mat::read_c2s(&datasets::spikefinder_test_mat(4)?)?;
 /// assert_eq!(recs.len(), 3);
 /// assert_eq!(recs[0].n_frames(), 33280);
@@ -1484,7 +1495,8 @@ pub fn c2s_to_traces(recs: &[C2sRecording]) -> Result<CalciumTraces> {
 /// `spike_times`.
 ///
 /// ```
-/// use spikelab_data::{datasets, io::mat};
+/// use spikelab_data::io::mat;
+/// use spikelab_datasets as datasets;
 /// let recs = mat::read_c2s(&datasets::spikefinder_test_mat(5)?)?;
 /// let st = mat::c2s_to_spike_trains(&recs)?;
 /// assert_eq!(st.n_units(), recs.len());
@@ -1539,7 +1551,8 @@ pub const CASCADE_EPHYS_RATE_HZ: f64 = 1e4;
 /// `events_AP` (units of 1e-4 s).
 ///
 /// ```
-/// use spikelab_data::{datasets, io::mat};
+/// use spikelab_data::io::mat;
+/// use spikelab_datasets as datasets;
 /// let p = datasets::cascade_sample("CAttached_Chen2013_GC6f_cell1B_full_mini.mat.gz")?;
 /// let trials = mat::read_cascade(&p)?;
 /// assert_eq!(trials.len(), 2);

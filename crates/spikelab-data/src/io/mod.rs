@@ -8,6 +8,10 @@
 //! | MATLAB v5 `.mat` (`.mat.gz`) | [`mat`] | numeric matrices, structs, cells; c2s and CASCADE files |
 //! | Kilosort/phy folder | [`kilosort`] | [`SpikeTrains`](crate::SpikeTrains) |
 //! | NWB 2.x (HDF5, feature `hdf5`) | `nwb` | `/units` ↔ [`SpikeTrains`](crate::SpikeTrains), ophys ↔ [`CalciumTraces`](crate::CalciumTraces) |
+//!
+//! [`open`] reads any of them with the format and content detected in one place, and
+//! [`read_traces`], [`read_raster`], [`read_spike_trains`], [`read_population_activity`]
+//! read one type ([`ReadOptions`] says what the file does not).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,12 @@ pub mod mat;
 pub mod npy;
 #[cfg(feature = "hdf5")]
 pub mod nwb;
+mod open;
+
+pub use open::{
+    Content, Loaded, ReadOptions, open, read_population_activity, read_raster, read_spike_trains,
+    read_traces,
+};
 
 /// Reads a whole file, transparently decompressing gzip (recognised by its magic bytes, so
 /// `.gz` with a wrong extension works too). A `.gz` file that is not gzip, or a truncated

@@ -3,17 +3,16 @@
 //! parameters, so that examples and tests do not each parse the files again.
 
 use ndarray::Array2;
-use spikelab_data::{datasets, io::npy};
+use spikelab_data::io::npy;
+use spikelab_neulvm::{ModelConfig, NeuLvm, NeulvmError, Params, Recording, Result};
 
-use crate::error::{NeulvmError, Result};
-use crate::model::{NeuLvm, Recording};
-use crate::params::{ModelConfig, Params};
+use crate as datasets;
 
 /// The winner-take-all model bound to the bundled recording (9 recorded neurons, 4-ms bins,
 /// 1 s of history + 10 s).
 ///
 /// ```
-/// let model = spikelab_neulvm::bundled::model()?;
+/// let model = spikelab_datasets::neulvm::model()?;
 /// assert_eq!(model.recording().n_bins(), 2750);
 /// # Ok::<(), spikelab_neulvm::NeulvmError>(())
 /// ```
@@ -32,7 +31,7 @@ pub fn latent_truth() -> Result<Array2<f64>> {
 /// The golden file's `x_rand`: the random initial parameters the original was run from.
 ///
 /// ```
-/// let x = spikelab_neulvm::bundled::golden_x_rand()?;
+/// let x = spikelab_datasets::neulvm::golden_x_rand()?;
 /// assert_eq!(x.to_vec().len(), 12);
 /// # Ok::<(), spikelab_neulvm::NeulvmError>(())
 /// ```

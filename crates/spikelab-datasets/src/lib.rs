@@ -1,5 +1,12 @@
-//! Finds the small real datasets bundled in the repository's `datasets/` folder, so tests,
-//! examples and docs never hard-code paths.
+//! The real data bundled in the spikelab repository's `datasets/` folder, for the workspace's
+//! tests, examples and benches (a dev-dependency, `publish = false`, like `linfa-datasets`). No
+//! library crate depends on it: libraries take paths, bytes or values, and what a library user
+//! needs without the repository (the pretrained Elephant weights, the embedding artefacts, the
+//! calibration constants) is compiled into `spikelab-calcium`.
+//!
+//! The crate root finds files ([`spikefinder_calcium`], [`convseq`](fn@convseq), ...); the
+//! modules [`calcium`], [`convseq`](mod@convseq) and [`neulvm`](mod@neulvm) load them into the
+//! method crates' types. Errors are [`DataError::DatasetNotFound`] or the method crate's error.
 //!
 //! The folder is looked up in this order: the `SPIKELAB_DATASETS` environment variable; the
 //! `datasets/` folder of the source tree this crate was built from; a `datasets/` folder in
@@ -7,15 +14,20 @@
 //! licence, format) beside the files.
 //!
 //! ```
-//! use spikelab_data::datasets::{self, Split};
+//! use spikelab_datasets::{self as datasets, Split};
 //! let p = datasets::spikefinder_calcium(5, Split::Train)?;
 //! assert!(p.ends_with("spikefinder/train/5.train.calcium.csv.gz"));
 //! # Ok::<(), spikelab_data::DataError>(())
 //! ```
+#![warn(missing_docs)]
+
+pub mod calcium;
+pub mod convseq;
+pub mod neulvm;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{DataError, Result};
+use spikelab_data::{DataError, Result};
 
 const MARKER: &str = "spikefinder/README.md";
 
@@ -118,7 +130,8 @@ pub fn spikefinder_leaderboard(name: &str) -> Result<PathBuf> {
     path(&format!("spikefinder/leaderboard/{name}"))
 }
 
-/// Spikefinder-Elephant weights: `models/spikefinder-elephant/NAME` (e.g. `model1.h5`).
+/// Spikefinder-Elephant Keras weights: `models/spikefinder-elephant/NAME` (e.g. `model1.h5`;
+/// library users get models 1–5 from `ElephantWeights::embedded`).
 pub fn elephant_model(name: &str) -> Result<PathBuf> {
     path(&format!("models/spikefinder-elephant/{name}"))
 }

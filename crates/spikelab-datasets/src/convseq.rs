@@ -1,9 +1,9 @@
-//! Loaders for the bundled convSeq fixtures (`datasets/convseq/`, see its README).
+//! The bundled convSeq rasters and ground truth (`datasets/convseq/`, see its README).
 
-use spikelab_data::datasets;
+use spikelab_convseq::raster::{CountPolicy, SpikeRaster};
+use spikelab_convseq::{ConvSeqError, Result};
 
-use crate::error::{ConvSeqError, Result};
-use crate::raster::{CountPolicy, SpikeRaster};
+use crate as datasets;
 
 /// Ground truth of the synthetic demo.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct DemoTruth {
 /// the original generator (`synthetic_demo/`).
 ///
 /// ```
-/// let r = spikelab_convseq::bundled::demo_raster()?;
+/// let r = spikelab_datasets::convseq::demo_raster()?;
 /// assert_eq!((r.n_neurons(), r.n_bins(), r.n_spikes()), (452, 18137, 16980));
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
@@ -68,7 +68,7 @@ pub fn songbird_raster(bin_s: f64) -> Result<SpikeRaster> {
 /// `neuronal_activity_mat`): 452 neurons × 18 137 frames at 20 Hz (50 ms bins).
 ///
 /// ```
-/// let r = spikelab_convseq::bundled::ca1_raster()?;
+/// let r = spikelab_datasets::convseq::ca1_raster()?;
 /// assert_eq!((r.n_neurons(), r.n_bins(), r.n_spikes()), (452, 18137, 16982));
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
