@@ -547,3 +547,146 @@ pub fn fit_em(
         converged,
     })
 }
+
+/// A data-driven starting model for [`fit_em`]: C from the top principal directions of the
+/// fully observed outputs (extra states beyond m get small seeded random columns), states
+/// x̂ = C⁺(y − ȳ), A by least squares on consecutive x̂ (scaled to spectral radius ≤ 0.99),
+/// Q its residual covariance, R the diagonal residual variance of y (at least 10% of each
+/// output's variance), d = ȳ, b = 0, B = D = 0, μ0 = 0, Σ0 the covariance of x̂. Input sizes
+/// are taken from the first trajectory.
+pub fn init_from_data(trajs: &[Trajectory], n_states: usize, seed: u64) -> Result<Lds> {
+    use rand::SeedableRng;
+    let first = trajs
+        .first()
+        .ok_or_else(|| LdsError::InsufficientData("no trajectories".into()))?;
+    let m = first.y.ncols();
+    let n = n_states;
+    if n == 0 {
+        return Err(LdsError::InvalidParameter {
+            name: "n_states",
+            reason: "0 (need ≥ 1)".into(),
+        });
+    }
+    let rows: Vec<(usize, usize)> = trajs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, tr)| {
+            (0..tr.len())
+                .filter(move |&t| (0..m).all(|j| !tr.y[(t, j)].is_nan()))
+                .map(move |t| (i, t))
+        })
+        .collect();
+    if rows.len() < 2 {
+        return Err(LdsError::InsufficientData(
+            "fewer than two fully observed steps".into(),
+        ));
+    }
+    let nr = rows.len() as f64;
+    let mut mean = DVector::zeros(m);
+    for &(i, t) in &rows {
+        mean += trajs[i].y.row(t).transpose();
+    }
+    mean /= nr;
+    let mut cov = DMatrix::zeros(m, m);
+    for &(i, t) in &rows {
+        let e = trajs[i].y.row(t).transpose() - &mean;
+        cov += &e * e.transpose();
+    }
+    cov /= nr;
+    symmetrize(&mut cov);
+    let eig = nalgebra::SymmetricEigen::new(cov.clone());
+    let mut idx: Vec<usize> = (0..m).collect();
+    idx.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let scale = (cov.trace() / m as f64).sqrt().max(1e-12);
+    let c = DMatrix::from_fn(m, n, |r, k| {
+        if k < m {
+            eig.eigenvectors[(r, idx[k])]
+                * eig.eigenvalues[idx[k]].max(0.0).sqrt().max(1e-6 * scale)
+        } else {
+            0.1 * scale
+                * rand_distr::Distribution::<f64>::sample(&rand_distr::StandardNormal, &mut rng)
+        }
+    });
+    let pinv = c
+        .clone()
+        .pseudo_inverse(1e-12)
+        .map_err(|e| LdsError::Unsupported(e.to_string()))?;
+    let states: Vec<Vec<Option<DVector<f64>>>> = trajs
+        .iter()
+        .map(|tr| {
+            (0..tr.len())
+                .map(|t| {
+                    (0..m)
+                        .all(|j| !tr.y[(t, j)].is_nan())
+                        .then(|| &pinv * (tr.y.row(t).transpose() - &mean))
+                })
+                .collect()
+        })
+        .collect();
+    let (mut sxx, mut sxy) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n));
+    let mut pairs = 0.0;
+    for s in &states {
+        for t in 1..s.len() {
+            if let (Some(a), Some(b)) = (&s[t - 1], &s[t]) {
+                sxx += a * a.transpose();
+                sxy += b * a.transpose();
+                pairs += 1.0;
+            }
+        }
+    }
+    let mut a = if pairs > n as f64 {
+        let mut g = sxx.clone();
+        for i in 0..n {
+            g[(i, i)] += 1e-9 * sxx.trace().max(1e-300);
+        }
+        g.cholesky()
+            .map(|ch| ch.solve(&sxy.transpose()).transpose())
+            .unwrap_or_else(|| DMatrix::identity(n, n) * 0.5)
+    } else {
+        DMatrix::identity(n, n) * 0.5
+    };
+    let rho = crate::linalg::spectral_radius(&a);
+    if rho > 0.99 {
+        a *= 0.99 / rho;
+    }
+    let mut q = DMatrix::zeros(n, n);
+    let mut sx = DMatrix::zeros(n, n);
+    let mut nx = 0.0f64;
+    for s in &states {
+        for t in 0..s.len() {
+            if let Some(b) = &s[t] {
+                sx += b * b.transpose();
+                nx += 1.0;
+                if t > 0 {
+                    if let Some(prev) = &s[t - 1] {
+                        let e = b - &a * prev;
+                        q += &e * e.transpose();
+                    }
+                }
+            }
+        }
+    }
+    let floor_rel = 1e-3;
+    q /= pairs.max(1.0);
+    floor_psd(&mut q, floor_rel, 1e-6 * scale * scale);
+    let mut sigma0 = sx / nx.max(1.0);
+    floor_psd(&mut sigma0, floor_rel, 1e-6 * scale * scale);
+    let mut r = DMatrix::zeros(m, m);
+    for j in 0..m {
+        let mut res = 0.0;
+        for &(i, t) in &rows {
+            let x = states[i][t].as_ref().expect("fully observed step");
+            let e = trajs[i].y[(t, j)] - mean[j] - (c.row(j) * x)[0];
+            res += e * e;
+        }
+        r[(j, j)] = (res / nr).max(0.1 * cov[(j, j)]).max(1e-12);
+    }
+    let lds = Lds::new(a, q, c, r, DVector::zeros(n), sigma0)?
+        .with_inputs(
+            DMatrix::zeros(n, first.v.ncols()),
+            DMatrix::zeros(m, first.u.ncols()),
+        )?
+        .with_offsets(DVector::zeros(n), mean)?;
+    Ok(lds)
+}

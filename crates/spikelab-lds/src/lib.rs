@@ -14,7 +14,7 @@ mod molds;
 mod serde_mat;
 pub mod tensor;
 
-pub use em::{EmFit, EmOptions, Learn, SuffStats, e_step, fit_em, m_step};
+pub use em::{EmFit, EmOptions, Learn, SuffStats, e_step, fit_em, init_from_data, m_step};
 pub use error::{LdsError, Result};
 pub use filter::{FilterOptions, Filtered, Smoothed, filter, smooth};
 pub use generate::{MoldsData, MoldsSpec, random_stable};
