@@ -1,6 +1,6 @@
 //! The synthetic MoLDS benchmark of docs/lds.md §9: Tensor-EM vs tensor-only vs random-init EM.
 //!
-//!     cargo run --release -p spikelab-lds --example molds_benchmark -- [SEEDS=20] [N=600] [T=200]
+//!     cargo run --release -p spikelab-lds --example molds_benchmark -- [SEEDS=20] [N=600] [T=200] [ITERS=100]
 //!
 //! Prints one row per seed and per method (median Markov error over components after Hungarian
 //! matching, weight error, clustering accuracy, ARI, EM iterations, seconds) and a summary.
@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t_len: args.get(2).copied().unwrap_or(200),
         ..Default::default()
     };
+    let iters = args.get(3).copied().unwrap_or(100);
     let methods = [
         ("tensor-EM", MoldsInit::TensorEm),
         ("tensor-only", MoldsInit::TensorOnly),

@@ -193,6 +193,9 @@ impl SuffStats {
     }
 
     /// Statistics of one smoothed trajectory.
+    ///
+    /// Uses E[ζζᵀ] = ζ̄ζ̄ᵀ + blockdiag(P^s_{t−1}, 0) and E[ζ x_tᵀ] = ζ̄ m_tᵀ + [cross_{t−1}ᵀ; 0]
+    /// (only the state block of ζ is random), accumulated in place.
     pub fn from_smoothed(lds: &Lds, traj: &Trajectory, sm: &Smoothed) -> Self {
         let n = lds.n_states();
         let m = lds.n_outputs();
@@ -200,63 +203,66 @@ impl SuffStats {
         let pe = lds.n_emis_inputs();
         let mut s = Self::zeros(n, m, pd, pe);
         let t_len = traj.len();
-        let second =
-            |t: usize| -> DMatrix<f64> { &sm.covs[t] + &sm.means[t] * sm.means[t].transpose() };
-        let mut exx: Vec<DMatrix<f64>> = (0..t_len).map(second).collect();
-        for e in exx.iter_mut() {
-            symmetrize(e);
-        }
         // Dynamics.
         let dz = n + pd + 1;
         let mut zeta = DVector::zeros(dz);
+        zeta[dz - 1] = 1.0;
         for t in 1..t_len {
             zeta.rows_mut(0, n).copy_from(&sm.means[t - 1]);
-            zeta.rows_mut(n, pd).copy_from(&traj.v.row(t).transpose());
-            zeta[dz - 1] = 1.0;
-            let mut ezz = &zeta * zeta.transpose();
-            ezz.view_mut((0, 0), (n, n)).copy_from(&exx[t - 1]);
-            s.zz += ezz;
-            // E[x_{t−1} x_tᵀ] = cross[t−1]ᵀ + m_{t−1} m_tᵀ.
-            let mut ezx = &zeta * sm.means[t].transpose();
-            let e01 = sm.cross[t - 1].transpose() + &sm.means[t - 1] * sm.means[t].transpose();
-            ezx.view_mut((0, 0), (n, n)).copy_from(&e01);
-            s.zx += ezx;
-            s.xx += &exx[t];
+            for c in 0..pd {
+                zeta[n + c] = traj.v[(t, c)];
+            }
+            s.zz.ger(1.0, &zeta, &zeta, 1.0);
+            s.zx.ger(1.0, &zeta, &sm.means[t], 1.0);
+            s.xx.ger(1.0, &sm.means[t], &sm.means[t], 1.0);
+            let mut zz = s.zz.view_mut((0, 0), (n, n));
+            zz += &sm.covs[t - 1];
+            let mut zx = s.zx.view_mut((0, 0), (n, n));
+            zx += sm.cross[t - 1].transpose();
+            s.xx += &sm.covs[t];
         }
         s.n_dyn = t_len.saturating_sub(1) as f64;
         // Emissions.
         let de = n + pe + 1;
         let mut eta = DVector::zeros(de);
+        eta[de - 1] = 1.0;
         let mut obs = Vec::with_capacity(m);
+        let mut y = DVector::zeros(m);
         for t in 0..t_len {
             observed_rows(&traj.y, t, &mut obs);
             if obs.is_empty() {
                 continue;
             }
             eta.rows_mut(0, n).copy_from(&sm.means[t]);
-            eta.rows_mut(n, pe).copy_from(&traj.u.row(t).transpose());
-            eta[de - 1] = 1.0;
-            let mut eee = &eta * eta.transpose();
-            eee.view_mut((0, 0), (n, n)).copy_from(&exx[t]);
-            for &j in &obs {
-                let yj = traj.y[(t, j)];
-                s.ee_row[j] += &eee;
-                s.ey_row[j] += &eta * yj;
-                s.yy_row[j] += yj * yj;
-                s.n_row[j] += 1.0;
+            for c in 0..pe {
+                eta[n + c] = traj.u[(t, c)];
             }
             if obs.len() == m {
-                let y = traj.y.row(t).transpose();
-                s.ee += &eee;
-                s.ey += &eta * y.transpose();
-                s.yy += &y * y.transpose();
+                for j in 0..m {
+                    y[j] = traj.y[(t, j)];
+                }
+                s.ee.ger(1.0, &eta, &eta, 1.0);
+                let mut ee = s.ee.view_mut((0, 0), (n, n));
+                ee += &sm.covs[t];
+                s.ey.ger(1.0, &eta, &y, 1.0);
+                s.yy.ger(1.0, &y, &y, 1.0);
                 s.n_emis += 1.0;
             } else {
                 s.n_partial += 1.0;
             }
+            for &j in &obs {
+                let yj = traj.y[(t, j)];
+                s.ee_row[j].ger(1.0, &eta, &eta, 1.0);
+                let mut ee = s.ee_row[j].view_mut((0, 0), (n, n));
+                ee += &sm.covs[t];
+                s.ey_row[j].axpy(yj, &eta, 1.0);
+                s.yy_row[j] += yj * yj;
+                s.n_row[j] += 1.0;
+            }
         }
         s.x0 = sm.means[0].clone();
-        s.x0x0 = exx.swap_remove(0);
+        s.x0x0 = &sm.covs[0] + &sm.means[0] * sm.means[0].transpose();
+        symmetrize(&mut s.x0x0);
         s.n_traj = 1.0;
         s
     }

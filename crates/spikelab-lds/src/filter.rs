@@ -1,6 +1,8 @@
 //! Kalman filter (innovation log-likelihood, Cholesky of S, Joseph-form update) and the
 //! Rauch–Tung–Striebel smoother with lag-one covariances.
 
+use std::borrow::Cow;
+
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
@@ -126,15 +128,26 @@ pub fn filter(lds: &Lds, traj: &Trajectory, opts: &FilterOptions) -> Result<Filt
         observed_rows(&traj.y, t, &mut obs);
         if !obs.is_empty() {
             let k_obs = obs.len();
-            let c_o = lds.c.select_rows(&obs);
-            let r_oo = lds.r.select_rows(&obs).select_columns(&obs);
-            let mut pred_y = &c_o * &m + lds.d_off.select_rows(&obs);
-            if lds.n_emis_inputs() > 0 {
-                pred_y += lds.d_in.select_rows(&obs) * traj.u.row(t).transpose();
+            let full = k_obs == lds.n_outputs();
+            let (c_o, r_oo) = if full {
+                (Cow::Borrowed(&lds.c), Cow::Borrowed(&lds.r))
+            } else {
+                (
+                    Cow::Owned(lds.c.select_rows(&obs)),
+                    Cow::Owned(lds.r.select_rows(&obs).select_columns(&obs)),
+                )
+            };
+            let (c_o, r_oo) = (c_o.as_ref(), r_oo.as_ref());
+            let mut e = DVector::from_iterator(k_obs, obs.iter().map(|&j| traj.y[(t, j)]));
+            e.gemv(-1.0, c_o, &m, 1.0);
+            for (i, &j) in obs.iter().enumerate() {
+                e[i] -= lds.d_off[j];
+                for c in 0..lds.n_emis_inputs() {
+                    e[i] -= lds.d_in[(j, c)] * traj.u[(t, c)];
+                }
             }
-            let e = DVector::from_iterator(k_obs, obs.iter().map(|&j| traj.y[(t, j)])) - pred_y;
-            let cp = &c_o * &p; // k × n
-            let mut s = &cp * c_o.transpose() + &r_oo;
+            let cp = c_o * &p; // k × n
+            let mut s = &cp * c_o.transpose() + r_oo;
             for i in 0..k_obs {
                 s[(i, i)] += opts.jitter;
             }
@@ -150,10 +163,10 @@ pub fn filter(lds: &Lds, traj: &Trajectory, opts: &FilterOptions) -> Result<Filt
             out.loglik -= 0.5 * (z.norm_squared() + logdet + k_obs as f64 * LN_2PI);
             m += &gain * &e;
             if opts.square_root {
-                p = sqrt_update(&p, &c_o, &r_oo, &gain);
+                p = sqrt_update(&p, c_o, r_oo, &gain);
             } else {
-                let ikc = &eye - &gain * &c_o;
-                p = &ikc * &p * ikc.transpose() + &gain * &r_oo * gain.transpose();
+                let ikc = &eye - &gain * c_o;
+                p = &ikc * &p * ikc.transpose() + &gain * r_oo * gain.transpose();
             }
             symmetrize(&mut p);
         }
