@@ -280,7 +280,7 @@ fn trajectories(y: &Path, u: Option<&Path>, timing: InputTiming) -> Result<Vec<T
 
 fn progress_printer(label: &'static str) -> impl FnMut(&Progress<'_>) -> Flow {
     move |p: &Progress<'_>| {
-        if p.step % 10 == 0 {
+        if p.step.is_multiple_of(10) {
             eprintln!(
                 "{label} {:>4}: log-likelihood {:.6}",
                 p.step,
@@ -391,7 +391,7 @@ fn molds(a: MoldsArgs) -> Result<()> {
         .map(|p| -> Result<Truth> {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Ok(serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?)
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
         })
         .transpose()?;
     let fit = fit_molds(&trajs, &opts, &mut progress_printer("molds-em"))?;

@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 init: *init,
                 seed,
                 em: EmOptions {
-                    max_iter: 100,
+                    max_iter: iters,
                     tol: 1e-6,
                     ..Default::default()
                 },

@@ -133,25 +133,25 @@ impl EmOptions {
 /// Expected sufficient statistics of one or many trajectories (weighted sums).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SuffStats {
-    /// Σ E[ζ ζᵀ], ζ_t = [x_{t−1}; v_t; 1].
+    /// Σ E\[ζ ζᵀ\], ζ_t = [x_{t−1}; v_t; 1].
     pub zz: DMatrix<f64>,
-    /// Σ E[ζ x_tᵀ].
+    /// Σ E\[ζ x_tᵀ\].
     pub zx: DMatrix<f64>,
-    /// Σ E[x_t x_tᵀ] over t ≥ 1.
+    /// Σ E\[x_t x_tᵀ\] over t ≥ 1.
     pub xx: DMatrix<f64>,
     /// Weighted number of transitions.
     pub n_dyn: f64,
-    /// Fully observed steps: Σ E[η ηᵀ], η_t = [x_t; u_t; 1].
+    /// Fully observed steps: Σ E\[η ηᵀ\], η_t = [x_t; u_t; 1].
     pub ee: DMatrix<f64>,
-    /// Fully observed steps: Σ E[η] y_tᵀ.
+    /// Fully observed steps: Σ E\[η\] y_tᵀ.
     pub ey: DMatrix<f64>,
     /// Fully observed steps: Σ y_t y_tᵀ.
     pub yy: DMatrix<f64>,
     /// Weighted number of fully observed steps.
     pub n_emis: f64,
-    /// Per output j, over the steps where y_j is observed: Σ E[η ηᵀ].
+    /// Per output j, over the steps where y_j is observed: Σ E\[η ηᵀ\].
     pub ee_row: Vec<DMatrix<f64>>,
-    /// Per output j: Σ E[η] y_j.
+    /// Per output j: Σ E\[η\] y_j.
     pub ey_row: Vec<DVector<f64>>,
     /// Per output j: Σ y_j².
     pub yy_row: Vec<f64>,
@@ -159,9 +159,9 @@ pub struct SuffStats {
     pub n_row: Vec<f64>,
     /// Weighted number of steps observed only in part.
     pub n_partial: f64,
-    /// Σ w E[x_0].
+    /// Σ w E\[x_0\].
     pub x0: DVector<f64>,
-    /// Σ w E[x_0 x_0ᵀ].
+    /// Σ w E\[x_0 x_0ᵀ\].
     pub x0x0: DMatrix<f64>,
     /// Σ w (number of trajectories).
     pub n_traj: f64,
@@ -194,7 +194,7 @@ impl SuffStats {
 
     /// Statistics of one smoothed trajectory.
     ///
-    /// Uses E[ζζᵀ] = ζ̄ζ̄ᵀ + blockdiag(P^s_{t−1}, 0) and E[ζ x_tᵀ] = ζ̄ m_tᵀ + [cross_{t−1}ᵀ; 0]
+    /// Uses E\[ζζᵀ\] = ζ̄ζ̄ᵀ + blockdiag(P^s_{t−1}, 0) and E\[ζ x_tᵀ\] = ζ̄ m_tᵀ + \[cross_{t−1}ᵀ; 0\]
     /// (only the state block of ζ is random), accumulated in place.
     pub fn from_smoothed(lds: &Lds, traj: &Trajectory, sm: &Smoothed) -> Self {
         let n = lds.n_states();
@@ -314,7 +314,7 @@ pub fn e_step(lds: &Lds, trajs: &[Trajectory], opts: &FilterOptions) -> Result<(
 }
 
 /// Solves the regression `W Σ_ff = rhs` for the free columns of W (rows = outputs).
-/// `gram` is the full Gram matrix Σ E[r rᵀ], `cross` the full Σ E[r] targetᵀ (rows =
+/// `gram` is the full Gram matrix Σ E\[r rᵀ\], `cross` the full Σ E\[r\] targetᵀ (rows =
 /// regressor), `w` holds the current weights (its fixed columns are kept).
 fn regress(
     gram: &DMatrix<f64>,
@@ -664,11 +664,11 @@ pub fn init_from_data(trajs: &[Trajectory], n_states: usize, seed: u64) -> Resul
             if let Some(b) = &s[t] {
                 sx += b * b.transpose();
                 nx += 1.0;
-                if t > 0 {
-                    if let Some(prev) = &s[t - 1] {
-                        let e = b - &a * prev;
-                        q += &e * e.transpose();
-                    }
+                if t > 0
+                    && let Some(prev) = &s[t - 1]
+                {
+                    let e = b - &a * prev;
+                    q += &e * e.transpose();
                 }
             }
         }

@@ -66,14 +66,14 @@ pub struct Filtered {
 pub struct Smoothed {
     /// The filter pass it was computed from.
     pub filtered: Filtered,
-    /// Smoothed means E[x_t | y].
+    /// Smoothed means E\[x_t | y\].
     pub means: Vec<DVector<f64>>,
     /// Smoothed covariances Cov(x_t | y).
     pub covs: Vec<DMatrix<f64>>,
     /// Lag-one covariances `cross[t] = Cov(x_{t+1}, x_t | y)` (T − 1 of them).
     ///
     /// pykalman's `pairwise_covariances[t+1]` is the same matrix; dynamax's
-    /// `smoothed_cross_covariances[t]` is the second moment `E[x_t x_{t+1}ᵀ] = cross[t]ᵀ +
+    /// `smoothed_cross_covariances[t]` is the second moment `E\[x_t x_{t+1}ᵀ\] = cross[t]ᵀ +
     /// m_t m_{t+1}ᵀ`.
     pub cross: Vec<DMatrix<f64>>,
 }

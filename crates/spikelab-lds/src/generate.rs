@@ -90,7 +90,7 @@ impl MoldsSpec {
                 format!("{:?} (need 0 ≤ lo ≤ hi < 1)", self.eig_range),
             );
         }
-        if !self.snr_db.is_finite() || !(self.q_scale >= 0.0 && self.q_scale.is_finite()) {
+        if !(self.snr_db.is_finite() && self.q_scale >= 0.0 && self.q_scale.is_finite()) {
             return bad("snr_db/q_scale", "finite, q_scale ≥ 0".into());
         }
         Ok(())

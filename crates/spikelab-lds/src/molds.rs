@@ -390,9 +390,10 @@ pub fn random_init(m: usize, p: usize, opts: &MoldsOptions, seed: u64) -> Result
 ///
 /// ```
 /// use spikelab_core::Silent;
-/// use spikelab_lds::{fit_molds, MoldsOptions, MoldsSpec};
+/// use spikelab_lds::{fit_molds, EmOptions, MoldsOptions, MoldsSpec};
 /// let data = MoldsSpec { n_traj: 60, t_len: 100, weights: vec![0.6, 0.4], ..Default::default() }.generate(0)?;
-/// let opts = MoldsOptions { components: 2, ..Default::default() };
+/// let em = EmOptions { max_iter: 10, ..Default::default() };
+/// let opts = MoldsOptions { components: 2, em, ..Default::default() };
 /// let fit = fit_molds(&data.trajs, &opts, &mut Silent)?;
 /// assert_eq!(fit.model.components.len(), 2);
 /// assert!(fit.loglik.windows(2).all(|w| w[1] >= w[0] - 1e-9 * w[0].abs()));

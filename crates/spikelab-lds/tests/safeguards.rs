@@ -277,7 +277,7 @@ fn bad_input_gives_typed_errors() {
         ..Default::default()
     };
     assert!(matches!(
-        fit_em(&start(), &[good.clone()], &opts, &mut Silent),
+        fit_em(&start(), std::slice::from_ref(&good), &opts, &mut Silent),
         Err(LdsError::InvalidParameter { .. })
     ));
     // An unstable or singular A is accepted and gives finite output.
@@ -285,7 +285,7 @@ fn bad_input_gives_typed_errors() {
     unstable.a = DMatrix::identity(3, 3) * 1.05;
     let fit = fit_em(
         &unstable,
-        &[good.clone()],
+        std::slice::from_ref(&good),
         &EmOptions {
             max_iter: 5,
             ..Default::default()
