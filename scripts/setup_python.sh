@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates <repo>/.venv with pynwb for the NWB interop tests
-# (crates/spikelab-data/tests/nwb_pynwb.rs). Idempotent: when .venv already imports pynwb
+# (crates/spikelab-data/tests/nwb_pynwb.rs) and pykalman for the spikelab-lds fixture re-run. Idempotent: when .venv already imports pynwb
 # it returns at once. Needs python3 with the venv module (Debian: python3-venv) and access
 # to PyPI (about 15 s the first time).
 #
@@ -16,8 +16,11 @@ python="${PYTHON:-python3}"
 # Versions the interop layout was verified with (docs/formats.md); raise deliberately.
 pynwb_spec="${PYNWB_SPEC:-pynwb>=3,<5}"
 
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import pynwb" >/dev/null 2>&1; then
-    echo "setup_python: $venv already has pynwb $("$venv/bin/python" -c 'import pynwb; print(pynwb.__version__)')"
+# pykalman for the spikelab-lds fixture re-run test (crates/spikelab-lds/tests/rerun_fixtures.rs).
+pykalman_spec="${PYKALMAN_SPEC:-pykalman==0.11.2}"
+
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import pynwb, pykalman" >/dev/null 2>&1; then
+    echo "setup_python: $venv already has pynwb $("$venv/bin/python" -c 'import pynwb; print(pynwb.__version__)') and pykalman"
     exit 0
 fi
 
@@ -26,5 +29,10 @@ if ! "$venv/bin/python" -c "" >/dev/null 2>&1; then
     echo "setup_python: creating $venv with $("$python" --version 2>&1)"
     "$python" -m venv --clear "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pynwb_spec"
-echo "setup_python: installed pynwb $("$venv/bin/python" -c 'import pynwb; print(pynwb.__version__)') into $venv"
+if ! "$venv/bin/python" -c "import pynwb" >/dev/null 2>&1; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pynwb_spec"
+fi
+if ! "$venv/bin/python" -c "import pykalman" >/dev/null 2>&1; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pykalman_spec"
+fi
+echo "setup_python: $venv has pynwb $("$venv/bin/python" -c 'import pynwb; print(pynwb.__version__)') and pykalman $("$venv/bin/python" -c 'import pykalman; print(pykalman.__version__)')"

@@ -36,6 +36,9 @@ enum Command {
     /// Hidden mesoscopic LIF populations from recorded neurons (neuLVM): fit, simulate.
     #[command(subcommand)]
     Neulvm(commands::neulvm::NeulvmCommand),
+    /// Linear dynamical systems: Kalman EM fits and mixtures of LDS (MoLDS Tensor-EM).
+    #[command(subcommand)]
+    Lds(commands::lds::LdsCommand),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
@@ -69,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => commands::bench::run(a),
         Command::Synth(c) => commands::synth::run(c),
         Command::Neulvm(c) => commands::neulvm::run(c),
+        Command::Lds(c) => commands::lds::run(c),
         // @@DISPATCH@@
     }
 }

@@ -11,6 +11,7 @@ pub mod demo_convseq;
 pub mod demo_data;
 pub mod demo_neulvm;
 pub mod demo_synth;
+pub mod lds;
 pub mod neulvm;
 pub mod synth;
 // @@MODULES@@

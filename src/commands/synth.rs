@@ -46,6 +46,8 @@ pub enum SynthCommand {
     Lif(LifArgs),
     /// Poisson/gamma spike trains with a dead time.
     Poisson(PoissonArgs),
+    /// Mixtures of linear dynamical systems with inputs (MoLDS benchmark, crate spikelab-lds).
+    Molds(super::lds::SynthMoldsArgs),
 }
 
 /// Options every generator shares.
@@ -207,6 +209,7 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
         SynthCommand::Calcium(a) => calcium(a),
         SynthCommand::Lif(a) => lif(a),
         SynthCommand::Poisson(a) => poisson(a),
+        SynthCommand::Molds(a) => super::lds::synth_molds(a),
     }
 }
 
