@@ -3,6 +3,7 @@
 //! Decoding behaviour from neural populations, with honest baselines.
 #![warn(missing_docs)]
 
+pub mod brainbits;
 pub mod data;
 pub mod decoder;
 pub mod error;
@@ -10,6 +11,10 @@ pub mod linear;
 pub mod metrics;
 pub mod nn;
 
+pub use brainbits::{
+    Audit, AuditMode, AuditParams, AuditPoint, AuditReport, GradientParams, LatentPopulation,
+    LatentPopulationParams,
+};
 pub use data::{
     Lags, TimeSplit, check_target, count_windows, lagged_features, raster_counts, spike_counts,
 };
