@@ -6,6 +6,7 @@
 pub mod brainbits;
 pub mod data;
 pub mod decoder;
+pub mod eit;
 pub mod error;
 pub mod linear;
 pub mod metrics;

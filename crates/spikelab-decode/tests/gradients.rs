@@ -304,3 +304,43 @@ fn fused_candle_layer_norm_drops_the_gradient() -> Res<()> {
     assert!(grads.get(x.as_tensor()).is_none());
     Ok(())
 }
+
+/// The whole EIT model (both modules, heads, per-unit embedding) against finite differences
+/// of its cross-entropy loss; every parameter receives a gradient.
+#[test]
+fn eit_model_gradients() -> Res<()> {
+    use spikelab_decode::eit::{Eit, EitConfig};
+    let cfg = EitConfig {
+        dim: 8,
+        heads: 2,
+        dim_head: 4,
+        temporal_mlp: 8,
+        n_classes: 3,
+        ..Default::default()
+    };
+    let model = Eit::new(cfg, 30, DType::F64, &Device::Cpu)?;
+    let x = randn(&[2, 4, 2, 5], 31)?;
+    let labels = Tensor::from_vec(vec![0u32, 1, 2, 0, 1, 2, 0, 1, 2, 0], 10, &Device::Cpu)?;
+    let loss = || -> Res<Tensor> {
+        Ok(candle_nn::loss::cross_entropy(
+            &model.forward(&x, None)?,
+            &labels,
+        )?)
+    };
+    let (shift, vars): (Vec<_>, Vec<_>) =
+        vars_of(model.varmap()).into_iter().partition(|(n, _)| {
+            n == "population.bottleneck.bias"
+                || n == "population.transformer.layers.0.0.fn.to_out.0.bias"
+        });
+    assert_eq!((vars.len(), shift.len()), (23, 2));
+    fd_check(&vars, &loss)?;
+    // Both biases shift every unit's scalar alike (the population layer has no residual, so
+    // `to_out`'s bias reaches Linear(d, 1) unchanged) and LayerNorm over the units removes the
+    // shift: their gradients exist and are zero, as in the original.
+    let g = loss()?.backward()?;
+    for (name, v) in &shift {
+        let gb = g.get(v.as_tensor()).expect("gradient computed");
+        assert!(gb.abs()?.sum_all()?.to_scalar::<f64>()? < 1e-12, "{name}");
+    }
+    Ok(())
+}
