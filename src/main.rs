@@ -36,6 +36,9 @@ enum Command {
     /// Hidden mesoscopic LIF populations from recorded neurons (neuLVM): fit, simulate.
     #[command(subcommand)]
     Neulvm(commands::neulvm::NeulvmCommand),
+    /// Decoding behaviour: linear decoders and the BrainBits bottleneck audit.
+    #[command(subcommand)]
+    Decode(commands::decode::DecodeCommand),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
@@ -69,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => commands::bench::run(a),
         Command::Synth(c) => commands::synth::run(c),
         Command::Neulvm(c) => commands::neulvm::run(c),
+        Command::Decode(c) => commands::decode::run(c),
         // @@DISPATCH@@
     }
 }

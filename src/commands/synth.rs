@@ -46,6 +46,8 @@ pub enum SynthCommand {
     Lif(LifArgs),
     /// Poisson/gamma spike trains with a dead time.
     Poisson(PoissonArgs),
+    /// Two gravitating pairs (EIT's benchmark), positions and velocities per trial.
+    Twobody(super::decode::TwoBodyArgs),
 }
 
 /// Options every generator shares.
@@ -207,6 +209,7 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
         SynthCommand::Calcium(a) => calcium(a),
         SynthCommand::Lif(a) => lif(a),
         SynthCommand::Poisson(a) => poisson(a),
+        SynthCommand::Twobody(a) => super::decode::twobody(a),
     }
 }
 
