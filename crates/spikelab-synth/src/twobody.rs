@@ -127,7 +127,7 @@ pub const PERMUTATIONS: [[usize; 4]; 24] = [
 pub fn permutation_classes(label: TwoBodyLabel) -> [u32; 24] {
     let key = |pi: &[usize; 4]| -> (Vec<usize>, Vec<Vec<usize>>) {
         // Slots of the light bodies (0 and 2).
-        let mut light: Vec<usize> = (0..4).filter(|&j| pi[j] % 2 == 0).collect();
+        let mut light: Vec<usize> = (0..4).filter(|&j| pi[j].is_multiple_of(2)).collect();
         light.sort_unstable();
         // Slots of pair {0, 1} and pair {2, 3}, as an unordered partition.
         let mut pairs: Vec<Vec<usize>> = [0, 2]
