@@ -75,7 +75,7 @@ pub enum AuditMode {
     Gradient(GradientParams),
 }
 
-/// Parameters of [`audit`].
+/// Parameters of the audit ([`Audit::run`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditParams {
     /// Bottleneck sizes b (each ≤ the input dimension).

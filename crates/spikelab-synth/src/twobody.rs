@@ -88,7 +88,7 @@ impl std::str::FromStr for TwoBodyLabel {
 }
 
 /// The 24 permutations in the order of the original's `perm_expert_4` (slot j holds body
-/// π[j]); class ids are assigned in order of first appearance along this list.
+/// `π[j]`); class ids are assigned in order of first appearance along this list.
 pub const PERMUTATIONS: [[usize; 4]; 24] = [
     [0, 1, 2, 3],
     [3, 1, 0, 2],
