@@ -52,6 +52,18 @@ for rank, c in [(1, [1.0, 1.0, 1.0]), (2, [1.0, 1.0, 1.0]), (1, [0.5, 2.0, 4.0])
     out["cases"].append({"kind": "rrr", "alpha": 1.0, "rank": rank, "column_weights": c,
                          "weights": w.tolist(), "intercept": b.tolist(),
                          "test_r2": r2(yte, xte @ w + b).tolist()})
+# BrainDiffuser's objective: three heads weighted [1, 2, 4], each MSE a mean over its own
+# columns (column weight w_h / d_h), then `scale_latents` on the test predictions.
+heads = [2, 3, 4]
+w3 = rng.normal(size=(p, sum(heads)))
+y3 = x @ w3 + 0.5 * rng.normal(size=(n_train + n_test, sum(heads)))
+c3 = np.concatenate([np.full(d, wh / d) for d, wh in zip(heads, [1.0, 2.0, 4.0])])
+w, b = rrr(xtr, y3[:n_train], 2, 1.0, c3)
+pred = xte @ w + b
+scaled = (pred - pred.mean(0)) / pred.std(0) * y3[:n_train].std(0) + y3[:n_train].mean(0)
+out["braindiffuser"] = {"heads": heads, "head_weights": [1.0, 2.0, 4.0], "rank": 2, "alpha": 1.0,
+                        "y_train": y3[:n_train].tolist(), "y_test": y3[n_train:].tolist(),
+                        "column_weights": c3.tolist(), "scaled_prediction": scaled.tolist()}
 path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "linear.json"
 path.write_text(json.dumps(out))
 print("wrote", path)

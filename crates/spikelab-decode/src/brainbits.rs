@@ -583,3 +583,60 @@ impl LatentPopulationParams {
         })
     }
 }
+
+/// Column weights of BrainDiffuser's multi-head objective Σ_h w_h·MSE_h, where each MSE is a
+/// mean over its head's d_h columns: c_j = w_h / d_h for the columns of head h (pass them to
+/// [`crate::fit_rrr`]).
+///
+/// ```
+/// let c = spikelab_decode::brainbits::head_column_weights(&[1, 2], &[1.0, 4.0])?;
+/// assert_eq!(c, vec![1.0, 2.0, 2.0]);
+/// # Ok::<(), spikelab_decode::DecodeError>(())
+/// ```
+pub fn head_column_weights(head_sizes: &[usize], weights: &[f64]) -> Result<Vec<f64>> {
+    if head_sizes.len() != weights.len() || head_sizes.contains(&0) {
+        return Err(DecodeError::param(
+            "heads",
+            "one weight per head and every head ≥ 1 column",
+        ));
+    }
+    if weights.iter().any(|w| !(*w > 0.0 && w.is_finite())) {
+        return Err(DecodeError::param("head weights", "must be > 0 and finite"));
+    }
+    Ok(head_sizes
+        .iter()
+        .zip(weights)
+        .flat_map(|(&d, &w)| std::iter::repeat_n(w / d as f64, d))
+        .collect())
+}
+
+/// BrainDiffuser's `scale_latents`: standardise every column of the test predictions with
+/// their own mean and standard deviation (ddof 0), then give it the training targets' mean and
+/// standard deviation (ddof 0). `pred` `[test sample, output]`, `y_train` `[train sample,
+/// output]`.
+pub fn scale_latents(
+    pred: ArrayView2<'_, f64>,
+    y_train: ArrayView2<'_, f64>,
+) -> Result<Array2<f64>> {
+    if pred.ncols() != y_train.ncols() || pred.nrows() < 2 || y_train.nrows() < 2 {
+        return Err(DecodeError::Shape(format!(
+            "predictions {:?} vs training targets {:?}",
+            pred.dim(),
+            y_train.dim()
+        )));
+    }
+    let (pm, ps) = (
+        pred.mean_axis(Axis(0)).expect("rows"),
+        pred.std_axis(Axis(0), 0.0),
+    );
+    if let Some(j) = ps.iter().position(|&s| s <= 0.0 || !s.is_finite()) {
+        return Err(DecodeError::InvalidData(format!(
+            "prediction column {j} is constant: scale_latents divides by its spread"
+        )));
+    }
+    let (tm, ts) = (
+        y_train.mean_axis(Axis(0)).expect("rows"),
+        y_train.std_axis(Axis(0), 0.0),
+    );
+    Ok((&pred - &pm) / &ps * &ts + &tm)
+}

@@ -23,8 +23,7 @@
 //! bottleneck.
 //!
 //! **Not here yet.** The Kalman-filter decoder (it will come from `spikelab-lds`), POYO (its own
-//! issue), the NDT peer of EIT, BrainDiffuser's three-head `scale_latents` objective, EIT on
-//! recordings from the CLI.
+//! issue), the NDT peer of EIT, EIT on recordings from the CLI.
 //!
 //! # Example
 //! ```

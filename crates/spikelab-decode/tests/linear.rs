@@ -151,3 +151,36 @@ fn bad_input_is_a_typed_error() {
         Err(DecodeError::Singular(_))
     ));
 }
+
+/// BrainDiffuser's objective (heads weighted [1, 2, 4], per-head mean MSE) as weighted RRR, then
+/// `scale_latents`, against the NumPy reference to 1e-10.
+#[test]
+fn braindiffuser_objective_and_scale_latents_match_numpy() {
+    use spikelab_decode::brainbits::{head_column_weights, scale_latents};
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/linear.json"
+    ))
+    .unwrap();
+    let f: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let bd = &f["braindiffuser"];
+    let heads: Vec<usize> = serde_json::from_value(bd["heads"].clone()).unwrap();
+    let hw: Vec<f64> = serde_json::from_value(bd["head_weights"].clone()).unwrap();
+    let c = head_column_weights(&heads, &hw).unwrap();
+    assert_rel(
+        &c,
+        vec1(&bd["column_weights"]).as_slice().unwrap(),
+        1e-15,
+        "c",
+    );
+    let (xtr, xte) = (mat(&f["x_train"]), mat(&f["x_test"]));
+    let ytr = mat(&bd["y_train"]);
+    let m = fit_rrr(xtr.view(), ytr.view(), 2, 1.0, Some(&c)).unwrap();
+    let scaled = scale_latents(m.predict(xte.view()).unwrap().view(), ytr.view()).unwrap();
+    assert_rel(
+        scaled.as_slice().unwrap(),
+        mat(&bd["scaled_prediction"]).as_slice().unwrap(),
+        1e-10,
+        "scaled",
+    );
+}
