@@ -79,3 +79,79 @@ fn gradient_path_converges_to_the_closed_form() {
         );
     }
 }
+
+#[test]
+fn gradient_mode_of_the_audit_and_early_stop() {
+    use spikelab_core::{Flow, Progress};
+    use spikelab_decode::AuditMode;
+    let pop = LatentPopulationParams {
+        n_samples: 800,
+        n_neurons: 60,
+        n_outputs: 16,
+        ..Default::default()
+    }
+    .generate(3)
+    .unwrap();
+    let (xtr, ytr) = (
+        pop.counts.slice(s![..600, ..]),
+        pop.target.slice(s![..600, ..]),
+    );
+    let (xte, yte) = (
+        pop.counts.slice(s![600.., ..]),
+        pop.target.slice(s![600.., ..]),
+    );
+    let base = AuditParams {
+        bottlenecks: vec![2, 8],
+        bootstrap: 0,
+        ..Default::default()
+    };
+    let closed = base
+        .clone()
+        .check()
+        .unwrap()
+        .run(xtr, ytr, xte, yte, &mut Silent)
+        .unwrap();
+    let grad = AuditParams {
+        mode: AuditMode::Gradient(GradientParams {
+            weight_decay: 0.0,
+            epochs: 150,
+            ..Default::default()
+        }),
+        ..base.clone()
+    }
+    .check()
+    .unwrap()
+    .run(xtr, ytr, xte, yte, &mut Silent)
+    .unwrap();
+    assert_eq!(grad.mode, "gradient");
+    for (c, g) in closed.points.iter().zip(&grad.points) {
+        assert!(
+            (c.r2 - g.r2).abs() < 0.03,
+            "b={}: {} vs {}",
+            c.b,
+            c.r2,
+            g.r2
+        );
+        assert!(g.r2_random < 0.02);
+    }
+    // An observer that stops after the first bottleneck gets a one-point curve.
+    let mut stop = |_: &Progress<'_>| Flow::Stop;
+    let rep = base
+        .check()
+        .unwrap()
+        .run(xtr, ytr, xte, yte, &mut stop)
+        .unwrap();
+    assert_eq!(rep.points.len(), 1);
+    // b above the input dimension is a typed error.
+    let too_wide = AuditParams {
+        bottlenecks: vec![61],
+        ..Default::default()
+    };
+    assert!(
+        too_wide
+            .check()
+            .unwrap()
+            .run(xtr, ytr, xte, yte, &mut Silent)
+            .is_err()
+    );
+}
