@@ -120,6 +120,21 @@ impl EitConfig {
     }
 }
 
+/// A model that maps `[B, N, C, T]` inputs to per-(trial, step) logits `[(B·T), classes]`
+/// (EIT and its NDT peer); [`train`], [`accuracy`] and [`predict`] work on any of them.
+pub trait StepClassifier {
+    /// Logits, b-major; `rng` switches dropout on (training).
+    fn logits(&self, x: &Tensor, rng: Option<&mut ChaCha8Rng>) -> Result<Tensor>;
+    /// The parameters.
+    fn params(&self) -> &VarMap;
+    /// Number of classes.
+    fn n_classes(&self) -> usize;
+    /// Device of the parameters.
+    fn on_device(&self) -> &Device;
+    /// Dtype of the parameters.
+    fn param_dtype(&self) -> DType;
+}
+
 /// The EIT model; parameters in a [`VarMap`] (save with [`Eit::save`]).
 #[derive(Clone)]
 pub struct Eit {
@@ -335,20 +350,214 @@ impl Eit {
         Ok(model)
     }
 
-    /// Predicted class of every (trial, step) of `x` `[B, N, C, T]` (f64 host array), in
-    /// batches of `batch`; returns `[B, T]`.
+    /// Predicted class of every (trial, step) of `x` `[B, N, C, T]`; see [`predict`].
     pub fn predict(&self, x: &Array4<f64>, batch: usize) -> Result<Array2<u32>> {
-        let (b, _, _, t) = x.dim();
-        let mut out = Array2::<u32>::zeros((b, t));
-        for start in (0..b).step_by(batch.max(1)) {
-            let end = (start + batch.max(1)).min(b);
-            let xb = to_tensor(x, start..end, self.embed.weight().dtype(), &self.device)?;
-            let pred: Vec<u32> = self.forward(&xb, None)?.argmax(1)?.to_vec1()?;
-            for (k, p) in pred.into_iter().enumerate() {
-                out[[start + k / t, k % t]] = p;
-            }
+        predict(self, x, batch)
+    }
+}
+
+impl StepClassifier for Eit {
+    fn logits(&self, x: &Tensor, rng: Option<&mut ChaCha8Rng>) -> Result<Tensor> {
+        self.forward(x, rng)
+    }
+    fn params(&self) -> &VarMap {
+        &self.varmap
+    }
+    fn n_classes(&self) -> usize {
+        self.cfg.n_classes
+    }
+    fn on_device(&self) -> &Device {
+        &self.device
+    }
+    fn param_dtype(&self) -> DType {
+        self.embed.weight().dtype()
+    }
+}
+
+/// Predicted class of every (trial, step) of `x` `[B, N, C, T]` (f64 host array), in batches
+/// of `batch`; returns `[B, T]`.
+pub fn predict<M: StepClassifier + ?Sized>(
+    model: &M,
+    x: &Array4<f64>,
+    batch: usize,
+) -> Result<Array2<u32>> {
+    let (b, _, _, t) = x.dim();
+    let mut out = Array2::<u32>::zeros((b, t));
+    for start in (0..b).step_by(batch.max(1)) {
+        let end = (start + batch.max(1)).min(b);
+        let xb = to_tensor(x, start..end, model.param_dtype(), model.on_device())?;
+        let pred: Vec<u32> = model.logits(&xb, None)?.argmax(1)?.to_vec1()?;
+        for (k, p) in pred.into_iter().enumerate() {
+            out[[start + k / t, k % t]] = p;
         }
-        Ok(out)
+    }
+    Ok(out)
+}
+
+/// Shape of the NDT benchmark model of the EIT repository (`Synthetic_NDT`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NdtConfig {
+    /// Units N.
+    pub n_units: usize,
+    /// Channels C per unit.
+    pub n_channels: usize,
+    /// Time steps T (the learned time embedding has one row per step).
+    pub n_steps: usize,
+    /// Layers.
+    pub depth: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Width per head.
+    pub dim_head: usize,
+    /// Feed-forward width.
+    pub mlp: usize,
+    /// Output classes.
+    pub n_classes: usize,
+}
+
+impl Default for NdtConfig {
+    fn default() -> Self {
+        Self {
+            n_units: 4,
+            n_channels: 2,
+            n_steps: 10,
+            depth: 2,
+            heads: 6,
+            dim_head: 64,
+            mlp: 16,
+            n_classes: 12,
+        }
+    }
+}
+
+impl NdtConfig {
+    /// Parameter count of the original module, its unused `mask_token` included (25 472 for
+    /// 12 classes).
+    pub fn original_parameter_count(&self) -> usize {
+        let d = self.n_units * self.n_channels;
+        let inner = self.heads * self.dim_head;
+        let layer = 2 * d
+            + d * 3 * inner
+            + inner * d
+            + d
+            + 2 * d
+            + d * self.mlp
+            + self.mlp
+            + self.mlp * d
+            + d;
+        d * d
+            + d
+            + self.n_steps * d
+            + d
+            + self.depth * layer
+            + d * self.n_units
+            + self.n_units
+            + self.n_units * self.n_classes
+            + self.n_classes
+    }
+}
+
+/// EIT's peer: all units of a step form one token (`[B, T, N·C]`, unit-major), Linear(N·C, N·C)
+/// plus a learned time embedding ~ N(0, 1), `depth` standard PreNorm layers (residuals around
+/// attention and feed-forward), then Linear(N·C, N) → Linear(N, classes) per step. Trained with
+/// Adam at lr 5e-4 in the original.
+#[derive(Clone)]
+pub struct Ndt {
+    cfg: NdtConfig,
+    varmap: VarMap,
+    device: Device,
+    embed: Linear,
+    time_embed: Tensor,
+    layers: Vec<TransformerLayer>,
+    head1: Linear,
+    head2: Linear,
+}
+
+impl std::fmt::Debug for Ndt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ndt")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ndt {
+    /// A new model with parameters drawn from `seed`.
+    pub fn new(cfg: NdtConfig, seed: u64, dtype: DType, device: &Device) -> Result<Self> {
+        if [
+            cfg.n_units,
+            cfg.n_channels,
+            cfg.n_steps,
+            cfg.depth,
+            cfg.heads,
+            cfg.dim_head,
+            cfg.mlp,
+        ]
+        .contains(&0)
+            || cfg.n_classes < 2
+        {
+            return Err(DecodeError::param("ndt", "all sizes ≥ 1 and n_classes ≥ 2"));
+        }
+        let varmap = VarMap::new();
+        let pb = ParamBuilder::new(&varmap, seed, dtype, device);
+        let d = cfg.n_units * cfg.n_channels;
+        let layer = LayerConfig {
+            dim: d,
+            heads: cfg.heads,
+            dim_head: cfg.dim_head,
+            mlp: cfg.mlp,
+            dropout: 0.0,
+            offset: false,
+            ff: true,
+        };
+        Ok(Self {
+            embed: Linear::new(d, d, true, &pb.pp("embed"))?,
+            time_embed: pb.get(&[1, cfg.n_steps, d], "time_embed", Init::Normal(1.0))?,
+            layers: (0..cfg.depth)
+                .map(|i| TransformerLayer::new(&layer, &pb.pp(format!("transformer.layers.{i}"))))
+                .collect::<Result<_>>()?,
+            head1: Linear::new(d, cfg.n_units, true, &pb.pp("head.0"))?,
+            head2: Linear::new(cfg.n_units, cfg.n_classes, true, &pb.pp("head.1"))?,
+            cfg,
+            varmap,
+            device: device.clone(),
+        })
+    }
+
+    /// Number of trainable scalars.
+    pub fn n_parameters(&self) -> usize {
+        self.varmap.all_vars().iter().map(|v| v.elem_count()).sum()
+    }
+}
+
+impl StepClassifier for Ndt {
+    fn logits(&self, x: &Tensor, _rng: Option<&mut ChaCha8Rng>) -> Result<Tensor> {
+        let (b, n, c, t) = x.dims4()?;
+        if (n, c, t) != (self.cfg.n_units, self.cfg.n_channels, self.cfg.n_steps) {
+            return Err(DecodeError::Shape(format!(
+                "input [{b}, {n}, {c}, {t}] for an NDT of {} units × {} channels × {} steps",
+                self.cfg.n_units, self.cfg.n_channels, self.cfg.n_steps
+            )));
+        }
+        let h = x.permute((0, 3, 1, 2))?.reshape((b, t, n * c))?;
+        let mut h = self.embed.forward(&h)?.broadcast_add(&self.time_embed)?;
+        for l in &self.layers {
+            h = l.forward(&h, None, None)?;
+        }
+        let h = self.head2.forward(&self.head1.forward(&h)?)?;
+        Ok(h.reshape((b * t, self.cfg.n_classes))?)
+    }
+    fn params(&self) -> &VarMap {
+        &self.varmap
+    }
+    fn n_classes(&self) -> usize {
+        self.cfg.n_classes
+    }
+    fn on_device(&self) -> &Device {
+        &self.device
+    }
+    fn param_dtype(&self) -> DType {
+        self.embed.weight().dtype()
     }
 }
 
@@ -414,8 +623,8 @@ pub struct EpochStats {
 /// Trains `model` on `x_train` `[B, N, C, T]` with one label per trial (repeated over the T
 /// steps) with Adam; reports every epoch (stage `"epoch"`, metrics `loss`, `accuracy`). A
 /// non-finite loss stops with [`DecodeError::Diverged`] before the parameters are updated.
-pub fn train(
-    model: &Eit,
+pub fn train<M: StepClassifier + ?Sized>(
+    model: &M,
     x_train: &Array4<f64>,
     y_train: &[u32],
     test: Option<(&Array4<f64>, &[u32])>,
@@ -430,10 +639,10 @@ pub fn train(
             y_train.len()
         )));
     }
-    if let Some(&bad) = y_train.iter().find(|&&y| y as usize >= model.cfg.n_classes) {
+    if let Some(&bad) = y_train.iter().find(|&&y| y as usize >= model.n_classes()) {
         return Err(DecodeError::InvalidData(format!(
             "label {bad} for a {}-class model",
-            model.cfg.n_classes
+            model.n_classes()
         )));
     }
     if !(params.lr > 0.0 && params.batch > 0 && params.epochs > 0) {
@@ -442,10 +651,10 @@ pub fn train(
             "need lr > 0, batch ≥ 1, epochs ≥ 1",
         ));
     }
-    let device = model.device.clone();
-    let dtype = model.embed.weight().dtype();
+    let device = model.on_device().clone();
+    let dtype = model.param_dtype();
     let mut opt = candle_nn::AdamW::new(
-        vars.unwrap_or_else(|| model.varmap.all_vars()),
+        vars.unwrap_or_else(|| model.params().all_vars()),
         candle_nn::ParamsAdamW {
             lr: params.lr,
             beta1: 0.9,
@@ -468,7 +677,7 @@ pub fn train(
                 .flat_map(|&i| std::iter::repeat_n(y_train[i], t))
                 .collect();
             let yb = Tensor::from_vec(labels, idx.len() * t, &device)?;
-            let logits = model.forward(&xb, Some(&mut rng))?;
+            let logits = model.logits(&xb, Some(&mut rng))?;
             let loss = candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &yb)?;
             let lv = loss.to_scalar::<f32>()? as f64;
             if !lv.is_finite() {
@@ -508,7 +717,7 @@ pub fn train(
 }
 
 /// Accuracy of `model` over all (trial, step) predictions of `x` against per-trial labels.
-pub fn accuracy(model: &Eit, x: &Array4<f64>, y: &[u32]) -> Result<f64> {
+pub fn accuracy<M: StepClassifier + ?Sized>(model: &M, x: &Array4<f64>, y: &[u32]) -> Result<f64> {
     if x.dim().0 != y.len() {
         return Err(DecodeError::Shape(format!(
             "{} trials with {} labels",
@@ -516,7 +725,7 @@ pub fn accuracy(model: &Eit, x: &Array4<f64>, y: &[u32]) -> Result<f64> {
             y.len()
         )));
     }
-    let pred = model.predict(x, 256)?;
+    let pred = predict(model, x, 256)?;
     let t = pred.ncols();
     let hits = pred
         .indexed_iter()

@@ -10,7 +10,7 @@
 //! | [`metrics`] | R² per output and averaged (scikit-learn semantics), accuracy | — |
 //! | [`brainbits`] | bottleneck sweep (closed form and the paper's AdamW path), random-input baseline, ceiling, normalised fidelity, smallest b at 90 %, block bootstrap | Mayo et al., NeurIPS 2024 |
 //! | [`nn`] | transformer blocks on candle with gradients that are actually computed (checked by finite differences) | — |
-//! | [`eit`] | EIT: per-unit temporal transformer + population transformer, transfer across unit counts | Liu et al., NeurIPS 2022 |
+//! | [`eit`] | EIT: per-unit temporal transformer + population transformer, transfer across unit counts; the NDT peer of its repository | Liu et al., NeurIPS 2022 |
 //!
 //! **The maths.** Ridge solves min_W ‖Y_c − X_c W‖² + α‖W‖² on centred training rows,
 //! W = (X_cᵀX_c + αI)⁻¹X_cᵀY_c, intercept ȳ − x̄W; one eigendecomposition of X_cᵀX_c gives
@@ -23,7 +23,7 @@
 //! bottleneck.
 //!
 //! **Not here yet.** The Kalman-filter decoder (it will come from `spikelab-lds`), POYO (its own
-//! issue), the NDT peer of EIT, EIT on recordings from the CLI.
+//! issue), EIT on recordings from the CLI.
 //!
 //! # Example
 //! ```

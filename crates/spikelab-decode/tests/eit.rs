@@ -26,6 +26,20 @@ fn parameter_counts_match_the_original() -> Res<()> {
     Ok(())
 }
 
+#[test]
+fn ndt_peer_parameter_count_and_shapes() -> Res<()> {
+    use spikelab_decode::eit::{Ndt, NdtConfig, StepClassifier};
+    let cfg = NdtConfig::default();
+    assert_eq!(cfg.original_parameter_count(), 25_472);
+    let m = Ndt::new(cfg, 0, DType::F32, &Device::Cpu)?;
+    assert_eq!(m.n_parameters(), 25_472 - 8); // without the unused mask token
+    let x = Tensor::zeros((3, 4, 2, 10), DType::F32, &Device::Cpu)?;
+    assert_eq!(m.logits(&x, None)?.dims(), &[30, 12]);
+    let x5 = Tensor::zeros((3, 5, 2, 10), DType::F32, &Device::Cpu)?;
+    assert!(matches!(m.logits(&x5, None), Err(DecodeError::Shape(_))));
+    Ok(())
+}
+
 fn two_body(trials: usize, seed: u64) -> Res<spikelab_synth::TwoBodyData> {
     Ok(TwoBodyParams {
         n_trials: trials,

@@ -344,3 +344,28 @@ fn eit_model_gradients() -> Res<()> {
     }
     Ok(())
 }
+
+/// The NDT peer against finite differences; every parameter receives a gradient.
+#[test]
+fn ndt_model_gradients() -> Res<()> {
+    use spikelab_decode::eit::{Ndt, NdtConfig, StepClassifier};
+    let cfg = NdtConfig {
+        n_steps: 5,
+        heads: 2,
+        dim_head: 4,
+        mlp: 6,
+        n_classes: 3,
+        ..Default::default()
+    };
+    let model = Ndt::new(cfg, 40, DType::F64, &Device::Cpu)?;
+    let x = randn(&[2, 4, 2, 5], 41)?;
+    let labels = Tensor::from_vec(vec![0u32, 1, 2, 0, 1, 2, 0, 1, 2, 0], 10, &Device::Cpu)?;
+    let vars = vars_of(model.params());
+    assert_eq!(vars.len(), 2 + 1 + 2 * 11 + 4);
+    fd_check(&vars, &|| {
+        Ok(candle_nn::loss::cross_entropy(
+            &model.logits(&x, None)?,
+            &labels,
+        )?)
+    })
+}
