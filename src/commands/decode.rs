@@ -226,7 +226,8 @@ fn prepare_out(dir: &Path, files: &[&str], force: bool) -> Result<()> {
 
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let name = path.file_name().context("output has no file name")?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    // Keep the extension last: writers pick the format from it.
+    let tmp = path.with_file_name(format!(".tmp.{}", name.to_string_lossy()));
     write(&tmp)?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
@@ -361,7 +362,13 @@ fn plot(rep: &spikelab_decode::AuditReport, path: &Path) -> Result<()> {
     let root = BitMapBackend::new(path, (720, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let bmax = rep.points.iter().map(|p| p.b).max().unwrap_or(1) as f64;
-    let lo = rep.random.min(0.0) - 0.05;
+    let top = rep
+        .points
+        .iter()
+        .map(|p| p.ci.1.max(p.r2))
+        .fold(rep.ceiling.max(rep.ceiling_ci.1), f64::max);
+    let lo = rep.random.min(0.0) - 0.05 * top.abs().max(0.1);
+    let hi = top * 1.15 + 0.01;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!("BrainBits audit ({})", rep.mode),
@@ -370,9 +377,10 @@ fn plot(rep: &spikelab_decode::AuditReport, path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d((0.8f64..bmax * 1.25).log_scale(), lo..1.0f64)?;
+        .build_cartesian_2d((0.8f64..bmax * 1.25).log_scale(), lo..hi)?;
     chart
         .configure_mesh()
+        .disable_x_mesh()
         .x_desc("bottleneck b")
         .y_desc("test R²")
         .draw()?;
@@ -406,7 +414,7 @@ fn plot(rep: &spikelab_decode::AuditReport, path: &Path) -> Result<()> {
         .configure_series_labels()
         .background_style(WHITE)
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     root.present()?;
     Ok(())
