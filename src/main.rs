@@ -39,6 +39,9 @@ enum Command {
     /// Linear dynamical systems: Kalman EM fits and mixtures of LDS (MoLDS Tensor-EM).
     #[command(subcommand)]
     Lds(commands::lds::LdsCommand),
+    /// Decoding behaviour: linear decoders and the BrainBits bottleneck audit.
+    #[command(subcommand)]
+    Decode(commands::decode::DecodeCommand),
     // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(c) => commands::synth::run(c),
         Command::Neulvm(c) => commands::neulvm::run(c),
         Command::Lds(c) => commands::lds::run(c),
+        Command::Decode(c) => commands::decode::run(c),
         // @@DISPATCH@@
     }
 }

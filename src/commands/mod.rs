@@ -5,6 +5,7 @@ pub mod calcium;
 pub mod calcium_embed;
 pub mod convseq;
 pub mod data;
+pub mod decode;
 pub mod demo;
 pub mod demo_calcium;
 pub mod demo_convseq;

@@ -48,6 +48,8 @@ pub enum SynthCommand {
     Poisson(PoissonArgs),
     /// Mixtures of linear dynamical systems with inputs (MoLDS benchmark, crate spikelab-lds).
     Molds(super::lds::SynthMoldsArgs),
+    /// Two gravitating pairs (EIT's benchmark), positions and velocities per trial.
+    Twobody(super::decode::TwoBodyArgs),
 }
 
 /// Options every generator shares.
@@ -210,6 +212,7 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
         SynthCommand::Lif(a) => lif(a),
         SynthCommand::Poisson(a) => poisson(a),
         SynthCommand::Molds(a) => super::lds::synth_molds(a),
+        SynthCommand::Twobody(a) => super::decode::twobody(a),
     }
 }
 

@@ -11,6 +11,7 @@
 //! | [`SequenceParams`] | [`SparseRaster`](spikelab_data::SparseRaster), streamed in chunks | [`SequenceTruth`] | clean mode: Poisson/gamma background, several types, overlaps, warping, lags |
 //! | [`CalciumParams`] | [`CalciumTraces`](spikelab_data::CalciumTraces) (ΔF/F) | [`CalciumTruth`] | rise/decay or AR kernels, saturation, drift, CASCADE noise level ν (Rupprecht et al. 2021) |
 //! | [`LifParams`] | [`PopulationActivity`](spikelab_data::PopulationActivity) + recorded [`SpikeTrains`](spikelab_data::SpikeTrains) | [`LifTruth`] | neuLVM's microscopic escape-noise LIF simulator (Wang et al., NeurIPS 2022; Schwalger et al. 2017) |
+//! | [`TwoBodyParams`] | two gravitating pairs, positions `[trial, body, coord, step]` | masses, pairings, permutation classes | EIT's synthetic benchmark (Liu et al., NeurIPS 2022) |
 //! | [`PoissonParams`] | [`SpikeTrains`](spikelab_data::SpikeTrains) | [`PoissonTruth`] | Poisson/gamma renewal processes with dead time, constant or time-varying rates |
 //!
 //! **Reproducibility.** All randomness comes from ChaCha8 (`rand_chacha`), seeded with
@@ -50,6 +51,7 @@ pub mod lif;
 pub mod poisson;
 pub mod rng;
 pub mod sequences;
+pub mod twobody;
 
 pub use calcium::{CalciumParams, CalciumTruth, Indicator, KernelModel, Kinetics};
 pub use error::{Result, SynthError};
@@ -59,3 +61,4 @@ pub use sequences::{
     Background, Occurrence, Occurrences, ParityParams, RateModel, SequenceChunk, SequenceMode,
     SequenceParams, SequenceStream, SequenceTruth, SequenceType, TypeTruth,
 };
+pub use twobody::{TwoBodyData, TwoBodyLabel, TwoBodyParams};
