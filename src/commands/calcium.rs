@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! spikelab calcium deconvolve IN OUT [--fps HZ] [--model model1.h5|FILE] [--ensemble] [--rates]
+//! spikelab calcium deconvolve IN OUT --fps 30 --model cascade:NAME|cascade:DIR [--resample]
+//! spikelab calcium models
 //! spikelab calcium evaluate [--model …] [--ensemble] [--padding zero|nan]
 //! spikelab calcium train OUT.safetensors [--steps N] [--init model1.h5|glorot] [--seed S]
 //! ```
@@ -29,6 +31,8 @@ pub enum CalciumCommand {
     Evaluate(EvaluateArgs),
     /// Train (or retrain) the network on the bundled Spikefinder training sets 4, 5, 6.
     Train(TrainArgs),
+    /// List the CASCADE models: bundled ones and those its authors publish for download.
+    Models,
 }
 
 /// Which network(s) to run.
@@ -36,7 +40,8 @@ pub enum CalciumCommand {
 pub struct ModelArgs {
     /// Weights: an embedded pretrained model (`model1` … `model5`, also written `model1.h5`),
     /// a bundled Keras file of `datasets/` (`model_for_test_dataset1_retrained.h5`) or a path to
-    /// a `.h5`/`.safetensors` file.
+    /// a `.h5`/`.safetensors` file; or `cascade:NAME` (a bundled CASCADE model, see `calcium
+    /// models`) / `cascade:FOLDER` (a downloaded CASCADE model folder).
     #[arg(long, default_value = "model1.h5")]
     pub model: String,
     /// Average the five embedded models `model1` … `model5` instead of `--model`.
@@ -75,6 +80,14 @@ pub struct DeconvolveArgs {
     pub rates: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// CASCADE only: Fourier-resample the traces to the model's frame rate (output at that
+    /// rate) instead of refusing a rate more than 5 % off.
+    #[arg(long)]
+    pub resample: bool,
+    /// CASCADE only: `clip` negatives (default), `none`, or `single-spike` (zero below 1/e of a
+    /// single spike's peak, with dilation).
+    #[arg(long, default_value = "clip")]
+    pub threshold: String,
     /// Replace OUT if it exists.
     #[arg(long)]
     pub force: bool,
@@ -118,6 +131,7 @@ pub fn run(cmd: CalciumCommand) -> Result<()> {
         CalciumCommand::Deconvolve(a) => deconvolve(a),
         CalciumCommand::Evaluate(a) => evaluate_cmd(a),
         CalciumCommand::Train(a) => train_cmd(a),
+        CalciumCommand::Models => crate::commands::calcium_cascade::models(),
     }
 }
 
@@ -180,6 +194,19 @@ fn model(a: &ModelArgs) -> Result<(Model, String)> {
     ))
 }
 
+pub(crate) fn write_matrix(path: &Path, y: &Array2<f64>, force: bool) -> Result<()> {
+    let name_lc = path.to_string_lossy().to_lowercase();
+    if name_lc.ends_with(".npy") {
+        io::npy::write(path, y, force)?;
+    } else if name_lc.ends_with(".csv") || name_lc.ends_with(".csv.gz") {
+        let cols: Vec<String> = (0..y.ncols()).map(|j| j.to_string()).collect();
+        io::csv::write_table(path, &cols, y, force)?;
+    } else {
+        bail!("{}: output must be .csv or .npy", path.display());
+    }
+    Ok(())
+}
+
 /// The stored calibration of an embedded model or the ensemble; other weights are fitted on
 /// the bundled training sets.
 fn calibration(a: &ModelArgs, m: &Model) -> Result<Calibration> {
@@ -207,6 +234,12 @@ fn read_traces(a: &DeconvolveArgs) -> Result<CalciumTraces> {
 fn deconvolve(a: DeconvolveArgs) -> Result<()> {
     io::check_writable(&a.output, a.force)?;
     let mut tr = read_traces(&a)?;
+    if let Some(name) = a.model.model.strip_prefix("cascade:") {
+        let threshold = crate::commands::calcium_cascade::threshold(&a.threshold)?;
+        return crate::commands::calcium_cascade::deconvolve(
+            name, tr, threshold, a.resample, a.rates, &a.output, a.force,
+        );
+    }
     let fps = tr.frame_rate_hz();
     eprintln!(
         "{}: {} neurons, {} frames at {fps} Hz",
@@ -256,15 +289,7 @@ fn deconvolve(a: DeconvolveArgs) -> Result<()> {
         );
         y = cal.rates_hz(&y, 100.0);
     }
-    let name_lc = a.output.to_string_lossy().to_lowercase();
-    if name_lc.ends_with(".npy") {
-        io::npy::write(&a.output, &y, a.force)?;
-    } else if name_lc.ends_with(".csv") || name_lc.ends_with(".csv.gz") {
-        let cols: Vec<String> = (0..y.ncols()).map(|j| j.to_string()).collect();
-        io::csv::write_table(&a.output, &cols, &y, a.force)?;
-    } else {
-        bail!("{}: output must be .csv or .npy", a.output.display());
-    }
+    write_matrix(&a.output, &y, a.force)?;
     eprintln!(
         "wrote {} ({} units, [time, neuron] at 100 Hz; output of frame t uses frames t−32 … t+95)",
         a.output.display(),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod calcium;
+pub mod calcium_cascade;
 pub mod calcium_embed;
 pub mod convseq;
 pub mod data;

@@ -40,6 +40,28 @@ pub enum CalciumError {
         /// Why it is unusable.
         reason: String,
     },
+    /// A CASCADE model folder or `config.yaml` that cannot be used (missing file, noise level
+    /// or ensemble member; unknown or malformed config key).
+    #[error("model {source_name}: {reason}")]
+    Model {
+        /// Folder or file.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The recording's frame rate is more than 5 % away from the model's.
+    #[error(
+        "frame rate {rate_hz} Hz differs from the model's {model_rate_hz} Hz by more than 5 %: use a model for this rate (closest known: {}) or resample the traces",
+        closest.join(", ")
+    )]
+    FrameRateMismatch {
+        /// The recording's frame rate (Hz).
+        rate_hz: f64,
+        /// The model's frame rate (Hz).
+        model_rate_hz: f64,
+        /// Names of the known models with the closest frame rates.
+        closest: Vec<String>,
+    },
 }
 
 /// `Result` with [`CalciumError`].

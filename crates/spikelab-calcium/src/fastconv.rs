@@ -1,5 +1,7 @@
-//! The exact fully-convolutional evaluation of the Elephant network on CPU (f32), built on the
-//! `gemm` crate's kernels with strided, overlapping left-hand rows ("free" im2col).
+//! The exact fully-convolutional evaluation of a [`crate::spikenet::Conv1dSpikeNet`] (Elephant,
+//! CASCADE) on CPU (f32), built on the `gemm` crate's kernels with strided, overlapping
+//! left-hand rows ("free" im2col). The formulas below use the Elephant sizes; CASCADE's are
+//! the same with its own filter sizes, numbers and number of dense steps.
 //!
 //! For a z-scored trace `z` of `n` samples and window start `j` (output for window
 //! `z[j..j+128]`), with `h1`/`h2` the conv1/conv2 outputs over the whole trace:
@@ -20,9 +22,9 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::weights::{ElephantWeights, WINDOW};
+use crate::spikenet::SpikeNetWeights;
 
-/// Outputs per chunk; each chunk re-reads `WINDOW − 1` extra input samples (≈3 % overhead),
+/// Outputs per chunk; each chunk re-reads `window − 1` extra input samples (≈3 % overhead),
 /// and its intermediates (≈1.3 MB) stay in a core's L2 cache.
 pub const CHUNK_OUTPUTS: usize = 4096;
 
@@ -86,10 +88,21 @@ fn fill_rows(dst: &mut [f32], rows: usize, bias: &[f32]) {
     }
 }
 
+/// ReLU that keeps NaN (as TensorFlow's), so NaN inputs reach the pools like in Keras.
 fn relu_inplace(x: &mut [f32]) {
     for v in x {
-        *v = v.max(0.0);
+        if *v < 0.0 {
+            *v = 0.0;
+        }
     }
+}
+
+/// `relu(max(a, b))` of a Keras `MaxPooling1D` after a ReLU layer: the max skips NaN (as
+/// TensorFlow's pool does), a NaN pair stays NaN.
+#[inline]
+fn pool_relu(a: f32, b: f32) -> f32 {
+    let m = a.max(b);
+    if m < 0.0 { 0.0 } else { m }
 }
 
 /// Scratch buffers for one chunk (one per worker thread).
@@ -114,102 +127,128 @@ fn ensure(v: &mut Vec<f32>, n: usize) {
 /// gemm calls need).
 #[derive(Debug, Clone)]
 pub(crate) struct FastNet {
-    w: ElephantWeights,
+    w: SpikeNetWeights,
 }
 
 impl FastNet {
-    pub(crate) fn new(w: &ElephantWeights) -> Self {
+    pub(crate) fn new(w: &SpikeNetWeights) -> Self {
         FastNet { w: w.clone() }
     }
 
-    /// Outputs of all `n − 127` windows of `z` (every possible window start), into `out`.
+    /// Outputs of all `n − window + 1` windows of `z` (every possible window start), into `out`.
+    ///
+    /// NaN inputs follow TensorFlow's float32 semantics up to the first pool (NaN-propagating
+    /// ReLU, NaN-skipping max); what a window with interior NaN gives afterwards is the
+    /// caller's to mask.
     pub(crate) fn forward_chunk(&self, z: &[f32], out: &mut [f32], s: &mut Scratch) {
+        let a = &self.w.arch;
+        let [k1, k2, k3] = a.filter_sizes;
+        let [f1, f2, f3] = a.filter_numbers;
+        let de = a.dense_expansion;
+        let steps = a.n_steps();
         let n = z.len();
-        debug_assert!(n >= WINDOW);
-        let n_out = n - WINDOW + 1;
+        debug_assert!(n >= a.window);
+        let n_out = n - a.window + 1;
         debug_assert_eq!(out.len(), n_out);
         let w = &self.w;
-        // conv1: Toeplitz lhs (row stride 1), k = 41.
-        let n1 = n - 40;
-        ensure(&mut s.h1, n1 * 50);
+        // conv1: Toeplitz lhs (row stride 1).
+        let n1 = n - k1 + 1;
+        ensure(&mut s.h1, n1 * f1);
         fill_rows(&mut s.h1, n1, &w.biases[0]);
-        gemm_acc(n1, 50, 41, &mut s.h1, 50, z, 1, &w.kernels[0], 50, 1);
-        relu_inplace(&mut s.h1[..n1 * 50]);
-        // conv2: lhs = h1 with row stride 50, k = 21·50.
-        let n2 = n1 - 20;
-        ensure(&mut s.h2, n2 * 60);
+        gemm_acc(n1, f1, k1, &mut s.h1, f1, z, 1, &w.kernels[0], f1, 1);
+        relu_inplace(&mut s.h1[..n1 * f1]);
+        // conv2: lhs = h1 with row stride f1, k = k2·f1.
+        let n2 = n1 - k2 + 1;
+        ensure(&mut s.h2, n2 * f2);
         fill_rows(&mut s.h2, n2, &w.biases[1]);
-        gemm_acc(n2, 60, 1050, &mut s.h2, 60, &s.h1, 50, &w.kernels[1], 60, 1);
+        gemm_acc(
+            n2,
+            f2,
+            k2 * f1,
+            &mut s.h2,
+            f2,
+            &s.h1,
+            f1,
+            &w.kernels[1],
+            f2,
+            1,
+        );
         // pool 1 (+ReLU), split into even/odd phases.
         let nm1 = n2 - 1;
         let h2 = &s.h2;
         for p in 0..2 {
             let rows = (nm1 + 1 - p) / 2;
             let m1 = &mut s.m1[p];
-            ensure(m1, rows * 60);
+            ensure(m1, rows * f2);
             for v in 0..rows {
                 let u = 2 * v + p;
-                let a = &h2[u * 60..u * 60 + 60];
-                let b = &h2[(u + 1) * 60..(u + 1) * 60 + 60];
-                let d = &mut m1[v * 60..v * 60 + 60];
-                for c in 0..60 {
-                    d[c] = a[c].max(b[c]).max(0.0);
+                let x = &h2[u * f2..u * f2 + f2];
+                let y = &h2[(u + 1) * f2..(u + 1) * f2 + f2];
+                let d = &mut m1[v * f2..v * f2 + f2];
+                for c in 0..f2 {
+                    d[c] = pool_relu(x[c], y[c]);
                 }
             }
-            // conv3 within the phase: contiguous im2col rows of 7·60.
-            let nc3 = rows - 6;
+            // conv3 within the phase: contiguous im2col rows of k3·f2.
+            let nc3 = rows - k3 + 1;
             let c3 = &mut s.c3[p];
-            ensure(c3, nc3 * 70);
+            ensure(c3, nc3 * f3);
             fill_rows(c3, nc3, &w.biases[2]);
-            gemm_acc(nc3, 70, 420, c3, 70, m1, 60, &w.kernels[2], 70, 1);
+            gemm_acc(nc3, f3, k3 * f2, c3, f3, m1, f2, &w.kernels[2], f3, 1);
             // pool 2 (+ReLU): neighbours within the phase.
             let nm2 = nc3 - 1;
             let m2 = &mut s.m2[p];
-            ensure(m2, nm2 * 70);
+            ensure(m2, nm2 * f3);
             for v in 0..nm2 {
-                let a = &c3[v * 70..v * 70 + 70];
-                let b = &c3[(v + 1) * 70..(v + 1) * 70 + 70];
-                let d = &mut m2[v * 70..v * 70 + 70];
-                for c in 0..70 {
-                    d[c] = a[c].max(b[c]).max(0.0);
+                let x = &c3[v * f3..v * f3 + f3];
+                let y = &c3[(v + 1) * f3..(v + 1) * f3 + f3];
+                let d = &mut m2[v * f3..v * f3 + f3];
+                for c in 0..f3 {
+                    d[c] = pool_relu(x[c], y[c]);
                 }
             }
-            // Dense(300) per position.
+            // Dense per position.
             let dd = &mut s.d[p];
-            ensure(dd, nm2 * 300);
+            ensure(dd, nm2 * de);
             fill_rows(dd, nm2, &w.biases[3]);
-            gemm_acc(nm2, 300, 70, dd, 300, m2, 70, &w.kernels[3], 300, 1);
-            relu_inplace(&mut dd[..nm2 * 300]);
-            // P = D · W5ᵀ, W5 viewed as (14 × 300): rhs(i, s) = W5[s·300 + i].
+            gemm_acc(nm2, de, f3, dd, de, m2, f3, &w.kernels[3], de, 1);
+            relu_inplace(&mut dd[..nm2 * de]);
+            // P = D · W5ᵀ, W5 viewed as (steps × de): rhs(i, s) = W5[s·de + i].
             let pp = &mut s.p[p];
-            ensure(pp, nm2 * 14);
-            pp[..nm2 * 14].fill(0.0);
-            gemm_acc(nm2, 14, 300, pp, 14, dd, 300, &w.kernels[4], 1, 300);
+            ensure(pp, nm2 * steps);
+            pp[..nm2 * steps].fill(0.0);
+            gemm_acc(nm2, steps, de, pp, steps, dd, de, &w.kernels[4], 1, de);
         }
         let b5 = w.biases[4][0];
         for (j, o) in out.iter_mut().enumerate() {
             let p = &s.p[j & 1];
             let v = j >> 1;
             let mut acc = 0.0f32;
-            for t in 0..14 {
-                acc += p[(v + 2 * t) * 14 + t];
+            for t in 0..steps {
+                acc += p[(v + 2 * t) * steps + t];
             }
             *o = acc + b5;
         }
     }
 
-    /// Outputs of windows `0 … n − 129` (the original's `n − 128` windows) for each trace,
-    /// computed in parallel chunks of [`CHUNK_OUTPUTS`] windows over all traces.
-    pub(crate) fn forward_many(&self, traces: &[&[f32]], chunk: usize) -> Vec<Vec<f32>> {
+    /// Outputs of the first `n_out(n)` windows of each trace (`n_out` given the trace length),
+    /// computed in parallel chunks of `chunk` windows over all traces.
+    pub(crate) fn forward_many_with(
+        &self,
+        traces: &[&[f32]],
+        chunk: usize,
+        n_out: impl Fn(usize) -> usize,
+    ) -> Vec<Vec<f32>> {
+        let win = self.w.arch.window;
         let mut outs: Vec<Vec<f32>> = traces
             .iter()
-            .map(|z| vec![0.0f32; z.len().saturating_sub(WINDOW)])
+            .map(|z| vec![0.0f32; n_out(z.len())])
             .collect();
         let mut jobs: Vec<(&[f32], &mut [f32])> = Vec::new();
         for (z, out) in traces.iter().zip(outs.iter_mut()) {
             for (c, o) in out.chunks_mut(chunk).enumerate() {
                 let j0 = c * chunk;
-                jobs.push((&z[j0..j0 + o.len() + WINDOW - 1], o));
+                jobs.push((&z[j0..j0 + o.len() + win - 1], o));
             }
         }
         jobs.into_par_iter()

@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod calibration;
+pub mod cascade;
 pub mod embedding;
 pub mod ensemble;
 pub mod error;
@@ -55,6 +56,7 @@ pub mod fastconv;
 pub mod metric;
 pub mod network;
 pub mod preprocess;
+pub mod spikenet;
 pub mod train;
 pub mod weights;
 

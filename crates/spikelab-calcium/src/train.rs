@@ -17,7 +17,8 @@ use rand::seq::SliceRandom;
 
 use crate::error::{CalciumError, Result};
 use crate::evaluate::GroundTruthSet;
-use crate::network::{CandleParams, ZSCORE_EPS, zscore_trace};
+use crate::network::{ZSCORE_EPS, zscore_trace};
+use crate::spikenet::{CandleParams, SpikeNetArch};
 use crate::weights::{ElephantWeights, LAYER_NAMES, WINDOW, WINDOW_OFFSET};
 
 /// `spike_SD_kernel` of the original: σ of `exp(−t²/σ²)` in frames.
@@ -260,7 +261,7 @@ impl Trainer {
     fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, eps: f64) -> Result<f64> {
         let k: [Tensor; 5] = std::array::from_fn(|i| self.kernels[i].as_tensor().clone());
         let b: [Tensor; 5] = std::array::from_fn(|i| self.biases[i].as_tensor().clone());
-        let p = CandleParams::from_keras(&k, &b)?;
+        let p = CandleParams::from_keras(&SpikeNetArch::ELEPHANT, &k, &b)?;
         let pred = p.forward_windows(x)?;
         let loss = (pred - y)?.sqr()?.mean_all()?;
         let grads = loss.backward()?;

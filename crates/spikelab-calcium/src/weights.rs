@@ -19,6 +19,7 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 
 use crate::error::{CalciumError, Result};
+use crate::spikenet::{SpikeNetArch, SpikeNetWeights};
 
 /// Window length of the network in samples (1.28 s at 100 Hz).
 pub const WINDOW: usize = 128;
@@ -36,7 +37,7 @@ pub const KERNEL_SHAPES: [&[usize]; 5] = [
 /// Bias lengths of the five weighted layers.
 pub const BIAS_LENS: [usize; 5] = [50, 60, 70, 300, 1];
 /// Layer names used in our safetensors files (and in error messages).
-pub const LAYER_NAMES: [&str; 5] = ["conv1", "conv2", "conv3", "dense1", "dense2"];
+pub use crate::spikenet::LAYER_NAMES;
 
 /// Number of parameters of the network (120,131).
 pub const N_PARAMS: usize =
@@ -153,102 +154,20 @@ impl ElephantWeights {
     /// ```
     #[cfg(feature = "keras-h5")]
     pub fn from_keras_h5(path: &Path) -> Result<Self> {
-        let src = path.display().to_string();
-        let h = |e: hdf5::Error| werr(&src, e.to_string());
-        let file = hdf5::File::open(path).map_err(h)?;
-        let root: hdf5::Group = if file
-            .attr_names()
-            .map_err(h)?
-            .iter()
-            .any(|n| n == "layer_names")
-        {
-            (*file).clone()
-        } else if file.link_exists("model_weights") {
-            file.group("model_weights").map_err(h)?
-        } else {
-            return Err(werr(
-                &src,
-                "no `layer_names` attribute and no `model_weights` group: not a Keras HDF5 weight file",
-            ));
-        };
-        let layer_names = read_str_attr(&root, "layer_names").map_err(h)?;
-        let mut kernels: Vec<Vec<f32>> = Vec::new();
-        let mut biases: Vec<Vec<f32>> = Vec::new();
-        for lname in &layer_names {
-            let g = root
-                .group(lname)
-                .map_err(|e| werr(&src, format!("layer {lname:?}: {e}")))?;
-            let wnames = if g
-                .attr_names()
-                .map_err(h)?
-                .iter()
-                .any(|n| n == "weight_names")
-            {
-                read_str_attr(&g, "weight_names").map_err(h)?
-            } else {
-                Vec::new()
-            };
-            if wnames.is_empty() {
-                continue;
-            }
-            let idx = kernels.len();
-            if idx >= 5 || wnames.len() != 2 {
-                return Err(werr(
-                    &src,
-                    format!(
-                        "layer {lname:?} is weighted layer #{} with {} weights: the Elephant network has 5 weighted layers with a kernel and a bias each",
-                        idx + 1,
-                        wnames.len()
-                    ),
-                ));
-            }
-            let mut pair = Vec::new();
-            for wn in &wnames {
-                let ds = g
-                    .dataset(wn)
-                    .map_err(|e| werr(&src, format!("layer {lname:?} weight {wn:?}: {e}")))?;
-                let shape = ds.shape();
-                let data: Vec<f32> = ds.read_raw().map_err(h)?;
-                pair.push((wn.clone(), shape, data));
-            }
-            let (kn, kshape, kdata) = pair.remove(0);
-            let (_, bshape, bdata) = pair.remove(0);
-            if kshape.as_slice() != KERNEL_SHAPES[idx] {
-                return Err(werr(
-                    &src,
-                    format!(
-                        "layer {lname:?} ({}): kernel {kn:?} has shape {kshape:?}, expected {:?} (another architecture?)",
-                        LAYER_NAMES[idx], KERNEL_SHAPES[idx]
-                    ),
-                ));
-            }
-            if bshape.as_slice() != [BIAS_LENS[idx]] {
-                return Err(werr(
-                    &src,
-                    format!(
-                        "layer {lname:?} ({}): bias has shape {bshape:?}, expected [{}]",
-                        LAYER_NAMES[idx], BIAS_LENS[idx]
-                    ),
-                ));
-            }
-            kernels.push(kdata);
-            biases.push(bdata);
+        let w = SpikeNetWeights::from_keras_h5(path, &SpikeNetArch::ELEPHANT)?;
+        Ok(ElephantWeights {
+            kernels: w.kernels,
+            biases: w.biases,
+        })
+    }
+
+    /// The same parameters as a [`SpikeNetWeights`] of architecture [`SpikeNetArch::ELEPHANT`].
+    pub fn to_spikenet(&self) -> SpikeNetWeights {
+        SpikeNetWeights {
+            arch: SpikeNetArch::ELEPHANT,
+            kernels: self.kernels.clone(),
+            biases: self.biases.clone(),
         }
-        if kernels.len() != 5 {
-            return Err(werr(
-                &src,
-                format!(
-                    "found {} weighted layers, the Elephant network has 5",
-                    kernels.len()
-                ),
-            ));
-        }
-        let w = ElephantWeights {
-            kernels: kernels.try_into().expect("5 checked"),
-            biases: biases.try_into().expect("5 checked"),
-        };
-        w.validate(&src)?;
-        Ok(w)
     }
 
     /// The weights as candle tensors in Keras layout, keyed `conv1.kernel`, `conv1.bias`, ….
@@ -378,22 +297,4 @@ impl ElephantWeights {
             .map_err(|e| werr(&src, e.to_string()))?;
         Self::from_tensors(&t, &src)
     }
-}
-
-#[cfg(feature = "keras-h5")]
-fn read_str_attr(g: &hdf5::Group, name: &str) -> hdf5::Result<Vec<String>> {
-    use hdf5::types::{FixedAscii, VarLenAscii, VarLenUnicode};
-    let a = g.attr(name)?;
-    if a.size() == 0 {
-        // Keras writes `weight_names` of weightless layers as an empty float array.
-        return Ok(Vec::new());
-    }
-    if let Ok(v) = a.read_raw::<FixedAscii<256>>() {
-        return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
-    }
-    if let Ok(v) = a.read_raw::<VarLenUnicode>() {
-        return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
-    }
-    let v = a.read_raw::<VarLenAscii>()?;
-    Ok(v.iter().map(|s| s.as_str().to_string()).collect())
 }
