@@ -24,7 +24,7 @@ use spikelab_decode::{
 };
 use spikelab_synth::{TwoBodyLabel, TwoBodyParams};
 
-use super::data::{Loaded, load};
+use spikelab_data::io::{self, Loaded, ReadOptions};
 
 /// `spikelab decode` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -174,30 +174,31 @@ fn as_matrix(loaded: Loaded, what: &Path) -> Result<Array2<f64>> {
             n => bail!("{}: {n}-dimensional array, expected 1 or 2", what.display()),
         },
         Loaded::Traces(t) => t.data().t().to_owned(),
-        Loaded::Spikes(_) => bail!("{}: spike trains are not a target", what.display()),
+        Loaded::SpikeTrains(_) => bail!("{}: spike trains are not a target", what.display()),
     })
+}
+
+/// Reads any supported file through the reader facade, frames of `bin_s` seconds.
+fn open(path: &Path, bin_s: f64, variable: Option<&str>) -> Result<Loaded> {
+    let options = ReadOptions {
+        frame_rate_hz: 1.0 / bin_s,
+        bin_s: Some(bin_s),
+        variable: variable.map(str::to_owned),
+        ..ReadOptions::default()
+    };
+    Ok(io::open(path, &options)?)
 }
 
 /// Counts `[neuron, frame]` and target `[frame, output]`.
 fn inputs(a: &InputArgs) -> Result<(Array2<f64>, Array2<f64>)> {
-    let spikes = load(
-        &a.spikes,
-        1.0 / a.bin_s,
-        Some(a.bin_s),
-        a.spikes_variable.as_deref(),
-    )?;
+    let spikes = open(&a.spikes, a.bin_s, a.spikes_variable.as_deref())?;
     let counts = match spikes {
-        Loaded::Spikes(s) => spikelab_decode::spike_counts(&s, a.bin_s)?,
+        Loaded::SpikeTrains(s) => spikelab_decode::spike_counts(&s, a.bin_s)?,
         other => as_matrix(other, &a.spikes)?,
     };
     let t = counts.ncols();
     let target = as_matrix(
-        load(
-            &a.target,
-            1.0 / a.bin_s,
-            Some(a.bin_s),
-            a.target_variable.as_deref(),
-        )?,
+        open(&a.target, a.bin_s, a.target_variable.as_deref())?,
         &a.target,
     )?;
     let target = if target.nrows() == t {
