@@ -115,7 +115,7 @@ pub struct AuditArgs {
     /// AdamW weight decay of the gradient path.
     #[arg(long, default_value_t = 0.1)]
     pub weight_decay: f64,
-    /// Device of the gradient path: cpu, cuda[:N], metal[:N].
+    /// Device of the gradient path: `cpu`, `cuda[:N]`, `metal[:N]`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Seed of the random baseline, bootstrap and training.

@@ -6,8 +6,8 @@
 use ndarray::{Array1, Array2, Ix1, Ix2};
 use spikelab_calcium::cascade::{CascadeModel, PredictOptions, Threshold};
 use spikelab_calcium::spikenet::{Conv1dSpikeNet, Evaluation};
-use spikelab_datasets as datasets;
 use spikelab_data::io::npy::read_typed;
+use spikelab_datasets as datasets;
 
 fn case(name: &str, file: &str) -> std::path::PathBuf {
     datasets::path(&format!("cascade-golden/{name}/{file}")).unwrap()
