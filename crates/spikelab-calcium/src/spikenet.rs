@@ -23,6 +23,7 @@
 //! fully-convolutional form of `crate::fastconv` on the CPU, or window by window on candle
 //! (the reference, any device).
 
+#[cfg(feature = "keras-h5")]
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};

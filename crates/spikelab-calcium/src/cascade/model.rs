@@ -1,6 +1,7 @@
 //! A CASCADE model folder (`config.yaml` + `Model_NoiseLevel_<L>_Ensemble_<k>.h5`) and its
 //! `predict`.
 
+#[cfg(feature = "keras-h5")]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,9 @@ use spikelab_data::CalciumTraces;
 
 use super::config::CascadeConfig;
 use crate::error::{CalciumError, Result};
-use crate::spikenet::{Conv1dSpikeNet, SpikeNetWeights};
+use crate::spikenet::Conv1dSpikeNet;
+#[cfg(feature = "keras-h5")]
+use crate::spikenet::SpikeNetWeights;
 
 fn merr(source: &Path, reason: impl Into<String>) -> CalciumError {
     CalciumError::Model {
@@ -103,6 +106,7 @@ pub struct CascadeModel {
 }
 
 /// The noise level in a file name `…_NoiseLevel_<L>…`.
+#[cfg(feature = "keras-h5")]
 fn level_of(name: &str) -> Option<u64> {
     let rest = name.split("_NoiseLevel_").nth(1)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
