@@ -6,7 +6,7 @@
 //! reshape trick (append W zeros to each filter's flattened `[W, R]` block, view it as
 //! `[W, R + 1]`, keep the first L columns, sum over w), so everything is a GEMM plus views
 //! and autograd differentiates it. candle's conv1d is avoided on purpose: it is ~5× slower
-//! than an equivalent GEMM on CUDA (`shared/gpu/README.md`).
+//! than an equivalent GEMM on CUDA (measured in `docs/benchmarks.md`).
 
 use candle_core::{D, DType, Device, Tensor, Var};
 
