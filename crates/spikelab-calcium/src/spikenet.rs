@@ -157,7 +157,50 @@ impl SpikeNetArch {
     }
 }
 
-fn werr(source: &str, reason: impl Into<String>) -> CalciumError {
+/// Checks that `kernels`/`biases` have the lengths of `arch` and hold only finite values.
+pub(crate) fn check_layers(
+    arch: &SpikeNetArch,
+    kernels: &[Vec<f32>; 5],
+    biases: &[Vec<f32>; 5],
+    source: &str,
+) -> Result<()> {
+    let shapes = arch.kernel_shapes();
+    let lens = arch.bias_lens();
+    for i in 0..5 {
+        let want: usize = shapes[i].iter().product();
+        if kernels[i].len() != want {
+            return Err(werr(
+                source,
+                format!(
+                    "{} kernel has {} values, expected {:?} = {want}",
+                    LAYER_NAMES[i],
+                    kernels[i].len(),
+                    shapes[i]
+                ),
+            ));
+        }
+        if biases[i].len() != lens[i] {
+            return Err(werr(
+                source,
+                format!(
+                    "{} bias has {} values, expected {}",
+                    LAYER_NAMES[i],
+                    biases[i].len(),
+                    lens[i]
+                ),
+            ));
+        }
+        if kernels[i].iter().chain(&biases[i]).any(|v| !v.is_finite()) {
+            return Err(werr(
+                source,
+                format!("{} has non-finite values", LAYER_NAMES[i]),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn werr(source: &str, reason: impl Into<String>) -> CalciumError {
     CalciumError::Weights {
         source_name: source.to_string(),
         reason: reason.into(),
@@ -191,44 +234,7 @@ impl SpikeNetWeights {
 
     pub(crate) fn validate(&self, source: &str) -> Result<()> {
         self.arch.validate()?;
-        let shapes = self.arch.kernel_shapes();
-        let lens = self.arch.bias_lens();
-        for i in 0..5 {
-            let want: usize = shapes[i].iter().product();
-            if self.kernels[i].len() != want {
-                return Err(werr(
-                    source,
-                    format!(
-                        "{} kernel has {} values, expected {:?} = {want}",
-                        LAYER_NAMES[i],
-                        self.kernels[i].len(),
-                        shapes[i]
-                    ),
-                ));
-            }
-            if self.biases[i].len() != lens[i] {
-                return Err(werr(
-                    source,
-                    format!(
-                        "{} bias has {} values, expected {}",
-                        LAYER_NAMES[i],
-                        self.biases[i].len(),
-                        lens[i]
-                    ),
-                ));
-            }
-            if self.kernels[i]
-                .iter()
-                .chain(&self.biases[i])
-                .any(|v| !v.is_finite())
-            {
-                return Err(werr(
-                    source,
-                    format!("{} has non-finite values", LAYER_NAMES[i]),
-                ));
-            }
-        }
-        Ok(())
+        check_layers(&self.arch, &self.kernels, &self.biases, source)
     }
 
     /// Total number of parameters.

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use rand::{Rng, SeedableRng};
 
 use crate::error::{CalciumError, Result};
 use crate::spikenet::{SpikeNetArch, SpikeNetWeights};
@@ -76,42 +75,7 @@ impl ElephantWeights {
     }
 
     fn validate(&self, source: &str) -> Result<()> {
-        for i in 0..5 {
-            let want: usize = KERNEL_SHAPES[i].iter().product();
-            if self.kernels[i].len() != want {
-                return Err(werr(
-                    source,
-                    format!(
-                        "{} kernel has {} values, expected {:?} = {want}",
-                        LAYER_NAMES[i],
-                        self.kernels[i].len(),
-                        KERNEL_SHAPES[i]
-                    ),
-                ));
-            }
-            if self.biases[i].len() != BIAS_LENS[i] {
-                return Err(werr(
-                    source,
-                    format!(
-                        "{} bias has {} values, expected {}",
-                        LAYER_NAMES[i],
-                        self.biases[i].len(),
-                        BIAS_LENS[i]
-                    ),
-                ));
-            }
-            if self.kernels[i]
-                .iter()
-                .chain(&self.biases[i])
-                .any(|v| !v.is_finite())
-            {
-                return Err(werr(
-                    source,
-                    format!("{} has non-finite values", LAYER_NAMES[i]),
-                ));
-            }
-        }
-        Ok(())
+        crate::spikenet::check_layers(&SpikeNetArch::ELEPHANT, &self.kernels, &self.biases, source)
     }
 
     /// Total number of parameters.
@@ -123,18 +87,12 @@ impl ElephantWeights {
     /// (limit `√(6/(fan_in+fan_out))`, with fans `k·in` / `k·out` for convolutions) and zero
     /// biases, from a seeded ChaCha8 generator.
     pub fn glorot_uniform(seed: u64) -> Self {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let kernels = KERNEL_SHAPES.map(|shape| {
-            let (fan_in, fan_out) = match shape.len() {
-                3 => (shape[0] * shape[1], shape[0] * shape[2]),
-                _ => (shape[0], shape[1]),
-            };
-            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-            let n: usize = shape.iter().product();
-            (0..n).map(|_| rng.random_range(-limit..limit)).collect()
-        });
-        let biases = BIAS_LENS.map(|n| vec![0.0f32; n]);
-        ElephantWeights { kernels, biases }
+        let w = SpikeNetWeights::glorot_uniform(SpikeNetArch::ELEPHANT, seed)
+            .expect("the Elephant architecture constants are valid");
+        ElephantWeights {
+            kernels: w.kernels,
+            biases: w.biases,
+        }
     }
 
     /// Reads a Keras 2.0 HDF5 file, either the `save_weights` layout (`model1.h5`…`model5.h5`:
