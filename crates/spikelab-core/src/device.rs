@@ -37,6 +37,27 @@ impl Device {
     pub fn is_cpu(self) -> bool {
         matches!(self, Device::Cpu)
     }
+
+    /// The candle device for this device (feature `candle`). A GPU that the build has no
+    /// backend for (candle-core without its `cuda`/`metal` feature) or that the driver
+    /// refuses is a [`CoreError::DeviceUnavailable`].
+    ///
+    /// ```
+    /// use spikelab_core::Device;
+    /// assert!(Device::Cpu.to_candle().unwrap().is_cpu());
+    /// ```
+    #[cfg(feature = "candle")]
+    pub fn to_candle(self) -> Result<candle_core::Device, CoreError> {
+        let unavailable = |e: candle_core::Error| CoreError::DeviceUnavailable {
+            device: self.to_string(),
+            reason: e.to_string(),
+        };
+        match self {
+            Device::Cpu => Ok(candle_core::Device::Cpu),
+            Device::Cuda(i) => candle_core::Device::new_cuda(i).map_err(unavailable),
+            Device::Metal(i) => candle_core::Device::new_metal(i).map_err(unavailable),
+        }
+    }
 }
 
 impl FromStr for Device {

@@ -32,6 +32,14 @@ pub enum CoreError {
         /// Length of the second input.
         right: usize,
     },
+    /// The requested device cannot be used by this build or machine.
+    #[error("device {device} is unavailable: {reason}")]
+    DeviceUnavailable {
+        /// The device as written (`cuda:0`).
+        device: String,
+        /// Why: missing build feature, driver error, no such ordinal.
+        reason: String,
+    },
 }
 
 /// `Result` with [`CoreError`].
