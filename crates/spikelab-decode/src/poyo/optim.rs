@@ -70,14 +70,15 @@ impl OneCycle {
         let min_lr = initial / self.final_div_factor;
         let e1 = self.pct_start * self.total as f64 - 1.0;
         let e2 = self.total as f64 - 1.0;
+        let frac = |x: f64, span: f64| if span > 0.0 { x / span } else { 1.0 };
         let (lr, b1) = if s <= e1 {
-            let pct = s / e1;
+            let pct = frac(s, e1);
             (
                 anneal_cos(initial, self.max_lr, pct),
                 anneal_cos(self.beta1_max, self.beta1_min, pct),
             )
         } else {
-            let pct = (s - e1) / (e2 - e1);
+            let pct = frac(s - e1, e2 - e1);
             (
                 anneal_cos(self.max_lr, min_lr, pct),
                 anneal_cos(self.beta1_min, self.beta1_max, pct),
