@@ -40,6 +40,23 @@ pub enum DecodeError {
         /// What is wrong.
         reason: String,
     },
+    /// A unit or session id that the model's vocabulary does not hold (train or transfer
+    /// with the new recordings first).
+    #[error("unknown {kind} id {id:?}: not in the model's vocabulary")]
+    UnknownId {
+        /// `"unit"` or `"session"`.
+        kind: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// A window of a recording without any spike of the kept units.
+    #[error("recording {recording}: no spikes in the window starting at {start_s} s")]
+    EmptyWindow {
+        /// Recording id.
+        recording: String,
+        /// Window start (s).
+        start_s: f64,
+    },
     /// File input/output.
     #[error("{path}: {source}")]
     Io {

@@ -10,6 +10,7 @@
 //! | [`metrics`] | R² per output and averaged (scikit-learn semantics), accuracy | — |
 //! | [`brainbits`] | bottleneck sweep (closed form and the paper's AdamW path), random-input baseline, ceiling, normalised fidelity, smallest b at 90 %, block bootstrap | Mayo et al., NeurIPS 2024 |
 //! | [`nn`] | transformer blocks on candle with gradients that are actually computed (checked by finite differences) | — |
+//! | [`poyo`] | POYO: spike tokens, PerceiverIO with rotary time embeddings, SparseLamb/OneCycle, unit identification on new recordings | Azabou et al., NeurIPS 2023; torch-brain 0.2.1 |
 //! | [`eit`] | EIT: per-unit temporal transformer + population transformer, transfer across unit counts; the NDT peer of its repository | Liu et al., NeurIPS 2022 |
 //!
 //! **The maths.** Ridge solves min_W ‖Y_c − X_c W‖² + α‖W‖² on centred training rows,
@@ -22,8 +23,8 @@
 //! m_rand the score of the same pipeline on uniform [0, 1) inputs and m_ceil the score without
 //! bottleneck.
 //!
-//! **Not here yet.** The Kalman-filter decoder (it will come from `spikelab-lds`), POYO (its own
-//! issue), EIT on recordings from the CLI.
+//! **Not here yet.** The Kalman-filter decoder (it will come from `spikelab-lds`), EIT and POYO
+//! on recordings from the CLI.
 //!
 //! # Example
 //! ```
@@ -55,6 +56,7 @@ pub mod error;
 pub mod linear;
 pub mod metrics;
 pub mod nn;
+pub mod poyo;
 
 pub use brainbits::{
     Audit, AuditMode, AuditParams, AuditPoint, AuditReport, GradientParams, LatentPopulation,

@@ -550,3 +550,35 @@ impl TransformerLayer {
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::loss::cross_entropy(logits, labels)?)
 }
+
+/// Scaled dot-product attention on heads that are already split: `q` `[B, H, N_q, d]`, `k`/`v`
+/// `[B, H, N_k, d]`, scale 1/√d, `key_mask` `[B, N_k]` (u8, 1 = real key; masked keys get
+/// weight 0), and dropout on the attention probabilities when `rng` is given. Composed ops
+/// only. Returns `[B, H, N_q, d]`.
+pub fn attend_heads(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    key_mask: Option<&Tensor>,
+    dropout: &Dropout,
+    rng: Option<&mut ChaCha8Rng>,
+) -> Result<Tensor> {
+    let (b, _, _, d) = q.dims4()?;
+    let nk = k.dim(2)?;
+    let mut scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
+    if let Some(mask) = key_mask {
+        if mask.dims() != [b, nk] {
+            return Err(DecodeError::Shape(format!(
+                "key mask {:?} for {b} × {nk} keys",
+                mask.dims()
+            )));
+        }
+        let m = mask.reshape((b, 1, 1, nk))?.broadcast_as(scores.shape())?;
+        let neg =
+            Tensor::full(-1e30f64, scores.shape(), scores.device())?.to_dtype(scores.dtype())?;
+        scores = m.where_cond(&scores, &neg)?;
+    }
+    let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    let attn = dropout.forward(&attn, rng)?;
+    Ok(attn.matmul(&v.contiguous()?)?)
+}

@@ -369,3 +369,162 @@ fn ndt_model_gradients() -> Res<()> {
         )?)
     })
 }
+
+mod poyo_blocks {
+    //! POYO's blocks: rotary rotation, rotary cross/self-attention, the GEGLU block, and a
+    //! tiny whole model (every parameter, embeddings included).
+
+    use super::*;
+    use spikelab_decode::poyo::{
+        Batch, GegluBlock, Poyo, PoyoConfig, PoyoMeta, Rotary, RotaryCrossAttention,
+        RotarySelfAttention, TargetNorm, Vocab, rotate, weighted_mse,
+    };
+
+    fn rot(rotary: &Rotary, times: &[f64], b: usize) -> Res<(Tensor, Tensor)> {
+        Ok(rotary.embed(times, b, DType::F64, &Device::Cpu)?)
+    }
+
+    fn times(n: usize, seed: u64) -> Vec<f64> {
+        (0..n)
+            .map(|i| ((i as u64 * 7919 + seed * 31) % 97) as f64 / 97.0)
+            .collect()
+    }
+
+    #[test]
+    fn rotation_is_orthogonal_and_differentiable() -> Res<()> {
+        let rotary = Rotary::new(8, 0.05, 2.0);
+        let x = input_var(&[2, 3, 4, 8], 20)?;
+        let (c, s) = rot(&rotary, &times(8, 1), 2)?;
+        let vars = vec![("x".to_string(), x.clone())];
+        fd_check(&vars, &|| weighted_sum(&rotate(x.as_tensor(), &c, &s)?, 21))?;
+        // Rotating by +θ then −θ is the identity; norms are kept.
+        let y = rotate(x.as_tensor(), &c, &s)?;
+        let back = rotate(&y, &c, &s.neg()?)?;
+        let err = (back - x.as_tensor())?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f64>()?;
+        assert!(err < 1e-12, "{err}");
+        let n0 = x.as_tensor().sqr()?.sum_all()?.to_scalar::<f64>()?;
+        let n1 = y.sqr()?.sum_all()?.to_scalar::<f64>()?;
+        assert!((n0 - n1).abs() < 1e-9 * n0);
+        Ok(())
+    }
+
+    #[test]
+    fn rotary_cross_attention_with_mask_and_value_rotation() -> Res<()> {
+        let rotary = Rotary::new(8, 0.05, 2.0);
+        for rotate_value in [true, false] {
+            let (vm, pb) = model(30);
+            let blk = RotaryCrossAttention::new(6, 2, 8, 0.0, rotate_value, &pb.pp("atn"))?;
+            for (name, v) in vars_of(&vm) {
+                if name.contains("norm") {
+                    v.set(&randn(v.dims(), 31)?)?;
+                }
+            }
+            let xq = input_var(&[2, 3, 6], 32)?;
+            let xc = input_var(&[2, 5, 6], 33)?;
+            let q_rot = rot(&rotary, &times(6, 2), 2)?;
+            let k_rot = rot(&rotary, &times(10, 3), 2)?;
+            let mask =
+                Tensor::from_vec(vec![1u8, 1, 1, 0, 0, 1, 1, 1, 1, 1], (2, 5), &Device::Cpu)?;
+            let mut vars = vars_of(&vm);
+            vars.push(("query".into(), xq.clone()));
+            vars.push(("context".into(), xc.clone()));
+            fd_check(&vars, &|| {
+                let out = blk.forward(
+                    xq.as_tensor(),
+                    xc.as_tensor(),
+                    &q_rot,
+                    &k_rot,
+                    Some(&mask),
+                    None,
+                )?;
+                weighted_sum(&out, 34)
+            })?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rotary_self_attention_and_geglu_block() -> Res<()> {
+        let rotary = Rotary::new(8, 0.05, 2.0);
+        let (vm, pb) = model(40);
+        let atn = RotarySelfAttention::new(6, 2, 8, 0.0, true, &pb.pp("atn"))?;
+        let ffn = GegluBlock::new(6, 0.0, &pb.pp("ffn"))?;
+        for (name, v) in vars_of(&vm) {
+            if name.contains("norm") || name.starts_with("ffn.0") {
+                v.set(&randn(v.dims(), 41)?)?;
+            }
+        }
+        let x = input_var(&[2, 4, 6], 42)?;
+        let r = rot(&rotary, &times(8, 4), 2)?;
+        let mut vars = vars_of(&vm);
+        vars.push(("input".into(), x.clone()));
+        fd_check(&vars, &|| {
+            let h = (x.as_tensor() + atn.forward(x.as_tensor(), &r, None, None)?)?;
+            weighted_sum(&(&h + ffn.forward(&h, None)?)?, 43)
+        })
+    }
+
+    #[test]
+    fn tiny_poyo_every_parameter() -> Res<()> {
+        let mut units = Vocab::new();
+        units.extend(["a", "b", "c"])?;
+        let mut sessions = Vocab::new();
+        sessions.extend(["s"])?;
+        let cfg = PoyoConfig {
+            dim: 4,
+            depth: 1,
+            dim_head: 8,
+            cross_heads: 1,
+            self_heads: 2,
+            latents_per_step: 2,
+            latent_step_s: 0.5,
+            context_s: 1.0,
+            t_min_s: 0.05,
+            ..PoyoConfig::poyo_1_3m(2)
+        };
+        let meta = PoyoMeta {
+            config: cfg,
+            units,
+            sessions,
+            norm: TargetNorm {
+                mean: vec![0.0; 2],
+                std: vec![1.0; 2],
+            },
+        };
+        let model = Poyo::new(meta, 50, DType::F64, &Device::Cpu)?;
+        // Two windows: 2 spikes + START/END of units 1, 2 and 1 spike + START/END of unit 3.
+        let batch = Batch {
+            b: 2,
+            n_in: 8,
+            n_lat: 4,
+            n_out: 2,
+            dim_out: 2,
+            unit_index: vec![1, 2, 1, 2, 1, 2, 0, 0, 3, 3, 3, 0, 0, 0, 0, 0],
+            token_type: vec![0, 0, 1, 1, 2, 2, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0],
+            input_times_s: vec![
+                0.1, 0.7, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.4, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            ],
+            input_mask: vec![1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0],
+            latent_index: vec![0, 1, 0, 1, 0, 1, 0, 1],
+            latent_times_s: vec![0.25, 0.25, 0.75, 0.75, 0.25, 0.25, 0.75, 0.75],
+            session: vec![1, 1],
+            output_times_s: vec![0.3, 0.8, 0.5, 0.0],
+            output_mask: vec![1, 1, 1, 0],
+            targets: vec![0.5, -1.0, 1.5, 0.2, -0.3, 0.9, 0.0, 0.0],
+            weights: vec![1.0, 2.0, 0.5, 0.0],
+        };
+        // Non-trivial LayerNorm affine parameters.
+        for (name, v) in vars_of(model.varmap()) {
+            if name.contains("norm") || name.contains("ffn.0") || name.contains(".1.0.") {
+                v.set(&randn(v.dims(), 51)?)?;
+            }
+        }
+        let vars = vars_of(model.varmap());
+        fd_check(&vars, &|| {
+            Ok(weighted_mse(&model.forward(&batch, None)?, &batch)?)
+        })
+    }
+}

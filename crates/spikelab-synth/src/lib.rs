@@ -12,6 +12,7 @@
 //! | [`CalciumParams`] | [`CalciumTraces`](spikelab_data::CalciumTraces) (ΔF/F) | [`CalciumTruth`] | rise/decay or AR kernels, saturation, drift, CASCADE noise level ν (Rupprecht et al. 2021) |
 //! | [`LifParams`] | [`PopulationActivity`](spikelab_data::PopulationActivity) + recorded [`SpikeTrains`](spikelab_data::SpikeTrains) | [`LifTruth`] | neuLVM's microscopic escape-noise LIF simulator (Wang et al., NeurIPS 2022; Schwalger et al. 2017) |
 //! | [`TwoBodyParams`] | two gravitating pairs, positions `[trial, body, coord, step]` | masses, pairings, permutation classes | EIT's synthetic benchmark (Liu et al., NeurIPS 2022) |
+//! | [`MultiSessionParams`] | sessions of [`SpikeTrains`](spikelab_data::SpikeTrains) with different units | 2-D OU velocity targets, tuning | POYO's multi-session decoding benchmark (Azabou et al., NeurIPS 2023) |
 //! | [`PoissonParams`] | [`SpikeTrains`](spikelab_data::SpikeTrains) | [`PoissonTruth`] | Poisson/gamma renewal processes with dead time, constant or time-varying rates |
 //!
 //! **Reproducibility.** All randomness comes from ChaCha8 (`rand_chacha`), seeded with
@@ -48,6 +49,7 @@
 pub mod calcium;
 pub mod error;
 pub mod lif;
+pub mod multisession;
 pub mod poisson;
 pub mod rng;
 pub mod sequences;
@@ -56,6 +58,7 @@ pub mod twobody;
 pub use calcium::{CalciumParams, CalciumTruth, Indicator, KernelModel, Kinetics};
 pub use error::{Result, SynthError};
 pub use lif::{ExternalInput, LifOutput, LifParams, LifTruth, Rebinned};
+pub use multisession::{MultiSessionParams, Session};
 pub use poisson::{PoissonParams, PoissonTruth, Rates};
 pub use sequences::{
     Background, Occurrence, Occurrences, ParityParams, RateModel, SequenceChunk, SequenceMode,

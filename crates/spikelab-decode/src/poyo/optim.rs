@@ -1,0 +1,208 @@
+//! POYO's optimiser: SparseLamb and the OneCycle schedule with β₁ cycling.
+
+use candle_core::{D, Tensor, Var, backprop::GradStore};
+
+use crate::error::{DecodeError, Result};
+
+/// OneCycle learning-rate and β₁ schedule (PyTorch `OneCycleLR` with `pct_start`,
+/// `div_factor`, `final_div_factor`, cosine annealing and `cycle_momentum`): phase 1 (steps
+/// 0 … e₁ = pct·total − 1) anneals lr from max/div to max and β₁ from 0.95 to 0.85; phase 2
+/// (… e₂ = total − 1) anneals lr to max/(div·final_div) and β₁ back to 0.95. With
+/// `cycle_momentum` off β₁ stays at `beta1_max`.
+///
+/// ```
+/// use spikelab_decode::poyo::OneCycle;
+/// let s = OneCycle::new(0.004, 40)?;
+/// assert_eq!(s.at(0), (0.004, 0.95));
+/// assert!((s.at(39).0 - 4e-7).abs() < 1e-15);
+/// # Ok::<(), spikelab_decode::DecodeError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OneCycle {
+    /// Peak learning rate.
+    pub max_lr: f64,
+    /// Number of optimiser steps.
+    pub total: usize,
+    /// Fraction of the steps in phase 1.
+    pub pct_start: f64,
+    /// Initial lr = max_lr / div_factor.
+    pub div_factor: f64,
+    /// Final lr = initial lr / final_div_factor.
+    pub final_div_factor: f64,
+    /// Whether β₁ cycles (reference default: on).
+    pub cycle_momentum: bool,
+    /// β₁ at the ends of the cycle.
+    pub beta1_max: f64,
+    /// β₁ at the peak lr.
+    pub beta1_min: f64,
+}
+
+fn anneal_cos(start: f64, end: f64, pct: f64) -> f64 {
+    let cos_out = (std::f64::consts::PI * pct).cos() + 1.0;
+    end + (start - end) / 2.0 * cos_out
+}
+
+impl OneCycle {
+    /// POYO's setting: pct_start 0.5, div_factor 1, final_div_factor 1e4, β₁ 0.95 ↔ 0.85.
+    pub fn new(max_lr: f64, total: usize) -> Result<Self> {
+        if !(max_lr > 0.0 && max_lr.is_finite()) || total < 2 {
+            return Err(DecodeError::param(
+                "one_cycle",
+                "need max_lr > 0 and at least 2 steps",
+            ));
+        }
+        Ok(Self {
+            max_lr,
+            total,
+            pct_start: 0.5,
+            div_factor: 1.0,
+            final_div_factor: 1e4,
+            cycle_momentum: true,
+            beta1_max: 0.95,
+            beta1_min: 0.85,
+        })
+    }
+
+    /// (lr, β₁) at step `s` (steps past the end stay at the last value).
+    pub fn at(&self, s: usize) -> (f64, f64) {
+        let s = s.min(self.total - 1) as f64;
+        let initial = self.max_lr / self.div_factor;
+        let min_lr = initial / self.final_div_factor;
+        let e1 = self.pct_start * self.total as f64 - 1.0;
+        let e2 = self.total as f64 - 1.0;
+        let frac = |x: f64, span: f64| if span > 0.0 { x / span } else { 1.0 };
+        let (lr, b1) = if s <= e1 {
+            let pct = frac(s, e1);
+            (
+                anneal_cos(initial, self.max_lr, pct),
+                anneal_cos(self.beta1_max, self.beta1_min, pct),
+            )
+        } else {
+            let pct = frac(s - e1, e2 - e1);
+            (
+                anneal_cos(self.max_lr, min_lr, pct),
+                anneal_cos(self.beta1_min, self.beta1_max, pct),
+            )
+        };
+        (
+            lr,
+            if self.cycle_momentum {
+                b1
+            } else {
+                self.beta1_max
+            },
+        )
+    }
+}
+
+/// One parameter tensor under SparseLamb.
+#[derive(Debug)]
+pub struct LambParam {
+    /// Name (for messages).
+    pub name: String,
+    /// The parameter.
+    pub var: Var,
+    /// Rows move only when they receive gradient (embedding tables).
+    pub sparse: bool,
+    m: Tensor,
+    v: Tensor,
+}
+
+/// SparseLamb (POYO's `examples/poyo/optim.py`): Adam moments without bias correction,
+/// step = m/(√v + ε) + λθ, trust ratio clamp(‖θ‖, 0, 10)/‖step‖ (1 when either norm is 0),
+/// θ ← θ − lr·trust·step. For sparse tensors with some rows without gradient, those rows keep
+/// their values and their moments are reset to 0 (the reference's behaviour).
+#[derive(Debug)]
+pub struct SparseLamb {
+    params: Vec<LambParam>,
+    /// β₂.
+    pub beta2: f64,
+    /// ε.
+    pub eps: f64,
+    /// Weight decay λ (all parameters).
+    pub weight_decay: f64,
+}
+
+impl SparseLamb {
+    /// Over `(name, var, sparse)` triples; β₂ 0.999, ε 1e-6.
+    pub fn new(params: Vec<(String, Var, bool)>, weight_decay: f64) -> Result<Self> {
+        let params = params
+            .into_iter()
+            .map(|(name, var, sparse)| {
+                let z = var.as_tensor().zeros_like()?;
+                Ok(LambParam {
+                    name,
+                    m: z.clone(),
+                    v: z,
+                    var,
+                    sparse,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            params,
+            beta2: 0.999,
+            eps: 1e-6,
+            weight_decay,
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &[LambParam] {
+        &self.params
+    }
+
+    /// One step with learning rate `lr` and β₁ `beta1`; parameters without a gradient in
+    /// `grads` are left alone.
+    pub fn step(&mut self, grads: &GradStore, lr: f64, beta1: f64) -> Result<()> {
+        let b2 = self.beta2;
+        for p in &mut self.params {
+            let theta = p.var.as_tensor();
+            let Some(g) = grads.get(theta) else {
+                continue;
+            };
+            let row_mask = if p.sparse && theta.rank() == 2 {
+                let active = g
+                    .abs()?
+                    .sum_keepdim(D::Minus1)?
+                    .gt(0.0)?
+                    .to_dtype(theta.dtype())?;
+                let n_active = active
+                    .sum_all()?
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_scalar::<f64>()?;
+                if n_active as usize == theta.dim(0)? {
+                    None
+                } else {
+                    Some(active)
+                }
+            } else {
+                None
+            };
+            let mut m = ((&p.m * beta1)? + (g * (1.0 - beta1))?)?;
+            let mut v = ((&p.v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+            if let Some(mask) = &row_mask {
+                m = m.broadcast_mul(mask)?;
+                v = v.broadcast_mul(mask)?;
+            }
+            let step = ((&m / (v.sqrt()? + self.eps)?)? + (theta * self.weight_decay)?)?;
+            let norm = |t: &Tensor| -> Result<f64> {
+                Ok(t.sqr()?
+                    .sum_all()?
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_scalar::<f64>()?
+                    .sqrt())
+            };
+            let (wn, sn) = (norm(theta)?.clamp(0.0, 10.0), norm(&step)?);
+            let trust = if wn == 0.0 || sn == 0.0 { 1.0 } else { wn / sn };
+            let mut delta = (step * (lr * trust))?;
+            if let Some(mask) = &row_mask {
+                delta = delta.broadcast_mul(mask)?;
+            }
+            p.var.set(&(theta - delta)?)?;
+            p.m = m;
+            p.v = v;
+        }
+        Ok(())
+    }
+}
