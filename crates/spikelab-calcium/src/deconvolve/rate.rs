@@ -15,7 +15,7 @@ use ndarray::Array2;
 /// use spikelab_calcium::deconvolve::to_input_frames;
 /// let y = array![[1.0], [3.0], [5.0], [7.0]]; // 4 model frames, 2 per input frame
 /// let back = to_input_frames(&y, 2, 2.0); // input frames cover model frames [−1, 1) and [1, 3)
-/// assert_eq!(back.column(0).to_vec(), vec![(2.0 * 1.0 + 0.5 * 3.0) / 2.5, 5.0]);
+/// assert_eq!(back.column(0).to_vec(), vec![(1.5 * 1.0 + 0.5 * 3.0) / 2.0, 5.0]);
 /// ```
 pub fn to_input_frames(y: &Array2<f64>, n_input: usize, model_per_input: f64) -> Array2<f64> {
     let (n_model, n_neurons) = y.dim();
