@@ -1,8 +1,8 @@
-//! `spikelab calcium …`: calcium → spike inference with the Spikefinder-Elephant CNN.
+//! `spikelab calcium …`: calcium → spike inference (Spikefinder-Elephant, CASCADE).
 //!
 //! ```text
 //! spikelab calcium deconvolve IN OUT [--fps HZ] [--model model1.h5|FILE] [--ensemble] [--rates]
-//! spikelab calcium deconvolve IN OUT --fps 30 --model cascade:NAME|cascade:DIR [--resample]
+//! spikelab calcium deconvolve IN OUT --model cascade:NAME|cascade:DIR [--resample]
 //! spikelab calcium models
 //! spikelab calcium evaluate [--model …] [--ensemble] [--padding zero|nan]
 //! spikelab calcium train OUT.safetensors [--steps N] [--init model1.h5|glorot] [--seed S]
@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ndarray::Array2;
-use spikelab_calcium::calibration::Calibration;
-use spikelab_calcium::ensemble::ElephantEnsemble;
-use spikelab_calcium::evaluate::{Padding, Predictor, evaluate};
-use spikelab_calcium::preprocess::{Preprocessing, noise_level};
+use spikelab_calcium::cascade::Threshold;
+use spikelab_calcium::deconvolve::{DeconvolverParams, ElephantModel, Family, ModelChoice, Units};
+use spikelab_calcium::evaluate::{Padding, evaluate};
 use spikelab_calcium::train::{TrainConfig, TrainingData, train};
-use spikelab_calcium::{ElephantCnn, ElephantWeights, Evaluation};
+use spikelab_calcium::{ElephantWeights, Evaluation};
 use spikelab_data::CalciumTraces;
 use spikelab_data::io::{self, ReadOptions};
 use spikelab_datasets::calcium::leaderboard_scores;
@@ -38,12 +37,13 @@ pub enum CalciumCommand {
 /// Which network(s) to run.
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
-    /// Weights: an embedded pretrained model (`model1` … `model5`, also written `model1.h5`),
-    /// a bundled Keras file of `datasets/` (`model_for_test_dataset1_retrained.h5`) or a path to
-    /// a `.h5`/`.safetensors` file; or `cascade:NAME` (a bundled CASCADE model, see `calcium
-    /// models`) / `cascade:FOLDER` (a downloaded CASCADE model folder).
-    #[arg(long, default_value = "model1.h5")]
-    pub model: String,
+    /// Weights: an embedded pretrained model (`model1` … `model5`, also written `model1.h5`;
+    /// default model1), a bundled Keras file of `datasets/`
+    /// (`model_for_test_dataset1_retrained.h5`) or a path to a `.h5`/`.safetensors` file; or
+    /// `cascade:NAME` (a bundled CASCADE model, see `calcium models`) / `cascade:FOLDER` (a
+    /// downloaded CASCADE model folder).
+    #[arg(long)]
+    pub model: Option<String>,
     /// Average the five embedded models `model1` … `model5` instead of `--model`.
     #[arg(long)]
     pub ensemble: bool,
@@ -53,17 +53,59 @@ pub struct ModelArgs {
     pub per_window: bool,
 }
 
+impl ModelArgs {
+    fn params(&self) -> Result<DeconvolverParams> {
+        let model = match (&self.model, self.ensemble) {
+            (_, true) => ModelChoice::EmbeddedEnsemble,
+            (None, false) => DeconvolverParams::default().model,
+            (Some(name), false) => model_choice(name)?,
+        };
+        let evaluation = if self.per_window {
+            Evaluation::PerWindow
+        } else {
+            Evaluation::default()
+        };
+        Ok(DeconvolverParams {
+            model,
+            evaluation,
+            ..Default::default()
+        })
+    }
+}
+
+/// `--model` → a model: an existing path, an embedded name, a bundled Keras file or CASCADE
+/// model (`cascade:…`).
+fn model_choice(name: &str) -> Result<ModelChoice> {
+    if let Some(c) = name.strip_prefix("cascade:") {
+        return Ok(ModelChoice::Cascade(super::calcium_cascade::model_dir(c)?));
+    }
+    if Path::new(name).exists() {
+        return Ok(ModelChoice::ElephantFile(name.into()));
+    }
+    if let Some(m) = ModelChoice::embedded_by_name(name) {
+        return Ok(m);
+    }
+    Ok(ModelChoice::ElephantFile(
+        spikelab_datasets::elephant_model(name)
+            .with_context(|| format!("{name:?}: no such file, embedded or bundled model"))?,
+    ))
+}
+
 /// Arguments of `spikelab calcium deconvolve`.
 #[derive(clap::Args, Debug)]
 pub struct DeconvolveArgs {
     /// Calcium traces: `.csv[.gz]`/`.npy` (`[time, neuron]`), `.mat[.gz]` (c2s `data` struct or a
     /// matrix named by `--variable`), `.nwb` (first RoiResponseSeries).
     pub input: PathBuf,
-    /// Output `.csv` or `.npy`, `[time, neuron]` at 100 Hz, NaN where undefined.
+    /// Output `.csv` or `.npy`, `[time, neuron]` at the input's frame rate and length, NaN where
+    /// undefined.
     pub output: PathBuf,
-    /// Frame rate (Hz) of CSV/NPY/MAT-matrix input (c2s and NWB files carry their own).
-    #[arg(long, default_value_t = 100.0)]
-    pub fps: f64,
+    /// Frame rate (Hz); required for files that store none (CSV, NPY, MAT matrices).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Use `--fps` even where the file stores a different rate.
+    #[arg(long)]
+    pub force_fps: bool,
     /// MATLAB variable of a plain `.mat` matrix.
     #[arg(long)]
     pub variable: Option<String>,
@@ -74,21 +116,24 @@ pub struct DeconvolveArgs {
     /// with resampling, when the rate is not 100 Hz).
     #[arg(long)]
     pub preprocess: bool,
-    /// Write calibrated spike rates in Hz (stored constants for the embedded models, else fitted
-    /// on the bundled training sets) instead of the network's z-score units.
+    /// Write spike rates in Hz (Elephant: stored calibration of the embedded models, else
+    /// fitted on the bundled training sets) instead of the network's units.
     #[arg(long)]
     pub rates: bool,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// CASCADE only: Fourier-resample the traces to the model's frame rate (output at that
-    /// rate) instead of refusing a rate more than 5 % off.
+    /// CASCADE only: Fourier-resample the traces to the model's frame rate instead of refusing
+    /// a rate more than 5 % off (the output comes back at the input's rate).
     #[arg(long)]
     pub resample: bool,
-    /// CASCADE only: `clip` negatives (default), `none`, or `single-spike` (zero below 1/e of a
-    /// single spike's peak, with dilation).
-    #[arg(long, default_value = "clip")]
-    pub threshold: String,
-    /// Replace OUT if it exists.
+    /// CASCADE only: `clip` negatives, `none`, or `single-spike` (zero below 1/e of a single
+    /// spike's peak, with dilation).
+    #[arg(long, default_value_t = Threshold::default())]
+    pub threshold: Threshold,
+    /// Also write what was done (model, rates, noise levels, skipped neurons) as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Replace OUT (and the `--report` file) if it exists.
     #[arg(long)]
     pub force: bool,
 }
@@ -115,10 +160,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Batch size.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     pub batch_size: usize,
     /// Shuffling / initialisation seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
     /// Replace OUT if it exists.
     #[arg(long)]
@@ -131,170 +176,142 @@ pub fn run(cmd: CalciumCommand) -> Result<()> {
         CalciumCommand::Deconvolve(a) => deconvolve(a),
         CalciumCommand::Evaluate(a) => evaluate_cmd(a),
         CalciumCommand::Train(a) => train_cmd(a),
-        CalciumCommand::Models => crate::commands::calcium_cascade::models(),
+        CalciumCommand::Models => super::calcium_cascade::models(),
     }
 }
 
-/// `model1`…`model5` (optionally `.h5`): the number of an embedded model.
-fn embedded_number(name: &str) -> Option<u8> {
-    let n = name
-        .strip_suffix(".h5")
-        .unwrap_or(name)
-        .strip_prefix("model")?;
-    n.parse().ok().filter(|n| (1..=5).contains(n))
-}
-
-fn load_cnn(name: &str) -> Result<ElephantCnn> {
-    let p = Path::new(name);
-    if p.exists() {
-        return ElephantCnn::from_file(p).with_context(|| format!("loading weights {name}"));
-    }
-    if let Some(n) = embedded_number(name) {
-        return Ok(ElephantCnn::embedded(n)?);
-    }
-    ElephantCnn::from_file(&spikelab_datasets::elephant_model(name)?)
-        .with_context(|| format!("loading bundled model {name}"))
-}
-
-enum Model {
-    One(Box<ElephantCnn>),
-    Many(ElephantEnsemble),
-}
-
-impl Predictor for Model {
-    fn predict(&self, traces: &CalciumTraces) -> spikelab_calcium::Result<Array2<f64>> {
-        match self {
-            Model::One(m) => m.predict(traces),
-            Model::Many(e) => e.predict(traces),
-        }
-    }
-}
-
-fn model(a: &ModelArgs) -> Result<(Model, String)> {
-    let ev = if a.per_window {
-        Evaluation::PerWindow
-    } else {
-        Evaluation::FullyConvolutional
+/// Reads traces at the rate the file stores; a file without one takes `--fps` and without it
+/// is an error. A `--fps` more than 0.1 % from a stored rate is an error unless `--force-fps`.
+/// (The reader applies `frame_rate_hz` only to files that store no rate: two distinct probe
+/// rates coming back unchanged mean the file has none.)
+pub(crate) fn read_traces(
+    path: &Path,
+    fps: Option<f64>,
+    force_fps: bool,
+    options: ReadOptions,
+) -> Result<CalciumTraces> {
+    let read = |hz: f64| {
+        let o = ReadOptions {
+            frame_rate_hz: hz,
+            ..options.clone()
+        };
+        io::read_traces(path, &o)
     };
-    if a.ensemble {
-        let e = ElephantEnsemble::embedded()?;
-        let members = e
-            .members()
-            .iter()
-            .map(|m| m.clone().with_evaluation(ev))
-            .collect();
-        return Ok((
-            Model::Many(ElephantEnsemble::new(members)?),
-            "ensemble of model1..model5".into(),
-        ));
-    }
-    Ok((
-        Model::One(Box::new(load_cnn(&a.model)?.with_evaluation(ev))),
-        a.model.clone(),
-    ))
-}
-
-pub(crate) fn write_matrix(path: &Path, y: &Array2<f64>, force: bool) -> Result<()> {
-    let name_lc = path.to_string_lossy().to_lowercase();
-    if name_lc.ends_with(".npy") {
-        io::npy::write(path, y, force)?;
-    } else if name_lc.ends_with(".csv") || name_lc.ends_with(".csv.gz") {
-        let cols: Vec<String> = (0..y.ncols()).map(|j| j.to_string()).collect();
-        io::csv::write_table(path, &cols, y, force)?;
+    let name = path.display();
+    let Some(given) = fps else {
+        let t = read(1.0)?;
+        if t.frame_rate_hz() != 1.0 || read(2.0)?.frame_rate_hz() == 1.0 {
+            return Ok(t);
+        }
+        bail!("{name}: the file stores no frame rate; give it with --fps HZ");
+    };
+    let t = read(given)?;
+    let stored = t.frame_rate_hz();
+    if (stored - given).abs() <= 1e-3 * given {
+        Ok(t)
+    } else if force_fps {
+        Ok(CalciumTraces::new(t.data().clone(), given)?)
     } else {
-        bail!("{}: output must be .csv or .npy", path.display());
+        bail!(
+            "{name}: the file says {stored} Hz but --fps is {given}; drop --fps or add --force-fps"
+        )
     }
-    Ok(())
 }
 
-/// The stored calibration of an embedded model or the ensemble; other weights are fitted on
-/// the bundled training sets.
-fn calibration(a: &ModelArgs, m: &Model) -> Result<Calibration> {
-    if a.ensemble {
-        return Ok(Calibration::embedded_ensemble());
+/// Refuses an output name that is not `.csv` or `.npy` (before any work is done).
+fn check_output(path: &Path) -> Result<bool> {
+    let name = path.to_string_lossy().to_lowercase();
+    match (name.ends_with(".npy"), name.ends_with(".csv")) {
+        (false, false) => bail!("{}: output must be .csv or .npy", path.display()),
+        (npy, _) => Ok(npy),
     }
-    if !Path::new(&a.model).exists()
-        && let Some(n) = embedded_number(&a.model)
-    {
-        return Ok(Calibration::embedded(n)?);
-    }
-    Ok(spikelab_datasets::calcium::fit_calibration(m)?)
 }
 
-fn read_traces(a: &DeconvolveArgs) -> Result<CalciumTraces> {
+/// Writes `[row, column]` values as `.npy` or `.csv` (columns named 0, 1, …), atomically.
+fn write_matrix(path: &Path, y: &Array2<f64>, force: bool) -> Result<()> {
+    let cols: Vec<String> = (0..y.ncols()).map(|j| j.to_string()).collect();
+    let npy = check_output(path)?;
+    Ok(io::write_atomic(path, force, |tmp| {
+        if npy {
+            io::npy::write(tmp, y, true)
+        } else {
+            io::csv::write_table(tmp, &cols, y, true)
+        }
+    })?)
+}
+
+fn deconvolve(a: DeconvolveArgs) -> Result<()> {
+    check_output(&a.output)?;
+    io::check_writable(&a.output, a.force)?;
+    if let Some(r) = &a.report {
+        io::check_writable(r, a.force)?;
+    }
+    let mut params = DeconvolverParams {
+        preprocess: a.preprocess,
+        units: if a.rates {
+            Units::RatesHz
+        } else {
+            Units::Network
+        },
+        resample: a.resample,
+        threshold: a.threshold,
+        ..a.model.params()?
+    };
+    if a.rates && matches!(params.model, ModelChoice::ElephantFile(_)) {
+        let m = ElephantModel::load(&params.model, params.evaluation)?;
+        params.calibration = Some(spikelab_datasets::calcium::fit_calibration(&m)?);
+    }
+    let deconvolver = params.build()?;
     let options = ReadOptions {
-        frame_rate_hz: a.fps,
         variable: a.variable.clone(),
         neurons_first: a.neurons_first,
         ..ReadOptions::default()
     };
-    Ok(io::read_traces(&a.input, &options)?)
-}
-
-fn deconvolve(a: DeconvolveArgs) -> Result<()> {
-    io::check_writable(&a.output, a.force)?;
-    let mut tr = read_traces(&a)?;
-    if let Some(name) = a.model.model.strip_prefix("cascade:") {
-        let threshold = crate::commands::calcium_cascade::threshold(&a.threshold)?;
-        return crate::commands::calcium_cascade::deconvolve(
-            name, tr, threshold, a.resample, a.rates, &a.output, a.force,
-        );
-    }
-    let fps = tr.frame_rate_hz();
-    eprintln!(
-        "{}: {} neurons, {} frames at {fps} Hz",
-        a.input.display(),
-        tr.n_neurons(),
-        tr.n_frames()
-    );
-    for j in 0..tr.n_neurons() {
-        let nu = noise_level(&tr.trace(j).to_vec(), fps)?;
-        eprintln!("  neuron {j}: noise level ν = {nu:.2} %·Hz^-1/2");
-    }
-    if (fps - 100.0).abs() > 0.1 || a.preprocess {
-        tr = Preprocessing::default().apply(&tr)?;
-        eprintln!(
-            "preprocessed (5th-percentile baseline, p5/p80 normalisation{}) → {} frames at {} Hz",
-            if (fps - 100.0).abs() > 0.1 {
-                ", FFT resampling"
-            } else {
-                ""
-            },
-            tr.n_frames(),
-            tr.frame_rate_hz()
-        );
-        // The network needs exactly the 100 Hz grid.
-        tr = CalciumTraces::new(tr.data().clone(), 100.0)?;
-    } else if fps != 100.0 {
-        tr = CalciumTraces::new(tr.data().clone(), 100.0)?;
-    }
-    let (m, name) = model(&a.model)?;
+    let traces = read_traces(&a.input, a.fps, a.force_fps, options)?;
     let t0 = std::time::Instant::now();
-    let mut y = m.predict(&tr)?;
+    let out = deconvolver.run(&traces, &mut spikelab_core::Silent)?;
+    let r = &out.report;
     eprintln!(
-        "{name}: {} samples in {:.2} s",
-        tr.n_frames() * tr.n_neurons(),
+        "{}: {} neurons, {} frames at {} Hz; {} ({:?}) at {} Hz ({:?}, {} frames), {:.2} s",
+        a.input.display(),
+        r.n_neurons,
+        r.n_frames,
+        r.input_rate_hz,
+        r.model,
+        r.family,
+        r.model_rate_hz,
+        r.rate_handling,
+        r.n_model_frames,
         t0.elapsed().as_secs_f64()
     );
-    for j in 0..y.ncols() {
-        if y.column(j).iter().all(|v| v.is_nan()) {
-            eprintln!("  neuron {j}: no prediction (all NaN, constant, or < 129 valid frames)");
-        }
+    for (j, nu) in r.noise_levels.iter().enumerate() {
+        let level = r.cascade.as_ref().map(|c| c.model_noise_level[j]);
+        let level = level.map_or(String::new(), |l| format!(" → ensemble of level {l}"));
+        eprintln!("  neuron {j}: noise level ν = {nu:.2} %·Hz^-1/2{level}");
     }
-    if a.rates {
-        let cal = calibration(&a.model, &m)?;
+    for s in &r.skipped {
+        eprintln!("  neuron {}: no output ({:?})", s.neuron, s.reason);
+    }
+    if let Some(c) = &r.calibration {
+        let (a, b) = (c.intercept, c.slope);
+        eprintln!("calibration: spikes/frame = max(0, {a:.4} + {b:.4}·output)");
+    }
+    if r.cascade.as_ref().is_some_and(|c| c.above_trained_range) {
         eprintln!(
-            "calibration: spikes/frame = max(0, {:.4} + {:.4}·output)",
-            cal.intercept, cal.slope
+            "warning: the mean noise level is more than 2 above the model's highest level; check the ΔF/F computation or use a high-noise model"
         );
-        y = cal.rates_hz(&y, 100.0);
     }
-    write_matrix(&a.output, &y, a.force)?;
-    eprintln!(
-        "wrote {} ({} units, [time, neuron] at 100 Hz; output of frame t uses frames t−32 … t+95)",
-        a.output.display(),
-        if a.rates { "Hz" } else { "z-score" }
-    );
+    write_matrix(&a.output, &out.values, a.force)?;
+    if let Some(p) = &a.report {
+        io::write_json(p, r, a.force)?;
+    }
+    let units = match (r.units, r.family) {
+        (Units::RatesHz, _) => "spikes/s",
+        (_, Family::Cascade) => "expected spikes per frame",
+        _ => "z-score units",
+    };
+    let (out, hz) = (a.output.display(), r.output_rate_hz);
+    eprintln!("wrote {out} ({units}, [time, neuron] at {hz} Hz, NaN where undefined)");
     Ok(())
 }
 
@@ -304,7 +321,8 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
         "nan" => Padding::NanDropped,
         other => bail!("--padding must be `zero` or `nan`, got {other:?}"),
     };
-    let (m, name) = model(&a.model)?;
+    let params = a.model.params()?;
+    let m = ElephantModel::load(&params.model, params.evaluation)?;
     let base = leaderboard_scores("Elephant (CNN)", "corr")?;
     let emb = leaderboard_scores("Embedding of CNNs via Ca recording stats", "corr")?;
     let lb = |s: &[(String, f64)], n: u32| {
@@ -312,6 +330,7 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
             .find(|(d, _)| *d == format!("{n}.test.spikes"))
             .map_or("   –  ".to_string(), |(_, v)| format!("{v:.3}"))
     };
+    let name = &params.model;
     println!("Spikefinder metric (40-ms sums, Pearson r, median over neurons), model: {name}");
     println!(
         "{:<8} {:>7} {:>9} {:>10} {:>12}  per-neuron r",
@@ -319,24 +338,23 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
     );
     let mut ours = Vec::new();
     for n in [1u32, 3, 4, 5] {
-        let set = spikelab_datasets::calcium::spikefinder_test(n)?;
-        let s = evaluate(&m, &set, padding)?;
+        let s = evaluate(
+            &m,
+            &spikelab_datasets::calcium::spikefinder_test(n)?,
+            padding,
+        )?;
         ours.push(s.median_corr);
         let cells: Vec<String> = s.corr.iter().map(|r| format!("{r:.3}")).collect();
+        let (r, rho) = (s.median_corr, s.median_rank);
+        let (b, e) = (lb(&base, n), lb(&emb, n));
+        let name = format!("test {n}");
         println!(
-            "{:<8} {:>7.3} {:>9.3} {:>10} {:>12}  {}",
-            format!("test {n}"),
-            s.median_corr,
-            s.median_rank,
-            lb(&base, n),
-            lb(&emb, n),
+            "{name:<8} {r:>7.3} {rho:>9.3} {b:>10} {e:>12}  {}",
             cells.join(" ")
         );
     }
-    println!(
-        "mean of the 4 medians: {:.3} (test 2 has no bundled calcium)",
-        ours.iter().sum::<f64>() / ours.len() as f64
-    );
+    let mean = ours.iter().sum::<f64>() / ours.len() as f64;
+    println!("mean of the 4 medians: {mean:.3} (test 2 has no bundled calcium)");
     Ok(())
 }
 
@@ -345,14 +363,15 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let init = if a.init == "glorot" {
         ElephantWeights::glorot_uniform(a.seed)
     } else {
-        load_cnn(&a.init)?.weights().clone()
+        match ElephantModel::load(&model_choice(&a.init)?, Evaluation::default())? {
+            ElephantModel::One(m) => m.weights().clone(),
+            ElephantModel::Ensemble(_) => bail!("--init takes one model"),
+        }
     };
     let mut data = TrainingData::new();
     for n in [4u32, 5, 6] {
-        data.add_set(&spikelab_datasets::calcium::spikefinder_csv(
-            n,
-            spikelab_datasets::Split::Train,
-        )?)?;
+        let split = spikelab_datasets::Split::Train;
+        data.add_set(&spikelab_datasets::calcium::spikefinder_csv(n, split)?)?;
     }
     let cfg = TrainConfig {
         batch_size: a.batch_size,
@@ -360,16 +379,14 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         ..TrainConfig::default()
     };
-    let total = a
-        .steps
-        .unwrap_or(data.n_samples().div_ceil(a.batch_size) * cfg.epochs);
-    let bar = indicatif::ProgressBar::new(total as u64);
+    let per_epoch = data.n_samples().div_ceil(a.batch_size);
+    let bar = indicatif::ProgressBar::new(a.steps.unwrap_or(per_epoch * cfg.epochs) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {msg} [{eta}]")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut smooth = f64::NAN;
-    let r = train(&init, &data, &cfg, &candle_core_device(), |p| {
+    let r = train(&init, &data, &cfg, &spikelab_calcium::Device::Cpu, |p| {
         smooth = if smooth.is_nan() {
             p.loss
         } else {
@@ -387,8 +404,4 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         a.output.display()
     );
     Ok(())
-}
-
-fn candle_core_device() -> spikelab_calcium::Device {
-    spikelab_calcium::Device::Cpu
 }

@@ -1,12 +1,9 @@
-//! `spikelab calcium models` and the `--model cascade:NAME` path of `calcium deconvolve`.
+//! `spikelab calcium models` and the `cascade:NAME|FOLDER` names of `--model`.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use ndarray::Array2;
-use spikelab_calcium::cascade::{CascadeModel, PredictOptions, Threshold, zoo};
-use spikelab_calcium::preprocess::fft_resample;
-use spikelab_data::CalciumTraces;
+use anyhow::{Context, Result};
+use spikelab_calcium::cascade::zoo;
 
 /// Prints the CASCADE model zoo.
 pub fn models() -> Result<()> {
@@ -30,100 +27,18 @@ pub fn models() -> Result<()> {
         );
     }
     println!(
-        "\nuse: spikelab calcium deconvolve IN OUT --fps RATE --model cascade:NAME (bundled) or cascade:FOLDER (downloaded)"
+        "\nuse: spikelab calcium deconvolve IN OUT --model cascade:NAME (bundled) or cascade:FOLDER (downloaded)"
     );
     Ok(())
 }
 
-/// Parses `--threshold`.
-pub fn threshold(s: &str) -> Result<Threshold> {
-    Ok(match s {
-        "clip" => Threshold::ClipNegative,
-        "none" => Threshold::None,
-        "single-spike" => Threshold::SingleSpike,
-        other => bail!("--threshold must be clip, none or single-spike, got {other:?}"),
-    })
-}
-
-fn load(name: &str) -> Result<CascadeModel> {
+/// The folder of `cascade:NAME` (a bundled model) or `cascade:FOLDER`.
+pub fn model_dir(name: &str) -> Result<PathBuf> {
     let p = Path::new(name);
-    let dir: PathBuf = if p.is_dir() {
-        p.to_path_buf()
-    } else {
-        spikelab_datasets::path(&format!("models/cascade/{name}")).with_context(|| {
-            format!("{name:?} is neither a model folder nor a bundled CASCADE model (see `spikelab calcium models`)")
-        })?
-    };
-    Ok(CascadeModel::load_partial(&dir)?)
-}
-
-/// Runs a CASCADE model on `tr` and writes `[time, neuron]` spikes per frame (or Hz).
-pub fn deconvolve(
-    name: &str,
-    mut tr: CalciumTraces,
-    threshold: Threshold,
-    resample: bool,
-    rates: bool,
-    out: &Path,
-    force: bool,
-) -> Result<()> {
-    let model = load(name)?;
-    let rate = model.config().sampling_rate_hz;
-    eprintln!(
-        "CASCADE model {} ({} Hz, smoothing {} ms{}, noise levels {:?})",
-        model.config().model_name,
-        rate,
-        model.config().smoothing_s * 1e3,
-        if model.config().causal_kernel {
-            ", causal"
-        } else {
-            ""
-        },
-        model.config().noise_levels
-    );
-    if resample && (tr.frame_rate_hz() - rate).abs() > 1e-9 * rate {
-        let n = (tr.n_frames() as f64 * rate / tr.frame_rate_hz()).round() as usize;
-        let cols: Vec<Vec<f64>> = (0..tr.n_neurons())
-            .map(|j| fft_resample(&tr.trace(j).to_vec(), n))
-            .collect();
-        eprintln!(
-            "resampled {} → {rate} Hz ({} → {n} frames)",
-            tr.frame_rate_hz(),
-            tr.n_frames()
-        );
-        tr = CalciumTraces::from_columns(&cols, rate)?;
+    if p.is_dir() {
+        return Ok(p.to_path_buf());
     }
-    let t0 = std::time::Instant::now();
-    let opts = PredictOptions {
-        threshold,
-        ..PredictOptions::default()
-    };
-    let p = model.predict(&tr, &opts)?;
-    eprintln!(
-        "{} samples in {:.2} s",
-        tr.n_frames() * tr.n_neurons(),
-        t0.elapsed().as_secs_f64()
-    );
-    for (j, (nu, l)) in p.noise_levels.iter().zip(&p.model_noise_level).enumerate() {
-        eprintln!("  neuron {j}: noise level ν = {nu:.2} %·Hz^-1/2 → ensemble of level {l}");
-    }
-    if p.above_trained_range {
-        eprintln!(
-            "warning: the mean noise level is more than 2 above the model's highest level; check the ΔF/F computation or use a high-noise model"
-        );
-    }
-    let y: Array2<f64> = if rates { p.rates_hz() } else { p.spike_prob }
-        .t()
-        .to_owned();
-    super::calcium::write_matrix(out, &y, force)?;
-    eprintln!(
-        "wrote {} ({}, [time, neuron] at {rate} Hz; NaN where no window fits)",
-        out.display(),
-        if rates {
-            "spikes/s"
-        } else {
-            "expected spikes per frame"
-        }
-    );
-    Ok(())
+    spikelab_datasets::path(&format!("models/cascade/{name}")).with_context(|| {
+        format!("{name:?} is neither a model folder nor a bundled CASCADE model (see `spikelab calcium models`)")
+    })
 }

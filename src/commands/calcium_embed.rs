@@ -5,21 +5,15 @@
 //! Usage:
 //!
 //! ```text
-//! spikelab calcium embed datasets/spikefinder/test/4.test.calcium.csv.gz
+//! spikelab calcium embed datasets/spikefinder/test/4.test.calcium.csv.gz --fps 100
 //! spikelab calcium embed recording.npy --fps 30 --json weights.json
 //! spikelab calcium embed data.1.test.preprocessed.mat.gz --sampled-fits 150 --seed 1
 //! ```
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use serde_json::json;
-use spikelab_calcium::embedding::{
-    Embedding, FEATURE_NAMES, FEATURE_RATE_HZ, FEATURE_RATE_TOLERANCE_HZ, RetrainingPlan,
-    TreeEnsemble, features_of_traces,
-};
-use spikelab_calcium::preprocess::Preprocessing;
-use spikelab_data::CalciumTraces;
+use anyhow::{Context, Result};
+use spikelab_calcium::embedding::{Embedding, EmbeddingReport, RecommendOptions, TreeEnsemble};
 use spikelab_data::io::{self, ReadOptions};
 
 /// Arguments of `spikelab calcium embed`.
@@ -29,9 +23,12 @@ pub struct EmbedArgs {
     /// (`data` struct with `calcium`/`fps`), a plain `.mat` matrix (see `--variable`) or NWB
     /// ophys.
     pub input: PathBuf,
-    /// Frame rate (Hz) of CSV/NPY/plain-matrix input (c2s files carry their own).
-    #[arg(long, default_value_t = 100.0)]
-    pub fps: f64,
+    /// Frame rate (Hz); required for files that store none (CSV, NPY, MAT matrices).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Use `--fps` even where the file stores a different rate.
+    #[arg(long)]
+    pub force_fps: bool,
     /// Name of the `[time, neuron]` matrix variable in a plain `.mat` file.
     #[arg(long)]
     pub variable: Option<String>,
@@ -56,13 +53,12 @@ pub struct EmbedArgs {
     pub force: bool,
 }
 
-fn load_traces(args: &EmbedArgs) -> Result<CalciumTraces> {
-    let options = ReadOptions {
-        frame_rate_hz: args.fps,
-        variable: args.variable.clone(),
-        ..ReadOptions::default()
-    };
-    Ok(io::read_traces(&args.input, &options)?)
+/// The JSON file: the input's path, then the report.
+#[derive(serde::Serialize)]
+struct JsonOut<'a> {
+    input: String,
+    #[serde(flatten)]
+    report: &'a EmbeddingReport,
 }
 
 /// Runs `spikelab calcium embed`.
@@ -70,18 +66,11 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if let Some(p) = &args.json {
         io::check_writable(p, args.force)?;
     }
-    let mut traces = load_traces(&args)?;
-    let off_rate = (traces.frame_rate_hz() - FEATURE_RATE_HZ).abs() > FEATURE_RATE_TOLERANCE_HZ;
-    let preprocessed = args.preprocess || off_rate;
-    if preprocessed {
-        traces = Preprocessing::default()
-            .apply(&traces)
-            .context("c2s preprocessing")?;
-    }
-    let empty = traces.empty_neurons();
-    if !empty.is_empty() {
-        bail!("neurons {empty:?} are all NaN; remove them first");
-    }
+    let options = ReadOptions {
+        variable: args.variable.clone(),
+        ..ReadOptions::default()
+    };
+    let traces = super::calcium::read_traces(&args.input, args.fps, args.force_fps, options)?;
     let ensemble = match args.sampled_fits {
         Some(fits) => TreeEnsemble::Sampled {
             fits,
@@ -90,78 +79,52 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         None => TreeEnsemble::Expected,
     };
     let emb = Embedding::embedded().context("loading the bundled embedding artefacts")?;
-    let features = features_of_traces(&traces)?;
-    let location = emb.locate(features.view())?;
-    let weights = emb.dataset_weights(location, ensemble)?;
-    let plan = RetrainingPlan::from_weights_original_sizes(&weights)?;
+    let options = RecommendOptions {
+        preprocess: args.preprocess,
+        ensemble,
+    };
+    let r = emb.recommend(&traces, &options)?;
 
-    println!(
-        "{}: {} neurons, {:.1} s at {} Hz{}",
+    let pre = if r.preprocessed {
+        " (c2s-preprocessed)"
+    } else {
+        ""
+    };
+    let (name, n, d, hz) = (
         args.input.display(),
-        traces.n_neurons(),
-        traces.duration_s(),
-        traces.frame_rate_hz(),
-        if preprocessed {
-            " (c2s-preprocessed)"
-        } else {
-            ""
-        }
+        r.n_neurons,
+        r.duration_s,
+        r.frame_rate_hz,
     );
+    println!("{name}: {n} neurons, {d:.1} s at {hz} Hz{pre}");
+    let [x, y] = r.stats_location;
+    println!("statistics-space location   ({x:+.4}, {y:+.4})");
+    let [x, y] = r.predictive_point;
     println!(
-        "statistics-space location   ({:+.4}, {:+.4})",
-        location[0], location[1]
-    );
-    println!(
-        "predictive-space location   ({:+.4}, {:+.4})   [{}]",
-        weights.predictive_point[0],
-        weights.predictive_point[1],
-        match ensemble {
-            TreeEnsemble::Expected => "exact tree-ensemble expectation".to_string(),
-            TreeEnsemble::Sampled { fits, seed } => format!("{fits} sampled fits, seed {seed}"),
-        }
+        "predictive-space location   ({x:+.4}, {y:+.4})   [{}]",
+        r.tree_ensemble
     );
     println!("training dataset   distance   weight   windows per iteration");
-    for (i, e) in plan.entries.iter().enumerate() {
+    for (e, d) in r.plan.entries.iter().zip(&r.distances) {
         println!(
             "{:>16}   {:>8.3}   {:>6.3}   {:>9}",
-            e.dataset_id, weights.distances[i], e.weight, e.n_take
+            e.dataset_id, d, e.weight, e.n_take
         );
     }
+    let p = &r.plan;
     println!(
         "retraining: {} iterations × 1 epoch over {} windows, batch {}, Adagrad lr {}",
-        plan.iterations,
-        plan.windows_per_iteration(),
-        plan.batch_size,
-        plan.learning_rate
+        p.iterations,
+        p.windows_per_iteration(),
+        p.batch_size,
+        p.learning_rate
     );
-
     if let Some(p) = &args.json {
-        let per_neuron: Vec<serde_json::Value> = features
-            .rows()
-            .into_iter()
-            .map(|r| {
-                FEATURE_NAMES
-                    .iter()
-                    .zip(r.iter())
-                    .map(|(n, v)| ((*n).to_string(), json!(v)))
-                    .collect::<serde_json::Map<_, _>>()
-                    .into()
-            })
-            .collect();
-        let doc = json!({
-            "input": args.input.display().to_string(),
-            "frame_rate_hz": traces.frame_rate_hz(),
-            "preprocessed": preprocessed,
-            "features": per_neuron,
-            "stats_location": location,
-            "predictive_point": weights.predictive_point,
-            "dataset_ids": weights.dataset_ids,
-            "distances": weights.distances,
-            "weights": weights.weights,
-            "plan": plan,
-        });
-        std::fs::write(p, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("writing {}", p.display()))?;
+        let out = JsonOut {
+            input: args.input.display().to_string(),
+            report: &r,
+        };
+        io::write_json(p, &out, args.force)?;
         println!("wrote {}", p.display());
     }
     Ok(())

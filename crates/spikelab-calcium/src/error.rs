@@ -62,6 +62,12 @@ pub enum CalciumError {
         /// Names of the known models with the closest frame rates.
         closest: Vec<String>,
     },
+    /// An observer asked a long-running call to stop; nothing was computed to return.
+    #[error("stopped by the observer during {stage}")]
+    Stopped {
+        /// The stage that was running.
+        stage: &'static str,
+    },
 }
 
 /// `Result` with [`CalciumError`].

@@ -48,6 +48,7 @@
 
 pub mod calibration;
 pub mod cascade;
+pub mod deconvolve;
 pub mod embedding;
 pub mod ensemble;
 pub mod error;
@@ -61,6 +62,7 @@ pub mod train;
 pub mod weights;
 
 pub use candle_core::Device;
+pub use deconvolve::{Deconvolution, DeconvolutionReport, Deconvolver, DeconvolverParams};
 pub use error::{CalciumError, Result};
 pub use network::{ElephantCnn, Evaluation, Skipped};
 pub use weights::ElephantWeights;

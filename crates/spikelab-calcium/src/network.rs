@@ -20,10 +20,12 @@ pub const ZSCORE_EPS: f64 = 1e-7;
 pub use crate::spikenet::Evaluation;
 
 /// Why a neuron got no prediction (its output column is all NaN).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Skipped {
-    /// The trace has fewer than 129 valid frames (the 128-sample window plus one).
+    /// The trace is too short for the network's window (Elephant: fewer than 129 valid
+    /// frames, the 128-sample window plus one; CASCADE: fewer frames than its window).
     TooShort {
         /// Valid (non-NaN) frames.
         frames: usize,
@@ -32,6 +34,8 @@ pub enum Skipped {
     AllNan,
     /// The trace is constant (standard deviation 0).
     Constant,
+    /// Every window holds a NaN frame (CASCADE), so no frame gets an output.
+    NoCompleteWindow,
 }
 
 /// `(neuron index, reason)` of every neuron without a prediction.

@@ -139,6 +139,43 @@ pub fn noise_level(trace: &[f64], frame_rate_hz: f64) -> Result<f64> {
     Ok(med / frame_rate_hz.sqrt() * 100.0)
 }
 
+/// `x` Fourier-resampled to `num` frames with NaN frames kept NaN: NaNs are filled by linear
+/// interpolation for the transform, and each new frame is NaN where the input frame it falls
+/// into was. An all-NaN trace stays all-NaN.
+///
+/// ```
+/// use spikelab_calcium::preprocess::fft_resample_nan;
+/// let x = [0.0, 1.0, f64::NAN, 1.0, 0.0, -1.0, 0.0, -1.0];
+/// let y = fft_resample_nan(&x, 16);
+/// assert!(y[4].is_nan() && y[5].is_nan() && y.iter().filter(|v| v.is_nan()).count() == 2);
+/// ```
+pub fn fft_resample_nan(x: &[f64], num: usize) -> Vec<f64> {
+    let nan: Vec<bool> = x.iter().map(|v| !v.is_finite()).collect();
+    let mut filled = x.to_vec();
+    fill_nan_linear(&mut filled);
+    let mut y = fft_resample(&filled, num);
+    if nan.iter().all(|&b| b) {
+        y.iter_mut().for_each(|v| *v = f64::NAN);
+    }
+    remask_resampled(&mut y, &nan);
+    y
+}
+
+/// Sets the frames of a resampled trace to NaN where the original frame they fall into
+/// (`⌊(i + ½)·n/num⌋`) was NaN.
+fn remask_resampled(y: &mut [f64], nan: &[bool]) {
+    let (n, num) = (nan.len(), y.len());
+    if n == 0 || !nan.iter().any(|&b| b) {
+        return;
+    }
+    for (i, v) in y.iter_mut().enumerate() {
+        let src = ((i as f64 + 0.5) * n as f64 / num as f64) as usize;
+        if nan[src.min(n - 1)] {
+            *v = f64::NAN;
+        }
+    }
+}
+
 fn check_fps(fps: f64) -> Result<()> {
     if !(fps.is_finite() && fps > 0.0) {
         return Err(CalciumError::InvalidParameter {
@@ -257,14 +294,7 @@ impl Preprocessing {
         }
         if resample {
             x = fft_resample(&x, num);
-            if nan.iter().any(|&b| b) {
-                for (i, v) in x.iter_mut().enumerate() {
-                    let src = ((i as f64 + 0.5) * n as f64 / num as f64) as usize;
-                    if nan[src.min(n - 1)] {
-                        *v = f64::NAN;
-                    }
-                }
-            }
+            remask_resampled(&mut x, &nan);
         } else {
             for (v, &b) in x.iter_mut().zip(&nan) {
                 if b {

@@ -16,6 +16,8 @@
 //! statistics location into predictive space. Distances there become dataset weights
 //! `exp(−d/3.5)` ([`Embedding::dataset_weights`]), and the weights plus per-dataset size
 //! equalisation become a [`RetrainingPlan`] that the CNN training code executes.
+//! [`Embedding::recommend`] does all of it for one recording and returns an
+//! [`EmbeddingReport`].
 //!
 //! Reference: P. Rupprecht & S. Gerhard, "Spikefinder-Elephant" (Spikefinder challenge 2017,
 //! 3rd of 37 entries), in P. Berens et al., *Community-based benchmarking improves spike rate
@@ -44,6 +46,7 @@ mod pca;
 mod plan;
 mod predictive;
 mod psd;
+mod recommend;
 mod tree;
 
 pub use features::{
@@ -62,4 +65,5 @@ pub use plan::{
 };
 pub use predictive::{PredictiveEmbedding, predictive_embedding};
 pub use psd::{WELCH_NOVERLAP, WELCH_NPERSEG};
+pub use recommend::{EmbeddingReport, RecommendOptions};
 pub use tree::{MaeTreeMap, TreeEnsemble};
