@@ -270,6 +270,7 @@ fn main() -> Result<()> {
             .map(|i| i.m_loss)
             .unwrap_or(f64::INFINITY);
         fit::FitResult {
+            config: model.config().clone(),
             restarts: vec![fit::RestartResult {
                 init: inits[0].clone(),
                 state: st,

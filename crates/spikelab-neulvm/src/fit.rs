@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{NeulvmError, Result};
 use crate::model::{NeuLvm, Step};
-use crate::params::{Bounds, Params};
+use crate::params::{Bounds, ModelConfig, Params};
 
 /// When an E-step checkpoints Z and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -301,9 +301,12 @@ pub struct RestartResult {
     pub loss: f64,
 }
 
-/// Result of a full fit: every restart and the index of the best (lowest final M-step loss).
+/// Result of a full fit: the model settings it was fitted with, every restart and the index of
+/// the best (lowest final M-step loss). [`write_dir`](Self::write_dir) writes its output folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitResult {
+    /// The fixed settings of the fitted model.
+    pub config: ModelConfig,
     /// All restarts.
     pub restarts: Vec<RestartResult>,
     /// Index of the chosen restart.
@@ -790,5 +793,9 @@ pub fn fit_from(
         .min_by(|a, b| a.1.loss.total_cmp(&b.1.loss))
         .map(|(i, _)| i)
         .expect("at least one restart");
-    Ok(FitResult { restarts, best })
+    Ok(FitResult {
+        config: model.config().clone(),
+        restarts,
+        best,
+    })
 }

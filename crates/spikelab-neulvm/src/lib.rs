@@ -44,12 +44,15 @@ pub mod error;
 pub mod fit;
 pub(crate) mod kernels;
 pub mod model;
+mod output;
 pub mod params;
 pub mod recovery;
 pub mod simulate;
+pub mod spec;
 
 pub use error::{NeulvmError, Result};
 pub use fit::{FitOptions, FitResult, Progress};
 pub use model::{Gradient, Losses, NeuLvm, Recording, Step};
 pub use params::{Bounds, ModelConfig, Params, Quirks};
 pub use simulate::{SimOptions, Simulation};
+pub use spec::{ModelSpec, ParamBox};
