@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NeulvmError, Result};
-use crate::model::{NeuLvm, Step};
+use crate::model::{LambdaFallback, NeuLvm, Wrt};
 use crate::params::{Bounds, ModelConfig, Params};
 
 /// When an E-step checkpoints Z and when it stops.
@@ -370,9 +370,10 @@ impl MProblem<'_> {
         let x = self.to_x(zz);
         // Absurd parameters (exp overflow) give a huge finite cost and no gradient, so that
         // the line search backs off; no NaN ever reaches L-BFGS.
-        let (c, g) = match Params::from_slice(&x)
-            .and_then(|p| self.model.gradient(&p, self.z.view(), Step::M, true, false))
-        {
+        let (c, g) = match Params::from_slice(&x).and_then(|p| {
+            self.model
+                .gradient(&p, self.z.view(), LambdaFallback::MStep, Wrt::Params)
+        }) {
             Ok(gr) => {
                 let gx = gr.params.expect("requested");
                 let g: Vec<f64> = zz
@@ -558,7 +559,7 @@ pub fn e_step(
         state.adam.t = 0;
     }
     while steps < opts.e_max_iters {
-        let g = model.gradient(params, state.z.view(), Step::E, false, true)?;
+        let g = model.gradient(params, state.z.view(), LambdaFallback::EStep, Wrt::Latent)?;
         let (ly, lz) = (g.losses.loss_y, g.losses.loss_z);
         let mut gz = g.latent.expect("requested");
         let pen = smoothness_penalty(model, &state.z, opts.z_smoothness, &mut gz);
@@ -664,7 +665,7 @@ pub fn run_em(
         let e_improved = saved && steps > opts.e_patience.saturating_add(1);
         let m_improved = ms.iters >= 2;
         let e_loss = model
-            .loss_with(&state.params, state.z.view(), Step::E)?
+            .loss_with(&state.params, state.z.view(), LambdaFallback::EStep)?
             .total();
         let stop = match opts.em_rule {
             EmStopRule::Original => !(m_improved && e_improved),

@@ -130,13 +130,48 @@ impl Losses {
     }
 }
 
-/// Which Λ fallback (checklist item 5) an evaluation uses.
+/// The value the escape rate Λ(t) = Σ P v / Σ v takes where Σ v = 0 (0/0, checklist item 5):
+/// the original's M-step (numpy) and E-step (TensorFlow) code differ there, so every
+/// evaluation names the one it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Step {
-    /// M-step (numpy): Λ = `quirks.lambda_fallback_mstep` (1e5) when Σv = 0.
-    M,
-    /// E-step (TensorFlow): Λ = `quirks.lambda_fallback_estep` (0) when Σv = 0.
-    E,
+pub enum LambdaFallback {
+    /// The M-step's: `quirks.lambda_fallback_mstep` (numpy: 1e5).
+    MStep,
+    /// The E-step's: `quirks.lambda_fallback_estep` (TensorFlow: 0).
+    EStep,
+}
+
+impl LambdaFallback {
+    /// The value of Λ where Σ v = 0 under `quirks`.
+    pub fn value(self, quirks: &crate::params::Quirks) -> f64 {
+        match self {
+            Self::MStep => quirks.lambda_fallback_mstep,
+            Self::EStep => quirks.lambda_fallback_estep,
+        }
+    }
+}
+
+/// What [`NeuLvm::gradient`] differentiates L_y + L_Z with respect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wrt {
+    /// The 4·M parameters (the M-step's gradient).
+    Params,
+    /// The latent Z (the E-step's gradient).
+    Latent,
+    /// Both.
+    Both,
+}
+
+impl Wrt {
+    /// Whether the parameter gradient is wanted.
+    pub fn params(self) -> bool {
+        matches!(self, Self::Params | Self::Both)
+    }
+
+    /// Whether the latent gradient is wanted.
+    pub fn latent(self) -> bool {
+        matches!(self, Self::Latent | Self::Both)
+    }
 }
 
 /// Exact gradients of L_y + L_Z.
@@ -490,24 +525,30 @@ impl NeuLvm {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn loss(&self, params: &Params, z: ArrayView2<'_, f64>) -> Result<Losses> {
-        self.loss_with(params, z, Step::M)
+        self.loss_with(params, z, LambdaFallback::MStep)
     }
 
-    /// Like [`loss`](Self::loss) with the Λ fallback of the given step.
-    pub fn loss_with(&self, params: &Params, z: ArrayView2<'_, f64>, step: Step) -> Result<Losses> {
-        Ok(self.evaluate(params, z, step, false, false)?.losses)
+    /// Like [`loss`](Self::loss) with the given Λ fallback.
+    pub fn loss_with(
+        &self,
+        params: &Params,
+        z: ArrayView2<'_, f64>,
+        fallback: LambdaFallback,
+    ) -> Result<Losses> {
+        Ok(self.evaluate(params, z, fallback, None)?.losses)
     }
 
-    /// Exact gradient of L_y + L_Z with respect to the parameters and/or the latent.
+    /// Exact gradient of L_y + L_Z with respect to the parameters and/or the latent (`wrt`),
+    /// with the given Λ fallback.
     ///
     /// ```
-    /// use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+    /// use spikelab_neulvm::{LambdaFallback, ModelConfig, NeuLvm, Params, Recording, Wrt};
     /// use spikelab_data::io::npy;
     /// use spikelab_datasets as datasets;
     /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
     ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
     /// let z = npy::read_typed::<f64, ndarray::Ix2>(&datasets::neulvm("Z_init_4ms.npy")?)?;
-    /// let g = model.gradient(&Params::winner_take_all_ground_truth(), z.view(), Step::M, true, false)?;
+    /// let g = model.gradient(&Params::winner_take_all_ground_truth(), z.view(), LambdaFallback::MStep, Wrt::Params)?;
     /// assert_eq!(g.params.unwrap().len(), 12);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -515,21 +556,20 @@ impl NeuLvm {
         &self,
         params: &Params,
         z: ArrayView2<'_, f64>,
-        step: Step,
-        wrt_params: bool,
-        wrt_latent: bool,
+        fallback: LambdaFallback,
+        wrt: Wrt,
     ) -> Result<Gradient> {
-        self.evaluate(params, z, step, wrt_params, wrt_latent)
+        self.evaluate(params, z, fallback, Some(wrt))
     }
 
     fn evaluate(
         &self,
         params: &Params,
         z: ArrayView2<'_, f64>,
-        step: Step,
-        gp: bool,
-        gz: bool,
+        fallback: LambdaFallback,
+        wrt: Option<Wrt>,
     ) -> Result<Gradient> {
+        let (gp, gz) = wrt.map_or((false, false), |w| (w.params(), w.latent()));
         let m = self.cfg.n_populations();
         params.validate(m)?;
         self.check_latent(z)?;
@@ -538,10 +578,7 @@ impl NeuLvm {
         let t_len = nb - a;
         let dt = self.cfg.dt_s;
         let grad = gp || gz;
-        let fallback = match step {
-            Step::M => self.cfg.quirks.lambda_fallback_mstep,
-            Step::E => self.cfg.quirks.lambda_fallback_estep,
-        };
+        let fallback = fallback.value(&self.cfg.quirks);
         // Latent with the history overwritten by A0·Δ (checklist item 4).
         let mut zc = vec![0.0; m * nb];
         for p in 0..m {
@@ -1369,13 +1406,15 @@ mod tests {
         let z = m.initial_latent(0.4).expect("z");
         let p = Params::winner_take_all_ground_truth();
         let serial = m.clone().with_parallel_populations(false);
-        let a = m.gradient(&p, z.view(), Step::M, true, true).expect("g");
+        let a = m
+            .gradient(&p, z.view(), LambdaFallback::MStep, Wrt::Both)
+            .expect("g");
         let b = serial
-            .gradient(&p, z.view(), Step::M, true, true)
+            .gradient(&p, z.view(), LambdaFallback::MStep, Wrt::Both)
             .expect("g");
         let _ = serial.loss(&p, z.view()).expect("loss");
         let c = serial
-            .gradient(&p, z.view(), Step::M, true, true)
+            .gradient(&p, z.view(), LambdaFallback::MStep, Wrt::Both)
             .expect("g");
         for g in [&b, &c] {
             assert_eq!(a.losses.loss_y.to_bits(), g.losses.loss_y.to_bits());
@@ -1402,7 +1441,9 @@ mod tests {
         .expect("model");
         let z = Array2::from_elem((3, 251), 0.01);
         let p = Params::winner_take_all_ground_truth();
-        let g = m.gradient(&p, z.view(), Step::E, true, true).expect("g");
+        let g = m
+            .gradient(&p, z.view(), LambdaFallback::EStep, Wrt::Both)
+            .expect("g");
         assert!(g.losses.total().is_finite());
     }
 }
