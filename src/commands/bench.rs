@@ -255,7 +255,7 @@ fn calcium(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec
 
 fn neulvm(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<PlotSpec>> {
     use ndarray::{Array3, s};
-    use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+    use spikelab_neulvm::{LambdaFallback, ModelConfig, NeuLvm, Params, Recording, Wrt};
     if !matches!(device, BenchDevice::Cpu) {
         return Ok(Vec::new());
     }
@@ -276,12 +276,14 @@ fn neulvm(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<
         let z = model.initial_latent(0.4)?;
         let bins = (model.n_modelled_bins()) as f64;
         let t = time_it(device, 1, 5, || {
-            model.loss_with(&params, z.view(), Step::M).map(|_| ())
+            model
+                .loss_with(&params, z.view(), LambdaFallback::MStep)
+                .map(|_| ())
         })?;
         report.push(Record::new("neulvm_loss", device, "bins", bins, t));
         let t = time_it(device, 1, 5, || {
             model
-                .gradient(&params, z.view(), Step::M, true, true)
+                .gradient(&params, z.view(), LambdaFallback::MStep, Wrt::Both)
                 .map(|_| ())
         })?;
         report.push(Record::new("neulvm_gradient", device, "bins", bins, t));

@@ -5,7 +5,9 @@ use anyhow::Result;
 use ndarray::Array2;
 use serde_json::json;
 use spikelab_neulvm::fit::{self, Progress};
-use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, Params, SimOptions, Step, simulate};
+use spikelab_neulvm::{
+    Bounds, FitOptions, LambdaFallback, ModelConfig, Params, SimOptions, simulate,
+};
 
 use super::demo::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};
@@ -49,7 +51,7 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
     })?;
     let best = res.best();
     let p = &best.state.params;
-    let l = model.loss_with(p, best.state.z.view(), Step::M)?;
+    let l = model.loss_with(p, best.state.z.view(), LambdaFallback::MStep)?;
     let a = cfg.history_bins;
     let nb = zgt.dim().1;
     let row = |z: &Array2<f64>, q: usize| -> Vec<f64> { (a..nb).map(|i| z[[q, i]]).collect() };

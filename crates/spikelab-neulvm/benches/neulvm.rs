@@ -5,7 +5,9 @@
 use criterion::{Criterion, criterion_group};
 use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, Progress};
-use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, Step};
+use spikelab_neulvm::{
+    Bounds, FitOptions, LambdaFallback, ModelConfig, NeuLvm, Params, Recording, Wrt,
+};
 
 fn setup() -> (NeuLvm, Params, FitOptions) {
     let model = NeuLvm::new(
@@ -55,14 +57,19 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             calls.set(calls.get() + 1);
             serial
-                .gradient(&nudged(&gt, calls.get()), z.view(), Step::M, true, false)
+                .gradient(
+                    &nudged(&gt, calls.get()),
+                    z.view(),
+                    LambdaFallback::MStep,
+                    Wrt::Params,
+                )
                 .expect("grad")
         })
     });
     g.bench_function("gradient_latent", |b| {
         b.iter(|| {
             serial
-                .gradient(&gt, z.view(), Step::E, false, true)
+                .gradient(&gt, z.view(), LambdaFallback::EStep, Wrt::Latent)
                 .expect("grad")
         })
     });
@@ -141,7 +148,12 @@ fn cpu_table() {
             Box::new(|| {
                 calls.set(calls.get() + 1);
                 serial
-                    .gradient(&nudged(&gt, calls.get()), z.view(), Step::M, true, false)
+                    .gradient(
+                        &nudged(&gt, calls.get()),
+                        z.view(),
+                        LambdaFallback::MStep,
+                        Wrt::Params,
+                    )
                     .expect("grad");
             }),
         ),
@@ -149,7 +161,7 @@ fn cpu_table() {
             "gradient latent",
             Box::new(|| {
                 serial
-                    .gradient(&gt, z.view(), Step::E, false, true)
+                    .gradient(&gt, z.view(), LambdaFallback::EStep, Wrt::Latent)
                     .expect("grad");
             }),
         ),

@@ -21,7 +21,7 @@ use candle_core::{Device, Var};
 use ndarray::Array2;
 use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
-use spikelab_neulvm::{Params, Step};
+use spikelab_neulvm::{LambdaFallback, Params, Wrt};
 
 #[path = "../tests/candle_objective/mod.rs"]
 mod candle_objective;
@@ -49,7 +49,7 @@ fn run() -> Result<()> {
     let zv = Var::from_vec(z.iter().copied().collect::<Vec<_>>(), (m, nb), &dev)?;
 
     // Correctness first.
-    let ours = model.gradient(&params, z.view(), Step::M, true, true)?;
+    let ours = model.gradient(&params, z.view(), LambdaFallback::MStep, Wrt::Both)?;
     let (ly, lz) = objective(&c, theta.as_tensor(), zv.as_tensor())?;
     let total = (&ly + &lz)?;
     let grads = total.backward()?;
@@ -100,7 +100,7 @@ fn run() -> Result<()> {
         Ok(())
     })?;
     let t_ours_grad = time(&mut || {
-        model.gradient(&params, z.view(), Step::M, true, true)?;
+        model.gradient(&params, z.view(), LambdaFallback::MStep, Wrt::Both)?;
         Ok(())
     })?;
     let t_c_loss = time(&mut || {

@@ -18,7 +18,7 @@ use ndarray::{Array2, Ix2};
 use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, EStepRule, EmStopRule, Progress};
-use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, Params, Step};
+use spikelab_neulvm::{Bounds, FitOptions, LambdaFallback, ModelConfig, Params};
 
 fn arg(name: &str) -> Option<String> {
     let a: Vec<String> = std::env::args().collect();
@@ -205,7 +205,7 @@ fn main() -> Result<()> {
         while done < n {
             let (k, _) = fit::e_step(&model, &ms.params, &mut st, &o, 0, &|_: &Progress| {})?;
             done += k;
-            let l = model.loss_with(&ms.params, st.z.view(), Step::E)?;
+            let l = model.loss_with(&ms.params, st.z.view(), LambdaFallback::EStep)?;
             let r = r_all(&st.z, &zgt, a);
             println!(
                 "[{name} trace] {:6.1} s step {done}: loss {:.5} (L_y {:.5}, L_Z {:.5}); r(Z) {:.3} / {:.3} / {:.3}",
@@ -270,6 +270,7 @@ fn main() -> Result<()> {
             .map(|i| i.m_loss)
             .unwrap_or(f64::INFINITY);
         fit::FitResult {
+            config: model.config().clone(),
             restarts: vec![fit::RestartResult {
                 init: inits[0].clone(),
                 state: st,
@@ -283,7 +284,7 @@ fn main() -> Result<()> {
     let wall = t0.elapsed().as_secs_f64();
     for (i, rr) in res.restarts.iter().enumerate() {
         let r = r_all(&rr.state.z, &zgt, a);
-        let l = model.loss_with(&rr.state.params, rr.state.z.view(), Step::M)?;
+        let l = model.loss_with(&rr.state.params, rr.state.z.view(), LambdaFallback::MStep)?;
         for (k, it) in rr.state.iterations.iter().enumerate() {
             println!(
                 "[{name}] restart {i} EM {k}: M {} it loss {:.5}; E {} steps (saved {}), loss {:.5}",
@@ -303,7 +304,11 @@ fn main() -> Result<()> {
     let best = res.best();
     let r = r_all(&best.state.z, &zgt, a);
     let l = model
-        .loss_with(&best.state.params, best.state.z.view(), Step::M)?
+        .loss_with(
+            &best.state.params,
+            best.state.z.view(),
+            LambdaFallback::MStep,
+        )?
         .total();
     let em = best.state.iterations.len();
     let steps: usize = best.state.iterations.iter().map(|i| i.e_steps).sum();

@@ -15,7 +15,9 @@ use ndarray::Array2;
 use plotters::prelude::*;
 use spikelab_neulvm::fit::{self, Progress};
 use spikelab_neulvm::recovery::latent_correlation;
-use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, Params, SimOptions, Step, simulate};
+use spikelab_neulvm::{
+    Bounds, FitOptions, LambdaFallback, ModelConfig, Params, SimOptions, simulate,
+};
 
 fn arg(name: &str) -> Option<String> {
     let a: Vec<String> = std::env::args().collect();
@@ -91,7 +93,7 @@ fn main() -> Result<()> {
             r.loss
         );
     }
-    let l = model.loss_with(p, best.state.z.view(), Step::M)?;
+    let l = model.loss_with(p, best.state.z.view(), LambdaFallback::MStep)?;
     println!(
         "loss L_y + L_Z = {:.5} (L_y {:.5}, L_Z {:.5})",
         l.total(),

@@ -27,13 +27,13 @@
 //!
 //! ```
 //! use spikelab_datasets as datasets;
-//! use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+//! use spikelab_neulvm::{LambdaFallback, ModelConfig, NeuLvm, Params, Recording, Wrt};
 //! // Spikes [population, bin, neuron] of 9 recorded neurons, 4-ms bins, 1 s history + 10 s.
 //! let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?;
 //! let model = NeuLvm::new(ModelConfig::winner_take_all(), rec)?;
 //! let z = model.initial_latent(0.4)?; // data-driven Z, [population, bin]
 //! let theta = Params::winner_take_all_ground_truth();
-//! let g = model.gradient(&theta, z.view(), Step::M, true, true)?;
+//! let g = model.gradient(&theta, z.view(), LambdaFallback::MStep, Wrt::Both)?;
 //! assert!((g.losses.total() - (-2.291718086192824)).abs() < 1e-9);
 //! assert_eq!(g.params.unwrap().len(), 12);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -44,12 +44,15 @@ pub mod error;
 pub mod fit;
 pub(crate) mod kernels;
 pub mod model;
+mod output;
 pub mod params;
 pub mod recovery;
 pub mod simulate;
+pub mod spec;
 
 pub use error::{NeulvmError, Result};
 pub use fit::{FitOptions, FitResult, Progress};
-pub use model::{Gradient, Losses, NeuLvm, Recording, Step};
+pub use model::{Gradient, LambdaFallback, Losses, NeuLvm, Recording, Wrt};
 pub use params::{Bounds, ModelConfig, Params, Quirks};
 pub use simulate::{SimOptions, Simulation};
+pub use spec::{ModelSpec, ParamBox};

@@ -9,8 +9,9 @@ use crate::error::{NeulvmError, Result};
 ///
 /// Every flag defaults to the original behaviour (`true` / the original constant). Setting a
 /// flag to `false` applies the fix described on the flag; the golden losses only hold with
-/// the defaults.
+/// the defaults. In a model file every flag may be left out (original behaviour).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Quirks {
     /// Checklist item 2. A recorded neuron with no spike in the history window gets age 0
     /// (numpy `argmax` of an all-zero array), i.e. it is refractory in the first step.
@@ -45,7 +46,12 @@ impl Default for Quirks {
 /// Axis conventions: every per-population vector has length M (population order of the data);
 /// `conmat` is row-major `[presynaptic, postsynaptic]`, so that the coupling is
 /// `W[β→α] = J_β · conmat[β][α]`.
+///
+/// Serialised (TOML model files, `fit.json`), `conmat` is written as M rows of M values and
+/// read as rows or as one flat row-major list; `eps`, `s0_step_s`, `variance_floor` and
+/// `quirks` may be left out (the original's values); unknown keys are an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Population sizes N_α (neurons).
     pub n_neurons: Vec<usize>,
@@ -57,15 +63,20 @@ pub struct ModelConfig {
     pub a_syn_hz: Vec<f64>,
     /// Absolute refractory time in seconds (V is held at 0 for cohorts younger than this).
     pub ref_t_s: f64,
-    /// Gain ε of the external input.
+    /// Gain ε of the external input (original: 1).
+    #[serde(default = "defaults::eps")]
     pub eps: f64,
     /// Sign/connectivity pattern, row-major M×M, `[pre][post]`.
+    #[serde(with = "conmat_rows")]
     pub conmat: Vec<f64>,
     /// Integration step of the stationary survival S0, in seconds (original: 1 ms).
+    #[serde(default = "defaults::s0_step_s")]
     pub s0_step_s: f64,
     /// Variance floor factor: σ² = Z̄/N + floor·Δ/N (original: 0.1).
+    #[serde(default = "defaults::variance_floor")]
     pub variance_floor: f64,
     /// Behaviour switches (original by default).
+    #[serde(default)]
     pub quirks: Quirks,
 }
 
@@ -87,10 +98,10 @@ impl ModelConfig {
             history_bins: 250,
             a_syn_hz: vec![1000.0 / 3.0, 1000.0 / 3.0, 500.0 / 3.0],
             ref_t_s: 0.004,
-            eps: 1.0,
+            eps: defaults::eps(),
             conmat: vec![1.0, 0.0, 1.0, 0.0, 1.0, 1.0, -1.0, -1.0, -1.0],
-            s0_step_s: 0.001,
-            variance_floor: 0.1,
+            s0_step_s: defaults::s0_step_s(),
+            variance_floor: defaults::variance_floor(),
             quirks: Quirks::default(),
         }
     }
@@ -157,9 +168,61 @@ impl ModelConfig {
     }
 }
 
+/// The original's values of the settings a model file may leave out.
+mod defaults {
+    pub(super) fn eps() -> f64 {
+        1.0
+    }
+    pub(super) fn s0_step_s() -> f64 {
+        0.001
+    }
+    pub(super) fn variance_floor() -> f64 {
+        0.1
+    }
+}
+
+/// `conmat` as M rows of M values (a flat row-major list is accepted too).
+mod conmat_rows {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let m = v.len().isqrt();
+        if m > 0 && m * m == v.len() {
+            v.chunks(m).collect::<Vec<_>>().serialize(s)
+        } else {
+            v.serialize(s)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        Rows(Vec<Vec<f64>>),
+        Flat(Vec<f64>),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        match Shape::deserialize(d)? {
+            Shape::Flat(v) => Ok(v),
+            Shape::Rows(rows) => {
+                if let Some(r) = rows.iter().find(|r| r.len() != rows.len()) {
+                    return Err(D::Error::custom(format!(
+                        "conmat must be {m} rows of {m} values ([pre][post]), found a row of {}",
+                        r.len(),
+                        m = rows.len()
+                    )));
+                }
+                Ok(rows.concat())
+            }
+        }
+    }
+}
+
 /// The 4·M fitted parameters. Vector order (as in the original `fast_lossM`):
 /// `[a_mem_hz × M, j × M, mu × M, theta × M]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Params {
     /// Membrane rate a_mem = 1/τ_m per population, s⁻¹.
     pub a_mem_hz: Vec<f64>,

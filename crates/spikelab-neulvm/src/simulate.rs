@@ -46,6 +46,8 @@ pub struct Simulation {
     pub z_mean: Array2<f64>,
     /// Recorded spikes `[population, bin, neuron]` (history: one spike in bin A−1).
     pub spikes: Array3<u8>,
+    /// Bin width Δ in seconds (of the simulated model).
+    pub dt_s: f64,
 }
 
 /// Free simulation: each step computes Z̄ as in the loss (E-step Λ fallback), samples
@@ -213,5 +215,10 @@ pub fn simulate(cfg: &ModelConfig, params: &Params, opts: &SimOptions) -> Result
             }
         }
     }
-    Ok(Simulation { z, z_mean, spikes })
+    Ok(Simulation {
+        z,
+        z_mean,
+        spikes,
+        dt_s: dt,
+    })
 }

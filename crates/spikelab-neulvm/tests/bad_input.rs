@@ -2,7 +2,9 @@
 
 use ndarray::{Array2, Array3};
 use spikelab_datasets as datasets;
-use spikelab_neulvm::{Bounds, ModelConfig, NeuLvm, NeulvmError, Params, Recording, Step};
+use spikelab_neulvm::{
+    Bounds, LambdaFallback, ModelConfig, NeuLvm, NeulvmError, Params, Recording, Wrt,
+};
 
 fn model() -> NeuLvm {
     NeuLvm::new(
@@ -92,8 +94,8 @@ fn absurd_parameters_and_zero_latent_give_finite_values_or_typed_errors() {
     let mut z = Array2::zeros((3, 2750));
     z.slice_mut(ndarray::s![.., ..250]).fill(0.05);
     let gt = Params::winner_take_all_ground_truth();
-    for step in [Step::M, Step::E] {
-        let g = m.gradient(&gt, z.view(), step, true, true).unwrap();
+    for step in [LambdaFallback::MStep, LambdaFallback::EStep] {
+        let g = m.gradient(&gt, z.view(), step, Wrt::Both).unwrap();
         assert!(g.losses.total().is_finite());
         assert!(g.params.unwrap().iter().all(|v| v.is_finite()));
         assert!(g.latent.unwrap().iter().all(|v| v.is_finite()));

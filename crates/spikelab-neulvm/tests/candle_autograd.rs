@@ -9,7 +9,7 @@ use candle_core::{Device, Var};
 use ndarray::Array2;
 use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
-use spikelab_neulvm::{Params, Step};
+use spikelab_neulvm::{LambdaFallback, Params, Wrt};
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
@@ -20,7 +20,7 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
 fn check(params: &Params, z: &Array2<f64>) {
     let model = spikelab_datasets::neulvm::model().unwrap();
     let ours = model
-        .gradient(params, z.view(), Step::M, true, true)
+        .gradient(params, z.view(), LambdaFallback::MStep, Wrt::Both)
         .unwrap();
     let dev = Device::Cpu;
     let c = candle_objective::consts(&model, &dev).unwrap();

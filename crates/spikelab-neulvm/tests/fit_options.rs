@@ -6,7 +6,7 @@ use ndarray::Array2;
 use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, EStepRule, EmStopRule, Progress};
 use spikelab_neulvm::{
-    Bounds, FitOptions, ModelConfig, NeuLvm, NeulvmError, Params, Recording, Step,
+    Bounds, FitOptions, LambdaFallback, ModelConfig, NeuLvm, NeulvmError, Params, Recording,
 };
 
 fn setup() -> (NeuLvm, Params, FitOptions) {
@@ -64,9 +64,15 @@ fn total_loss_rule_keeps_descending_and_smoothness_prior_smooths() {
     let quiet = |_: &Progress| {};
     let run = |o: &FitOptions| {
         let mut st = fit::new_state(&model, 0, &gt, o).unwrap();
-        let l0 = model.loss_with(&gt, st.z.view(), Step::E).unwrap().total();
+        let l0 = model
+            .loss_with(&gt, st.z.view(), LambdaFallback::EStep)
+            .unwrap()
+            .total();
         let (steps, saved) = fit::e_step(&model, &gt, &mut st, o, 0, &quiet).unwrap();
-        let l1 = model.loss_with(&gt, st.z.view(), Step::E).unwrap().total();
+        let l1 = model
+            .loss_with(&gt, st.z.view(), LambdaFallback::EStep)
+            .unwrap()
+            .total();
         (steps, saved, l0, l1, st.z)
     };
     let (steps, saved, l0, l1, z_plain) = run(&o);

@@ -3,7 +3,7 @@
 use ndarray::{Array2, Ix2};
 use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
-use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+use spikelab_neulvm::{LambdaFallback, ModelConfig, NeuLvm, Params, Recording, Wrt};
 
 fn model() -> NeuLvm {
     let rec = Recording::from_npy(&datasets::neulvm("spikes_4ms.npy").unwrap()).unwrap();
@@ -27,9 +27,9 @@ fn golden_x(name: &str) -> Vec<f64> {
         .collect()
 }
 
-fn check_params(model: &NeuLvm, x: &[f64], zz: &Array2<f64>, step: Step) {
+fn check_params(model: &NeuLvm, x: &[f64], zz: &Array2<f64>, step: LambdaFallback) {
     let p = Params::from_slice(x).unwrap();
-    let g = model.gradient(&p, zz.view(), step, true, false).unwrap();
+    let g = model.gradient(&p, zz.view(), step, Wrt::Params).unwrap();
     let gp = g.params.unwrap();
     let f = |xx: &[f64]| {
         model
@@ -76,18 +76,21 @@ fn parameter_gradient_matches_finite_differences() {
     let zi = z("Z_init_4ms.npy");
     let zg = z("Z_gt_4ms.npy");
     let gt = Params::winner_take_all_ground_truth().to_vec();
-    check_params(&m, &gt, &zi, Step::M);
-    check_params(&m, &gt, &zg, Step::M);
-    check_params(&m, &golden_x("x_rand"), &zi, Step::M);
+    check_params(&m, &gt, &zi, LambdaFallback::MStep);
+    check_params(&m, &gt, &zg, LambdaFallback::MStep);
+    check_params(&m, &golden_x("x_rand"), &zi, LambdaFallback::MStep);
 }
 
 #[test]
 fn latent_gradient_matches_finite_differences() {
     let m = model();
     let p = Params::winner_take_all_ground_truth();
-    for (name, step) in [("Z_init_4ms.npy", Step::E), ("Z_gt_4ms.npy", Step::M)] {
+    for (name, step) in [
+        ("Z_init_4ms.npy", LambdaFallback::EStep),
+        ("Z_gt_4ms.npy", LambdaFallback::MStep),
+    ] {
         let zz = z(name);
-        let g = m.gradient(&p, zz.view(), step, false, true).unwrap();
+        let g = m.gradient(&p, zz.view(), step, Wrt::Latent).unwrap();
         let gz = g.latent.unwrap();
         // History bins are overwritten: their gradient is 0.
         assert!(gz.slice(ndarray::s![.., ..250]).iter().all(|v| *v == 0.0));

@@ -5,7 +5,7 @@ use ndarray::{Array2, Ix2};
 use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
 use spikelab_neulvm::fit::{self, Progress};
-use spikelab_neulvm::{Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording, Step};
+use spikelab_neulvm::{Bounds, FitOptions, LambdaFallback, ModelConfig, NeuLvm, Params, Recording};
 
 /// The original code's final loss from x_rand (2 EM iterations), L_y + L_Z.
 const ORIGINAL_LOSS: f64 = -2.8638;
@@ -42,7 +42,11 @@ fn recovery_from_x_rand_beats_the_original_loss() {
     let best = res.best();
     let zgt = npy::read_typed::<f64, Ix2>(&datasets::neulvm("Z_gt_4ms.npy").unwrap()).unwrap();
     let final_loss = model
-        .loss_with(&best.state.params, best.state.z.view(), Step::M)
+        .loss_with(
+            &best.state.params,
+            best.state.z.view(),
+            LambdaFallback::MStep,
+        )
         .unwrap()
         .total();
     let r: Vec<f64> = (0..3).map(|p| r_z(&best.state.z, &zgt, p)).collect();
