@@ -9,11 +9,11 @@ use std::ops::AddAssign;
 
 use rayon::prelude::*;
 
-use crate::raster::SpikeRaster;
+use spikelab_data::SparseRaster;
 
 /// Output range of spike bin `s`: (first output index, first tap j, number of taps).
 #[inline]
-fn span(s: u32, p: usize, w: usize, l: usize) -> Option<(usize, usize, usize)> {
+fn span(s: u64, p: usize, w: usize, l: usize) -> Option<(usize, usize, usize)> {
     let start = s as isize + p as isize - w as isize + 1;
     let j0 = if start < 0 { (-start) as usize } else { 0 };
     let t0 = start.max(0) as usize;
@@ -27,7 +27,7 @@ fn span(s: u32, p: usize, w: usize, l: usize) -> Option<(usize, usize, usize)> {
 /// Adds the projection of one filter (`rev`: reversed softmax rows, `[N, W]` row-major) to
 /// `out` (length L) over the neurons `n0..n1`.
 pub(crate) fn scatter_range<T: Copy + AddAssign>(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     rev: &[T],
     w: usize,
     p: usize,
@@ -38,7 +38,7 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
     let l = out.len();
     for n in n0..n1 {
         let row = &rev[n * w..(n + 1) * w];
-        for &s in raster.neuron(n) {
+        for &(s, _) in &raster.rows()[n] {
             if let Some((t0, j0, len)) = span(s, p, w, l) {
                 for (o, &r) in out[t0..t0 + len].iter_mut().zip(&row[j0..j0 + len]) {
                     *o += r;
@@ -51,10 +51,10 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
 /// All spikes as `(bin, neuron)`, sorted by bin then neuron: the layout of the forward
 /// scatter, whose writes then sweep the projection once in time order (cache friendly for
 /// any T) and need no per-thread buffers.
-pub(crate) fn time_ordered(raster: &SpikeRaster) -> Vec<(u32, u32)> {
-    let mut v = Vec::with_capacity(raster.n_spikes());
-    for n in 0..raster.n_neurons() {
-        v.extend(raster.neuron(n).iter().map(|&b| (b, n as u32)));
+pub(crate) fn time_ordered(raster: &SparseRaster) -> Vec<(u64, u32)> {
+    let mut v = Vec::with_capacity(raster.nnz());
+    for (n, row) in raster.rows().iter().enumerate() {
+        v.extend(row.iter().map(|&(b, _)| (b, n as u32)));
     }
     v.sort_unstable();
     v
@@ -63,7 +63,7 @@ pub(crate) fn time_ordered(raster: &SpikeRaster) -> Vec<(u32, u32)> {
 /// Projection of one filter from time-ordered spikes, parallel over disjoint chunks of the
 /// output. Every output sample receives its spikes' contributions in the same (time,
 /// neuron) order whatever the chunking, so results are bit-identical on any thread count.
-pub(crate) fn project(by_time: &[(u32, u32)], rev: &[f64], w: usize, p: usize, out: &mut [f64]) {
+pub(crate) fn project(by_time: &[(u64, u32)], rev: &[f64], w: usize, p: usize, out: &mut [f64]) {
     let l = out.len();
     let chunk = l.div_ceil(64).max(4096);
     out.par_chunks_mut(chunk).enumerate().for_each(|(c, oc)| {
@@ -104,7 +104,7 @@ const BLOCKS: usize = 4;
 /// block order. Better than [`project`] when the filter (N·W) is larger than the
 /// projection (L).
 pub(crate) fn project_blocks(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     rev: &[f64],
     w: usize,
     p: usize,
@@ -113,8 +113,12 @@ pub(crate) fn project_blocks(
     let n = raster.n_neurons();
     let l = out.len();
     out.iter_mut().for_each(|v| *v = 0.0);
-    let (ptr, _) = raster.csr();
-    let total = raster.n_spikes();
+    let mut ptr = Vec::with_capacity(n + 1);
+    ptr.push(0);
+    for row in raster.rows() {
+        ptr.push(ptr[ptr.len() - 1] + row.len());
+    }
+    let total = raster.nnz();
     let mut bounds = vec![0usize];
     for b in 1..BLOCKS {
         let target = total * b / BLOCKS;
@@ -146,11 +150,11 @@ pub(crate) fn project_blocks(
 
 /// Gradient gather: `grev[n, j] = Σ_{spikes s of n} g[s + P − W + 1 + j]`, parallel over
 /// neurons. `grev` is `[N, W]` row-major and is overwritten.
-pub(crate) fn gather(raster: &SpikeRaster, g: &[f64], w: usize, p: usize, grev: &mut [f64]) {
+pub(crate) fn gather(raster: &SparseRaster, g: &[f64], w: usize, p: usize, grev: &mut [f64]) {
     let l = g.len();
     grev.par_chunks_mut(w).enumerate().for_each(|(n, row)| {
         row.iter_mut().for_each(|v| *v = 0.0);
-        for &s in raster.neuron(n) {
+        for &(s, _) in &raster.rows()[n] {
             if let Some((t0, j0, len)) = span(s, p, w, l) {
                 for (r, &gv) in row[j0..j0 + len].iter_mut().zip(&g[t0..t0 + len]) {
                     *r += gv;
