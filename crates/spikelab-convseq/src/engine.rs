@@ -11,7 +11,7 @@ use crate::dense::{DenseState, head_loss, terms_to_host};
 use crate::error::{ConvSeqError, Result};
 use crate::loss::{LossTerms, filter_tv, projection_terms, softmax_backward, softmax_rows};
 use crate::params::{Backend, ConvSeqParams};
-use crate::sparse;
+use crate::sparse::{self, Csr};
 
 /// Seeded standard-normal logits `[K, N, W]` (row-major), the original's initialisation.
 ///
@@ -77,7 +77,8 @@ pub fn make_engine<'a>(
 /// order (disjoint output chunks) otherwise; both are deterministic on any thread count.
 pub struct SparseEngine<'a> {
     raster: &'a SparseRaster,
-    by_time: Vec<(u64, u32)>,
+    csr: Csr,
+    by_time: Vec<(u32, u32)>,
     params: ConvSeqParams,
     theta: Vec<f64>,
     m: Vec<f64>,
@@ -106,9 +107,11 @@ impl<'a> SparseEngine<'a> {
             });
         }
         let sz = k * n * w;
+        let csr = Csr::new(raster);
         Ok(SparseEngine {
             raster,
-            by_time: sparse::time_ordered(raster),
+            by_time: sparse::time_ordered(&csr),
+            csr,
             params,
             theta: logits,
             m: vec![0.0; sz],
@@ -146,7 +149,7 @@ impl<'a> SparseEngine<'a> {
             }
             let out = &mut self.proj[f * l..(f + 1) * l];
             if n * w >= l {
-                sparse::project_blocks(self.raster, &self.rev, w, p, out);
+                sparse::project_blocks(&self.csr, &self.rev, w, p, out);
             } else {
                 sparse::project(&self.by_time, &self.rev, w, p, out);
             }
@@ -198,7 +201,7 @@ impl<'a> SparseEngine<'a> {
         }
         for f in 0..k {
             sparse::gather(
-                self.raster,
+                &self.csr,
                 &self.g[f * l..(f + 1) * l],
                 w,
                 p,
@@ -278,7 +281,7 @@ impl Engine for SparseEngine<'_> {
                 }
             }
             if n * w >= l {
-                sparse::project_blocks(self.raster, &rev, w, p, &mut buf);
+                sparse::project_blocks(&self.csr, &rev, w, p, &mut buf);
             } else {
                 sparse::project(&self.by_time, &rev, w, p, &mut buf);
             }

@@ -138,6 +138,12 @@ pub(crate) fn check_raster(raster: &SparseRaster) -> Result<()> {
             raster.n_bins()
         )));
     }
+    if raster.n_bins() > u32::MAX as u64 {
+        return Err(ConvSeqError::InvalidRaster(format!(
+            "{} bins exceed the supported 2^32",
+            raster.n_bins()
+        )));
+    }
     if raster.nnz() == 0 {
         return Err(ConvSeqError::InvalidRaster(
             "the raster holds no spikes".into(),

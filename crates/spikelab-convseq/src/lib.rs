@@ -110,3 +110,8 @@ pub use params::{
 pub use peaks::find_peaks;
 pub use spikelab_core::Device;
 pub use spikelab_data::SparseRaster;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

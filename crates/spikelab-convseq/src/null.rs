@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ConvSeqError, Result};
 use crate::input::check_raster;
 use crate::params::{AlphaOptions, NullKind, ThresholdRule};
-use crate::sparse::scatter_range;
+use crate::sparse::{Csr, scatter_range};
 use spikelab_data::SparseRaster;
 
 /// Summary of a null distribution and the threshold derived from it.
@@ -130,6 +130,7 @@ pub fn alpha_random_filters(
     let p = w / 2;
     let l = raster.n_bins() as usize + 2 * p + 1 - w;
     let pool_rows = POOL_ROWS.max(n);
+    let csr = Csr::new(raster);
     // Pool of softmax rows, drawn in parallel chunks with one ChaCha stream per chunk
     // (deterministic for any thread count).
     let mut pool = vec![0f32; pool_rows * w];
@@ -164,7 +165,7 @@ pub fn alpha_random_filters(
                     dst[w - shift..].copy_from_slice(&src[..shift]);
                 }
                 buf.iter_mut().for_each(|v| *v = 0.0);
-                scatter_range(raster, rev, w, p, 0, n, buf);
+                scatter_range(&csr, rev, w, p, 0, n, buf);
                 moments(buf)
             },
         )
@@ -207,6 +208,7 @@ pub fn alpha_circular_shift(
     }
     let p = w / 2;
     let l = t + 2 * p + 1 - w;
+    let csr = Csr::new(raster);
     let mut rev = vec![0f32; n * w];
     for (dst, src) in rev.chunks_mut(w).zip(filter.chunks(w)) {
         for j in 0..w {
@@ -220,12 +222,8 @@ pub fn alpha_circular_shift(
             |buf, i| -> Result<(f64, f64, f64)> {
                 let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x7368_6966);
                 r.set_stream(i as u64 + 1);
-                let mut ev = Vec::with_capacity(raster.nnz());
-                for (nn, row) in raster.rows().iter().enumerate() {
-                    let sh = r.random_range(0..t) as u64;
-                    ev.extend(row.iter().map(|&(b, _)| (nn, (b + sh) % t as u64)));
-                }
-                let sur = SparseRaster::from_events(n, t as u64, raster.bin_s(), &ev)?;
+                let shifts: Vec<usize> = (0..n).map(|_| r.random_range(0..t)).collect();
+                let sur = csr.shifted(t, &shifts);
                 buf.iter_mut().for_each(|v| *v = 0.0);
                 scatter_range(&sur, &rev, w, p, 0, n, buf);
                 Ok(moments(buf))
