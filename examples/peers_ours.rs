@@ -180,19 +180,13 @@ fn cmd_convseq_fit(epochs: usize) -> Result<serde_json::Value> {
     let t0 = Instant::now();
     let fit = ConvSeq::new(params)?.fit(&raster)?;
     let total_s = t0.elapsed().as_secs_f64();
-    let det: Vec<f64> = fit.events.iter().map(|e| e.bin as f64).collect();
-    let m = metrics::match_events(&det, &truth.centres, fit.params.width_bins as f64);
-    let pos: Vec<f64> = (0..truth.members.len()).map(|i| i as f64).collect();
-    let lag: Vec<f64> = truth
-        .members
-        .iter()
-        .map(|&n| fit.lags[[0, n]] as f64)
-        .collect();
+    let s = metrics::score(&fit.detection, 0, &truth, fit.params.width_bins as f64)?;
+    let m = &s.events;
     Ok(json!({
         "task": "convseq-fit", "epochs": epochs, "total_s": total_s,
-        "events": det.len(), "tp": m.true_positives, "fp": m.false_positives,
-        "fn": m.false_negatives, "f1": m.f1, "rho": metrics::spearman(&pos, &lag),
-        "alpha": fit.alpha[0],
+        "events": fit.detection.events.len(), "tp": m.true_positives, "fp": m.false_positives,
+        "fn": m.false_negatives, "f1": m.f1, "rho": s.order_spearman,
+        "alpha": fit.detection.alpha[0],
     }))
 }
 

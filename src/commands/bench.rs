@@ -122,19 +122,19 @@ type PlotSpec = (String, Vec<String>, &'static str);
 
 fn convseq(device: &BenchDevice, quick: bool, report: &mut Report) -> Result<Vec<PlotSpec>> {
     use spikelab_convseq::{
-        Backend, ConvSeqParams, DenseDType, DeviceKind, SpikeRaster, init_logits, make_engine,
+        Backend, ConvSeqParams, DenseDType, Device, SparseRaster, init_logits, make_engine,
     };
     let rate_per_bin = 16_982.0 / (452.0 * 18_137.0); // the demo raster's density
-    let raster = |n: usize, t: usize, seed: u64| -> Result<SpikeRaster> {
+    let raster = |n: usize, t: usize, seed: u64| -> Result<SparseRaster> {
         let mut r = Mix(seed);
         let m = ((n * t) as f64 * rate_per_bin).round().max(1.0) as usize;
-        let ev: Vec<(usize, usize)> = (0..m).map(|_| (r.below(n), r.below(t))).collect();
-        Ok(SpikeRaster::from_events(n, t, 0.05, &ev)?)
+        let ev: Vec<(usize, u64)> = (0..m).map(|_| (r.below(n), r.below(t) as u64)).collect();
+        Ok(SparseRaster::from_events(n, t as u64, 0.05, &ev)?)
     };
     let backend = match device {
         BenchDevice::Cpu => Backend::Sparse,
         BenchDevice::Cuda(i) => Backend::Dense {
-            device: DeviceKind::Cuda(*i),
+            device: Device::Cuda(*i),
             dtype: DenseDType::F32,
         },
     };

@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 use serde_json::json;
-use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics};
+use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics, plot::plot};
+use spikelab_core::{Flow, Progress};
 use spikelab_datasets::convseq as bundled;
 
 use super::demo::{Ctx, StageOut, f};
@@ -11,11 +12,15 @@ use crate::report::Section;
 
 /// Runs the stage.
 pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
-    // The full 4000 epochs take well under a minute on the sparse path; --quick halves them
+    // The full 4000 epochs take well under a minute on the sparse path; --quick reduces them
     // for CA1 only (the demo acceptance numbers are always from the full run).
     let epochs_demo = 4000;
     let epochs_ca1 = if ctx.quick { 1000 } else { 4000 };
     ctx.bar.set_length((epochs_demo + epochs_ca1) as u64);
+    let mut tick = |_: &Progress<'_>| {
+        ctx.bar.inc(1);
+        Flow::Continue
+    };
 
     let raster = bundled::demo_raster()?;
     let truth = bundled::demo_truth()?;
@@ -24,20 +29,12 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
         seed: ctx.seed,
         ..Default::default()
     };
-    let fit = ConvSeq::new(params)?.fit_with(&raster, |_, _| ctx.bar.inc(1))?;
-    let det: Vec<f64> = fit.events.iter().map(|e| e.bin as f64).collect();
-    let m = metrics::match_events(&det, &truth.centres, 200.0);
-    let pos: Vec<f64> = (0..truth.members.len()).map(|i| i as f64).collect();
-    let lag: Vec<f64> = truth
-        .members
-        .iter()
-        .map(|&n| fit.lags[[0, n]] as f64)
-        .collect();
-    let rho = metrics::spearman(&pos, &lag);
-    let called = fit.member_neurons(0);
-    let member_tp = called.iter().filter(|n| truth.members.contains(n)).count();
+    let fit = ConvSeq::new(params)?.fit_with(&raster, &mut tick)?;
+    let score = metrics::score(&fit.detection, 0, &truth, 200.0)?;
+    let m = &score.events;
+    let rho = score.order_spearman;
     let fig_demo = ctx.fig("convseq_demo.png");
-    super::convseq::plot(&raster, &fit, &fig_demo)?;
+    plot(&raster, &fit, &fit.detection, &fig_demo, true)?;
 
     let ca1 = bundled::ca1_raster()?;
     let fit_ca1 = ConvSeq::new(ConvSeqParams {
@@ -45,28 +42,28 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
         seed: ctx.seed,
         ..Default::default()
     })?
-    .fit_with(&ca1, |_, _| ctx.bar.inc(1))?;
+    .fit_with(&ca1, &mut tick)?;
     let fig_ca1 = ctx.fig("convseq_ca1.png");
-    super::convseq::plot(&ca1, &fit_ca1, &fig_ca1)?;
+    plot(&ca1, &fit_ca1, &fit_ca1.detection, &fig_ca1, true)?;
 
     let numbers = json!({
         "demo": {
             "epochs": epochs_demo,
-            "true_occurrences": truth.centres.len(),
-            "detected": det.len(),
+            "true_occurrences": truth.centres_bins.len(),
+            "detected": fit.detection.events.len(),
             "true_positives": m.true_positives,
             "precision": m.precision,
             "recall": m.recall,
             "f1": m.f1,
             "order_spearman": rho,
-            "alpha": fit.alpha[0],
-            "called_members": called.len(),
-            "called_members_true": member_tp,
+            "alpha": fit.detection.alpha[0],
+            "called_members": score.called_members,
+            "called_members_true": score.called_members_true,
         },
         "ca1": {
             "epochs": epochs_ca1,
-            "detected": fit_ca1.events.len(),
-            "alpha": fit_ca1.alpha[0],
+            "detected": fit_ca1.detection.events.len(),
+            "alpha": fit_ca1.detection.alpha[0],
             "called_members": fit_ca1.member_neurons(0).len(),
         }
     });
@@ -82,7 +79,7 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
         vec![
             vec![
                 "occurrences detected (true positives / 45)".into(),
-                format!("{} / {}", m.true_positives, truth.centres.len()),
+                format!("{} / {}", m.true_positives, truth.centres_bins.len()),
                 "44 / 45".into(),
             ],
             vec![
@@ -97,10 +94,10 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
             ],
             vec![
                 "member neurons called (true members among them)".into(),
-                format!("{} ({})", called.len(), member_tp),
+                format!("{} ({})", score.called_members, score.called_members_true),
                 "— (not in the original)".into(),
             ],
-            vec!["α".into(), f(fit.alpha[0], 4), "1.5327".into()],
+            vec!["α".into(), f(fit.detection.alpha[0], 4), "1.5327".into()],
         ],
     )
     .figure(
@@ -113,8 +110,8 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
              sequence of each lap on the linear track (raster sorted by the learned order, \
              projection, loss).",
             epochs_ca1,
-            fit_ca1.events.len(),
-            f(fit_ca1.alpha[0], 3)
+            fit_ca1.detection.events.len(),
+            f(fit_ca1.detection.alpha[0], 3)
         ),
         &fig_ca1,
     );

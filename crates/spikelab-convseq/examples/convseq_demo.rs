@@ -1,17 +1,14 @@
 //! Reproduces the convSeq README demo end to end on the bundled synthetic dataset (made by
 //! the original generator): α from 15 000 random filters, 4000 epochs of Adam, detections,
-//! event-matching scores against the ground truth, the original's zone metric, the
-//! Spearman correlation of the learned order, and member neurons.
+//! the scores against the ground truth (event F1 within ±W, order Spearman ρ, called
+//! members), the original's zone metric, and the figure.
 //!
-//! `cargo run --release -p spikelab-convseq --example convseq_demo -- [epochs] [seed] [fig.png]`
+//! `cargo run --release -p spikelab-convseq --features plot --example convseq_demo -- [epochs] [seed] [fig.png]`
 
 use std::time::Instant;
 
-#[allow(dead_code)]
-#[path = "../../../src/commands/convseq.rs"]
-mod convseq;
-
-use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics};
+use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics, plot::plot};
+use spikelab_core::{Flow, Progress};
 use spikelab_datasets::convseq as bundled;
 
 fn main() -> anyhow::Result<()> {
@@ -24,8 +21,8 @@ fn main() -> anyhow::Result<()> {
         "raster {} × {} ({} spikes, density {:.4} %)",
         raster.n_neurons(),
         raster.n_bins(),
-        raster.n_spikes(),
-        100.0 * raster.density()
+        raster.nnz(),
+        100.0 * raster.nnz() as f64 / (raster.n_neurons() as f64 * raster.n_bins() as f64)
     );
     let params = ConvSeqParams {
         epochs,
@@ -33,29 +30,33 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let t0 = Instant::now();
-    let fit = ConvSeq::new(params)?.fit_with(&raster, |ep, l| {
-        if ep % 500 == 0 {
+    let fit = ConvSeq::new(params)?.fit_with(&raster, &mut |p: &Progress| {
+        if p.step.is_multiple_of(500) {
             println!(
-                "epoch {ep:5}: loss {:.5} var {:.5} TV {:.6}",
-                l.total, l.var[0], l.tv[0]
+                "epoch {:5}: loss {:.5}",
+                p.step,
+                p.metric("loss").unwrap_or(f64::NAN)
             );
         }
+        Flow::Continue
     })?;
     let secs = t0.elapsed().as_secs_f64();
-    let ns = &fit.null[0];
+    let det = &fit.detection;
+    let ns = &det.null[0];
     println!(
         "α = {:.4} (null mean {:.4}, std {:.4}, {} filters)",
-        fit.alpha[0], ns.mean, ns.std, ns.n_samples
+        det.alpha[0], ns.mean, ns.std, ns.n_samples
     );
     println!(
         "total {secs:.2} s ({:.2} ms/epoch incl. α and read-out)",
         1e3 * secs / epochs as f64
     );
-    let det: Vec<f64> = fit.events.iter().map(|e| e.bin as f64).collect();
-    let m = metrics::match_events(&det, &truth.centres, fit.params.width_bins as f64);
+    let w = fit.params.width_bins;
+    let s = metrics::score(det, 0, &truth, w as f64)?;
+    let m = &s.events;
     println!(
         "events {}: TP {} FP {} FN {} precision {:.3} recall {:.3} F1 {:.3}",
-        det.len(),
+        det.events.len(),
         m.true_positives,
         m.false_positives,
         m.false_negatives,
@@ -63,51 +64,38 @@ fn main() -> anyhow::Result<()> {
         m.recall,
         m.f1
     );
-    let offs: Vec<f64> = m
+    let bins = fit.event_bins(0);
+    let mut offs: Vec<f64> = m
         .pairs
         .iter()
-        .map(|&(i, j)| det[i] - truth.centres[j])
+        .map(|&(i, j)| bins[i] as f64 - truth.centres_bins[j])
         .collect();
     if !offs.is_empty() {
-        let mut o = offs.clone();
-        o.sort_by(f64::total_cmp);
-        println!("peak − GT centre: median {:.0} bins", o[o.len() / 2]);
+        offs.sort_by(f64::total_cmp);
+        println!("peak − GT centre: median {:.0} bins", offs[offs.len() / 2]);
     }
-    let z = metrics::zone_metric(
-        &fit.event_bins(0),
-        &truth.centres,
-        fit.params.width_bins,
-        raster.n_bins(),
-    );
+    let z = metrics::zone_metric(&bins, &truth.centres_bins, w, raster.n_bins() as usize);
     println!(
         "zone metric: TP {}/{} FP {} TPR {:.3}",
         z.true_positives,
-        truth.centres.len(),
+        truth.centres_bins.len(),
         z.false_positives,
         z.tpr
     );
-    let pos: Vec<f64> = (0..truth.members.len()).map(|i| i as f64).collect();
-    let lag: Vec<f64> = truth
-        .members
-        .iter()
-        .map(|&n| fit.lags[[0, n]] as f64)
-        .collect();
     println!(
         "Spearman(true order, learned lag) over the {} members: {:.3}",
-        pos.len(),
-        metrics::spearman(&pos, &lag)
+        truth.members.len(),
+        s.order_spearman
     );
-    let called = fit.member_neurons(0);
-    let tp = called.iter().filter(|n| truth.members.contains(n)).count();
     println!(
         "members called {} (true {}): precision {:.3} recall {:.3}",
-        called.len(),
+        s.called_members,
         truth.members.len(),
-        tp as f64 / called.len().max(1) as f64,
-        tp as f64 / truth.members.len() as f64
+        s.member_precision,
+        s.member_recall
     );
     if let Some(png) = args.get(3) {
-        convseq::plot(&raster, &fit, std::path::Path::new(png))?;
+        plot(&raster, &fit, det, std::path::Path::new(png), true)?;
         println!("figure → {png}");
     }
     Ok(())

@@ -1,20 +1,21 @@
 //! Scaling of the sparse path: ms per epoch (forward + backward + Adam, W 200, K 1) on
 //! Poisson rasters at the demo's density (0.0021 spikes per bin and neuron) for growing N
-//! and T, and the fitted exponents of time ∝ N^a and ∝ T^b. Memory is the spikes (4 bytes
-//! each) plus K·(N·W) and K·L floats, never N × T.
+//! and T, and the fitted exponents of time ∝ N^a and ∝ T^b. Memory is the spikes (16 bytes
+//! each in the raster's `(bin, count)` lists, 16 more in the engine's time-ordered copy) plus
+//! K·(N·W) and K·L floats, never N × T.
 //!
 //! `cargo run --release -p spikelab-convseq --example convseq_scaling -- [max_cells_log10]`
 //! (default 9.5: up to 10⁴ neurons × 10⁵ bins and 452 × 10⁷ bins; 11 adds 10⁴ × 10⁶ and
-//! 10⁴ × 10⁷ bins, 2·10⁸ spikes, which needs ~6 GB of RAM while the raster is built).
+//! 10⁴ × 10⁷ bins, 2·10⁸ spikes, which needs ~10 GB of RAM while the raster is built).
 //! The last column is the process's peak resident memory so far (Linux `VmHWM`).
 
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use spikelab_convseq::{ConvSeqParams, SpikeRaster, init_logits, make_engine};
+use spikelab_convseq::{ConvSeqParams, SparseRaster, init_logits, make_engine};
 
-fn poisson_raster(n: usize, t: usize, p: f64, seed: u64) -> anyhow::Result<SpikeRaster> {
+fn poisson_raster(n: usize, t: usize, p: f64, seed: u64) -> anyhow::Result<SparseRaster> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ev = Vec::with_capacity((n as f64 * t as f64 * p * 1.1) as usize);
     // Geometric gaps between spikes: O(spikes), not O(N·T).
@@ -27,10 +28,10 @@ fn poisson_raster(n: usize, t: usize, p: f64, seed: u64) -> anyhow::Result<Spike
             if b as usize > t {
                 break;
             }
-            ev.push((i, b as usize - 1));
+            ev.push((i, b as u64 - 1));
         }
     }
-    Ok(SpikeRaster::from_events(n, t, 0.05, &ev)?)
+    Ok(SparseRaster::from_events(n, t as u64, 0.05, &ev)?)
 }
 
 /// Peak resident set size of this process in MB (Linux only).
@@ -49,11 +50,11 @@ fn slope(x: &[f64], y: &[f64]) -> f64 {
     sxy / sxx
 }
 
-fn time_epoch(r: &SpikeRaster) -> anyhow::Result<f64> {
+fn time_epoch(r: &SparseRaster) -> anyhow::Result<f64> {
     let p = ConvSeqParams::default();
     let mut e = make_engine(r, &p, init_logits(1, r.n_neurons(), p.width_bins, 0))?;
     e.step()?;
-    let reps = match r.n_spikes() {
+    let reps = match r.nnz() {
         s if s > 50_000_000 => 1,
         s if s > 5_000_000 => 2,
         _ => 5,
@@ -82,8 +83,8 @@ fn main() -> anyhow::Result<()> {
         let ms = time_epoch(&r)?;
         println!(
             "| {n} | {t} | {} | {ms:.2} | {:.1} | {} |",
-            r.n_spikes(),
-            r.n_spikes() as f64 * 4e-6,
+            r.nnz(),
+            r.nnz() as f64 * 16e-6,
             peak_rss_mb().map_or("?".to_string(), |m| format!("{m:.0}"))
         );
         Ok(Some(ms))

@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use spikelab_convseq::{
-    AlphaOptions, Backend, ConvSeqParams, DenseDType, DenseEngine, DeviceKind, Engine, init_logits,
+    AlphaOptions, Backend, ConvSeqParams, DenseDType, DenseEngine, Device, Engine, init_logits,
     make_engine, null,
 };
 use spikelab_datasets::convseq as bundled;
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         "demo raster {} × {}, {} spikes, W {}, K 1; rayon threads {}",
         raster.n_neurons(),
         raster.n_bins(),
-        raster.n_spikes(),
+        raster.nnz(),
         base.width_bins,
         rayon::current_num_threads()
     );
@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         for dtype in [DenseDType::F32, DenseDType::F64] {
             let pd = ConvSeqParams {
                 backend: Backend::Dense {
-                    device: DeviceKind::Cpu,
+                    device: Device::Cpu,
                     dtype,
                 },
                 ..base.clone()
@@ -87,11 +87,11 @@ fn main() -> anyhow::Result<()> {
     }
     let mut gpu_rows = Vec::new();
     if use_cuda {
-        let dev = DeviceKind::Cuda(0).to_candle()?;
+        let dev = spikelab_convseq::params::candle_device(Device::Cuda(0))?;
         for dtype in [DenseDType::F32] {
             let pd = ConvSeqParams {
                 backend: Backend::Dense {
-                    device: DeviceKind::Cuda(0),
+                    device: Device::Cuda(0),
                     dtype,
                 },
                 ..base.clone()
@@ -151,7 +151,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     if use_cuda {
-        let dev = DeviceKind::Cuda(0).to_candle()?;
+        let dev = spikelab_convseq::params::candle_device(Device::Cuda(0))?;
         let variants = [
             ("dense f32 unfold-GEMM, TF32, batch 500", true, 500),
             ("dense f32 unfold-GEMM, TF32, batch 1000", true, 1000),

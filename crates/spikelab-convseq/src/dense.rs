@@ -9,23 +9,23 @@
 //! than an equivalent GEMM on CUDA (measured in `docs/benchmarks.md`).
 
 use candle_core::{D, DType, Device, Tensor, Var};
+use spikelab_data::SparseRaster;
 
 use crate::error::{ConvSeqError, Result};
 use crate::loss::LossTerms;
 use crate::params::ConvSeqParams;
-use crate::raster::SpikeRaster;
 
 /// Per-filter (var, TV, filter TV) tensors, each `[K]`.
 pub(crate) type Terms = (Tensor, Tensor, Tensor);
 
 /// Time-padded dense raster `[N, T + 2P]` on `device`.
 pub(crate) fn padded_raster(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     p: usize,
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
-    let (n, t) = (raster.n_neurons(), raster.n_bins());
+    let (n, t) = (raster.n_neurons(), raster.n_bins() as usize);
     let r = t + 2 * p;
     let cells = n as u128 * r as u128;
     if cells > (1u128 << 32) {
@@ -35,7 +35,7 @@ pub(crate) fn padded_raster(
     }
     let mut v = vec![0f32; n * r];
     for i in 0..n {
-        for &b in raster.neuron(i) {
+        for &(b, _) in &raster.rows()[i] {
             v[i * r + p + b as usize] = 1.0;
         }
     }
@@ -211,7 +211,7 @@ pub(crate) struct DenseState {
 
 impl DenseState {
     pub fn new(
-        raster: &SpikeRaster,
+        raster: &SparseRaster,
         params: &ConvSeqParams,
         logits: &[f64],
         device: &Device,

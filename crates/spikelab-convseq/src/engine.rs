@@ -5,13 +5,13 @@ use ndarray::{Array2, Array3};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use spikelab_data::SparseRaster;
 
 use crate::dense::{DenseState, head_loss, terms_to_host};
 use crate::error::{ConvSeqError, Result};
 use crate::loss::{LossTerms, filter_tv, projection_terms, softmax_backward, softmax_rows};
 use crate::params::{Backend, ConvSeqParams};
-use crate::raster::SpikeRaster;
-use crate::sparse;
+use crate::sparse::{self, Csr};
 
 /// Seeded standard-normal logits `[K, N, W]` (row-major), the original's initialisation.
 ///
@@ -46,7 +46,7 @@ pub trait Engine {
 /// Builds the engine that `params.backend` asks for, starting from `logits`
 /// (`[K, N, W]` row-major, e.g. from [`init_logits`]).
 pub fn make_engine<'a>(
-    raster: &'a SpikeRaster,
+    raster: &'a SparseRaster,
     params: &ConvSeqParams,
     logits: Vec<f64>,
 ) -> Result<Box<dyn Engine + 'a>> {
@@ -65,7 +65,7 @@ pub fn make_engine<'a>(
             raster,
             params.clone(),
             &logits,
-            &device.to_candle()?,
+            &crate::params::candle_device(device)?,
             dtype.candle(),
         )?),
     })
@@ -76,7 +76,8 @@ pub fn make_engine<'a>(
 /// fixed blocks) when the filter N·W is at least the projection length L, and in time
 /// order (disjoint output chunks) otherwise; both are deterministic on any thread count.
 pub struct SparseEngine<'a> {
-    raster: &'a SpikeRaster,
+    raster: &'a SparseRaster,
+    csr: Csr,
     by_time: Vec<(u32, u32)>,
     params: ConvSeqParams,
     theta: Vec<f64>,
@@ -94,10 +95,10 @@ pub struct SparseEngine<'a> {
 
 impl<'a> SparseEngine<'a> {
     /// New engine at the given logits (`[K, N, W]` row-major).
-    pub fn new(raster: &'a SpikeRaster, params: ConvSeqParams, logits: Vec<f64>) -> Result<Self> {
+    pub fn new(raster: &'a SparseRaster, params: ConvSeqParams, logits: Vec<f64>) -> Result<Self> {
         params.validate_for(raster)?;
         let (k, n, w) = (params.n_filters, raster.n_neurons(), params.width_bins);
-        let l = params.output_len(raster.n_bins());
+        let l = params.output_len(raster.n_bins() as usize);
         if logits.len() != k * n * w {
             return Err(ConvSeqError::Shape {
                 what: "logits".into(),
@@ -106,9 +107,11 @@ impl<'a> SparseEngine<'a> {
             });
         }
         let sz = k * n * w;
+        let csr = Csr::new(raster);
         Ok(SparseEngine {
             raster,
-            by_time: sparse::time_ordered(raster),
+            by_time: sparse::time_ordered(&csr),
+            csr,
             params,
             theta: logits,
             m: vec![0.0; sz],
@@ -129,7 +132,7 @@ impl<'a> SparseEngine<'a> {
             self.params.n_filters,
             self.raster.n_neurons(),
             self.params.width_bins,
-            self.params.output_len(self.raster.n_bins()),
+            self.params.output_len(self.raster.n_bins() as usize),
         )
     }
 
@@ -146,7 +149,7 @@ impl<'a> SparseEngine<'a> {
             }
             let out = &mut self.proj[f * l..(f + 1) * l];
             if n * w >= l {
-                sparse::project_blocks(self.raster, &self.rev, w, p, out);
+                sparse::project_blocks(&self.csr, &self.rev, w, p, out);
             } else {
                 sparse::project(&self.by_time, &self.rev, w, p, out);
             }
@@ -198,7 +201,7 @@ impl<'a> SparseEngine<'a> {
         }
         for f in 0..k {
             sparse::gather(
-                self.raster,
+                &self.csr,
                 &self.g[f * l..(f + 1) * l],
                 w,
                 p,
@@ -278,7 +281,7 @@ impl Engine for SparseEngine<'_> {
                 }
             }
             if n * w >= l {
-                sparse::project_blocks(self.raster, &rev, w, p, &mut buf);
+                sparse::project_blocks(&self.csr, &rev, w, p, &mut buf);
             } else {
                 sparse::project(&self.by_time, &rev, w, p, &mut buf);
             }
@@ -297,7 +300,7 @@ pub struct DenseEngine {
 impl DenseEngine {
     /// New engine at the given logits on `device`.
     pub fn new(
-        raster: &SpikeRaster,
+        raster: &SparseRaster,
         params: ConvSeqParams,
         logits: &[f64],
         device: &Device,

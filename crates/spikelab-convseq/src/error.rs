@@ -13,8 +13,8 @@ pub enum ConvSeqError {
         /// Why it is invalid.
         reason: String,
     },
-    /// The raster cannot be analysed (no neurons, no bins, no spikes, filter wider than the
-    /// recording, counts > 1 under [`CountPolicy::Error`](crate::CountPolicy::Error), …).
+    /// The raster cannot be analysed (no neurons, fewer than 2 bins, no spikes, a malformed
+    /// spike file, …).
     #[error("invalid raster: {0}")]
     InvalidRaster(String),
     /// Two arrays whose shapes do not fit together.
@@ -47,6 +47,9 @@ pub enum ConvSeqError {
     /// Reading or converting the input data failed.
     #[error(transparent)]
     Data(#[from] spikelab_data::DataError),
+    /// Drawing the figure failed (feature `plot`).
+    #[error("plot: {0}")]
+    Plot(String),
     /// An error inside candle (dense path).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

@@ -1,19 +1,22 @@
-//! Training driver and read-out.
+//! Training driver, detection with learned filters, and the events writer.
+
+use std::path::Path;
 
 use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
+use spikelab_core::{Flow, Observer, Progress, Silent};
+use spikelab_data::SparseRaster;
 
 use crate::engine::{Engine, init_logits, make_engine};
 use crate::error::{ConvSeqError, Result};
 use crate::loss::{LossTerms, softmax_rows};
-use crate::members::{Member, participation};
+use crate::members::{Member, argmax_lags, participation};
 use crate::null::{
     DenseAlphaOptions, NullStats, alpha_circular_shift, alpha_random_filters,
     alpha_random_filters_dense,
 };
-use crate::params::{Backend, ConvSeqParams, DeviceKind, NullKind};
+use crate::params::{AlphaOptions, Backend, ConvSeqParams, NullKind, candle_device};
 use crate::peaks::find_peaks;
-use crate::raster::SpikeRaster;
 
 /// One detected occurrence: a peak of projection `filter` above α.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,36 +31,24 @@ pub struct Event {
     pub height: f64,
 }
 
-/// Everything a fit produces.
+/// What the learned filters find in one recording: α, projections, events and members.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConvSeqFit {
-    /// The parameters used.
-    pub params: ConvSeqParams,
-    /// Bin width of the raster, s.
+pub struct Detection {
+    /// Bin width of the recording, s.
     pub bin_s: f64,
     /// Null statistics, one per filter (the random-filter null is shared).
     pub null: Vec<NullStats>,
     /// α per filter.
     pub alpha: Vec<f64>,
-    /// Learned logits `[K, N, W]`.
-    pub logits: Array3<f64>,
-    /// Softmaxed filters `[K, N, W]` (every row sums to 1).
-    pub filters: Array3<f64>,
     /// Projections `[K, L]`, L = T + 2P − W + 1; index = window-centre bin.
     pub projections: Array2<f64>,
-    /// Loss per epoch (before each step).
-    pub loss_history: Vec<LossTerms>,
     /// Detections of all filters, sorted by filter then bin.
     pub events: Vec<Event>,
-    /// Per filter, `argmax_w S[k, n, w]` for each neuron (`[K, N]`).
-    pub lags: Array2<usize>,
-    /// Per filter, neurons sorted by ascending lag (stable): the sequence order.
-    pub orders: Vec<Vec<usize>>,
-    /// Per filter, participation of every neuron.
+    /// Per filter, participation of every neuron (with its learned lag).
     pub members: Vec<Vec<Member>>,
 }
 
-impl ConvSeqFit {
+impl Detection {
     /// Event bins of filter `k`.
     pub fn event_bins(&self, k: usize) -> Vec<usize> {
         self.events
@@ -66,6 +57,7 @@ impl ConvSeqFit {
             .map(|e| e.bin)
             .collect()
     }
+
     /// Member neurons of filter `k`, by decreasing z.
     pub fn member_neurons(&self, k: usize) -> Vec<usize> {
         let mut m: Vec<&Member> = self
@@ -76,29 +68,139 @@ impl ConvSeqFit {
         m.sort_by(|a, b| b.z.total_cmp(&a.z));
         m.into_iter().map(|m| m.neuron).collect()
     }
+
+    /// The events as CSV text: a `filter,bin,time_s,height` header, one row per event.
+    ///
+    /// ```
+    /// use spikelab_convseq::{Detection, Event};
+    /// let d = Detection {
+    ///     bin_s: 0.05, null: vec![], alpha: vec![1.5], projections: Default::default(),
+    ///     events: vec![Event { filter: 0, bin: 40, time_s: 2.0, height: 1.75 }],
+    ///     members: vec![],
+    /// };
+    /// assert_eq!(d.events_csv(), "filter,bin,time_s,height\n0,40,2,1.75\n");
+    /// ```
+    pub fn events_csv(&self) -> String {
+        let mut csv = String::from("filter,bin,time_s,height\n");
+        for e in &self.events {
+            csv.push_str(&format!(
+                "{},{},{},{}\n",
+                e.filter, e.bin, e.time_s, e.height
+            ));
+        }
+        csv
+    }
+
+    /// Writes [`Detection::events_csv`] to `path` atomically (temporary file + rename). An
+    /// existing file is an error unless `overwrite`.
+    pub fn write_events_csv(&self, path: &Path, overwrite: bool) -> Result<()> {
+        Ok(spikelab_data::io::write_atomic(
+            path,
+            self.events_csv().as_bytes(),
+            overwrite,
+        )?)
+    }
+}
+
+/// A trained convSeq model: the learned filters with their sequence orders, the training
+/// loss, and what the filters detect in the training recording. [`ConvSeqFit::detect`]
+/// applies the filters to another recording.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConvSeqFit {
+    /// The parameters used.
+    pub params: ConvSeqParams,
+    /// Bin width of the training recording, s (the filters' taps are bins of this width).
+    pub bin_s: f64,
+    /// Learned logits `[K, N, W]`.
+    pub logits: Array3<f64>,
+    /// Softmaxed filters `[K, N, W]` (every row sums to 1).
+    pub filters: Array3<f64>,
+    /// Per filter, `argmax_w S[k, n, w]` for each neuron (`[K, N]`).
+    pub lags: Array2<usize>,
+    /// Per filter, neurons sorted by ascending lag (stable): the sequence order.
+    pub orders: Vec<Vec<usize>>,
+    /// Loss per epoch (before each step). Shorter than `params.epochs` if an observer
+    /// stopped the training.
+    pub loss_history: Vec<LossTerms>,
+    /// α, projections, events and members on the training recording.
+    pub detection: Detection,
+}
+
+impl ConvSeqFit {
+    /// Event bins of filter `k` in the training recording.
+    pub fn event_bins(&self, k: usize) -> Vec<usize> {
+        self.detection.event_bins(k)
+    }
+
+    /// Member neurons of filter `k` in the training recording, by decreasing z.
+    pub fn member_neurons(&self, k: usize) -> Vec<usize> {
+        self.detection.member_neurons(k)
+    }
+
+    /// Detects the learned sequences in another recording of the same neurons (same rows,
+    /// same bin width), with α estimated on that recording as `params.alpha` says.
+    ///
+    /// Errors: [`ConvSeqError::Shape`] if the neuron count differs,
+    /// [`ConvSeqError::InvalidParameter`] if the bin width differs or the recording is
+    /// shorter than the filters, [`ConvSeqError::InvalidRaster`] if it holds no spikes.
+    pub fn detect(&self, raster: &SparseRaster) -> Result<Detection> {
+        self.detect_with(raster, &self.params.alpha)
+    }
+
+    /// As [`ConvSeqFit::detect`] with other significance options (e.g. a fixed α).
+    pub fn detect_with(&self, raster: &SparseRaster, alpha: &AlphaOptions) -> Result<Detection> {
+        let (_, n, _) = self.filters.dim();
+        if raster.n_neurons() != n {
+            return Err(ConvSeqError::Shape {
+                what: "raster".into(),
+                expected: format!("{n} neurons (as in training)"),
+                got: format!("{} neurons", raster.n_neurons()),
+            });
+        }
+        if (raster.bin_s() - self.bin_s).abs() > 1e-9 * self.bin_s {
+            return Err(ConvSeqError::param(
+                "bin_s",
+                format!(
+                    "the filters were learned on {} s bins, the raster has {} s bins",
+                    self.bin_s,
+                    raster.bin_s()
+                ),
+            ));
+        }
+        let p = ConvSeqParams {
+            alpha: *alpha,
+            ..self.params.clone()
+        };
+        p.validate_for(raster)?;
+        let pre = pre_null(raster, &p)?;
+        let logits: Vec<f64> = self.logits.iter().copied().collect();
+        let projections = make_engine(raster, &p, logits)?.projections()?;
+        detect_filters(raster, &p, &self.filters, projections, pre)
+    }
 }
 
 /// The convSeq estimator: validated parameters plus `fit`.
 ///
 /// # Example
 /// ```
-/// use spikelab_convseq::{ConvSeq, ConvSeqParams, AlphaOptions, SpikeRaster};
+/// use spikelab_convseq::{ConvSeq, ConvSeqParams, AlphaOptions};
+/// use spikelab_data::SparseRaster;
 /// // 10 neurons firing in order every 100 bins, plus noise.
 /// let mut ev = Vec::new();
 /// for onset in (20..1900).step_by(100) {
-///     for n in 0..10 { ev.push((n, onset + 2 * n)); }
+///     for n in 0..10 { ev.push((n, onset + 2 * n as u64)); }
 /// }
-/// for i in 0..200 { ev.push((i % 10, (i * 7919) % 2000)); }
-/// let r = SpikeRaster::from_events(10, 2000, 0.01, &ev)?;
+/// for i in 0..200 { ev.push((i % 10, (i as u64 * 7919) % 2000)); }
+/// let r = SparseRaster::from_events(10, 2000, 0.01, &ev)?;
 /// let p = ConvSeqParams {
 ///     width_bins: 40, epochs: 300, tv_l: 1.0,
 ///     alpha: AlphaOptions { n_samples: 200, ..Default::default() },
 ///     ..Default::default()
 /// };
 /// let fit = ConvSeq::new(p)?.fit(&r)?;
-/// assert_eq!(fit.projections.dim(), (1, 2001));
+/// assert_eq!(fit.detection.projections.dim(), (1, 2001));
 /// assert!(fit.loss_history.last().unwrap().total < fit.loss_history[0].total);
-/// assert!(!fit.events.is_empty());
+/// assert!(!fit.detection.events.is_empty());
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -119,84 +221,114 @@ impl ConvSeq {
     }
 
     /// Fits without progress reporting.
-    pub fn fit(&self, raster: &SpikeRaster) -> Result<ConvSeqFit> {
-        self.fit_with(raster, |_, _| {})
+    pub fn fit(&self, raster: &SparseRaster) -> Result<ConvSeqFit> {
+        self.fit_with(raster, &mut Silent)
     }
 
-    /// Fits, calling `on_epoch(epoch, &loss)` after every epoch (hook a progress bar here).
+    /// Fits, reporting every epoch to `observer` (stage `"epoch"`, metric `"loss"`). If the
+    /// observer answers [`Flow::Stop`], training ends after that epoch and the read-out is
+    /// made from the filters reached so far.
+    ///
+    /// A bin holding several spikes of one neuron counts once (convSeq works on a binary
+    /// raster, as the original).
     pub fn fit_with(
         &self,
-        raster: &SpikeRaster,
-        mut on_epoch: impl FnMut(usize, &LossTerms),
+        raster: &SparseRaster,
+        observer: &mut impl Observer,
     ) -> Result<ConvSeqFit> {
         let p = &self.params;
         p.validate_for(raster)?;
         let (k, n, w) = (p.n_filters, raster.n_neurons(), p.width_bins);
-        // α before training, as the original (random-filter null).
-        let pre_null = match (p.alpha.fixed, p.alpha.null) {
-            (None, NullKind::RandomFilters) => Some(match p.backend {
-                Backend::Dense { device, dtype } if device != DeviceKind::Cpu => {
-                    alpha_random_filters_dense(
-                        raster,
-                        w,
-                        &p.alpha,
-                        p.seed,
-                        &device.to_candle()?,
-                        &DenseAlphaOptions {
-                            dtype: dtype.candle(),
-                            ..Default::default()
-                        },
-                    )?
-                }
-                _ => alpha_random_filters(raster, w, &p.alpha, p.seed)?,
-            }),
-            _ => None,
-        };
+        let pre = pre_null(raster, p)?;
         let logits = init_logits(k, n, w, p.seed);
         let mut engine: Box<dyn Engine + '_> = make_engine(raster, p, logits)?;
         let mut history = Vec::with_capacity(p.epochs);
         for ep in 0..p.epochs {
             let t = engine.step()?;
-            on_epoch(ep, &t);
+            let flow = observer.observe(
+                &Progress::new("epoch", ep)
+                    .with_total(p.epochs)
+                    .with_metric("loss", t.total),
+            );
             history.push(t);
+            if flow == Flow::Stop {
+                break;
+            }
         }
         let logits = engine.logits()?;
         let projections = engine.projections()?;
         drop(engine);
-        readout(raster, p, logits, projections, history, pre_null)
+        let flat: Vec<f64> = logits.iter().copied().collect();
+        let mut s = vec![0.0; flat.len()];
+        softmax_rows(&flat, w, &mut s);
+        let filters = Array3::from_shape_vec((k, n, w), s)
+            .map_err(|e| ConvSeqError::param("filters", e.to_string()))?;
+        let detection = detect_filters(raster, p, &filters, projections, pre)?;
+        let lags = argmax_lags(&filters);
+        let orders = (0..k)
+            .map(|f| {
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by_key(|&i| lags[[f, i]]);
+                order
+            })
+            .collect();
+        Ok(ConvSeqFit {
+            params: p.clone(),
+            bin_s: raster.bin_s(),
+            logits,
+            filters,
+            lags,
+            orders,
+            loss_history: history,
+            detection,
+        })
     }
 }
 
-/// Read-out from trained logits: softmax, α (if not given), peaks, order, members.
-pub fn readout(
-    raster: &SpikeRaster,
-    p: &ConvSeqParams,
-    logits: Array3<f64>,
-    projections: Array2<f64>,
-    loss_history: Vec<LossTerms>,
-    pre_null: Option<NullStats>,
-) -> Result<ConvSeqFit> {
-    let (k, n, w) = logits.dim();
-    if k != p.n_filters || w != p.width_bins || n != raster.n_neurons() {
-        return Err(ConvSeqError::Shape {
-            what: "logits".into(),
-            expected: format!(
-                "[{}, {}, {}]",
-                p.n_filters,
-                raster.n_neurons(),
-                p.width_bins
-            ),
-            got: format!("[{k}, {n}, {w}]"),
-        });
+/// The random-filter null, computed before training as the original does (on the dense
+/// device when one is asked for); `None` for a fixed α or the circular-shift null.
+fn pre_null(raster: &SparseRaster, p: &ConvSeqParams) -> Result<Option<NullStats>> {
+    if p.alpha.fixed.is_some() || p.alpha.null != NullKind::RandomFilters {
+        return Ok(None);
     }
+    let w = p.width_bins;
+    Ok(Some(match p.backend {
+        Backend::Dense { device, dtype } if !device.is_cpu() => alpha_random_filters_dense(
+            raster,
+            w,
+            &p.alpha,
+            p.seed,
+            &candle_device(device)?,
+            &DenseAlphaOptions {
+                dtype: dtype.candle(),
+                ..Default::default()
+            },
+        )?,
+        _ => alpha_random_filters(raster, w, &p.alpha, p.seed)?,
+    }))
+}
+
+/// α per filter (fixed, the shared random-filter null, or the circular-shift null of each
+/// filter), the peaks above it, and the members, for softmaxed `filters` `[K, N, W]` whose
+/// projections on `raster` are `projections`.
+fn detect_filters(
+    raster: &SparseRaster,
+    p: &ConvSeqParams,
+    filters: &Array3<f64>,
+    projections: Array2<f64>,
+    pre_null: Option<NullStats>,
+) -> Result<Detection> {
+    let (k, n, w) = filters.dim();
     let l = projections.ncols();
-    let flat: Vec<f64> = logits.iter().copied().collect();
-    let mut s = vec![0.0; flat.len()];
-    softmax_rows(&flat, w, &mut s);
-    let filters = Array3::from_shape_vec((k, n, w), s.clone())
-        .map_err(|e| ConvSeqError::param("filters", e.to_string()))?;
+    let s = filters
+        .as_slice()
+        .ok_or_else(|| ConvSeqError::param("filters", "not in standard layout"))?;
+    let h = p.members.half_window_bins.unwrap_or((w / 20).max(1));
     let mut null = Vec::with_capacity(k);
+    let mut events = Vec::new();
+    let mut members = Vec::with_capacity(k);
     for f in 0..k {
+        let filter = &s[f * n * w..(f + 1) * n * w];
         let st = if let Some(a) = p.alpha.fixed {
             NullStats {
                 null: p.alpha.null,
@@ -209,49 +341,22 @@ pub fn readout(
         } else if let Some(pre) = &pre_null {
             pre.clone()
         } else {
-            alpha_circular_shift(
-                raster,
-                &s[f * n * w..(f + 1) * n * w],
-                w,
-                &p.alpha,
-                p.seed.wrapping_add(f as u64),
-            )?
+            alpha_circular_shift(raster, filter, w, &p.alpha, p.seed.wrapping_add(f as u64))?
         };
-        null.push(st);
-    }
-    let alpha: Vec<f64> = null.iter().map(|s| s.alpha).collect();
-    let mut events = Vec::new();
-    let mut lags = Array2::<usize>::zeros((k, n));
-    let mut orders = Vec::with_capacity(k);
-    let mut members = Vec::with_capacity(k);
-    let h = p.members.half_window_bins.unwrap_or((w / 20).max(1));
-    for f in 0..k {
-        let x: Vec<f64> = projections.row(f).to_vec();
-        let pk = find_peaks(&x, alpha[f], w);
-        for &t in &pk {
-            events.push(Event {
-                filter: f,
-                bin: t,
-                time_s: t as f64 * raster.bin_s(),
-                height: x[t],
-            });
-        }
-        for i in 0..n {
-            let row = filters.slice(ndarray::s![f, i, ..]);
-            let mut best = 0;
-            for j in 1..w {
-                if row[j] > row[best] {
-                    best = j;
-                }
-            }
-            lags[[f, i]] = best;
-        }
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| lags[[f, i]]);
-        orders.push(order);
+        let x = projections.row(f);
+        let x = x
+            .as_slice()
+            .ok_or_else(|| ConvSeqError::param("projections", "not in standard layout"))?;
+        let pk = find_peaks(x, st.alpha, w);
+        events.extend(pk.iter().map(|&t| Event {
+            filter: f,
+            bin: t,
+            time_s: t as f64 * raster.bin_s(),
+            height: x[t],
+        }));
         members.push(participation(
             raster,
-            &s[f * n * w..(f + 1) * n * w],
+            filter,
             w,
             &pk,
             l,
@@ -260,19 +365,14 @@ pub fn readout(
             p.members.z_threshold,
             p.seed.wrapping_add(f as u64),
         ));
+        null.push(st);
     }
-    Ok(ConvSeqFit {
-        params: p.clone(),
+    Ok(Detection {
         bin_s: raster.bin_s(),
+        alpha: null.iter().map(|s| s.alpha).collect(),
         null,
-        alpha,
-        logits,
-        filters,
         projections,
-        loss_history,
         events,
-        lags,
-        orders,
         members,
     })
 }

@@ -38,23 +38,43 @@
 //! neurons form the sequence), event matching with precision/recall/F1, and typed errors
 //! for bad input.
 //!
-//! ## Example
+//! ## Fit on one recording, detect on another
+//! [`ConvSeq::fit`] learns the filters on a [`SparseRaster`](spikelab_data::SparseRaster)
+//! (a bin holding several spikes of a neuron counts once) and reads them out on that
+//! recording; [`ConvSeqFit::detect`] applies them to another recording of the same neurons
+//! (α re-estimated there); [`metrics::score`] compares a detection with ground truth;
+//! [`Detection::write_events_csv`] writes the events; `plot::plot` (feature `plot`) draws
+//! the figure.
 //! ```
-//! use spikelab_convseq::{ConvSeq, ConvSeqParams, AlphaOptions, SpikeRaster};
+//! use spikelab_convseq::{AlphaOptions, ConvSeq, ConvSeqParams, metrics::{Truth, score}};
+//! use spikelab_core::{Flow, Progress};
+//! use spikelab_data::SparseRaster;
+//! // 8 neurons fire in order, 3 bins apart, every 100 bins; 4 more fire at random.
 //! let mut ev = Vec::new();
-//! for onset in (20..1900).step_by(100) {
-//!     for n in 0..8 { ev.push((n, onset + 3 * n)); }
+//! for onset in (20..3900u64).step_by(100) {
+//!     for n in 0..8 { ev.push((n, onset + 3 * n as u64)); }
 //! }
-//! let r = SpikeRaster::from_events(8, 2000, 0.01, &ev)?;
+//! for i in 0..400u64 { ev.push((8 + (i % 4) as usize, (i * 7919) % 4000)); }
+//! let recording = SparseRaster::from_events(12, 4000, 0.01, &ev)?;
+//! let (train, test) = (recording.slice_bins(0, 2000)?, recording.slice_bins(2000, 4000)?);
 //! let params = ConvSeqParams {
 //!     width_bins: 40, tv_l: 1.0, epochs: 200, seed: 1,
 //!     alpha: AlphaOptions { n_samples: 100, ..Default::default() },
 //!     ..Default::default()
 //! };
-//! let fit = ConvSeq::new(params)?.fit_with(&r, |epoch, loss| {
-//!     if epoch % 100 == 0 { println!("epoch {epoch}: loss {:.4}", loss.total); }
+//! let fit = ConvSeq::new(params)?.fit_with(&train, &mut |p: &Progress| {
+//!     if p.step.is_multiple_of(100) { println!("epoch {}: loss {:?}", p.step, p.metric("loss")); }
+//!     Flow::Continue
 //! })?;
-//! println!("α = {:.3}, {} events, order {:?}", fit.alpha[0], fit.events.len(), fit.orders[0]);
+//! let detection = fit.detect(&test)?;
+//! let truth = Truth {
+//!     centres_bins: (20..1900).step_by(100).map(|o| o as f64 + 10.5).collect(),
+//!     members: (0..8).collect(),
+//! };
+//! let s = score(&detection, 0, &truth, 20.0)?;
+//! println!("α = {:.3}, {} events, F1 {:.2}, order ρ {:.2}, order {:?}", detection.alpha[0],
+//!          detection.events.len(), s.events.f1, s.order_spearman, fit.orders[0]);
+//! assert!(s.events.f1 > 0.8 && s.order_spearman > 0.8);
 //! # Ok::<(), spikelab_convseq::ConvSeqError>(())
 //! ```
 //!
@@ -66,24 +86,32 @@ pub mod dense;
 pub mod engine;
 pub mod error;
 pub mod fit;
+pub mod input;
 pub mod loss;
 pub mod members;
 pub mod metrics;
 pub mod null;
 pub mod params;
 pub mod peaks;
-pub mod raster;
+#[cfg(feature = "plot")]
+pub mod plot;
 mod sparse;
 
 pub use engine::{DenseEngine, Engine, SparseEngine, init_logits, make_engine};
 pub use error::{ConvSeqError, Result};
-pub use fit::{ConvSeq, ConvSeqFit, Event, readout};
+pub use fit::{ConvSeq, ConvSeqFit, Detection, Event};
 pub use loss::LossTerms;
-pub use members::Member;
+pub use members::{Member, argmax_lags};
+pub use metrics::{Score, Truth, score};
 pub use null::NullStats;
 pub use params::{
-    AlphaOptions, Backend, ConvSeqParams, DenseDType, DeviceKind, MemberOptions, NullKind,
-    ThresholdRule,
+    AlphaOptions, Backend, ConvSeqParams, DenseDType, MemberOptions, NullKind, ThresholdRule,
 };
 pub use peaks::find_peaks;
-pub use raster::{CountPolicy, SpikeRaster};
+pub use spikelab_core::Device;
+pub use spikelab_data::SparseRaster;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -11,7 +11,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::raster::SpikeRaster;
+use ndarray::{Array2, Array3};
+use spikelab_data::SparseRaster;
 
 /// Participation of one neuron in one filter's detections.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,13 +35,32 @@ pub struct Member {
     pub is_member: bool,
 }
 
-fn has_spike(bins: &[u32], lo: i64, hi: i64) -> bool {
+fn has_spike(bins: &[(u64, u32)], lo: i64, hi: i64) -> bool {
     if hi < 0 {
         return false;
     }
     let lo = lo.max(0) as u64;
-    let i = bins.partition_point(|&b| (b as u64) < lo);
-    i < bins.len() && (bins[i] as i64) <= hi
+    let i = bins.partition_point(|&(b, _)| b < lo);
+    i < bins.len() && (bins[i].0 as i64) <= hi
+}
+
+/// Index of the first maximum of `row` (the learned lag of one filter row).
+fn argmax(row: impl IntoIterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (j, v) in row.into_iter().enumerate() {
+        if j == 0 || v > best.1 {
+            best = (j, v);
+        }
+    }
+    best.0
+}
+
+/// Learned lags `argmax_w S[k, n, w]` of softmaxed filters `[K, N, W]`, as `[K, N]`.
+pub fn argmax_lags(filters: &Array3<f64>) -> Array2<usize> {
+    let (k, n, _) = filters.dim();
+    Array2::from_shape_fn((k, n), |(f, i)| {
+        argmax(filters.slice(ndarray::s![f, i, ..]).iter().copied())
+    })
 }
 
 /// Scores every neuron's participation in the events `event_bins` (output indices t) of
@@ -49,10 +69,10 @@ fn has_spike(bins: &[u32], lo: i64, hi: i64) -> bool {
 ///
 /// # Example
 /// ```
-/// use spikelab_convseq::{SpikeRaster, members::participation};
+/// use spikelab_convseq::members::participation;
 /// // Neuron 0 fires 5 bins after each event at 100, 300, 500; neuron 1 fires at random.
 /// let ev = vec![(0, 105), (0, 305), (0, 505), (1, 50), (1, 222), (1, 411)];
-/// let r = SpikeRaster::from_events(2, 600, 0.01, &ev)?;
+/// let r = spikelab_data::SparseRaster::from_events(2, 600, 0.01, &ev)?;
 /// let w = 20; // P = 10: lag 15 ↔ +5 bins
 /// let mut f = vec![0.0; 2 * w];
 /// f[15] = 1.0;
@@ -64,7 +84,7 @@ fn has_spike(bins: &[u32], lo: i64, hi: i64) -> bool {
 /// ```
 #[allow(clippy::too_many_arguments)]
 pub fn participation(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     filter: &[f64],
     width_bins: usize,
     event_bins: &[usize],
@@ -79,19 +99,10 @@ pub fn participation(
     let p = (w / 2) as i64;
     let h = half_window_bins as i64;
     let lags: Vec<usize> = (0..n)
-        .map(|i| {
-            let row = &filter[i * w..(i + 1) * w];
-            let mut best = 0;
-            for j in 1..w {
-                if row[j] > row[best] {
-                    best = j;
-                }
-            }
-            best
-        })
+        .map(|i| argmax(filter[i * w..(i + 1) * w].iter().copied()))
         .collect();
     let count = |i: usize, evs: &[usize]| -> usize {
-        let bins = raster.neuron(i);
+        let bins = &raster.rows()[i];
         evs.iter()
             .filter(|&&t| {
                 let c = t as i64 + lags[i] as i64 - p;

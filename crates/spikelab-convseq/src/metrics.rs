@@ -1,7 +1,11 @@
-//! Evaluation against ground truth (spec §1.8): event matching, the original zone metric,
-//! and the Spearman correlation of orders.
+//! Evaluation against ground truth (spec §1.8): [`score`] (event F1, order ρ, member
+//! precision) built on event matching and the Spearman correlation of orders, and the
+//! original's zone metric.
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{ConvSeqError, Result};
+use crate::fit::Detection;
 
 /// Result of one-to-one event matching.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,4 +154,118 @@ pub fn zone_metric(peaks: &[usize], centres: &[f64], w: usize, t: usize) -> Zone
 /// ```
 pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     spikelab_core::stats::spearman(a, b).unwrap_or(f64::NAN)
+}
+
+/// Ground truth of one planted sequence type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    /// Occurrence centres, in bins (the index convention of [`Event::bin`](crate::Event::bin): window centre).
+    pub centres_bins: Vec<f64>,
+    /// Raster rows of the member neurons in sequence order (position 0 first).
+    pub members: Vec<usize>,
+}
+
+/// How well one learned filter recovers a planted sequence ([`score`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// One-to-one matching of the filter's events to the true centres within ± the window.
+    pub events: MatchScores,
+    /// The matching tolerance, bins.
+    pub window_bins: f64,
+    /// Spearman ρ between the true positions of the members and their learned lags.
+    pub order_spearman: f64,
+    /// Neurons called members of the filter.
+    pub called_members: usize,
+    /// Called members that are true members.
+    pub called_members_true: usize,
+    /// `called_members_true / called_members` (1 if none are called).
+    pub member_precision: f64,
+    /// `called_members_true / true members`.
+    pub member_recall: f64,
+}
+
+/// Scores filter `filter` of `detection` against `truth`: event F1 with one-to-one matching
+/// within ±`window_bins`, the neuron-order Spearman ρ (true position vs learned argmax lag of
+/// the true members) and the precision/recall of the called members.
+///
+/// Errors: [`ConvSeqError::InvalidParameter`] for a filter that the detection does not have,
+/// a member row out of range, or a negative or non-finite window.
+///
+/// # Example
+/// ```
+/// use spikelab_convseq::{ConvSeq, ConvSeqParams, AlphaOptions, metrics::{Truth, score}};
+/// use spikelab_data::SparseRaster;
+/// let mut ev = Vec::new();
+/// for onset in (20..1900).step_by(100) {
+///     for n in 0..8 { ev.push((n, onset + 3 * n as u64)); }
+/// }
+/// let r = SparseRaster::from_events(8, 2000, 0.01, &ev)?;
+/// let p = ConvSeqParams {
+///     width_bins: 40, tv_l: 1.0, epochs: 200, seed: 1,
+///     alpha: AlphaOptions { n_samples: 100, ..Default::default() },
+///     ..Default::default()
+/// };
+/// let fit = ConvSeq::new(p)?.fit(&r)?;
+/// let truth = Truth {
+///     centres_bins: (20..1900).step_by(100).map(|o| o as f64 + 10.5).collect(),
+///     members: (0..8).collect(),
+/// };
+/// let s = score(&fit.detection, 0, &truth, 20.0)?;
+/// assert!(s.events.f1 > 0.9 && s.order_spearman > 0.9, "{s:?}");
+/// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+/// ```
+pub fn score(
+    detection: &Detection,
+    filter: usize,
+    truth: &Truth,
+    window_bins: f64,
+) -> Result<Score> {
+    let members = detection.members.get(filter).ok_or_else(|| {
+        ConvSeqError::param(
+            "filter",
+            format!("the detection has {} filters", detection.members.len()),
+        )
+    })?;
+    if !(window_bins.is_finite() && window_bins >= 0.0) {
+        return Err(ConvSeqError::param(
+            "window_bins",
+            format!("must be finite and ≥ 0, got {window_bins}"),
+        ));
+    }
+    if let Some(&bad) = truth.members.iter().find(|&&m| m >= members.len()) {
+        return Err(ConvSeqError::param(
+            "truth.members",
+            format!(
+                "row {bad} is outside the raster's {} neurons",
+                members.len()
+            ),
+        ));
+    }
+    let det: Vec<f64> = detection
+        .event_bins(filter)
+        .into_iter()
+        .map(|b| b as f64)
+        .collect();
+    let events = match_events(&det, &truth.centres_bins, window_bins);
+    let pos: Vec<f64> = (0..truth.members.len()).map(|i| i as f64).collect();
+    let lag: Vec<f64> = truth
+        .members
+        .iter()
+        .map(|&m| members[m].lag_bins as f64)
+        .collect();
+    let called = detection.member_neurons(filter);
+    let called_true = called.iter().filter(|n| truth.members.contains(n)).count();
+    Ok(Score {
+        events,
+        window_bins,
+        order_spearman: spearman(&pos, &lag),
+        called_members: called.len(),
+        called_members_true: called_true,
+        member_precision: if called.is_empty() {
+            1.0
+        } else {
+            called_true as f64 / called.len() as f64
+        },
+        member_recall: called_true as f64 / truth.members.len().max(1) as f64,
+    })
 }

@@ -25,9 +25,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvSeqError, Result};
+use crate::input::check_raster;
 use crate::params::{AlphaOptions, NullKind, ThresholdRule};
-use crate::raster::SpikeRaster;
-use crate::sparse::scatter_range;
+use crate::sparse::{Csr, scatter_range};
+use spikelab_data::SparseRaster;
 
 /// Summary of a null distribution and the threshold derived from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,28 +108,29 @@ fn moments(buf: &[f32]) -> (f64, f64, f64) {
 ///
 /// # Example
 /// ```
-/// use spikelab_convseq::{AlphaOptions, SpikeRaster, null::alpha_random_filters};
-/// let ev: Vec<(usize, usize)> = (0..400).map(|i| (i % 7, (i * 37) % 1000)).collect();
-/// let r = SpikeRaster::from_events(7, 1000, 0.05, &ev)?;
+/// use spikelab_convseq::{AlphaOptions, null::alpha_random_filters};
+/// let ev: Vec<(usize, u64)> = (0..400u64).map(|i| ((i % 7) as usize, (i * 37) % 1000)).collect();
+/// let r = spikelab_data::SparseRaster::from_events(7, 1000, 0.05, &ev)?;
 /// let opts = AlphaOptions { n_samples: 64, ..Default::default() };
 /// let s = alpha_random_filters(&r, 20, &opts, 1)?;
 /// assert!(s.alpha > s.mean && s.std > 0.0);
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
 pub fn alpha_random_filters(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     width_bins: usize,
     opts: &AlphaOptions,
     seed: u64,
 ) -> Result<NullStats> {
-    raster.require_spikes()?;
+    check_raster(raster)?;
     let (n, w) = (raster.n_neurons(), width_bins);
-    if w < 2 || w > raster.n_bins() {
+    if w < 2 || w as u64 > raster.n_bins() {
         return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
     }
     let p = w / 2;
-    let l = raster.n_bins() + 2 * p + 1 - w;
+    let l = raster.n_bins() as usize + 2 * p + 1 - w;
     let pool_rows = POOL_ROWS.max(n);
+    let csr = Csr::new(raster);
     // Pool of softmax rows, drawn in parallel chunks with one ChaCha stream per chunk
     // (deterministic for any thread count).
     let mut pool = vec![0f32; pool_rows * w];
@@ -163,7 +165,7 @@ pub fn alpha_random_filters(
                     dst[w - shift..].copy_from_slice(&src[..shift]);
                 }
                 buf.iter_mut().for_each(|v| *v = 0.0);
-                scatter_range(raster, rev, w, p, 0, n, buf);
+                scatter_range(&csr, rev, w, p, 0, n, buf);
                 moments(buf)
             },
         )
@@ -176,9 +178,9 @@ pub fn alpha_random_filters(
 ///
 /// # Example
 /// ```
-/// use spikelab_convseq::{AlphaOptions, SpikeRaster, null::alpha_circular_shift};
-/// let ev: Vec<(usize, usize)> = (0..400).map(|i| (i % 7, (i * 37) % 1000)).collect();
-/// let r = SpikeRaster::from_events(7, 1000, 0.05, &ev)?;
+/// use spikelab_convseq::{AlphaOptions, null::alpha_circular_shift};
+/// let ev: Vec<(usize, u64)> = (0..400u64).map(|i| ((i % 7) as usize, (i * 37) % 1000)).collect();
+/// let r = spikelab_data::SparseRaster::from_events(7, 1000, 0.05, &ev)?;
 /// let filt = vec![1.0 / 20.0; 7 * 20];
 /// let opts = AlphaOptions { n_samples: 32, ..Default::default() };
 /// let s = alpha_circular_shift(&r, &filt, 20, &opts, 3)?;
@@ -186,14 +188,14 @@ pub fn alpha_random_filters(
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
 pub fn alpha_circular_shift(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     filter: &[f64],
     width_bins: usize,
     opts: &AlphaOptions,
     seed: u64,
 ) -> Result<NullStats> {
-    raster.require_spikes()?;
-    let (n, w, t) = (raster.n_neurons(), width_bins, raster.n_bins());
+    check_raster(raster)?;
+    let (n, w, t) = (raster.n_neurons(), width_bins, raster.n_bins() as usize);
     if w < 2 || w > t {
         return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
     }
@@ -206,6 +208,7 @@ pub fn alpha_circular_shift(
     }
     let p = w / 2;
     let l = t + 2 * p + 1 - w;
+    let csr = Csr::new(raster);
     let mut rev = vec![0f32; n * w];
     for (dst, src) in rev.chunks_mut(w).zip(filter.chunks(w)) {
         for j in 0..w {
@@ -219,17 +222,8 @@ pub fn alpha_circular_shift(
             |buf, i| -> Result<(f64, f64, f64)> {
                 let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x7368_6966);
                 r.set_stream(i as u64 + 1);
-                let mut ev = Vec::with_capacity(raster.n_spikes());
-                for nn in 0..n {
-                    let sh = r.random_range(0..t);
-                    ev.extend(
-                        raster
-                            .neuron(nn)
-                            .iter()
-                            .map(|&b| (nn, (b as usize + sh) % t)),
-                    );
-                }
-                let sur = SpikeRaster::from_events(n, t, raster.bin_s(), &ev)?;
+                let shifts: Vec<usize> = (0..n).map(|_| r.random_range(0..t)).collect();
+                let sur = csr.shifted(t, &shifts);
                 buf.iter_mut().for_each(|v| *v = 0.0);
                 scatter_range(&sur, &rev, w, p, 0, n, buf);
                 Ok(moments(buf))
@@ -317,18 +311,18 @@ fn unfold_stats(
 /// The padded raster of `raster` unfolded on `device` in time chunks (`U` as in
 /// [`unfold_stats`], each at most `opts.unfold_bytes`), and the projection length L.
 fn unfold_raster(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     w: usize,
     device: &candle_core::Device,
     opts: &DenseAlphaOptions,
 ) -> Result<(Vec<candle_core::Tensor>, usize)> {
     let n = raster.n_neurons();
-    if w < 2 || w > raster.n_bins() {
+    if w < 2 || w as u64 > raster.n_bins() {
         return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
     }
     let max_cols = max_cols(opts, n, w)?;
     let xp = crate::dense::padded_raster(raster, w / 2, opts.dtype, device)?;
-    let l = raster.n_bins() + 2 * (w / 2) + 1 - w;
+    let l = raster.n_bins() as usize + 2 * (w / 2) + 1 - w;
     let mut out = Vec::new();
     let mut t0 = 0;
     while t0 < l {
@@ -349,8 +343,8 @@ fn unfold_raster(
 ///
 /// # Example
 /// ```
-/// use spikelab_convseq::{SpikeRaster, null::{DenseAlphaOptions, dense_projection_moments}};
-/// let r = SpikeRaster::from_events(2, 50, 0.05, &[(0, 10), (1, 12), (0, 30)])?;
+/// use spikelab_convseq::null::{DenseAlphaOptions, dense_projection_moments};
+/// let r = spikelab_data::SparseRaster::from_events(2, 50, 0.05, &[(0, 10), (1, 12), (0, 30)])?;
 /// let filt = vec![0.25f32; 2 * 4]; // one filter, 2 neurons × 4 taps
 /// let m = dense_projection_moments(&r, &filt, 4, &candle_core::Device::Cpu,
 ///                                  &DenseAlphaOptions::default())?;
@@ -359,7 +353,7 @@ fn unfold_raster(
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
 pub fn dense_projection_moments(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     filters: &[f32],
     width_bins: usize,
     device: &candle_core::Device,
@@ -416,14 +410,14 @@ fn finish_moments((sum, sq, mx): (f64, f64, f64), l: usize) -> (f64, f64, f64) {
 /// from the CPU null's, so α agrees with [`alpha_random_filters`] to Monte-Carlo precision
 /// (~1e-3 relative at 15 000 filters), not bit for bit.
 pub fn alpha_random_filters_dense(
-    raster: &SpikeRaster,
+    raster: &SparseRaster,
     width_bins: usize,
     opts: &AlphaOptions,
     seed: u64,
     device: &candle_core::Device,
     dense: &DenseAlphaOptions,
 ) -> Result<NullStats> {
-    raster.require_spikes()?;
+    check_raster(raster)?;
     let (n, w) = (raster.n_neurons(), width_bins);
     let (chunks, l) = unfold_raster(raster, w, device, dense)?;
     let _tf32 = Tf32Guard::set(dense.tf32);

@@ -2,96 +2,28 @@
 
 use serde::{Deserialize, Serialize};
 
+use spikelab_core::{CoreError, Device};
+
 use crate::error::{ConvSeqError, Result};
 
-/// Where a dense computation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum DeviceKind {
-    /// The CPU (always available).
-    #[default]
-    Cpu,
-    /// An NVIDIA GPU by ordinal (needs the `cuda` feature).
-    Cuda(usize),
-    /// An Apple GPU by ordinal (needs the `metal` feature).
-    Metal(usize),
-}
-
-impl DeviceKind {
-    /// Parses `cpu`, `cuda`, `cuda:1`, `metal`, `metal:0`.
-    ///
-    /// ```
-    /// use spikelab_convseq::DeviceKind;
-    /// assert_eq!(DeviceKind::parse("cuda:1")?, DeviceKind::Cuda(1));
-    /// assert!(DeviceKind::parse("tpu").is_err());
-    /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
-    /// ```
-    pub fn parse(s: &str) -> Result<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        let (name, ord) = match s.split_once(':') {
-            Some((a, b)) => (
-                a.to_string(),
-                b.parse::<usize>()
-                    .map_err(|_| ConvSeqError::param("device", format!("bad ordinal in {s:?}")))?,
-            ),
-            None => (s.clone(), 0),
-        };
-        match name.as_str() {
-            "cpu" => Ok(DeviceKind::Cpu),
-            "cuda" | "gpu" => Ok(DeviceKind::Cuda(ord)),
-            "metal" => Ok(DeviceKind::Metal(ord)),
-            _ => Err(ConvSeqError::param(
-                "device",
-                format!("unknown device {s:?} (cpu, cuda[:N], metal[:N])"),
-            )),
+/// The candle device for `device`. A GPU that this build has no backend for (the crate's
+/// `cuda`/`metal` feature is off) or that the driver refuses is a
+/// [`ConvSeqError::DeviceUnavailable`].
+///
+/// ```
+/// use spikelab_convseq::{ConvSeqError, Device, params::candle_device};
+/// assert!(candle_device(Device::Cpu)?.is_cpu());
+/// # #[cfg(not(feature = "cuda"))]
+/// assert!(matches!(candle_device(Device::Cuda(0)), Err(ConvSeqError::DeviceUnavailable { .. })));
+/// # Ok::<(), ConvSeqError>(())
+/// ```
+pub fn candle_device(device: Device) -> Result<candle_core::Device> {
+    device.to_candle().map_err(|e| match e {
+        CoreError::DeviceUnavailable { device, reason } => {
+            ConvSeqError::DeviceUnavailable { device, reason }
         }
-    }
-
-    /// The candle device. Requesting a GPU in a build without its feature is a
-    /// [`ConvSeqError::DeviceUnavailable`].
-    ///
-    /// ```
-    /// use spikelab_convseq::DeviceKind;
-    /// assert!(DeviceKind::Cpu.to_candle().is_ok());
-    /// # #[cfg(not(feature = "cuda"))]
-    /// assert!(DeviceKind::Cuda(0).to_candle().is_err());
-    /// ```
-    pub fn to_candle(self) -> Result<candle_core::Device> {
-        match self {
-            DeviceKind::Cpu => Ok(candle_core::Device::Cpu),
-            DeviceKind::Cuda(i) => {
-                #[cfg(feature = "cuda")]
-                {
-                    candle_core::Device::new_cuda(i).map_err(|e| ConvSeqError::DeviceUnavailable {
-                        device: format!("cuda:{i}"),
-                        reason: e.to_string(),
-                    })
-                }
-                #[cfg(not(feature = "cuda"))]
-                {
-                    Err(ConvSeqError::DeviceUnavailable {
-                        device: format!("cuda:{i}"),
-                        reason: "spikelab-convseq was built without the `cuda` feature".into(),
-                    })
-                }
-            }
-            DeviceKind::Metal(i) => {
-                #[cfg(feature = "metal")]
-                {
-                    candle_core::Device::new_metal(i).map_err(|e| ConvSeqError::DeviceUnavailable {
-                        device: format!("metal:{i}"),
-                        reason: e.to_string(),
-                    })
-                }
-                #[cfg(not(feature = "metal"))]
-                {
-                    Err(ConvSeqError::DeviceUnavailable {
-                        device: format!("metal:{i}"),
-                        reason: "spikelab-convseq was built without the `metal` feature".into(),
-                    })
-                }
-            }
-        }
-    }
+        other => ConvSeqError::param("device", other.to_string()),
+    })
 }
 
 /// Floating-point type of the dense path. f32 is what the original (PyTorch, GPU) uses and
@@ -125,7 +57,7 @@ pub enum Backend {
     /// candle device. Memory ∝ N × T.
     Dense {
         /// Device.
-        device: DeviceKind,
+        device: Device,
         /// Float type.
         dtype: DenseDType,
     },
@@ -384,10 +316,10 @@ impl ConvSeqParams {
 
     /// Checks the parameters against a raster: it must hold spikes and be longer than the
     /// filter (W ≤ T).
-    pub fn validate_for(&self, raster: &crate::SpikeRaster) -> Result<()> {
+    pub fn validate_for(&self, raster: &spikelab_data::SparseRaster) -> Result<()> {
         self.validate()?;
-        raster.require_spikes()?;
-        if self.width_bins > raster.n_bins() {
+        crate::input::check_raster(raster)?;
+        if self.width_bins as u64 > raster.n_bins() {
             return Err(ConvSeqError::param(
                 "width_bins",
                 format!(

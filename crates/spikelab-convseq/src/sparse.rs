@@ -9,7 +9,64 @@ use std::ops::AddAssign;
 
 use rayon::prelude::*;
 
-use crate::raster::SpikeRaster;
+use spikelab_data::SparseRaster;
+
+/// The spike bins of every neuron in one flat array (compressed sparse rows, 4 bytes per
+/// spike): the layout the hot loops read. Built once per call from a [`SparseRaster`], whose
+/// `(bin, count)` lists it reduces to the binary raster convSeq works on.
+#[derive(Debug, Clone)]
+pub(crate) struct Csr {
+    /// Row pointers, length `n_neurons + 1`.
+    ptr: Vec<usize>,
+    /// Spike bins, grouped by neuron, increasing within a neuron.
+    bins: Vec<u32>,
+}
+
+impl Csr {
+    /// The binary view of `raster` (bins must fit in `u32`: checked by
+    /// [`check_raster`](crate::input::check_raster)).
+    pub(crate) fn new(raster: &SparseRaster) -> Self {
+        let mut ptr = Vec::with_capacity(raster.n_neurons() + 1);
+        let mut bins = Vec::with_capacity(raster.nnz());
+        ptr.push(0);
+        for row in raster.rows() {
+            bins.extend(row.iter().map(|&(b, _)| b as u32));
+            ptr.push(bins.len());
+        }
+        Csr { ptr, bins }
+    }
+
+    /// `raster`'s binary view with row n circularly shifted by `shifts[n]` bins (mod `t`);
+    /// rotating a sorted row keeps it sorted, so no sort is needed.
+    pub(crate) fn shifted(&self, t: usize, shifts: &[usize]) -> Self {
+        let mut bins = Vec::with_capacity(self.bins.len());
+        for (n, &sh) in shifts.iter().enumerate() {
+            let row = self.row(n);
+            let k = row.partition_point(|&b| (b as usize) < t - sh);
+            bins.extend(row[k..].iter().map(|&b| (b as usize + sh - t) as u32));
+            bins.extend(row[..k].iter().map(|&b| (b as usize + sh) as u32));
+        }
+        Csr {
+            ptr: self.ptr.clone(),
+            bins,
+        }
+    }
+
+    /// Number of neurons.
+    pub(crate) fn n_neurons(&self) -> usize {
+        self.ptr.len() - 1
+    }
+
+    /// Number of spikes.
+    pub(crate) fn n_spikes(&self) -> usize {
+        self.bins.len()
+    }
+
+    /// The sorted spike bins of neuron `n`.
+    pub(crate) fn row(&self, n: usize) -> &[u32] {
+        &self.bins[self.ptr[n]..self.ptr[n + 1]]
+    }
+}
 
 /// Output range of spike bin `s`: (first output index, first tap j, number of taps).
 #[inline]
@@ -27,7 +84,7 @@ fn span(s: u32, p: usize, w: usize, l: usize) -> Option<(usize, usize, usize)> {
 /// Adds the projection of one filter (`rev`: reversed softmax rows, `[N, W]` row-major) to
 /// `out` (length L) over the neurons `n0..n1`.
 pub(crate) fn scatter_range<T: Copy + AddAssign>(
-    raster: &SpikeRaster,
+    raster: &Csr,
     rev: &[T],
     w: usize,
     p: usize,
@@ -38,7 +95,7 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
     let l = out.len();
     for n in n0..n1 {
         let row = &rev[n * w..(n + 1) * w];
-        for &s in raster.neuron(n) {
+        for &s in raster.row(n) {
             if let Some((t0, j0, len)) = span(s, p, w, l) {
                 for (o, &r) in out[t0..t0 + len].iter_mut().zip(&row[j0..j0 + len]) {
                     *o += r;
@@ -51,10 +108,10 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
 /// All spikes as `(bin, neuron)`, sorted by bin then neuron: the layout of the forward
 /// scatter, whose writes then sweep the projection once in time order (cache friendly for
 /// any T) and need no per-thread buffers.
-pub(crate) fn time_ordered(raster: &SpikeRaster) -> Vec<(u32, u32)> {
+pub(crate) fn time_ordered(raster: &Csr) -> Vec<(u32, u32)> {
     let mut v = Vec::with_capacity(raster.n_spikes());
     for n in 0..raster.n_neurons() {
-        v.extend(raster.neuron(n).iter().map(|&b| (b, n as u32)));
+        v.extend(raster.row(n).iter().map(|&b| (b, n as u32)));
     }
     v.sort_unstable();
     v
@@ -104,7 +161,7 @@ const BLOCKS: usize = 4;
 /// block order. Better than [`project`] when the filter (N·W) is larger than the
 /// projection (L).
 pub(crate) fn project_blocks(
-    raster: &SpikeRaster,
+    raster: &Csr,
     rev: &[f64],
     w: usize,
     p: usize,
@@ -113,7 +170,7 @@ pub(crate) fn project_blocks(
     let n = raster.n_neurons();
     let l = out.len();
     out.iter_mut().for_each(|v| *v = 0.0);
-    let (ptr, _) = raster.csr();
+    let ptr = &raster.ptr;
     let total = raster.n_spikes();
     let mut bounds = vec![0usize];
     for b in 1..BLOCKS {
@@ -146,11 +203,11 @@ pub(crate) fn project_blocks(
 
 /// Gradient gather: `grev[n, j] = Σ_{spikes s of n} g[s + P − W + 1 + j]`, parallel over
 /// neurons. `grev` is `[N, W]` row-major and is overwritten.
-pub(crate) fn gather(raster: &SpikeRaster, g: &[f64], w: usize, p: usize, grev: &mut [f64]) {
+pub(crate) fn gather(raster: &Csr, g: &[f64], w: usize, p: usize, grev: &mut [f64]) {
     let l = g.len();
     grev.par_chunks_mut(w).enumerate().for_each(|(n, row)| {
         row.iter_mut().for_each(|v| *v = 0.0);
-        for &s in raster.neuron(n) {
+        for &s in raster.row(n) {
             if let Some((t0, j0, len)) = span(s, p, w, l) {
                 for (r, &gv) in row[j0..j0 + len].iter_mut().zip(&g[t0..t0 + len]) {
                     *r += gv;

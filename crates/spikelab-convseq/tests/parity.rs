@@ -3,7 +3,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use spikelab_convseq::{
-    Backend, ConvSeqParams, DenseDType, DeviceKind, SpikeRaster, init_logits, make_engine,
+    Backend, ConvSeqParams, DenseDType, Device, SparseRaster, init_logits, make_engine,
 };
 use spikelab_datasets::convseq as bundled;
 
@@ -72,19 +72,22 @@ fn brute_loss(
     (total, projs)
 }
 
-fn small_case() -> (SpikeRaster, Vec<Vec<f64>>) {
+fn small_case() -> (SparseRaster, Vec<Vec<f64>>) {
     let (n, t) = (5, 60);
     let mut ev = Vec::new();
     let mut dense = vec![vec![0.0; t]; n];
     for i in 0..n {
         for b in 0..t {
             if (i * 31 + b * 17 + i * b) % 11 == 0 {
-                ev.push((i, b));
+                ev.push((i, b as u64));
                 dense[i][b] = 1.0;
             }
         }
     }
-    (SpikeRaster::from_events(n, t, 0.01, &ev).unwrap(), dense)
+    (
+        SparseRaster::from_events(n, t as u64, 0.01, &ev).unwrap(),
+        dense,
+    )
 }
 
 #[test]
@@ -102,7 +105,7 @@ fn small_case_matches_brute_force_formula_and_finite_differences() {
         for backend in [
             Backend::Sparse,
             Backend::Dense {
-                device: DeviceKind::Cpu,
+                device: Device::Cpu,
                 dtype: DenseDType::F64,
             },
         ] {
@@ -148,7 +151,7 @@ fn small_case_matches_brute_force_formula_and_finite_differences() {
     }
 }
 
-fn demo_slice() -> SpikeRaster {
+fn demo_slice() -> SparseRaster {
     bundled::demo_raster()
         .unwrap()
         .slice_bins(2000, 5000)
@@ -163,7 +166,7 @@ fn sparse_vs_dense(params: ConvSeqParams, dtype: DenseDType, tol: f64) {
     };
     let pd = ConvSeqParams {
         backend: Backend::Dense {
-            device: DeviceKind::Cpu,
+            device: Device::Cpu,
             dtype,
         },
         ..params.clone()
@@ -252,12 +255,12 @@ fn sparse_equals_dense_time_ordered_scatter_odd_width() {
 fn dense_null_projection_moments_match_brute_force_in_time_chunks() {
     use spikelab_convseq::null::{DenseAlphaOptions, dense_projection_moments};
     let r = demo_slice().slice_bins(0, 700).unwrap();
-    let (n, t, w) = (r.n_neurons(), r.n_bins(), 40);
+    let (n, t, w) = (r.n_neurons(), r.n_bins() as usize, 40);
     let p = w / 2;
     let l = t + 2 * p - w + 1;
     let mut x = vec![vec![0.0; t]; n];
     for (i, row) in x.iter_mut().enumerate() {
-        for &b in r.neuron(i) {
+        for &(b, _) in &r.rows()[i] {
             row[b as usize] = 1.0;
         }
     }

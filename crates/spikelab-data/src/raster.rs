@@ -248,6 +248,57 @@ impl SparseRaster {
     pub fn nnz(&self) -> usize {
         self.rows.iter().map(Vec::len).sum()
     }
+    /// Largest count in any bin (0 for an empty raster).
+    pub fn max_count(&self) -> u32 {
+        self.rows
+            .iter()
+            .flat_map(|r| r.iter().map(|&(_, c)| c))
+            .max()
+            .unwrap_or(0)
+    }
+    /// A copy with every count above 1 clipped to 1.
+    pub fn binarized(&self) -> SparseRaster {
+        SparseRaster {
+            rows: self
+                .rows
+                .iter()
+                .map(|r| r.iter().map(|&(b, _)| (b, 1)).collect())
+                .collect(),
+            n_bins: self.n_bins,
+            bin_s: self.bin_s,
+        }
+    }
+    /// The sub-raster of bins `start..end`, renumbered from 0.
+    ///
+    /// ```
+    /// use spikelab_data::SparseRaster;
+    /// let r = SparseRaster::from_events(2, 100, 0.01, &[(0, 5), (1, 50), (1, 70)])?;
+    /// let s = r.slice_bins(40, 100)?;
+    /// assert_eq!((s.n_bins(), s.rows()[1].clone()), (60, vec![(10, 1), (30, 1)]));
+    /// # Ok::<(), spikelab_data::DataError>(())
+    /// ```
+    pub fn slice_bins(&self, start: u64, end: u64) -> Result<SparseRaster> {
+        if start >= end || end > self.n_bins {
+            return Err(DataError::param(
+                "start/end",
+                format!("need start < end ≤ {}, got {start}..{end}", self.n_bins),
+            ));
+        }
+        let rows = self
+            .rows
+            .iter()
+            .map(|row| {
+                let i0 = row.partition_point(|&(b, _)| b < start);
+                let i1 = row.partition_point(|&(b, _)| b < end);
+                row[i0..i1].iter().map(|&(b, c)| (b - start, c)).collect()
+            })
+            .collect();
+        Ok(SparseRaster {
+            rows,
+            n_bins: end - start,
+            bin_s: self.bin_s,
+        })
+    }
     /// Densifies the whole raster. Refuses above 2³¹ cells; use [`SparseRaster::windows`].
     pub fn to_dense(&self) -> Result<BinnedRaster> {
         let cells = self.n_neurons() as u128 * self.n_bins as u128;

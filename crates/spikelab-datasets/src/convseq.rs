@@ -1,28 +1,21 @@
 //! The bundled convSeq rasters and ground truth (`datasets/convseq/`, see its README).
 
-use spikelab_convseq::raster::{CountPolicy, SpikeRaster};
+use spikelab_convseq::input::{read_id_time_txt, read_pairs_npy};
+use spikelab_convseq::metrics::Truth;
 use spikelab_convseq::{ConvSeqError, Result};
+use spikelab_data::SparseRaster;
 
 use crate as datasets;
-
-/// Ground truth of the synthetic demo.
-#[derive(Debug, Clone)]
-pub struct DemoTruth {
-    /// The 45 occurrence centres (bins), as the original generator computes them.
-    pub centres: Vec<f64>,
-    /// Raster row of the neuron at sequence position 0…119.
-    pub members: Vec<usize>,
-}
 
 /// The original convSeq demo raster (452 × 18 137 bins of 50 ms, 16 980 spikes), made by
 /// the original generator (`synthetic_demo/`).
 ///
 /// ```
 /// let r = spikelab_datasets::convseq::demo_raster()?;
-/// assert_eq!((r.n_neurons(), r.n_bins(), r.n_spikes()), (452, 18137, 16980));
+/// assert_eq!((r.n_neurons(), r.n_bins(), r.nnz()), (452, 18137, 16980));
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
-pub fn demo_raster() -> Result<SpikeRaster> {
+pub fn demo_raster() -> Result<SparseRaster> {
     let meta_path = datasets::convseq("synthetic_demo/meta.json")?;
     let meta = std::fs::read_to_string(&meta_path)
         .map_err(|e| spikelab_data::DataError::io(&meta_path, e))?;
@@ -34,9 +27,9 @@ pub fn demo_raster() -> Result<SpikeRaster> {
             .ok_or_else(|| ConvSeqError::InvalidRaster(format!("meta.json lacks number {name}")))
     };
     let n = field("n_neurons")? as usize;
-    let t = field("n_bins")? as usize;
+    let t = field("n_bins")? as u64;
     let bin_s = field("bin_s")?;
-    SpikeRaster::read_pairs_npy(
+    read_pairs_npy(
         &datasets::convseq("synthetic_demo/spikes.npy")?,
         n,
         t,
@@ -44,23 +37,24 @@ pub fn demo_raster() -> Result<SpikeRaster> {
     )
 }
 
-/// Ground truth of the demo (`gt_centres.npy`, `members.npy`).
-pub fn demo_truth() -> Result<DemoTruth> {
+/// Ground truth of the demo (`gt_centres.npy`, `members.npy`): the 45 occurrence centres
+/// (bins, as the original generator computes them) and the raster rows of the neurons at
+/// sequence positions 0…119.
+pub fn demo_truth() -> Result<Truth> {
     let c = spikelab_data::io::npy::read_any(&datasets::convseq("synthetic_demo/gt_centres.npy")?)?;
     let m = spikelab_data::io::npy::read_any(&datasets::convseq("synthetic_demo/members.npy")?)?;
-    Ok(DemoTruth {
-        centres: c.data.iter().copied().collect(),
+    Ok(Truth {
+        centres_bins: c.data.iter().copied().collect(),
         members: m.data.iter().map(|&v| v as usize).collect(),
     })
 }
 
 /// The songbird HVC spikes (PP-Seq demo file; 75 neurons, 22 s), binned at `bin_s`
 /// seconds (the convSeq/PP-Seq authors use 1 ms).
-pub fn songbird_raster(bin_s: f64) -> Result<SpikeRaster> {
-    SpikeRaster::read_id_time_txt(
+pub fn songbird_raster(bin_s: f64) -> Result<SparseRaster> {
+    read_id_time_txt(
         &datasets::convseq("songbird_hvc/songbird_spikes.txt")?,
         bin_s,
-        CountPolicy::Binarize,
     )
 }
 
@@ -69,11 +63,12 @@ pub fn songbird_raster(bin_s: f64) -> Result<SpikeRaster> {
 ///
 /// ```
 /// let r = spikelab_datasets::convseq::ca1_raster()?;
-/// assert_eq!((r.n_neurons(), r.n_bins(), r.n_spikes()), (452, 18137, 16982));
+/// assert_eq!((r.n_neurons(), r.n_bins(), r.nnz()), (452, 18137, 16982));
+/// assert_eq!(r.max_count(), 1);
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
-pub fn ca1_raster() -> Result<SpikeRaster> {
+pub fn ca1_raster() -> Result<SparseRaster> {
     let path = datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?;
     let r = spikelab_data::io::mat::read_raster(&path, "neuronal_activity_mat", 0.05)?;
-    SpikeRaster::from_binned(&r, CountPolicy::Error)
+    Ok(r.to_sparse())
 }

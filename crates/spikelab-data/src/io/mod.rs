@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
 
+mod atomic;
 pub mod csv;
 pub mod kilosort;
 pub mod mat;
@@ -26,6 +27,7 @@ pub mod npy;
 pub mod nwb;
 mod open;
 
+pub use atomic::write_atomic;
 pub use open::{
     Content, Loaded, ReadOptions, open, read_population_activity, read_raster, read_spike_trains,
     read_traces,
