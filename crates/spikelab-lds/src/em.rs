@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use spikelab_core::{Flow, Observer, Progress};
 
 use crate::error::{LdsError, Result};
-use crate::filter::{FilterOptions, Smoothed, observed_rows, smooth};
+use crate::filter::{FilterOptions, Smoothed, Track, fully_observed, pattern};
 use crate::linalg::{floor_psd, symmetrize};
 use crate::model::{Lds, Trajectory};
 
@@ -195,73 +195,101 @@ impl SuffStats {
     /// Statistics of one smoothed trajectory.
     ///
     /// Uses E\[ζζᵀ\] = ζ̄ζ̄ᵀ + blockdiag(P^s_{t−1}, 0) and E\[ζ x_tᵀ\] = ζ̄ m_tᵀ + \[cross_{t−1}ᵀ; 0\]
-    /// (only the state block of ζ is random), accumulated in place.
+    /// (only the state block of ζ is random).
     pub fn from_smoothed(lds: &Lds, traj: &Trajectory, sm: &Smoothed) -> Self {
+        let obs = pattern(&traj.y);
+        let sums = CovSums::new(&sm.covs, &sm.cross, &obs, lds.n_outputs());
+        let n = lds.n_states();
+        let mut means = DMatrix::zeros(n, sm.means.len());
+        for (mut col, m) in means.column_iter_mut().zip(&sm.means) {
+            col.copy_from(m);
+        }
+        Self::from_parts(lds, traj, &means, &obs, &sums)
+    }
+
+    /// Statistics from the smoothed means (n × T) and the covariance sums of the trajectory's
+    /// observation pattern `obs`.
+    pub(crate) fn from_parts(
+        lds: &Lds,
+        traj: &Trajectory,
+        means: &DMatrix<f64>,
+        obs: &[Vec<usize>],
+        sums: &CovSums,
+    ) -> Self {
         let n = lds.n_states();
         let m = lds.n_outputs();
         let pd = lds.n_dyn_inputs();
         let pe = lds.n_emis_inputs();
         let mut s = Self::zeros(n, m, pd, pe);
         let t_len = traj.len();
+        let ms = means.as_slice();
+        let col = |t: usize| &ms[t * n..(t + 1) * n];
         // Dynamics.
         let dz = n + pd + 1;
-        let mut zeta = DVector::zeros(dz);
+        let mut zeta = vec![0.0; dz];
         zeta[dz - 1] = 1.0;
         for t in 1..t_len {
-            zeta.rows_mut(0, n).copy_from(&sm.means[t - 1]);
+            zeta[..n].copy_from_slice(col(t - 1));
             for c in 0..pd {
                 zeta[n + c] = traj.v[(t, c)];
             }
-            s.zz.ger(1.0, &zeta, &zeta, 1.0);
-            s.zx.ger(1.0, &zeta, &sm.means[t], 1.0);
-            s.xx.ger(1.0, &sm.means[t], &sm.means[t], 1.0);
-            let mut zz = s.zz.view_mut((0, 0), (n, n));
-            zz += &sm.covs[t - 1];
-            let mut zx = s.zx.view_mut((0, 0), (n, n));
-            zx += sm.cross[t - 1].transpose();
-            s.xx += &sm.covs[t];
+            outer_acc(&mut s.zz, &zeta, &zeta);
+            outer_acc(&mut s.zx, &zeta, col(t));
+            outer_acc(&mut s.xx, col(t), col(t));
         }
+        let mut zz = s.zz.view_mut((0, 0), (n, n));
+        zz += &sums.prev;
+        let mut zx = s.zx.view_mut((0, 0), (n, n));
+        zx += &sums.cross;
+        s.xx += &sums.next;
         s.n_dyn = t_len.saturating_sub(1) as f64;
-        // Emissions.
+        // Emissions: fully observed steps in ee/ey/yy, partly observed ones per output.
         let de = n + pe + 1;
-        let mut eta = DVector::zeros(de);
+        let mut eta = vec![0.0; de];
         eta[de - 1] = 1.0;
-        let mut obs = Vec::with_capacity(m);
-        let mut y = DVector::zeros(m);
-        for t in 0..t_len {
-            observed_rows(&traj.y, t, &mut obs);
-            if obs.is_empty() {
+        let mut y = vec![0.0; m];
+        for (t, o) in obs.iter().enumerate() {
+            if o.is_empty() {
                 continue;
             }
-            eta.rows_mut(0, n).copy_from(&sm.means[t]);
+            eta[..n].copy_from_slice(col(t));
             for c in 0..pe {
                 eta[n + c] = traj.u[(t, c)];
             }
-            if obs.len() == m {
-                for j in 0..m {
-                    y[j] = traj.y[(t, j)];
+            if o.len() == m {
+                for (j, yj) in y.iter_mut().enumerate() {
+                    *yj = traj.y[(t, j)];
                 }
-                s.ee.ger(1.0, &eta, &eta, 1.0);
-                let mut ee = s.ee.view_mut((0, 0), (n, n));
-                ee += &sm.covs[t];
-                s.ey.ger(1.0, &eta, &y, 1.0);
-                s.yy.ger(1.0, &y, &y, 1.0);
+                outer_acc(&mut s.ee, &eta, &eta);
+                outer_acc(&mut s.ey, &eta, &y);
+                outer_acc(&mut s.yy, &y, &y);
                 s.n_emis += 1.0;
             } else {
                 s.n_partial += 1.0;
-            }
-            for &j in &obs {
-                let yj = traj.y[(t, j)];
-                s.ee_row[j].ger(1.0, &eta, &eta, 1.0);
-                let mut ee = s.ee_row[j].view_mut((0, 0), (n, n));
-                ee += &sm.covs[t];
-                s.ey_row[j].axpy(yj, &eta, 1.0);
-                s.yy_row[j] += yj * yj;
-                s.n_row[j] += 1.0;
+                for &j in o {
+                    let yj = traj.y[(t, j)];
+                    outer_acc(&mut s.ee_row[j], &eta, &eta);
+                    for (a, e) in s.ey_row[j].iter_mut().zip(&eta) {
+                        *a += yj * e;
+                    }
+                    s.yy_row[j] += yj * yj;
+                    s.n_row[j] += 1.0;
+                }
             }
         }
-        s.x0 = sm.means[0].clone();
-        s.x0x0 = &sm.covs[0] + &sm.means[0] * sm.means[0].transpose();
+        let mut ee = s.ee.view_mut((0, 0), (n, n));
+        ee += &sums.full;
+        // Per output j: the fully observed steps plus the partly observed ones where j is.
+        for j in 0..m {
+            let mut er = s.ee_row[j].view_mut((0, 0), (n, n));
+            er += &sums.partial[j];
+            s.ee_row[j] += &s.ee;
+            s.ey_row[j] += s.ey.column(j);
+            s.yy_row[j] += s.yy[(j, j)];
+            s.n_row[j] += s.n_emis;
+        }
+        s.x0 = DVector::from_column_slice(col(0));
+        s.x0x0 = &sums.first + &s.x0 * s.x0.transpose();
         symmetrize(&mut s.x0x0);
         s.n_traj = 1.0;
         s
@@ -269,35 +297,212 @@ impl SuffStats {
 
     /// `self += w · other`.
     pub fn add_scaled(&mut self, other: &SuffStats, w: f64) {
-        self.zz += &other.zz * w;
-        self.zx += &other.zx * w;
-        self.xx += &other.xx * w;
+        add_scaled_slice(self.zz.as_mut_slice(), other.zz.as_slice(), w);
+        add_scaled_slice(self.zx.as_mut_slice(), other.zx.as_slice(), w);
+        add_scaled_slice(self.xx.as_mut_slice(), other.xx.as_slice(), w);
         self.n_dyn += other.n_dyn * w;
-        self.ee += &other.ee * w;
-        self.ey += &other.ey * w;
-        self.yy += &other.yy * w;
+        add_scaled_slice(self.ee.as_mut_slice(), other.ee.as_slice(), w);
+        add_scaled_slice(self.ey.as_mut_slice(), other.ey.as_slice(), w);
+        add_scaled_slice(self.yy.as_mut_slice(), other.yy.as_slice(), w);
         self.n_emis += other.n_emis * w;
         for j in 0..self.ee_row.len() {
-            self.ee_row[j] += &other.ee_row[j] * w;
-            self.ey_row[j] += &other.ey_row[j] * w;
+            add_scaled_slice(self.ee_row[j].as_mut_slice(), other.ee_row[j].as_slice(), w);
+            add_scaled_slice(self.ey_row[j].as_mut_slice(), other.ey_row[j].as_slice(), w);
             self.yy_row[j] += other.yy_row[j] * w;
             self.n_row[j] += other.n_row[j] * w;
         }
         self.n_partial += other.n_partial * w;
-        self.x0 += &other.x0 * w;
-        self.x0x0 += &other.x0x0 * w;
+        add_scaled_slice(self.x0.as_mut_slice(), other.x0.as_slice(), w);
+        add_scaled_slice(self.x0x0.as_mut_slice(), other.x0x0.as_slice(), w);
         self.n_traj += other.n_traj * w;
     }
 }
 
-/// E-step over many trajectories: summed statistics and the total log-likelihood.
-pub fn e_step(lds: &Lds, trajs: &[Trajectory], opts: &FilterOptions) -> Result<(SuffStats, f64)> {
-    let parts: Vec<(SuffStats, f64)> = trajs
-        .par_iter()
-        .map(|tr| {
-            let sm = smooth(lds, tr, opts)?;
-            Ok((SuffStats::from_smoothed(lds, tr, &sm), sm.filtered.loglik))
+/// `acc += w · x` elementwise.
+fn add_scaled_slice(acc: &mut [f64], x: &[f64], w: f64) {
+    for (a, v) in acc.iter_mut().zip(x) {
+        *a += v * w;
+    }
+}
+
+/// `acc += x yᵀ` for a column-major `acc` (|x| rows, |y| columns).
+fn outer_acc(acc: &mut DMatrix<f64>, x: &[f64], y: &[f64]) {
+    for (col, yj) in acc.as_mut_slice().chunks_exact_mut(x.len()).zip(y) {
+        for (a, xi) in col.iter_mut().zip(x) {
+            *a += xi * yj;
+        }
+    }
+}
+
+/// Sums of the smoothed covariances that enter one trajectory's statistics. They depend only
+/// on the observation pattern, so trajectories that share a [`Track`] share them.
+#[derive(Debug, Clone)]
+pub(crate) struct CovSums {
+    /// Σ_{t=1}^{T−1} P^s_{t−1}.
+    prev: DMatrix<f64>,
+    /// Σ_{t=1}^{T−1} cross\[t−1\]ᵀ.
+    cross: DMatrix<f64>,
+    /// Σ_{t=1}^{T−1} P^s_t.
+    next: DMatrix<f64>,
+    /// Σ of P^s_t over the fully observed steps.
+    full: DMatrix<f64>,
+    /// Per output j: Σ of P^s_t over the partly observed steps where j is observed.
+    partial: Vec<DMatrix<f64>>,
+    /// P^s_0.
+    first: DMatrix<f64>,
+}
+
+impl CovSums {
+    fn new(covs: &[DMatrix<f64>], cross: &[DMatrix<f64>], obs: &[Vec<usize>], m: usize) -> Self {
+        let n = covs[0].nrows();
+        let zero = DMatrix::zeros(n, n);
+        let mut s = Self {
+            prev: zero.clone(),
+            cross: zero.clone(),
+            next: zero.clone(),
+            full: zero.clone(),
+            partial: vec![zero; m],
+            first: covs[0].clone(),
+        };
+        for t in 1..covs.len() {
+            s.prev += &covs[t - 1];
+            s.cross += cross[t - 1].transpose();
+            s.next += &covs[t];
+        }
+        for (p, o) in covs.iter().zip(obs) {
+            if o.len() == m {
+                s.full += p;
+            } else {
+                for &j in o {
+                    s.partial[j] += p;
+                }
+            }
+        }
+        s
+    }
+
+    fn of(track: &Track, m: usize) -> Self {
+        let sm = track.smooth.as_ref().expect("track built with the smoother");
+        Self::new(&sm.covs, &sm.cross, &track.obs, m)
+    }
+}
+
+/// Filter (and smoother) tracks of one model, shared by all fully observed trajectories of a
+/// length that occurs more than once; any other trajectory gets its own track. The results are
+/// those of [`crate::smooth`] on each trajectory, bit for bit.
+pub(crate) struct Shared<'a> {
+    lds: &'a Lds,
+    opts: FilterOptions,
+    smoother: bool,
+    by_len: Vec<(usize, Track, Option<CovSums>)>,
+}
+
+impl<'a> Shared<'a> {
+    /// `full[i]`: trajectory i has no missing entry. The trajectories must have been checked
+    /// against the model.
+    pub(crate) fn new(
+        lds: &'a Lds,
+        trajs: &[Trajectory],
+        full: &[bool],
+        opts: &FilterOptions,
+        smoother: bool,
+    ) -> Result<Self> {
+        let mut lens: Vec<usize> = trajs
+            .iter()
+            .zip(full)
+            .filter(|&(_, &f)| f)
+            .map(|(t, _)| t.len())
+            .collect();
+        lens.sort_unstable();
+        let mut repeated: Vec<usize> = lens
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        repeated.dedup();
+        let mut sh = Self {
+            lds,
+            opts: *opts,
+            smoother,
+            by_len: Vec::with_capacity(repeated.len()),
+        };
+        for t_len in repeated {
+            let (track, sums) = sh.track(all_rows(lds.n_outputs(), t_len))?;
+            sh.by_len.push((t_len, track, sums));
+        }
+        Ok(sh)
+    }
+
+    fn track(&self, obs: Vec<Vec<usize>>) -> Result<(Track, Option<CovSums>)> {
+        let track = Track::new(self.lds, obs, &self.opts, self.smoother)?;
+        let sums = self
+            .smoother
+            .then(|| CovSums::of(&track, self.lds.n_outputs()));
+        Ok((track, sums))
+    }
+
+    fn run<R>(
+        &self,
+        traj: &Trajectory,
+        full: bool,
+        f: impl FnOnce(&Track, Option<&CovSums>) -> Result<R>,
+    ) -> Result<R> {
+        if full && let Some((_, track, sums)) = self.by_len.iter().find(|e| e.0 == traj.len()) {
+            return f(track, sums.as_ref());
+        }
+        let obs = if full {
+            all_rows(self.lds.n_outputs(), traj.len())
+        } else {
+            pattern(&traj.y)
+        };
+        let (track, sums) = self.track(obs)?;
+        f(&track, sums.as_ref())
+    }
+
+    /// log p(y | θ) of one trajectory.
+    pub(crate) fn loglik(&self, traj: &Trajectory, full: bool) -> Result<f64> {
+        self.run(traj, full, |track, _| {
+            Ok(track.filter_means(self.lds, traj)?.2)
         })
+    }
+
+    /// Statistics and log-likelihood of one trajectory (needs `smoother`).
+    pub(crate) fn stats(&self, traj: &Trajectory, full: bool) -> Result<(SuffStats, f64)> {
+        self.run(traj, full, |track, sums| {
+            let (pred, filt, ll) = track.filter_means(self.lds, traj)?;
+            let means = track.smooth_means(&pred, &filt);
+            let sums = sums.expect("shared tracks built with the smoother");
+            Ok((
+                SuffStats::from_parts(self.lds, traj, &means, &track.obs, sums),
+                ll,
+            ))
+        })
+    }
+}
+
+fn all_rows(m: usize, t_len: usize) -> Vec<Vec<usize>> {
+    vec![(0..m).collect(); t_len]
+}
+
+/// `full[i]`: trajectory i has no missing output entry.
+pub(crate) fn full_flags(trajs: &[Trajectory]) -> Vec<bool> {
+    trajs.iter().map(|t| fully_observed(&t.y)).collect()
+}
+
+/// E-step over many trajectories: summed statistics and the total log-likelihood.
+///
+/// Trajectories are processed in parallel and summed in their order, so the result does not
+/// depend on the number of threads.
+pub fn e_step(lds: &Lds, trajs: &[Trajectory], opts: &FilterOptions) -> Result<(SuffStats, f64)> {
+    opts.check()?;
+    for tr in trajs {
+        tr.check_against(lds)?;
+    }
+    let full = full_flags(trajs);
+    let shared = Shared::new(lds, trajs, &full, opts, true)?;
+    let parts: Vec<(SuffStats, f64)> = (0..trajs.len())
+        .into_par_iter()
+        .map(|i| shared.stats(&trajs[i], full[i]))
         .collect::<Result<_>>()?;
     let mut total = SuffStats::zeros(
         lds.n_states(),
@@ -364,6 +569,34 @@ fn residual(
     r
 }
 
+/// The weights `[M P o]` of one regression (state block, input block, offset column) and which
+/// of its columns EM learns (`learn` for the three blocks).
+fn pack(
+    mat: &DMatrix<f64>,
+    inputs: &DMatrix<f64>,
+    off: &DVector<f64>,
+    learn: [bool; 3],
+) -> (DMatrix<f64>, Vec<bool>) {
+    let (n, p) = (mat.ncols(), inputs.ncols());
+    let mut w = DMatrix::zeros(mat.nrows(), n + p + 1);
+    w.columns_mut(0, n).copy_from(mat);
+    w.columns_mut(n, p).copy_from(inputs);
+    w.set_column(n + p, off);
+    let mut free = vec![learn[0]; n];
+    free.extend(std::iter::repeat_n(learn[1], p));
+    free.push(learn[2]);
+    (w, free)
+}
+
+/// The three blocks of [`pack`]ed weights with n states and p inputs.
+fn unpack(w: &DMatrix<f64>, n: usize, p: usize) -> (DMatrix<f64>, DMatrix<f64>, DVector<f64>) {
+    (
+        w.columns(0, n).into_owned(),
+        w.columns(n, p).into_owned(),
+        w.column(n + p).into_owned(),
+    )
+}
+
 /// One M-step: returns the updated model. Frozen parameters are copied unchanged.
 pub fn m_step(lds: &Lds, s: &SuffStats, opts: &EmOptions) -> Result<Lds> {
     let n = lds.n_states();
@@ -375,17 +608,9 @@ pub fn m_step(lds: &Lds, s: &SuffStats, opts: &EmOptions) -> Result<Lds> {
     let floor = |p: &mut DMatrix<f64>| floor_psd(p, opts.cov_floor, ABS_COV_FLOOR);
     // Dynamics.
     if s.n_dyn > 0.0 && (l.a || l.b_in || l.b_off || l.q) {
-        let mut w = DMatrix::zeros(n, n + pd + 1);
-        w.columns_mut(0, n).copy_from(&lds.a);
-        w.columns_mut(n, pd).copy_from(&lds.b_in);
-        w.set_column(n + pd, &lds.b_off);
-        let mut free = vec![l.a; n];
-        free.extend(std::iter::repeat_n(l.b_in, pd));
-        free.push(l.b_off);
+        let (mut w, free) = pack(&lds.a, &lds.b_in, &lds.b_off, [l.a, l.b_in, l.b_off]);
         regress(&s.zz, &s.zx, &mut w, &free, opts.filter.jitter)?;
-        out.a = w.columns(0, n).into_owned();
-        out.b_in = w.columns(n, pd).into_owned();
-        out.b_off = w.column(n + pd).into_owned();
+        (out.a, out.b_in, out.b_off) = unpack(&w, n, pd);
         if l.q {
             let mut q = residual(&s.xx, &s.zx, &s.zz, &w) / s.n_dyn;
             floor(&mut q);
@@ -394,13 +619,7 @@ pub fn m_step(lds: &Lds, s: &SuffStats, opts: &EmOptions) -> Result<Lds> {
     }
     // Emissions.
     if l.c || l.d_in || l.d_off || l.r {
-        let mut w = DMatrix::zeros(m, n + pe + 1);
-        w.columns_mut(0, n).copy_from(&lds.c);
-        w.columns_mut(n, pe).copy_from(&lds.d_in);
-        w.set_column(n + pe, &lds.d_off);
-        let mut free = vec![l.c; n];
-        free.extend(std::iter::repeat_n(l.d_in, pe));
-        free.push(l.d_off);
+        let (mut w, free) = pack(&lds.c, &lds.d_in, &lds.d_off, [l.c, l.d_in, l.d_off]);
         if opts.diagonal_r {
             let mut r = DMatrix::zeros(m, m);
             for j in 0..m {
@@ -438,9 +657,7 @@ pub fn m_step(lds: &Lds, s: &SuffStats, opts: &EmOptions) -> Result<Lds> {
                 out.r = r;
             }
         }
-        out.c = w.columns(0, n).into_owned();
-        out.d_in = w.columns(n, pe).into_owned();
-        out.d_off = w.column(n + pe).into_owned();
+        (out.c, out.d_in, out.d_off) = unpack(&w, n, pe);
     }
     // Initial state.
     if s.n_traj > 0.0 {

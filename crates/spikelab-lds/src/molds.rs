@@ -12,9 +12,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use spikelab_core::{Flow, Observer, Progress};
 
-use crate::em::{EmOptions, SuffStats, check_data, m_step};
+use crate::em::{EmOptions, Shared, SuffStats, check_data, full_flags, m_step};
 use crate::error::{LdsError, Result};
-use crate::filter::{filter, smooth};
 use crate::generate::{randn, random_stable};
 use crate::hokalman::{Order, ho_kalman};
 use crate::linalg::{dlyap, spectral_radius};
@@ -149,18 +148,50 @@ pub fn responsibilities(
     trajs: &[Trajectory],
     em: &EmOptions,
 ) -> Result<(Vec<Vec<f64>>, Vec<f64>)> {
-    let rows: Vec<(Vec<f64>, f64)> = trajs
+    em.filter.check()?;
+    for c in &model.components {
+        for tr in trajs {
+            tr.check_against(c)?;
+        }
+    }
+    let full = full_flags(trajs);
+    let rows = mixture_e_step(model, trajs, &full, em, false)?;
+    Ok(rows.into_iter().map(|(_, g, l)| (g, l)).unzip())
+}
+
+/// Per trajectory: the statistics under every component (when `stats`), the responsibilities
+/// and log Σ_k p_k p(y_i | θ_k). In parallel over trajectories, in their order.
+fn mixture_e_step(
+    model: &Molds,
+    trajs: &[Trajectory],
+    full: &[bool],
+    em: &EmOptions,
+    stats: bool,
+) -> Result<Vec<(Vec<SuffStats>, Vec<f64>, f64)>> {
+    let shared = model
+        .components
         .par_iter()
-        .map(|tr| {
-            let lls = model
-                .components
-                .iter()
-                .map(|c| filter(c, tr, &em.filter).map(|f| f.loglik))
-                .collect::<Result<Vec<f64>>>()?;
-            Ok(posterior(&model.weights, &lls))
+        .map(|c| Shared::new(c, trajs, full, &em.filter, stats))
+        .collect::<Result<Vec<_>>>()?;
+    (0..trajs.len())
+        .into_par_iter()
+        .map(|i| {
+            let (tr, f) = (&trajs[i], full[i]);
+            let mut per = Vec::with_capacity(shared.len());
+            let mut lls = Vec::with_capacity(shared.len());
+            for sh in &shared {
+                if stats {
+                    let (s, l) = sh.stats(tr, f)?;
+                    per.push(s);
+                    lls.push(l);
+                } else {
+                    lls.push(sh.loglik(tr, f)?);
+                }
+            }
+            let (gamma, lse) = posterior(&model.weights, &lls);
+            Ok((per, gamma, lse))
         })
-        .collect::<Result<_>>()?;
-    Ok(rows.into_iter().unzip())
+        .collect()
 }
 
 fn posterior(weights: &[f64], lls: &[f64]) -> (Vec<f64>, f64) {
@@ -196,6 +227,7 @@ pub fn molds_em(
         check_data(c, trajs)?;
     }
     let n_traj = trajs.len() as f64;
+    let full = full_flags(trajs);
     let mut model = init.clone();
     let mut alive: Vec<usize> = (0..model.components.len()).collect();
     let mut dropped = Vec::new();
@@ -203,21 +235,8 @@ pub fn molds_em(
     let mut converged = false;
     let mut iter = 0;
     loop {
-        // E-step: per trajectory, every component.
-        let per: Vec<(Vec<SuffStats>, Vec<f64>, f64)> = trajs
-            .par_iter()
-            .map(|tr| {
-                let mut stats = Vec::with_capacity(model.components.len());
-                let mut lls = Vec::with_capacity(model.components.len());
-                for c in &model.components {
-                    let sm = smooth(c, tr, &opts.em.filter)?;
-                    lls.push(sm.filtered.loglik);
-                    stats.push(SuffStats::from_smoothed(c, tr, &sm));
-                }
-                let (gamma, lse) = posterior(&model.weights, &lls);
-                Ok((stats, gamma, lse))
-            })
-            .collect::<Result<_>>()?;
+        // E-step: per trajectory, every component; the last one only scores.
+        let per = mixture_e_step(&model, trajs, &full, &opts.em, iter < opts.em.max_iter)?;
         let ll: f64 = per.iter().map(|p| p.2).sum();
         if !ll.is_finite() {
             return Err(LdsError::NonFinite("mixture log-likelihood".into()));

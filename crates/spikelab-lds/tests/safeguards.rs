@@ -5,8 +5,8 @@ use rand::SeedableRng;
 use spikelab_core::{Flow, Progress, Silent};
 use spikelab_lds::eval::{adjusted_rand_index, clustering_accuracy, match_components};
 use spikelab_lds::{
-    EmOptions, FilterOptions, Lds, LdsError, Learn, MoldsInit, MoldsOptions, MoldsSpec, Trajectory,
-    filter, fit_em, fit_molds, smooth,
+    EmOptions, FilterOptions, Lds, LdsError, Learn, MoldsInit, MoldsOptions, MoldsSpec, SuffStats,
+    Trajectory, e_step, filter, fit_em, fit_molds, molds_em, smooth,
 };
 
 fn system() -> Lds {
@@ -371,4 +371,70 @@ fn molds_tensor_em_recovers_reduced_benchmark() {
         tem.0 < tonly.0,
         "EM did not improve on the tensor stage: {tem:?} vs {tonly:?}"
     );
+}
+
+/// MoLDS data with two lengths shared by several trajectories, one length of its own and one
+/// trajectory with a missing step, so batch E-steps use shared and per-trajectory tracks.
+fn mixed_molds_data() -> spikelab_lds::MoldsData {
+    let mut data = MoldsSpec {
+        n_traj: 40,
+        t_len: 60,
+        ..Default::default()
+    }
+    .generate(3)
+    .unwrap();
+    for (i, len) in [(5, 45), (6, 45), (9, 31)] {
+        let tr = &mut data.trajs[i];
+        tr.y = tr.y.rows(0, len).into_owned();
+        tr.v = tr.v.rows(0, len).into_owned();
+        tr.u = tr.u.rows(0, len).into_owned();
+    }
+    data.trajs[7].y.row_mut(10).fill(f64::NAN);
+    data
+}
+
+#[test]
+fn batch_e_step_equals_per_trajectory_smoothing_bit_for_bit() {
+    let data = mixed_molds_data();
+    let opts = FilterOptions::default();
+    for lds in &data.truth.components {
+        let (stats, ll) = e_step(lds, &data.trajs, &opts).unwrap();
+        let mut want = SuffStats::zeros(3, 2, 2, 2);
+        let mut want_ll = 0.0;
+        for tr in &data.trajs {
+            let sm = smooth(lds, tr, &opts).unwrap();
+            want.add_scaled(&SuffStats::from_smoothed(lds, tr, &sm), 1.0);
+            want_ll += sm.filtered.loglik;
+        }
+        assert_eq!(stats, want);
+        assert_eq!(ll, want_ll);
+    }
+}
+
+#[test]
+fn molds_em_is_bit_identical_for_any_thread_count() {
+    let data = mixed_molds_data();
+    let opts = MoldsOptions {
+        em: EmOptions {
+            max_iter: 3,
+            tol: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| molds_em(&data.truth, &data.trajs, &opts, &mut Silent).unwrap())
+    };
+    let one = run(1);
+    assert_eq!(one.loglik.len(), 4);
+    for threads in [2, 3] {
+        let many = run(threads);
+        assert_eq!(many.loglik, one.loglik, "{threads} threads");
+        assert_eq!(many.model, one.model, "{threads} threads");
+        assert_eq!(many.responsibilities, one.responsibilities);
+    }
 }
