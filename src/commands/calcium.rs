@@ -223,7 +223,7 @@ fn calibration(a: &ModelArgs, m: &Model) -> Result<Calibration> {
 
 fn read_traces(a: &DeconvolveArgs) -> Result<CalciumTraces> {
     let options = ReadOptions {
-        frame_rate_hz: a.fps,
+        frame_rate_hz: Some(a.fps),
         variable: a.variable.clone(),
         neurons_first: a.neurons_first,
         ..ReadOptions::default()

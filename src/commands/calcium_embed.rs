@@ -58,7 +58,7 @@ pub struct EmbedArgs {
 
 fn load_traces(args: &EmbedArgs) -> Result<CalciumTraces> {
     let options = ReadOptions {
-        frame_rate_hz: args.fps,
+        frame_rate_hz: Some(args.fps),
         variable: args.variable.clone(),
         ..ReadOptions::default()
     };

@@ -8,6 +8,9 @@
 //! | MATLAB v5 `.mat` (`.mat.gz`) | [`mat`] | numeric matrices, structs, cells; c2s and CASCADE files |
 //! | Kilosort/phy folder | [`kilosort`] | [`SpikeTrains`](crate::SpikeTrains) |
 //! | NWB 2.x (HDF5, feature `hdf5`) | `nwb` | `/units` ↔ [`SpikeTrains`](crate::SpikeTrains), ophys ↔ [`CalciumTraces`](crate::CalciumTraces) |
+//! | Suite2p plane folder | [`suite2p`] | [`CalciumTraces`](crate::CalciumTraces) (ΔF/F, corrected, raw or deconvolved; cells only) |
+//! | CaImAn `cnm.save` HDF5 (feature `hdf5`) | [`caiman`] | [`CalciumTraces`](crate::CalciumTraces) (`F_dff`, or `C + YrA`) |
+//! | SpikeInterface sorting folder | [`spikeinterface`] | [`SpikeTrains`](crate::SpikeTrains) |
 //!
 //! [`open`] reads any of them with the format and content detected in one place, and
 //! [`read_traces`], [`read_raster`], [`read_spike_trains`], [`read_population_activity`]
@@ -18,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
 
+pub mod caiman;
 pub mod csv;
 pub mod kilosort;
 pub mod mat;
@@ -25,6 +29,9 @@ pub mod npy;
 #[cfg(feature = "hdf5")]
 pub mod nwb;
 mod open;
+mod pickle;
+pub mod spikeinterface;
+pub mod suite2p;
 
 pub use open::{
     Content, Loaded, ReadOptions, open, read_population_activity, read_raster, read_spike_trains,
@@ -66,6 +73,32 @@ pub fn check_writable(path: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
+/// The frame rate to use, given what the file stores and what the caller gave: the file's,
+/// unless the caller's differs by more than 1 % (an error unless `force`, which takes the
+/// caller's); the caller's when the file has none; an error naming the option when neither.
+pub(crate) fn resolve_rate(
+    path: &Path,
+    file_hz: Option<f64>,
+    given_hz: Option<f64>,
+    force: bool,
+) -> Result<f64> {
+    match (file_hz, given_hz) {
+        (Some(f), None) => Ok(f),
+        (None, Some(g)) => Ok(g),
+        (None, None) => Err(DataError::MissingFrameRate {
+            path: path.to_path_buf(),
+            option: "frame_rate_hz (CLI: --fps)",
+        }),
+        (Some(_), Some(g)) if force => Ok(g),
+        (Some(f), Some(g)) if ((g - f) / f).abs() <= 0.01 => Ok(f),
+        (Some(f), Some(g)) => Err(DataError::FrameRateMismatch {
+            path: path.to_path_buf(),
+            file_hz: f,
+            given_hz: g,
+        }),
+    }
+}
+
 /// The file formats spikelab reads, as recognised by [`Format::detect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,14 +113,30 @@ pub enum Format {
     Nwb,
     /// A Kilosort/phy output folder.
     Kilosort,
+    /// A Suite2p plane folder (`F.npy`, `iscell.npy`, `ops.npy`, …).
+    Suite2p,
+    /// A CaImAn HDF5 file written by `cnm.save` (`estimates`, `params`).
+    Caiman,
+    /// A SpikeInterface `NumpyFolderSorting` folder (`numpysorting_info.json`, `spikes.npy`).
+    SpikeInterface,
 }
 
 impl Format {
-    /// Recognises a format from the path (folder → Kilosort; extensions `.csv[.gz]`,
-    /// `.npy`, `.mat[.gz]`, `.nwb`/`.h5`/`.hdf5`).
+    /// Recognises a format. A folder is read by its content: `F.npy` plus `iscell.npy`,
+    /// `ops.npy`, `settings.npy` or `stat.npy` → Suite2p; `numpysorting_info.json` and
+    /// `spikes.npy` → SpikeInterface; anything else → Kilosort/phy (whose reader says what is
+    /// missing). A file by its extension: `.csv[.gz]`, `.npy`, `.mat[.gz]`, `.nwb`; `.h5` and
+    /// `.hdf5` are CaImAn when they hold a top-level `estimates` or `params` group (feature
+    /// `hdf5`), NWB otherwise.
     pub fn detect(path: &Path) -> Result<Format> {
         if path.is_dir() {
-            return Ok(Format::Kilosort);
+            return Ok(if suite2p::is_plane_folder(path) {
+                Format::Suite2p
+            } else if spikeinterface::is_sorting_folder(path) {
+                Format::SpikeInterface
+            } else {
+                Format::Kilosort
+            });
         }
         let name = path
             .file_name()
@@ -100,12 +149,18 @@ impl Format {
             Format::Npy
         } else if name.ends_with(".mat") {
             Format::Mat
-        } else if name.ends_with(".nwb") || name.ends_with(".h5") || name.ends_with(".hdf5") {
+        } else if name.ends_with(".nwb") {
+            Format::Nwb
+        } else if name.ends_with(".h5") || name.ends_with(".hdf5") {
+            #[cfg(feature = "hdf5")]
+            if caiman::is_caiman_file(path) {
+                return Ok(Format::Caiman);
+            }
             Format::Nwb
         } else {
             return Err(DataError::UnknownFormat {
                 path: PathBuf::from(path),
-                reason: "expected a folder (Kilosort) or .csv[.gz], .npy, .mat[.gz], .nwb".into(),
+                reason: "expected a folder (Suite2p plane, SpikeInterface sorting, Kilosort/phy) or .csv[.gz], .npy, .mat[.gz], .nwb, .h5/.hdf5 (NWB or CaImAn)".into(),
             });
         };
         Ok(fmt)
