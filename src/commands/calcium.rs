@@ -180,44 +180,6 @@ pub fn run(cmd: CalciumCommand) -> Result<()> {
     }
 }
 
-/// Reads traces at the rate the file stores; a file without one takes `--fps` and without it
-/// is an error. A `--fps` more than 0.1 % from a stored rate is an error unless `--force-fps`.
-/// (The reader applies `frame_rate_hz` only to files that store no rate: two distinct probe
-/// rates coming back unchanged mean the file has none.)
-pub(crate) fn read_traces(
-    path: &Path,
-    fps: Option<f64>,
-    force_fps: bool,
-    options: ReadOptions,
-) -> Result<CalciumTraces> {
-    let read = |hz: f64| {
-        let o = ReadOptions {
-            frame_rate_hz: hz,
-            ..options.clone()
-        };
-        io::read_traces(path, &o)
-    };
-    let name = path.display();
-    let Some(given) = fps else {
-        let t = read(1.0)?;
-        if t.frame_rate_hz() != 1.0 || read(2.0)?.frame_rate_hz() == 1.0 {
-            return Ok(t);
-        }
-        bail!("{name}: the file stores no frame rate; give it with --fps HZ");
-    };
-    let t = read(given)?;
-    let stored = t.frame_rate_hz();
-    if (stored - given).abs() <= 1e-3 * given {
-        Ok(t)
-    } else if force_fps {
-        Ok(CalciumTraces::new(t.data().clone(), given)?)
-    } else {
-        bail!(
-            "{name}: the file says {stored} Hz but --fps is {given}; drop --fps or add --force-fps"
-        )
-    }
-}
-
 /// Refuses an output name that is not `.csv` or `.npy` (before any work is done).
 fn check_output(path: &Path) -> Result<bool> {
     let name = path.to_string_lossy().to_lowercase();
@@ -263,11 +225,13 @@ fn deconvolve(a: DeconvolveArgs) -> Result<()> {
     }
     let deconvolver = params.build()?;
     let options = ReadOptions {
+        frame_rate_hz: a.fps,
+        force_frame_rate: a.force_fps,
         variable: a.variable.clone(),
         neurons_first: a.neurons_first,
         ..ReadOptions::default()
     };
-    let traces = read_traces(&a.input, a.fps, a.force_fps, options)?;
+    let traces = io::read_traces(&a.input, &options)?;
     let t0 = std::time::Instant::now();
     let out = deconvolver.run(&traces, &mut spikelab_core::Silent)?;
     let r = &out.report;

@@ -67,10 +67,12 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         io::check_writable(p, args.force)?;
     }
     let options = ReadOptions {
+        frame_rate_hz: args.fps,
+        force_frame_rate: args.force_fps,
         variable: args.variable.clone(),
         ..ReadOptions::default()
     };
-    let traces = super::calcium::read_traces(&args.input, args.fps, args.force_fps, options)?;
+    let traces = io::read_traces(&args.input, &options)?;
     let ensemble = match args.sampled_fits {
         Some(fits) => TreeEnsemble::Sampled {
             fits,

@@ -198,7 +198,7 @@ fn detect(a: DetectArgs) -> Result<()> {
             detection: detection.clone(),
             ..fit.clone()
         };
-        spikelab_data::io::write_atomic(j, serde_json::to_string(&fit)?.as_bytes(), a.force)?;
+        spikelab_data::io::write_bytes_atomic(j, serde_json::to_string(&fit)?.as_bytes(), a.force)?;
         eprintln!("fit → {}", j.display());
     }
     if let Some(p) = &a.plot {

@@ -5,14 +5,47 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use spikelab_data::io::{self, Content, Format, Loaded, ReadOptions};
 
+/// Frame-rate and Suite2p options shared by `inspect` and `convert`.
+#[derive(clap::Args, Debug)]
+pub struct RateArgs {
+    /// Frame rate (Hz) of files that store none (CSV/NPY/MAT matrices; Spikefinder data are
+    /// 100 Hz); where the file stores one, it must agree (unless --force-fps).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Use --fps even where the file stores a different rate.
+    #[arg(long)]
+    pub force_fps: bool,
+    /// Suite2p: keep every ROI, not only those classified as cells.
+    #[arg(long)]
+    pub all_rois: bool,
+}
+
+impl RateArgs {
+    /// `ReadOptions` with these settings.
+    fn options(&self) -> ReadOptions {
+        ReadOptions {
+            frame_rate_hz: self.fps,
+            force_frame_rate: self.force_fps,
+            suite2p: io::suite2p::Suite2pOptions {
+                cells: if self.all_rois {
+                    io::suite2p::CellFilter::All
+                } else {
+                    io::suite2p::CellFilter::Classifier
+                },
+                ..Default::default()
+            },
+            ..ReadOptions::default()
+        }
+    }
+}
+
 /// Arguments of `spikelab inspect`.
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// File or Kilosort/phy folder to describe.
+    /// File, or Kilosort/phy, Suite2p plane or SpikeInterface sorting folder, to describe.
     pub file: PathBuf,
-    /// Frame rate (Hz) to assume for CSV/NPY calcium traces (Spikefinder data are 100 Hz).
-    #[arg(long, default_value_t = 100.0)]
-    pub fps: f64,
+    #[command(flatten)]
+    pub rate: RateArgs,
     /// Bin width (s) of a raster stored without one (NPY/MAT matrices); default 1/fps.
     #[arg(long)]
     pub bin_s: Option<f64>,
@@ -24,13 +57,12 @@ pub struct InspectArgs {
 /// Arguments of `spikelab convert`.
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
-    /// Input file or Kilosort/phy folder.
+    /// Input file, or Kilosort/phy, Suite2p plane or SpikeInterface sorting folder.
     pub input: PathBuf,
     /// Output file: `.nwb`, `.npy` or `.csv` (the extension picks the format).
     pub output: PathBuf,
-    /// Frame rate (Hz) of CSV/NPY calcium input.
-    #[arg(long, default_value_t = 100.0)]
-    pub fps: f64,
+    #[command(flatten)]
+    pub rate: RateArgs,
     /// Bin width (s) used when spike trains must become a raster (e.g. Kilosort → .npy).
     #[arg(long)]
     pub bin_s: Option<f64>,
@@ -139,16 +171,61 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         println!("{}", io::nwb::inspect(path)?);
         return Ok(());
     }
+    describe_folder(path, fmt)?;
     let options = ReadOptions {
         content: content(args.content.as_deref())?,
-        frame_rate_hz: args.fps,
         bin_s: args.bin_s,
-        ..ReadOptions::default()
+        ..args.rate.options()
     };
-    match io::open(path, &options).map_err(anyhow::Error::from) {
+    match io::open(path, &options) {
         Ok(l) => describe(&l),
+        Err(e @ spikelab_data::DataError::MissingFrameRate { .. }) => {
+            // Still show the shape; the rate is what the user must add.
+            let as_array = ReadOptions {
+                content: Some(Content::Array),
+                ..options
+            };
+            match io::open(path, &as_array) {
+                Ok(l) => describe(&l),
+                Err(_) => return Err(e.into()),
+            }
+            println!("  frame rate unknown: {e}");
+        }
         Err(e) if fmt == Format::Mat => println!("  (no spike-data type: {e})"),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// What the Suite2p, CaImAn and SpikeInterface readers find besides the traces or trains.
+fn describe_folder(path: &Path, fmt: Format) -> Result<()> {
+    match fmt {
+        Format::Suite2p => {
+            let rate = io::suite2p::file_frame_rate_hz(path)?;
+            println!(
+                "  Suite2p plane folder: frame rate {} (ops.npy/settings.npy 'fs'); traces below are ΔF/F of F − 0.7·Fneu (8th-percentile baseline) of the classifier's cells",
+                rate.map_or("not stored".into(), |r| format!("{r} Hz"))
+            );
+        }
+        Format::SpikeInterface => {
+            let s = io::spikeinterface::read_sorting(path, 0)?;
+            println!(
+                "  SpikeInterface sorting: {} units (ids {}), sampling frequency {} Hz, {} segment(s)",
+                s.unit_names.len(),
+                s.unit_names.join(", "),
+                s.sampling_frequency_hz,
+                s.num_segments
+            );
+        }
+        #[cfg(feature = "hdf5")]
+        Format::Caiman => {
+            let rate = io::caiman::file_frame_rate_hz(path)?;
+            println!(
+                "  CaImAn results: frame rate {} (params/data/fr); traces below are estimates/F_dff when present, else C + YrA",
+                rate.map_or("not stored".into(), |r| format!("{r} Hz"))
+            );
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -157,10 +234,9 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 pub fn convert(args: ConvertArgs) -> Result<()> {
     let options = ReadOptions {
         content: content(args.content.as_deref())?,
-        frame_rate_hz: args.fps,
         bin_s: args.bin_s,
         variable: args.variable.clone(),
-        ..ReadOptions::default()
+        ..args.rate.options()
     };
     let loaded = io::open(&args.input, &options)?;
     let out = &args.output;

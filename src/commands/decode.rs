@@ -181,7 +181,7 @@ fn as_matrix(loaded: Loaded, what: &Path) -> Result<Array2<f64>> {
 /// Reads any supported file through the reader facade, frames of `bin_s` seconds.
 fn open(path: &Path, bin_s: f64, variable: Option<&str>) -> Result<Loaded> {
     let options = ReadOptions {
-        frame_rate_hz: 1.0 / bin_s,
+        frame_rate_hz: Some(1.0 / bin_s),
         bin_s: Some(bin_s),
         variable: variable.map(str::to_owned),
         ..ReadOptions::default()

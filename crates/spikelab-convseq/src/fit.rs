@@ -94,7 +94,7 @@ impl Detection {
     /// Writes [`Detection::events_csv`] to `path` atomically (temporary file + rename). An
     /// existing file is an error unless `overwrite`.
     pub fn write_events_csv(&self, path: &Path, overwrite: bool) -> Result<()> {
-        Ok(spikelab_data::io::write_atomic(
+        Ok(spikelab_data::io::write_bytes_atomic(
             path,
             self.events_csv().as_bytes(),
             overwrite,

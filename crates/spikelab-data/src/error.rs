@@ -76,6 +76,51 @@ pub enum DataError {
         /// What is wrong.
         reason: String,
     },
+    /// A Suite2p plane folder that lacks a file, holds arrays of mismatched shapes or an
+    /// `ops.npy`/`settings.npy` that cannot be read.
+    #[error("{path}: suite2p: {reason}")]
+    Suite2p {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A CaImAn HDF5 file without the `estimates` it needs.
+    #[error("{path}: caiman: {reason}")]
+    Caiman {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A SpikeInterface sorting folder that lacks a file or holds inconsistent unit ids.
+    #[error("{path}: spikeinterface: {reason}")]
+    SpikeInterface {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The file stores no frame rate and none was given.
+    #[error("{path}: the file stores no frame rate; pass it with {option}")]
+    MissingFrameRate {
+        /// The file.
+        path: PathBuf,
+        /// The option to set (library field and CLI flag).
+        option: &'static str,
+    },
+    /// A given frame rate that disagrees with the one the file stores.
+    #[error(
+        "{path}: the file says {file_hz} Hz but {given_hz} Hz was given; drop the given rate, or set force_frame_rate (--force-fps) to use it anyway"
+    )]
+    FrameRateMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The rate stored in the file.
+        file_hz: f64,
+        /// The rate the caller gave.
+        given_hz: f64,
+    },
     /// The file's format could not be recognised from its name or content.
     #[error("{path}: unknown format ({reason})")]
     UnknownFormat {

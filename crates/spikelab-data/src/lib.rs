@@ -18,8 +18,9 @@
 //! ## Formats
 //!
 //! See [`io`]: Spikefinder CSV, NumPy `.npy`, MATLAB v5 `.mat` (structs and cells included),
-//! Kilosort/phy folders and, behind the default feature `hdf5`, NWB 2.x files. Algorithm
-//! crates depend on this crate with `default-features = false`, so they do not need libhdf5.
+//! Kilosort/phy, Suite2p plane and SpikeInterface sorting folders and, behind the default
+//! feature `hdf5`, NWB 2.x and CaImAn files. Algorithm crates depend on this crate with
+//! `default-features = false`, so they do not need libhdf5.
 //!
 //! The real fixtures shipped in the repository are found by the workspace's dev-only
 //! `spikelab-datasets` crate; this crate never looks for the repository.

@@ -9,7 +9,11 @@ use spikelab_datasets::{self as datasets, Split};
 fn csv_content_decides_not_the_name() {
     let calcium = datasets::spikefinder_calcium(4, Split::Test).unwrap();
     let spikes = datasets::spikefinder_spikes(4, Split::Test).unwrap();
-    let o = ReadOptions::default();
+    // Spikefinder CSVs store no frame rate: it is given (100 Hz).
+    let o = ReadOptions {
+        frame_rate_hz: Some(100.0),
+        ..ReadOptions::default()
+    };
     assert!(matches!(io::open(&calcium, &o).unwrap(), Loaded::Traces(_)));
     let Loaded::Raster(r) = io::open(&spikes, &o).unwrap() else {
         panic!("spike counts are a raster")
@@ -23,7 +27,7 @@ fn csv_content_decides_not_the_name() {
     // An explicit content wins over the content.
     let as_traces = ReadOptions {
         content: Some(Content::Traces),
-        ..ReadOptions::default()
+        ..o.clone()
     };
     assert!(matches!(
         io::open(&renamed, &as_traces).unwrap(),
@@ -91,7 +95,7 @@ fn kilosort_folder_and_npy() {
         &f,
         &ReadOptions {
             neurons_first: true,
-            frame_rate_hz: 30.0,
+            frame_rate_hz: Some(30.0),
             ..ReadOptions::default()
         },
     )
@@ -105,7 +109,7 @@ fn wrong_content_and_bad_options_are_errors() {
     let e = io::read_spike_trains(&calcium, &ReadOptions::default()).unwrap_err();
     assert!(matches!(e, DataError::WrongContent { .. }), "{e}");
     let bad = ReadOptions {
-        frame_rate_hz: 0.0,
+        frame_rate_hz: Some(0.0),
         ..ReadOptions::default()
     };
     let e = io::open(&calcium, &bad).unwrap_err();
@@ -124,7 +128,11 @@ fn nwb_units_and_ophys() {
         io::nwb::read_units(&units).unwrap()
     );
     let calcium = datasets::spikefinder_calcium(4, Split::Test).unwrap();
-    let tr = io::read_traces(&calcium, &ReadOptions::default()).unwrap();
+    let at_100_hz = ReadOptions {
+        frame_rate_hz: Some(100.0),
+        ..ReadOptions::default()
+    };
+    let tr = io::read_traces(&calcium, &at_100_hz).unwrap();
     let ophys = dir.path().join("o.nwb");
     io::nwb::write_ophys(&ophys, &tr, &Default::default()).unwrap();
     let back = io::read_traces(&ophys, &ReadOptions::default()).unwrap();

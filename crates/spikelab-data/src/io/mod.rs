@@ -8,6 +8,9 @@
 //! | MATLAB v5 `.mat` (`.mat.gz`) | [`mat`] | numeric matrices, structs, cells; c2s and CASCADE files |
 //! | Kilosort/phy folder | [`kilosort`] | [`SpikeTrains`](crate::SpikeTrains) |
 //! | NWB 2.x (HDF5, feature `hdf5`) | `nwb` | `/units` ↔ [`SpikeTrains`](crate::SpikeTrains), ophys ↔ [`CalciumTraces`](crate::CalciumTraces) |
+//! | Suite2p plane folder | [`suite2p`] | [`CalciumTraces`](crate::CalciumTraces) (ΔF/F, corrected, raw or deconvolved; cells only) |
+//! | CaImAn `cnm.save` HDF5 (feature `hdf5`) | [`caiman`] | [`CalciumTraces`](crate::CalciumTraces) (`F_dff`, or `C + YrA`) |
+//! | SpikeInterface sorting folder | [`spikeinterface`] | [`SpikeTrains`](crate::SpikeTrains) |
 //!
 //! [`open`] reads any of them with the format and content detected in one place, and
 //! [`read_traces`], [`read_raster`], [`read_spike_trains`], [`read_population_activity`]
@@ -19,6 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{DataError, Result};
 
 mod atomic;
+pub mod caiman;
 pub mod csv;
 pub mod kilosort;
 pub mod mat;
@@ -26,8 +30,11 @@ pub mod npy;
 #[cfg(feature = "hdf5")]
 pub mod nwb;
 mod open;
+mod pickle;
+pub mod spikeinterface;
+pub mod suite2p;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_bytes_atomic, write_json};
 pub use open::{
     Content, Loaded, ReadOptions, open, read_population_activity, read_raster, read_spike_trains,
     read_traces,
@@ -68,59 +75,30 @@ pub fn check_writable(path: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes `path` through `write`, which fills a temporary file in the same folder (its name
-/// keeps the extension of `path` last, for writers that pick the format from it); the file is
-/// then renamed over `path`, so readers never see a half-written file. Refuses an existing
-/// `path` unless `overwrite`; on any error the temporary file is removed and `path` is untouched.
-///
-/// ```
-/// # let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("out.txt");
-/// spikelab_data::io::write_atomic(&path, false, |tmp| {
-///     std::fs::write(tmp, "hello").map_err(|e| spikelab_data::DataError::io(tmp, e))
-/// })?;
-/// assert_eq!(std::fs::read_to_string(&path)?, "hello");
-/// assert!(spikelab_data::io::write_atomic(&path, false, |_| Ok::<(), spikelab_data::DataError>(())).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn write_atomic<E: From<DataError>>(
+/// The frame rate to use, given what the file stores and what the caller gave: the file's,
+/// unless the caller's differs by more than 1 % (an error unless `force`, which takes the
+/// caller's); the caller's when the file has none; an error naming the option when neither.
+pub(crate) fn resolve_rate(
     path: &Path,
-    overwrite: bool,
-    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
-) -> std::result::Result<(), E> {
-    check_writable(path, overwrite)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| DataError::InvalidParameter {
-            name: "path",
-            reason: format!("{} has no file name", path.display()),
-        })?;
-    let tmp = path.with_file_name(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        name.to_string_lossy()
-    ));
-    let result = write(&tmp)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| E::from(DataError::io(path, e))));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    file_hz: Option<f64>,
+    given_hz: Option<f64>,
+    force: bool,
+) -> Result<f64> {
+    match (file_hz, given_hz) {
+        (Some(f), None) => Ok(f),
+        (None, Some(g)) => Ok(g),
+        (None, None) => Err(DataError::MissingFrameRate {
+            path: path.to_path_buf(),
+            option: "frame_rate_hz (CLI: --fps)",
+        }),
+        (Some(_), Some(g)) if force => Ok(g),
+        (Some(f), Some(g)) if ((g - f) / f).abs() <= 0.01 => Ok(f),
+        (Some(f), Some(g)) => Err(DataError::FrameRateMismatch {
+            path: path.to_path_buf(),
+            file_hz: f,
+            given_hz: g,
+        }),
     }
-    result
-}
-
-/// Writes `value` as pretty-printed JSON through [`write_atomic`].
-pub fn write_json<T: serde::Serialize + ?Sized>(
-    path: &Path,
-    value: &T,
-    overwrite: bool,
-) -> Result<()> {
-    write_atomic(path, overwrite, |tmp| {
-        let f = std::fs::File::create(tmp).map_err(|e| DataError::io(tmp, e))?;
-        let mut w = std::io::BufWriter::new(f);
-        serde_json::to_writer_pretty(&mut w, value)
-            .map_err(|e| DataError::io(path, std::io::Error::other(e)))?;
-        std::io::Write::flush(&mut w).map_err(|e| DataError::io(tmp, e))
-    })
 }
 
 /// The file formats spikelab reads, as recognised by [`Format::detect`].
@@ -137,14 +115,30 @@ pub enum Format {
     Nwb,
     /// A Kilosort/phy output folder.
     Kilosort,
+    /// A Suite2p plane folder (`F.npy`, `iscell.npy`, `ops.npy`, …).
+    Suite2p,
+    /// A CaImAn HDF5 file written by `cnm.save` (`estimates`, `params`).
+    Caiman,
+    /// A SpikeInterface `NumpyFolderSorting` folder (`numpysorting_info.json`, `spikes.npy`).
+    SpikeInterface,
 }
 
 impl Format {
-    /// Recognises a format from the path (folder → Kilosort; extensions `.csv[.gz]`,
-    /// `.npy`, `.mat[.gz]`, `.nwb`/`.h5`/`.hdf5`).
+    /// Recognises a format. A folder is read by its content: `F.npy` plus `iscell.npy`,
+    /// `ops.npy`, `settings.npy` or `stat.npy` → Suite2p; `numpysorting_info.json` and
+    /// `spikes.npy` → SpikeInterface; anything else → Kilosort/phy (whose reader says what is
+    /// missing). A file by its extension: `.csv[.gz]`, `.npy`, `.mat[.gz]`, `.nwb`; `.h5` and
+    /// `.hdf5` are CaImAn when they hold a top-level `estimates` or `params` group (feature
+    /// `hdf5`), NWB otherwise.
     pub fn detect(path: &Path) -> Result<Format> {
         if path.is_dir() {
-            return Ok(Format::Kilosort);
+            return Ok(if suite2p::is_plane_folder(path) {
+                Format::Suite2p
+            } else if spikeinterface::is_sorting_folder(path) {
+                Format::SpikeInterface
+            } else {
+                Format::Kilosort
+            });
         }
         let name = path
             .file_name()
@@ -157,12 +151,18 @@ impl Format {
             Format::Npy
         } else if name.ends_with(".mat") {
             Format::Mat
-        } else if name.ends_with(".nwb") || name.ends_with(".h5") || name.ends_with(".hdf5") {
+        } else if name.ends_with(".nwb") {
+            Format::Nwb
+        } else if name.ends_with(".h5") || name.ends_with(".hdf5") {
+            #[cfg(feature = "hdf5")]
+            if caiman::is_caiman_file(path) {
+                return Ok(Format::Caiman);
+            }
             Format::Nwb
         } else {
             return Err(DataError::UnknownFormat {
                 path: PathBuf::from(path),
-                reason: "expected a folder (Kilosort) or .csv[.gz], .npy, .mat[.gz], .nwb".into(),
+                reason: "expected a folder (Suite2p plane, SpikeInterface sorting, Kilosort/phy) or .csv[.gz], .npy, .mat[.gz], .nwb, .h5/.hdf5 (NWB or CaImAn)".into(),
             });
         };
         Ok(fmt)

@@ -10,11 +10,23 @@
 //! | MAT | c2s `data` struct or CASCADE `CAttached` → traces; else the variable named by [`ReadOptions::variable`] (or the file's only variable, or its only 2-D matrix): whole numbers → raster, else a plain array |
 //! | Kilosort/phy folder | spike trains |
 //! | NWB | `/units` → spike trains, else the first `RoiResponseSeries` → traces |
+//! | Suite2p plane folder | traces ([`ReadOptions::suite2p`]) |
+//! | CaImAn HDF5 | traces ([`ReadOptions::caiman`]) |
+//! | SpikeInterface sorting folder | spike trains (segment [`ReadOptions::segment`]) |
+//!
+//! Spike trains become a raster at [`ReadOptions::bin_s`] when a raster is asked for.
+//!
+//! **Frame rates.** A file that stores its rate (c2s/CASCADE MAT, NWB, Suite2p `ops.npy`,
+//! CaImAn `params/data/fr`) is read at that rate; [`ReadOptions::frame_rate_hz`], when given,
+//! must agree with it within 1 % unless [`ReadOptions::force_frame_rate`] is set (then the
+//! given rate wins). A file that stores none (CSV, NPY, MAT matrices, a Suite2p folder without
+//! `fs`) needs the rate given: otherwise [`DataError::MissingFrameRate`] names the option.
 //!
 //! ```
 //! use spikelab_data::io::{self, Loaded, ReadOptions};
 //! let p = spikelab_datasets::spikefinder_calcium(5, spikelab_datasets::Split::Test)?;
-//! match io::open(&p, &ReadOptions::default())? {
+//! let at_100_hz = ReadOptions { frame_rate_hz: Some(100.0), ..Default::default() };
+//! match io::open(&p, &at_100_hz)? {
 //!     Loaded::Traces(t) => assert_eq!(t.n_neurons(), 8),
 //!     other => panic!("expected traces, got {}", other.kind()),
 //! }
@@ -28,7 +40,8 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use super::{Format, csv, kilosort, mat, npy};
+use super::suite2p::Suite2pOptions;
+use super::{Format, caiman::CaimanSignal, csv, kilosort, mat, npy, resolve_rate};
 use crate::error::{DataError, Result};
 use crate::{BinnedRaster, CalciumTraces, PopulationActivity, SpikeTrains};
 
@@ -46,15 +59,19 @@ pub enum Content {
     Array,
 }
 
-/// How [`open`] reads a file. `Default`: format from the path, content from the file, 100 Hz.
-#[derive(Debug, Clone, PartialEq)]
+/// How [`open`] reads a file. `Default`: format from the path, content from the file, the
+/// frame rate from the file (an error for files that store none).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadOptions {
     /// The format; `None` detects it from the path ([`Format::detect`]).
     pub format: Option<Format>,
     /// What the file holds; `None` lets the content decide (module docs).
     pub content: Option<Content>,
-    /// Frame rate (Hz) of traces stored without one (CSV, NPY, MAT matrices).
-    pub frame_rate_hz: f64,
+    /// Frame rate (Hz): needed for traces stored without one (CSV, NPY, MAT matrices); for
+    /// files that store one it must agree within 1 % (module docs). `None`: the file's.
+    pub frame_rate_hz: Option<f64>,
+    /// Use [`ReadOptions::frame_rate_hz`] even where the file stores a different rate.
+    pub force_frame_rate: bool,
     /// Bin width (s) of rasters stored without one, and for binning spike trains in
     /// [`read_raster`]; `None` is `1 / frame_rate_hz`.
     pub bin_s: Option<f64>,
@@ -62,24 +79,41 @@ pub struct ReadOptions {
     pub variable: Option<String>,
     /// Matrix traces are stored `[neuron, time]` (transposed on reading).
     pub neurons_first: bool,
-}
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions {
-            format: None,
-            content: None,
-            frame_rate_hz: 100.0,
-            bin_s: None,
-            variable: None,
-            neurons_first: false,
-        }
-    }
+    /// How a Suite2p plane folder becomes traces (neuropil coefficient, cell filter, signal).
+    pub suite2p: Suite2pOptions,
+    /// Which CaImAn traces to read (`F_dff` when present, else `C + YrA`).
+    pub caiman: CaimanSignal,
+    /// Segment of a multi-segment SpikeInterface sorting (default 0).
+    pub segment: usize,
 }
 
 impl ReadOptions {
-    fn effective_bin_s(&self) -> f64 {
-        self.bin_s.unwrap_or(1.0 / self.frame_rate_hz)
+    fn effective_bin_s(&self, path: &Path) -> Result<f64> {
+        match (self.bin_s, self.frame_rate_hz) {
+            (Some(b), _) => Ok(b),
+            (None, Some(r)) => Ok(1.0 / r),
+            (None, None) => Err(DataError::MissingFrameRate {
+                path: path.to_path_buf(),
+                option: "bin_s or frame_rate_hz (CLI: --bin-s or --fps)",
+            }),
+        }
+    }
+
+    /// The rate of traces stored without one.
+    fn given_rate(&self, path: &Path) -> Result<f64> {
+        resolve_rate(path, None, self.frame_rate_hz, self.force_frame_rate)
+    }
+
+    /// Traces that carry the file's rate, checked against (or, forced, replaced by) the given
+    /// one.
+    fn checked(&self, path: &Path, t: CalciumTraces) -> Result<CalciumTraces> {
+        let file = t.frame_rate_hz();
+        let rate = resolve_rate(path, Some(file), self.frame_rate_hz, self.force_frame_rate)?;
+        if rate == file {
+            Ok(t)
+        } else {
+            CalciumTraces::new(t.data().clone(), rate)
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -87,8 +121,10 @@ impl ReadOptions {
             name,
             reason: format!("must be finite and > 0, got {v}"),
         };
-        if !(self.frame_rate_hz.is_finite() && self.frame_rate_hz > 0.0) {
-            return Err(bad("frame_rate_hz", self.frame_rate_hz));
+        if let Some(r) = self.frame_rate_hz
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(bad("frame_rate_hz", r));
         }
         if let Some(b) = self.bin_s
             && !(b.is_finite() && b > 0.0)
@@ -137,16 +173,16 @@ fn wrong(path: &Path, wanted: &str, found: &str) -> DataError {
     }
 }
 
-fn traces_of(m: Array2<f64>, o: &ReadOptions) -> Result<CalciumTraces> {
+fn traces_of(path: &Path, m: Array2<f64>, o: &ReadOptions) -> Result<CalciumTraces> {
     let m = if o.neurons_first { m.t().to_owned() } else { m };
-    CalciumTraces::new(m, o.frame_rate_hz)
+    CalciumTraces::new(m, o.given_rate(path)?)
 }
 
 fn from_matrix(path: &Path, m: Array2<f64>, o: &ReadOptions) -> Result<Loaded> {
     Ok(match o.content {
-        Some(Content::Traces) => Loaded::Traces(traces_of(m, o)?),
+        Some(Content::Traces) => Loaded::Traces(traces_of(path, m, o)?),
         Some(Content::Raster) => {
-            Loaded::Raster(BinnedRaster::from_f64(m.view(), o.effective_bin_s())?)
+            Loaded::Raster(BinnedRaster::from_f64(m.view(), o.effective_bin_s(path)?)?)
         }
         Some(Content::Array) => Loaded::Array(npy::NpyArray {
             dtype: "float64",
@@ -154,7 +190,7 @@ fn from_matrix(path: &Path, m: Array2<f64>, o: &ReadOptions) -> Result<Loaded> {
         }),
         Some(Content::SpikeTrains) => return Err(wrong(path, "spike trains", "a matrix")),
         None if all_whole(&m) => {
-            Loaded::Raster(BinnedRaster::from_f64(m.view(), o.effective_bin_s())?)
+            Loaded::Raster(BinnedRaster::from_f64(m.view(), o.effective_bin_s(path)?)?)
         }
         None => Loaded::Array(npy::NpyArray {
             dtype: "float64",
@@ -184,12 +220,12 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Loaded> {
             };
             if raster {
                 Ok(Loaded::Raster(
-                    csv::read_spike_counts(path, o.effective_bin_s())?.0,
+                    csv::read_spike_counts(path, o.effective_bin_s(path)?)?.0,
                 ))
             } else if o.content == Some(Content::Array) {
                 from_matrix(path, t.values, o)
             } else {
-                Ok(Loaded::Traces(traces_of(t.values, o)?))
+                Ok(Loaded::Traces(traces_of(path, t.values, o)?))
             }
         }
         Format::Npy => {
@@ -197,19 +233,21 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Loaded> {
             let integer = a.dtype != "float64" && a.dtype != "float32";
             match o.content {
                 Some(Content::Traces) => {
-                    let t = npy::read_traces(path, o.frame_rate_hz)?;
+                    let t = npy::read_traces(path, o.given_rate(path)?)?;
                     Ok(Loaded::Traces(if o.neurons_first {
-                        traces_of(t.data().clone(), o)?
+                        traces_of(path, t.data().clone(), o)?
                     } else {
                         t
                     }))
                 }
-                Some(Content::Raster) => {
-                    Ok(Loaded::Raster(npy::read_raster(path, o.effective_bin_s())?))
-                }
-                None if a.data.ndim() == 2 && integer => {
-                    Ok(Loaded::Raster(npy::read_raster(path, o.effective_bin_s())?))
-                }
+                Some(Content::Raster) => Ok(Loaded::Raster(npy::read_raster(
+                    path,
+                    o.effective_bin_s(path)?,
+                )?)),
+                None if a.data.ndim() == 2 && integer => Ok(Loaded::Raster(npy::read_raster(
+                    path,
+                    o.effective_bin_s(path)?,
+                )?)),
                 Some(Content::SpikeTrains) => Err(wrong(path, "spike trains", "an array")),
                 _ => Ok(Loaded::Array(a)),
             }
@@ -219,12 +257,46 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Loaded> {
             let st = kilosort::read_kilosort(path)?;
             match o.content {
                 None | Some(Content::SpikeTrains) => Ok(Loaded::SpikeTrains(st)),
-                Some(Content::Raster) => Ok(Loaded::Raster(st.bin(o.effective_bin_s())?)),
+                Some(Content::Raster) => Ok(Loaded::Raster(st.bin(o.effective_bin_s(path)?)?)),
                 Some(_) => Err(wrong(path, "traces or an array", "spike trains")),
             }
         }
         Format::Nwb => open_nwb(path, o),
+        Format::Suite2p => match o.content {
+            None | Some(Content::Traces) => Ok(Loaded::Traces(
+                super::suite2p::read_plane(path, &o.suite2p, o.frame_rate_hz, o.force_frame_rate)?
+                    .traces,
+            )),
+            Some(_) => Err(wrong(path, "not traces", "Suite2p calcium traces")),
+        },
+        Format::Caiman => open_caiman(path, o),
+        Format::SpikeInterface => {
+            let st = super::spikeinterface::read_sorting(path, o.segment)?.trains;
+            match o.content {
+                None | Some(Content::SpikeTrains) => Ok(Loaded::SpikeTrains(st)),
+                Some(Content::Raster) => Ok(Loaded::Raster(st.bin(o.effective_bin_s(path)?)?)),
+                Some(_) => Err(wrong(path, "traces or an array", "spike trains")),
+            }
+        }
     }
+}
+
+#[cfg(feature = "hdf5")]
+fn open_caiman(path: &Path, o: &ReadOptions) -> Result<Loaded> {
+    match o.content {
+        None | Some(Content::Traces) => Ok(Loaded::Traces(
+            super::caiman::read_caiman(path, o.caiman, o.frame_rate_hz, o.force_frame_rate)?.traces,
+        )),
+        Some(_) => Err(wrong(path, "not traces", "CaImAn calcium traces")),
+    }
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn open_caiman(path: &Path, _: &ReadOptions) -> Result<Loaded> {
+    Err(DataError::UnknownFormat {
+        path: path.to_path_buf(),
+        reason: "CaImAn HDF5 needs spikelab-data's `hdf5` feature".into(),
+    })
 }
 
 fn open_mat(path: &Path, o: &ReadOptions) -> Result<Loaded> {
@@ -232,7 +304,7 @@ fn open_mat(path: &Path, o: &ReadOptions) -> Result<Loaded> {
     let var = match &o.variable {
         Some(v) => v.clone(),
         None if file.get("data").is_some() => {
-            let t = mat::c2s_to_traces(&mat::read_c2s(path)?)?;
+            let t = o.checked(path, mat::c2s_to_traces(&mat::read_c2s(path)?)?)?;
             return match o.content {
                 None | Some(Content::Traces) => Ok(Loaded::Traces(t)),
                 Some(_) => Err(wrong(path, "not traces", "c2s calcium traces")),
@@ -243,8 +315,10 @@ fn open_mat(path: &Path, o: &ReadOptions) -> Result<Loaded> {
             let first = trials
                 .first()
                 .ok_or_else(|| wrong(path, "a CAttached trial", "no trial"))?;
-            let t =
-                CalciumTraces::from_columns(std::slice::from_ref(&first.dff), first.frame_rate_hz)?;
+            let t = o.checked(
+                path,
+                CalciumTraces::from_columns(std::slice::from_ref(&first.dff), first.frame_rate_hz)?,
+            )?;
             return match o.content {
                 None | Some(Content::Traces) => Ok(Loaded::Traces(t)),
                 Some(_) => Err(wrong(path, "not traces", "CASCADE calcium traces")),
@@ -288,10 +362,10 @@ fn open_nwb(path: &Path, o: &ReadOptions) -> Result<Loaded> {
             Ok(Loaded::SpikeTrains(nwb::read_units(path)?))
         }
         Some(Content::Raster) if units => Ok(Loaded::Raster(
-            nwb::read_units(path)?.bin(o.effective_bin_s())?,
+            nwb::read_units(path)?.bin(o.effective_bin_s(path)?)?,
         )),
         None | Some(Content::Traces) if !summary.series.is_empty() => {
-            Ok(Loaded::Traces(nwb::read_ophys(path)?))
+            Ok(Loaded::Traces(o.checked(path, nwb::read_ophys(path)?)?))
         }
         _ => Err(wrong(
             path,
@@ -318,7 +392,7 @@ fn open_nwb(path: &Path, _: &ReadOptions) -> Result<Loaded> {
 }
 
 /// Calcium traces `[time, neuron]` (CSV/NPY/MAT matrices at [`ReadOptions::frame_rate_hz`],
-/// c2s and CASCADE MAT files, NWB ophys).
+/// c2s and CASCADE MAT files, NWB ophys, Suite2p plane folders, CaImAn HDF5).
 pub fn read_traces(path: &Path, options: &ReadOptions) -> Result<CalciumTraces> {
     let o = ReadOptions {
         content: Some(Content::Traces),
@@ -343,7 +417,7 @@ pub fn read_raster(path: &Path, options: &ReadOptions) -> Result<BinnedRaster> {
     }
 }
 
-/// Spike trains (Kilosort/phy folders, NWB `/units`).
+/// Spike trains (Kilosort/phy folders, NWB `/units`, SpikeInterface sorting folders).
 pub fn read_spike_trains(path: &Path, options: &ReadOptions) -> Result<SpikeTrains> {
     let o = ReadOptions {
         content: Some(Content::SpikeTrains),
@@ -364,7 +438,7 @@ pub fn read_population_activity(path: &Path, options: &ReadOptions) -> Result<Po
         None => Format::detect(path)?,
     };
     if format == Format::Npy {
-        return npy::read_activity(path, options.effective_bin_s());
+        return npy::read_activity(path, options.effective_bin_s(path)?);
     }
     let o = ReadOptions {
         content: Some(Content::Array),
@@ -376,7 +450,7 @@ pub fn read_population_activity(path: &Path, options: &ReadOptions) -> Result<Po
                 .data
                 .into_dimensionality::<ndarray::Ix2>()
                 .map_err(|e| wrong(path, "a 2-D [population, bin] array", &e.to_string()))?;
-            PopulationActivity::new(m, o.effective_bin_s())
+            PopulationActivity::new(m, o.effective_bin_s(path)?)
         }
         other => Err(wrong(path, "population activity", other.kind())),
     }
