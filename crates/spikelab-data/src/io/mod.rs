@@ -66,6 +66,76 @@ pub fn check_writable(path: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes `path` atomically: `write` fills a temporary file (hidden, in the same folder, so the
+/// rename cannot cross file systems), which is synced and then moved onto `path`. A reader, or a
+/// user after a crash or a `kill -9`, sees either no file or the complete one, never a half
+/// written one; a killed writer may leave its `.NAME.*.tmp` behind. An existing `path` is an
+/// [`DataError::AlreadyExists`] unless `overwrite` (checked first, and again atomically at the
+/// end: the file is linked into place, which fails if another writer got there first).
+///
+/// ```
+/// use spikelab_data::io::write_atomic;
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("out.txt");
+/// write_atomic(&p, false, |tmp| std::fs::write(tmp, "hello").map_err(|e| spikelab_data::DataError::io(tmp, e)))?;
+/// assert_eq!(std::fs::read_to_string(&p)?, "hello");
+/// assert!(write_atomic(&p, false, |_| Ok::<(), spikelab_data::DataError>(())).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_atomic<E: From<DataError>>(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    check_writable(path, overwrite)?;
+    let name = path.file_name().ok_or_else(|| DataError::InvalidParameter {
+        name: "path",
+        reason: format!("{}: has no file name", path.display()),
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = write(&tmp).and_then(|()| {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| DataError::io(&tmp, e))?;
+        if overwrite {
+            return std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e).into());
+        }
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => std::fs::remove_file(&tmp).map_err(|e| DataError::io(&tmp, e).into()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(DataError::AlreadyExists {
+                    path: path.to_path_buf(),
+                }
+                .into())
+            }
+            // File systems without hard links: the check at the start has to do.
+            Err(_) => std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e).into()),
+        }
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// [`write_atomic`] of bytes already in memory.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    write_atomic(path, overwrite, |tmp| {
+        std::fs::write(tmp, bytes).map_err(|e| DataError::io(tmp, e))
+    })
+}
+
 /// The file formats spikelab reads, as recognised by [`Format::detect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
