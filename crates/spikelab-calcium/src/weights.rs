@@ -193,10 +193,10 @@ impl ElephantWeights {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn save_safetensors(&self, path: &Path, overwrite: bool) -> Result<()> {
-        spikelab_data::io::check_writable(path, overwrite)?;
         let t = self.to_tensors(&Device::Cpu)?;
-        candle_core::safetensors::save(&t, path)?;
-        Ok(())
+        spikelab_data::io::write_atomic(path, overwrite, |tmp| {
+            Ok::<(), crate::CalciumError>(candle_core::safetensors::save(&t, tmp)?)
+        })
     }
 
     /// Loads a safetensors file written by [`ElephantWeights::save_safetensors`].

@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{DataError, Result};
 
-/// Writes `path` through `write`, which fills a temporary file in the same folder; the file is
-/// then renamed over `path`, so readers never see a half-written file. The temporary name is
-/// `.tmp-<pid>-<n>-<file name>`: unique within the process and ending with the extension of
-/// `path`, for writers that pick the format from it. Refuses an existing `path` unless
-/// `overwrite` ([`DataError::AlreadyExists`]); on any error the temporary file is removed and
-/// `path` is as it was.
+/// Writes `path` atomically: `write` fills a temporary file (hidden, in the same folder, so the
+/// rename cannot cross file systems), which is synced and then moved onto `path`. A reader, or a
+/// user after a crash or a `kill -9`, sees either no file or the complete one, never a half
+/// written one; a killed writer may leave its `.tmp-<pid>-<n>-<file name>` behind (the name ends
+/// with the extension of `path`, for writers that pick the format from it). An existing `path`
+/// is a [`DataError::AlreadyExists`] unless `overwrite` (checked first, and again atomically at
+/// the end: the file is hard-linked into place, which fails if another writer got there first).
+/// On any error the temporary file is removed and `path` is as it was.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -38,15 +40,32 @@ pub fn write_atomic<E: From<DataError>>(
         COUNTER.fetch_add(1, Ordering::Relaxed),
         name.to_string_lossy()
     ));
-    let result = write(&tmp)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| E::from(DataError::io(path, e))));
+    let result = write(&tmp).and_then(|()| {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| DataError::io(&tmp, e))?;
+        if overwrite {
+            return std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e).into());
+        }
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => std::fs::remove_file(&tmp).map_err(|e| DataError::io(&tmp, e).into()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(DataError::AlreadyExists {
+                    path: path.to_path_buf(),
+                }
+                .into())
+            }
+            // File systems without hard links: the check at the start has to do.
+            Err(_) => std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e).into()),
+        }
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
 }
 
-/// Writes `bytes` to `path` through [`write_atomic`], synced to disk before the rename.
+/// [`write_atomic`] of bytes already in memory.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -59,16 +78,7 @@ pub fn write_atomic<E: From<DataError>>(
 /// ```
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     write_atomic(path, overwrite, |tmp| {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-            .and_then(|mut f| {
-                f.write_all(bytes)?;
-                f.sync_all()
-            })
-            .map_err(|e| DataError::io(tmp, e))
+        std::fs::write(tmp, bytes).map_err(|e| DataError::io(tmp, e))
     })
 }
 

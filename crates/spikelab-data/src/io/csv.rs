@@ -112,7 +112,8 @@ pub fn read_spike_counts(path: &Path, bin_s: f64) -> Result<(BinnedRaster, Vec<u
 }
 
 /// Writes a `[row, column]` table with a header; NaN is written as an empty cell (the
-/// Spikefinder convention). Refuses to overwrite unless `overwrite`.
+/// Spikefinder convention), [atomically](crate::io::write_atomic). Refuses to overwrite unless
+/// `overwrite`.
 pub fn write_table(
     path: &Path,
     columns: &[String],
@@ -143,5 +144,5 @@ pub fn write_table(
         s.push_str(&cells.join(","));
         s.push('\n');
     }
-    std::fs::write(path, s).map_err(|e| DataError::io(path, e))
+    crate::io::write_bytes_atomic(path, s.as_bytes(), overwrite)
 }

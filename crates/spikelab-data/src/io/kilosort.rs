@@ -550,5 +550,5 @@ pub fn write_kilosort(
     let text = format!(
         "# written by spikelab-data\nsample_rate = {sample_rate_hz:?}\nn_samples = {n_samples}\n"
     );
-    std::fs::write(&files[2], text).map_err(|e| DataError::io(&files[2], e))
+    super::write_bytes_atomic(&files[2], text.as_bytes(), overwrite)
 }

@@ -40,9 +40,52 @@ fn try_read<T: ReadableElement + Copy>(
     }
 }
 
+/// Refuses a header that declares more elements than the file has payload bytes (every dtype
+/// takes at least one byte), because `ndarray-npy` allocates the declared shape before it
+/// reads: a 100-byte file declaring 10¹² values would otherwise abort the process. Headers this
+/// cannot parse are left to `ndarray-npy`, which reports them.
+fn check_declared_len(path: &Path, bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 12 || !bytes.starts_with(b"\x93NUMPY") {
+        return Ok(());
+    }
+    let (hlen, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize)
+    } else {
+        let h = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        (h as usize, 12usize)
+    };
+    let Some(header) = bytes.get(start..start.saturating_add(hlen)) else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(header);
+    let Some(tuple) = text.find("shape").map(|i| &text[i..]) else {
+        return Ok(());
+    };
+    let (Some(a), Some(b)) = (tuple.find('('), tuple.find(')')) else {
+        return Ok(());
+    };
+    let mut n: u128 = 1;
+    for d in tuple.get(a + 1..b).unwrap_or("").split(',').map(str::trim) {
+        match d.parse::<u128>() {
+            Ok(v) => n = n.saturating_mul(v),
+            Err(_) if d.is_empty() => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    let payload = bytes.len() - start - hlen;
+    if n > payload as u128 {
+        return Err(npy_err(
+            path,
+            format!("the header declares {n} values but the file holds {payload} bytes of data"),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads any `.npy` array of a bool, integer or float dtype (also gzip-compressed).
 pub fn read_any(path: &Path) -> Result<NpyArray> {
     let bytes = crate::io::read_bytes_maybe_gz(path)?;
+    check_declared_len(path, &bytes)?;
     let e = |e: ReadNpyError| npy_err(path, e.to_string());
     macro_rules! attempt {
         ($t:ty, $name:expr) => {
@@ -81,6 +124,7 @@ pub fn read_any(path: &Path) -> Result<NpyArray> {
 /// A different dtype or rank is a [`DataError::Npy`] that says what was found.
 pub fn read_typed<T: ReadableElement, D: Dimension>(path: &Path) -> Result<Array<T, D>> {
     let bytes = crate::io::read_bytes_maybe_gz(path)?;
+    check_declared_len(path, &bytes)?;
     Array::<T, D>::read_npy(Cursor::new(&bytes)).map_err(|e| match e {
         ReadNpyError::WrongDescriptor(d) => npy_err(
             path,
@@ -124,7 +168,8 @@ pub fn read_activity(path: &Path, bin_s: f64) -> Result<PopulationActivity> {
     PopulationActivity::new(a, bin_s)
 }
 
-/// Writes an array as `.npy`; refuses to overwrite unless `overwrite`.
+/// Writes an array as `.npy` ([atomically](crate::io::write_atomic)); refuses to overwrite
+/// unless `overwrite`.
 pub fn write<T: WritableElement, S, D>(
     path: &Path,
     array: &ndarray::ArrayBase<S, D>,
@@ -134,11 +179,12 @@ where
     S: ndarray::Data<Elem = T>,
     D: Dimension,
 {
-    crate::io::check_writable(path, overwrite)?;
-    let f = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
-    array
-        .write_npy(std::io::BufWriter::new(f))
-        .map_err(|e| npy_err(path, e.to_string()))
+    crate::io::write_atomic(path, overwrite, |tmp| {
+        let f = std::fs::File::create(tmp).map_err(|e| DataError::io(tmp, e))?;
+        array
+            .write_npy(std::io::BufWriter::new(f))
+            .map_err(|e| npy_err(path, e.to_string()))
+    })
 }
 
 /// Writes any f64 array with a dynamic shape.

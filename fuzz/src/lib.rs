@@ -1,0 +1,142 @@
+//! The fuzz targets' bodies, one function per reader (each `fuzz_targets/NAME.rs` calls one;
+//! `fuzz_targets/all.rs` picks one by the `SPIKELAB_FUZZ` environment variable, so a single
+//! binary can be shipped to another machine). The readers take paths, so each input is
+//! written to a scratch file (in `/dev/shm` when it exists) that the target then opens.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+
+/// Writes `bytes` to the scratch file `name` of this process and returns its path.
+pub fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = DIR.get_or_init(|| {
+        let shm = std::path::Path::new("/dev/shm");
+        let b = tempfile::Builder::new().prefix("spikelab-fuzz-").tempdir_in(if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        });
+        b.expect("scratch folder")
+    });
+    let p = dir.path().join(name);
+    std::fs::write(&p, bytes).expect("scratch write");
+    p
+}
+
+/// Gzip-compresses `bytes` (for targets that exercise the transparent `.gz` path with valid
+/// streams, which byte mutations of a compressed seed rarely produce).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).expect("in-memory gzip");
+    e.finish().expect("in-memory gzip")
+}
+
+use spikelab_data::io::{self, csv as csv_io, kilosort::PhyParams, mat::MatFile, mat::MatValue, npy as npy_io};
+
+fn walk_mat(v: &MatValue) {
+    match v {
+        MatValue::Numeric(a) => {
+            let _ = a.to_arrayd();
+            let _ = a.to_array2();
+        }
+        MatValue::Struct(s) => {
+            for e in 0..s.len() {
+                for (_, f) in s.fields(e) {
+                    walk_mat(f);
+                }
+            }
+        }
+        MatValue::Cell(c) => c.items.iter().for_each(walk_mat),
+        MatValue::Sparse(s) => {
+            // Densifying is the caller's choice; only for sizes a user could mean.
+            let r = s.dims.first().copied().unwrap_or(0);
+            let c = s.dims.get(1).copied().unwrap_or(0);
+            if r.saturating_mul(c) <= 1 << 20 {
+                let _ = s.to_dense();
+            }
+        }
+        _ => {}
+    }
+    let _ = v.describe();
+}
+
+/// MATLAB v5 (numeric, char, struct, cell, sparse, `miCOMPRESSED` elements): the parser on the
+/// bytes, every value converted, then `io::open` (c2s / CASCADE / plain matrix detection),
+/// `read_c2s` and `read_cascade` on the same bytes as a `.mat` file.
+pub fn mat(data: &[u8]) {
+    if let Ok(f) = MatFile::from_bytes(data, std::path::Path::new("fuzz.mat")) {
+        for (_, v) in f.iter() {
+            walk_mat(v);
+        }
+        let p = scratch("in.mat", data);
+        let _ = io::open(&p, &io::ReadOptions::default());
+        let _ = io::mat::read_c2s(&p);
+        let _ = io::mat::read_cascade(&p);
+    }
+}
+
+/// NumPy `.npy` header and payload: `read_any`, the typed readers and `io::open`.
+pub fn npy(data: &[u8]) {
+    let p = scratch("in.npy", data);
+    if npy_io::read_any(&p).is_ok() {
+        let _ = npy_io::read_raster(&p, 0.01);
+        let _ = npy_io::read_traces(&p, 30.0);
+        let _ = npy_io::read_activity(&p, 0.004);
+        let _ = npy_io::read_typed::<f32, ndarray::Ix2>(&p);
+        let _ = io::open(&p, &io::ReadOptions::default());
+    }
+}
+
+/// Spikefinder CSV, plain and gzip: the first byte's low bit says whether the rest is written
+/// gzip-compressed (valid streams around mutated text); raw `.gz` seeds also reach the
+/// decompressor with mutated compressed bytes.
+pub fn csv(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let p = if mode & 1 == 1 {
+        scratch("in.csv.gz", &gzip(rest))
+    } else {
+        scratch("in.csv", rest)
+    };
+    if csv_io::read_table(&p).is_ok() {
+        let _ = csv_io::read_calcium(&p, 100.0);
+        let _ = csv_io::read_spike_counts(&p, 0.01);
+        let _ = io::open(&p, &io::ReadOptions::default());
+    }
+}
+
+/// Kilosort/phy `params.py` (`name = literal` lines).
+pub fn kilosort_params(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(p) = PhyParams::parse(text)
+    {
+        let _ = p.sample_rate_hz();
+        for v in p.values.values() {
+            let _ = (v.as_f64(), v.as_str());
+        }
+    }
+}
+
+/// NWB 2.x through libhdf5: `inspect`, `read_units`, `read_ophys` and `io::open` on the bytes
+/// as a `.nwb` file.
+pub fn nwb(data: &[u8]) {
+    let p = scratch("in.nwb", data);
+    if io::nwb::inspect(&p).is_ok() {
+        let _ = io::nwb::read_units(&p);
+        let _ = io::nwb::read_ophys(&p);
+        let _ = io::open(&p, &io::ReadOptions::default());
+    }
+}
+
+/// Keras 2 HDF5 weight files (`layer_names` / `weight_names` attributes, `model_weights`
+/// group) for both network layouts: the Elephant CNN's and CASCADE's.
+#[cfg(feature = "calcium")]
+pub fn keras_h5(data: &[u8]) {
+    use spikelab_calcium::spikenet::{SpikeNetArch, SpikeNetWeights};
+    let p = scratch("in.h5", data);
+    let _ = SpikeNetWeights::from_keras_h5(&p, &SpikeNetArch::ELEPHANT);
+    let _ = SpikeNetWeights::from_keras_h5(&p, &SpikeNetArch::CASCADE);
+}
