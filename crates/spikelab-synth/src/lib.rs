@@ -14,6 +14,9 @@
 //! | [`TwoBodyParams`] | two gravitating pairs, positions `[trial, body, coord, step]` | masses, pairings, permutation classes | EIT's synthetic benchmark (Liu et al., NeurIPS 2022) |
 //! | [`PoissonParams`] | [`SpikeTrains`](spikelab_data::SpikeTrains) | [`PoissonTruth`] | Poisson/gamma renewal processes with dead time, constant or time-varying rates |
 //!
+//! [`recipes`] holds the ready-made datasets of `spikelab synth` (flat serde option structs with
+//! the command's defaults) and their file writers.
+//!
 //! **Reproducibility.** All randomness comes from ChaCha8 (`rand_chacha`), seeded with
 //! `seed_from_u64`, one stream per independent part ([`rng`]). For a given version of this
 //! crate, a seed produces the same output on every platform.
@@ -49,6 +52,7 @@ pub mod calcium;
 pub mod error;
 pub mod lif;
 pub mod poisson;
+pub mod recipes;
 pub mod rng;
 pub mod sequences;
 pub mod twobody;
@@ -61,4 +65,4 @@ pub use sequences::{
     Background, Occurrence, Occurrences, ParityParams, RateModel, SequenceChunk, SequenceMode,
     SequenceParams, SequenceStream, SequenceTruth, SequenceType, TypeTruth,
 };
-pub use twobody::{TwoBodyData, TwoBodyLabel, TwoBodyParams};
+pub use twobody::{TwoBodyClasses, TwoBodyData, TwoBodyLabel, TwoBodyParams, TwoBodyTruth};

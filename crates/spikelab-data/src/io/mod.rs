@@ -66,6 +66,60 @@ pub fn check_writable(path: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes `path` through `write`, which fills a temporary file in the same folder (its name
+/// keeps the extension of `path` last, for writers that pick the format from it); the file is
+/// then renamed over `path`, so readers never see a half-written file. Refuses an existing
+/// `path` unless `overwrite`; on any error the temporary file is removed and `path` is untouched.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("out.txt");
+/// spikelab_data::io::write_atomic(&path, false, |tmp| {
+///     std::fs::write(tmp, "hello").map_err(|e| spikelab_data::DataError::io(tmp, e))
+/// })?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "hello");
+/// assert!(spikelab_data::io::write_atomic(&path, false, |_| Ok::<(), spikelab_data::DataError>(())).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_atomic<E: From<DataError>>(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    check_writable(path, overwrite)?;
+    let name = path.file_name().ok_or_else(|| DataError::InvalidParameter {
+        name: "path",
+        reason: format!("{} has no file name", path.display()),
+    })?;
+    let tmp = path.with_file_name(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        name.to_string_lossy()
+    ));
+    let result = write(&tmp).and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(|e| E::from(DataError::io(path, e)))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `value` as pretty-printed JSON through [`write_atomic`].
+pub fn write_json<T: serde::Serialize + ?Sized>(
+    path: &Path,
+    value: &T,
+    overwrite: bool,
+) -> Result<()> {
+    write_atomic(path, overwrite, |tmp| {
+        let f = std::fs::File::create(tmp).map_err(|e| DataError::io(tmp, e))?;
+        let mut w = std::io::BufWriter::new(f);
+        serde_json::to_writer_pretty(&mut w, value)
+            .map_err(|e| DataError::io(path, std::io::Error::other(e)))?;
+        std::io::Write::flush(&mut w).map_err(|e| DataError::io(tmp, e))
+    })
+}
+
 /// The file formats spikelab reads, as recognised by [`Format::detect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
