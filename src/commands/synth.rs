@@ -1,4 +1,5 @@
-//! `spikelab synth`: seeded synthetic data with ground truth (crate `spikelab-synth`).
+//! `spikelab synth`: seeded synthetic data with ground truth (crate `spikelab-synth`, module
+//! `recipes`; `molds` from `spikelab-lds`).
 //!
 //! ```text
 //! spikelab synth sequences [--background CA1.mat [--variable NAME]] [--neurons 452] [--bins 18137]
@@ -12,6 +13,9 @@
 //!     [--seed S] --out FILE.npy|FILE.nwb [--force]
 //! spikelab synth poisson [--neurons 100] [--rate-hz 5] [--duration-s 60] [--refractory-s 0.002]
 //!     [--gamma-shape 1] [--bin-s 0.001] [--seed S] --out FILE.npy|FILE.nwb [--force]
+//! spikelab synth molds [--trajectories 600] [--steps 200] [--weights 0.5,0.3,0.2] [--states 3]
+//!     [--outputs 2] [--inputs 2] [--snr-db 10] [--seed S] --out Y.npy [--force]
+//! spikelab synth twobody [--trials 500] [--seed S] --out FILE.npy [--force]
 //! ```
 //!
 //! Every run writes the data (`.npy`, or NWB when FILE ends in `.nwb`) and the ground truth as
@@ -22,17 +26,17 @@
 //! npy layouts: sequences `[neuron, bin]` u8 (or `--events`: int64 `[nnz, 2]` rows
 //! `(neuron, bin)`); calcium `[time, neuron]` f64 ΔF/F; lif `Z = A·Δ` `[population, bin]`
 //! f64 plus `FILE.spikes.npy` `[population, bin, neuron]` u8 (the neuLVM layout); poisson
-//! `[neuron, bin]` u32 counts at `--bin-s`.
+//! `[neuron, bin]` u32 counts at `--bin-s`; molds `[trajectory, time, output]` f64 plus
+//! `Y.u.npy` inputs; twobody `[trial, body, (m, x, y, vx, vy), step]` f64.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use ndarray::Array2;
-use spikelab_data::io;
-use spikelab_data::{SparseRaster, SpikeTrains};
-use spikelab_synth::{
-    Background, CalciumParams, Indicator, LifParams, Occurrences, ParityParams, PoissonParams,
-    RateModel, SequenceParams, SequenceType,
+use anyhow::{Result, bail};
+use spikelab_lds::MoldsSpec;
+use spikelab_lds::pipeline::{MoldsDataset, MoldsTruth};
+use spikelab_synth::TwoBodyParams;
+use spikelab_synth::recipes::{
+    self, CalciumRecipe, LifRecipe, PoissonRecipe, SequencesRecipe, truth_path,
 };
 
 /// `spikelab synth …`
@@ -47,9 +51,9 @@ pub enum SynthCommand {
     /// Poisson/gamma spike trains with a dead time.
     Poisson(PoissonArgs),
     /// Mixtures of linear dynamical systems with inputs (MoLDS benchmark, crate spikelab-lds).
-    Molds(super::lds::SynthMoldsArgs),
+    Molds(MoldsArgs),
     /// Two gravitating pairs (EIT's benchmark), positions and velocities per trial.
-    Twobody(super::decode::TwoBodyArgs),
+    Twobody(TwoBodyArgs),
 }
 
 /// Options every generator shares.
@@ -58,12 +62,17 @@ pub struct CommonArgs {
     /// Seed of the ChaCha8 generator (same seed, same output on every platform).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output file: `.npy` or `.nwb`; the truth goes to the same name with `.truth.json`.
+    /// Output file (`.npy`, or `.nwb` where the generator writes NWB); the truth goes to the
+    /// same name with `.truth.json`.
     #[arg(long)]
     pub out: PathBuf,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
+}
+
+fn seq() -> SequencesRecipe {
+    SequencesRecipe::default()
 }
 
 /// Arguments of `spikelab synth sequences`.
@@ -73,35 +82,35 @@ pub struct SequencesArgs {
     /// e.g. `datasets/convseq/ca1_rubin/neuronal_activity_mat.mat`. Without it: clean mode.
     #[arg(long)]
     pub background: Option<PathBuf>,
-    /// MATLAB variable holding the background (default `neuronal_activity_mat`).
-    #[arg(long, default_value = "neuronal_activity_mat")]
+    /// MATLAB variable holding the background.
+    #[arg(long, default_value_t = seq().variable)]
     pub variable: String,
     /// Clean mode: number of neurons.
-    #[arg(long, default_value_t = 452)]
+    #[arg(long, default_value_t = seq().neurons)]
     pub neurons: usize,
     /// Clean mode: number of bins.
-    #[arg(long, default_value_t = 18_137)]
+    #[arg(long, default_value_t = seq().bins)]
     pub bins: u64,
     /// Bin width in seconds.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = seq().bin_s)]
     pub bin_s: f64,
     /// Members per sequence type.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = seq().seqlen)]
     pub seqlen: usize,
     /// Probability of dropping a member spike in an occurrence.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = seq().p_drop)]
     pub p_drop: f64,
     /// Onset spacing in bins (regular occurrences).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = seq().gap_bins)]
     pub gap: u64,
     /// Jitter standard deviation in bins.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = seq().jitter_bins)]
     pub jitter: f64,
     /// Lag between consecutive members in bins.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = seq().lag_bins)]
     pub lag: u64,
     /// Clean mode: number of sequence types (disjoint members).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = seq().types)]
     pub types: usize,
     /// Clean mode: Poisson occurrences with this mean onset spacing (bins) instead of regular
     /// ones (occurrences may overlap).
@@ -111,10 +120,10 @@ pub struct SequencesArgs {
     #[arg(long, value_delimiter = ',')]
     pub warp: Option<Vec<f64>>,
     /// Clean mode: mean background rate (spikes per bin; CA1: 0.0021).
-    #[arg(long, default_value_t = 0.0021)]
+    #[arg(long, default_value_t = seq().mean_rate_per_bin)]
     pub mean_rate: f64,
     /// Clean mode: standard deviation of the log-rate across neurons (CA1: 0.745).
-    #[arg(long, default_value_t = 0.745)]
+    #[arg(long, default_value_t = seq().rate_sigma)]
     pub rate_sigma: f64,
     /// Clean mode: gamma background of this shape instead of Poisson.
     #[arg(long)]
@@ -126,35 +135,39 @@ pub struct SequencesArgs {
     pub common: CommonArgs,
 }
 
+fn ca() -> CalciumRecipe {
+    CalciumRecipe::default()
+}
+
 /// Arguments of `spikelab synth calcium`.
 #[derive(clap::Args, Debug)]
 pub struct CalciumArgs {
     /// Number of neurons.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = ca().neurons)]
     pub neurons: usize,
     /// Poisson firing rate of every neuron (Hz).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = ca().rate_hz)]
     pub rate_hz: f64,
     /// Duration (s).
-    #[arg(long, default_value_t = 300.0)]
+    #[arg(long, default_value_t = ca().duration_s)]
     pub duration_s: f64,
     /// Frame rate (Hz).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = ca().fps)]
     pub fps: f64,
     /// Indicator preset: ogb1, gcamp6s, gcamp6f, gcamp8, jrcamp1a.
-    #[arg(long, default_value = "gcamp6s")]
+    #[arg(long, default_value_t = ca().indicator)]
     pub indicator: String,
     /// Target CASCADE noise level ν (% Hz^-1/2; 0 = noise-free).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = ca().noise)]
     pub noise: f64,
     /// Saturation level of ΔF/F (none by default).
     #[arg(long)]
     pub saturation: Option<f64>,
     /// Standard deviation of the slow baseline drift (ΔF/F).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = ca().drift_std)]
     pub drift_std: f64,
     /// Time constant of the drift (s).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = ca().drift_tau_s)]
     pub drift_tau_s: f64,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -164,42 +177,85 @@ pub struct CalciumArgs {
 #[derive(clap::Args, Debug)]
 pub struct LifArgs {
     /// Duration (s).
-    #[arg(long, default_value_t = 11.0)]
+    #[arg(long, default_value_t = LifRecipe::default().duration_s)]
     pub duration_s: f64,
     /// Time step (s).
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, default_value_t = LifRecipe::default().dt_s)]
     pub dt_s: f64,
     /// Re-binning factor of the npy output (20 × 0.2 ms = neuLVM's 4 ms).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = LifRecipe::default().rebin)]
     pub rebin: usize,
     /// Recorded neurons per population.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = LifRecipe::default().recorded)]
     pub recorded: usize,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+fn po() -> PoissonRecipe {
+    PoissonRecipe::default()
 }
 
 /// Arguments of `spikelab synth poisson`.
 #[derive(clap::Args, Debug)]
 pub struct PoissonArgs {
     /// Number of neurons.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = po().neurons)]
     pub neurons: usize,
     /// Rate of every neuron (Hz).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = po().rate_hz)]
     pub rate_hz: f64,
     /// Duration (s).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = po().duration_s)]
     pub duration_s: f64,
     /// Dead time (s).
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = po().refractory_s)]
     pub refractory_s: f64,
     /// Gamma shape of the intervals (1 = Poisson).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = po().gamma_shape)]
     pub gamma_shape: f64,
     /// Bin width of the npy count raster (s).
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = po().bin_s)]
     pub bin_s: f64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+/// Arguments of `spikelab synth molds` (`--out Y.npy`: outputs `[trajectory, time, output]`;
+/// inputs go to `Y.u.npy`, the truth (model + labels) to `Y.truth.json`).
+#[derive(clap::Args, Debug)]
+pub struct MoldsArgs {
+    /// Number of trajectories.
+    #[arg(long, default_value_t = MoldsSpec::default().n_traj)]
+    pub trajectories: usize,
+    /// Steps per trajectory.
+    #[arg(long, default_value_t = MoldsSpec::default().t_len)]
+    pub steps: usize,
+    /// Mixture weights (comma separated; their count is K).
+    #[arg(long, value_delimiter = ',', default_values_t = MoldsSpec::default().weights)]
+    pub weights: Vec<f64>,
+    /// Latent states.
+    #[arg(long, default_value_t = MoldsSpec::default().n_states)]
+    pub states: usize,
+    /// Outputs.
+    #[arg(long, default_value_t = MoldsSpec::default().n_outputs)]
+    pub outputs: usize,
+    /// Inputs (i.i.d. N(0, I)).
+    #[arg(long, default_value_t = MoldsSpec::default().n_inputs)]
+    pub inputs: usize,
+    /// Output SNR in dB.
+    #[arg(long, default_value_t = MoldsSpec::default().snr_db)]
+    pub snr_db: f64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Arguments of `spikelab synth twobody` (`--out FILE.npy`: `[trial, body, (m, x, y, vx, vy),
+/// step]`; the window starts and the permutation classes go to `FILE.truth.json`).
+#[derive(clap::Args, Debug)]
+pub struct TwoBodyArgs {
+    /// Trials.
+    #[arg(long, default_value_t = TwoBodyParams::default().n_trials)]
+    pub trials: usize,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -211,149 +267,39 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
         SynthCommand::Calcium(a) => calcium(a),
         SynthCommand::Lif(a) => lif(a),
         SynthCommand::Poisson(a) => poisson(a),
-        SynthCommand::Molds(a) => super::lds::synth_molds(a),
-        SynthCommand::Twobody(a) => super::decode::twobody(a),
+        SynthCommand::Molds(a) => molds(a),
+        SynthCommand::Twobody(a) => twobody(a),
     }
-}
-
-fn is_nwb(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("nwb"))
-}
-
-/// `FILE.ext` → `FILE.truth.json`.
-fn truth_path(out: &Path) -> PathBuf {
-    out.with_extension("truth.json")
-}
-
-/// `FILE.npy` → `FILE.<suffix>.npy`.
-fn side_path(out: &Path, suffix: &str) -> PathBuf {
-    out.with_extension(format!("{suffix}.npy"))
-}
-
-fn check_outputs(paths: &[&Path], force: bool) -> Result<()> {
-    for p in paths {
-        io::check_writable(p, force)?;
-    }
-    Ok(())
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    serde_json::to_writer(std::io::BufWriter::new(f), value)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
-/// Spike times at bin starts, for NWB `/units`.
-fn raster_to_trains(r: &SparseRaster) -> Result<SpikeTrains> {
-    let bin_s = r.bin_s();
-    let trains = r
-        .rows()
-        .iter()
-        .map(|row| {
-            row.iter()
-                .flat_map(|&(b, c)| std::iter::repeat_n(b as f64 * bin_s, c as usize))
-                .collect()
-        })
-        .collect();
-    Ok(SpikeTrains::new(trains, 0.0, r.n_bins() as f64 * bin_s)?)
-}
-
-#[cfg(feature = "hdf5")]
-fn write_units(path: &Path, trains: &SpikeTrains, what: &str, force: bool) -> Result<()> {
-    let mut opts = io::nwb::NwbWriteOptions::new(what);
-    opts.overwrite = force;
-    io::nwb::write_units(path, trains, &opts)?;
-    Ok(())
-}
-
-#[cfg(not(feature = "hdf5"))]
-fn write_units(_: &Path, _: &SpikeTrains, _: &str, _: bool) -> Result<()> {
-    bail!("this spikelab was built without the `hdf5` feature: NWB output is unavailable")
 }
 
 fn sequences(a: SequencesArgs) -> Result<()> {
-    let out = &a.common.out;
-    let tp = truth_path(out);
-    check_outputs(&[out, &tp], a.common.force)?;
-    let (raster, truth) = if let Some(bg_path) = &a.background {
-        let options = io::ReadOptions {
-            bin_s: Some(a.bin_s),
-            variable: Some(a.variable.clone()),
-            ..Default::default()
-        };
-        let bg = io::read_raster(bg_path, &options)?;
-        let p = ParityParams {
-            seqlen: a.seqlen,
-            p_drop: a.p_drop,
-            gap_bins: a.gap,
-            jitter_std_bins: a.jitter,
-            lag_bins: a.lag,
-        };
-        p.generate(&bg, a.common.seed)?
-    } else {
-        let occurrences = match a.poisson_gap {
-            Some(g) => Occurrences::Poisson { mean_gap_bins: g },
-            None => Occurrences::Regular {
-                gap_bins: a.gap,
-                first_onset_bin: 0,
-            },
-        };
-        let warp = match &a.warp {
-            Some(w) if w.len() == 2 => (w[0], w[1]),
+    let (out, tp) = (&a.common.out, truth_path(&a.common.out));
+    recipes::check_writable(&[out, &tp], a.common.force)?;
+    let recipe = SequencesRecipe {
+        background: a.background,
+        variable: a.variable,
+        neurons: a.neurons,
+        bins: a.bins,
+        bin_s: a.bin_s,
+        seqlen: a.seqlen,
+        p_drop: a.p_drop,
+        gap_bins: a.gap,
+        jitter_bins: a.jitter,
+        lag_bins: a.lag,
+        types: a.types,
+        poisson_gap_bins: a.poisson_gap,
+        warp: match a.warp.as_deref() {
+            Some(&[lo, hi]) => (lo, hi),
             Some(_) => bail!("--warp takes MIN,MAX"),
             None => (1.0, 1.0),
-        };
-        let ty = SequenceType {
-            n_members: a.seqlen,
-            lag_bins: a.lag as f64,
-            offsets_bins: None,
-            jitter_std_bins: a.jitter,
-            p_drop: a.p_drop,
-            warp_range: warp,
-            occurrences,
-        };
-        let p = SequenceParams {
-            n_neurons: a.neurons,
-            n_bins: a.bins,
-            bin_s: a.bin_s,
-            rates: RateModel::LogNormal {
-                mean_per_bin: a.mean_rate,
-                sigma: a.rate_sigma,
-            },
-            background: match a.gamma_shape {
-                Some(shape) => Background::Gamma { shape },
-                None => Background::Poisson,
-            },
-            binary: true,
-            types: vec![ty; a.types],
-            ..SequenceParams::default()
-        };
-        p.generate(a.common.seed)?
+        },
+        mean_rate_per_bin: a.mean_rate,
+        rate_sigma: a.rate_sigma,
+        gamma_shape: a.gamma_shape,
+        events: a.events,
     };
-    if is_nwb(out) {
-        write_units(
-            out,
-            &raster_to_trains(&raster)?,
-            "spikelab synth sequences",
-            a.common.force,
-        )?;
-    } else if a.events {
-        let mut ev = Vec::with_capacity(raster.nnz() * 2);
-        for (n, row) in raster.rows().iter().enumerate() {
-            for &(b, _) in row {
-                ev.push(n as i64);
-                ev.push(b as i64);
-            }
-        }
-        let arr = Array2::from_shape_vec((ev.len() / 2, 2), ev)?;
-        io::npy::write(out, &arr, a.common.force)?;
-    } else {
-        let dense = raster.to_dense()?;
-        let u8s = dense.counts().mapv(|c| c.min(255) as u8);
-        io::npy::write(out, &u8s, a.common.force)?;
-    }
-    write_json(&tp, &truth)?;
+    let (raster, truth) = recipe.generate(a.common.seed)?;
+    recipe.write(out, &raster, &truth, a.common.force)?;
     let inserted: usize = truth.occurrences.iter().map(|o| o.n_inserted).sum();
     println!(
         "{}: {} neurons × {} bins of {} s, {} spikes; {} occurrences ({} member spikes inserted); truth: {}",
@@ -370,31 +316,28 @@ fn sequences(a: SequencesArgs) -> Result<()> {
 }
 
 fn calcium(a: CalciumArgs) -> Result<()> {
-    let out = &a.common.out;
-    let tp = truth_path(out);
-    check_outputs(&[out, &tp], a.common.force)?;
-    let indicator = Indicator::from_name(&a.indicator)?;
-    let (spikes, _) = PoissonParams::constant(vec![a.rate_hz; a.neurons], a.duration_s)
-        .with_refractory_s(0.002)
-        .generate(a.common.seed)?;
-    let mut p = CalciumParams::new(a.fps, indicator)
-        .with_noise_level(a.noise)
-        .with_drift(a.drift_std, a.drift_tau_s);
-    p.saturation = a.saturation;
-    let (traces, truth) = p.generate(&spikes, a.common.seed)?;
-    if is_nwb(out) {
-        write_ophys(out, &traces, &a.indicator, a.common.force)?;
-    } else {
-        io::npy::write(out, traces.data(), a.common.force)?;
-    }
-    write_json(&tp, &truth)?;
+    let (out, tp) = (&a.common.out, truth_path(&a.common.out));
+    recipes::check_writable(&[out, &tp], a.common.force)?;
+    let recipe = CalciumRecipe {
+        neurons: a.neurons,
+        rate_hz: a.rate_hz,
+        duration_s: a.duration_s,
+        fps: a.fps,
+        indicator: a.indicator,
+        noise: a.noise,
+        saturation: a.saturation,
+        drift_std: a.drift_std,
+        drift_tau_s: a.drift_tau_s,
+    };
+    let (traces, truth, spikes) = recipe.generate(a.common.seed)?;
+    recipe.write(out, &traces, &truth, a.common.force)?;
     println!(
         "{}: {} frames × {} neurons at {} Hz ({:?}), {} spikes, ν = {:.3}; truth: {}",
         out.display(),
         traces.n_frames(),
         traces.n_neurons(),
         a.fps,
-        indicator,
+        recipe.indicator()?,
         spikes.total_spikes(),
         truth.noise_level.iter().sum::<f64>() / truth.noise_level.len().max(1) as f64,
         tp.display()
@@ -402,57 +345,21 @@ fn calcium(a: CalciumArgs) -> Result<()> {
     Ok(())
 }
 
-#[cfg(feature = "hdf5")]
-fn write_ophys(
-    path: &Path,
-    traces: &spikelab_data::CalciumTraces,
-    indicator: &str,
-    force: bool,
-) -> Result<()> {
-    let mut opts = io::nwb::OphysWriteOptions::new("spikelab synth calcium");
-    opts.overwrite = force;
-    opts.indicator = indicator.into();
-    opts.container = io::nwb::OphysContainer::DfOverF;
-    io::nwb::write_ophys(path, traces, &opts)?;
-    Ok(())
-}
-
-#[cfg(not(feature = "hdf5"))]
-fn write_ophys(_: &Path, _: &spikelab_data::CalciumTraces, _: &str, _: bool) -> Result<()> {
-    bail!("this spikelab was built without the `hdf5` feature: NWB output is unavailable")
-}
-
 fn lif(a: LifArgs) -> Result<()> {
     let out = &a.common.out;
-    let tp = truth_path(out);
-    let sp = side_path(out, "spikes");
-    if is_nwb(out) {
-        check_outputs(&[out, &tp], a.common.force)?;
-    } else {
-        check_outputs(&[out, &tp, &sp], a.common.force)?;
-    }
-    let p = LifParams {
+    let paths = LifRecipe::paths(out);
+    recipes::check_writable(&paths.iter().map(|p| p.as_path()).collect::<Vec<_>>(), a.common.force)?;
+    let recipe = LifRecipe {
         duration_s: a.duration_s,
         dt_s: a.dt_s,
-        n_recorded: a.recorded,
-        ..LifParams::default()
+        rebin: a.rebin,
+        recorded: a.recorded,
     };
+    let p = recipe.params();
     let pb = indicatif::ProgressBar::new(p.n_steps() as u64);
     let (sim, truth) = p.generate_with_progress(a.common.seed, |s, _| pb.set_position(s as u64))?;
     pb.finish_and_clear();
-    if is_nwb(out) {
-        write_units(
-            out,
-            &sim.recorded,
-            "spikelab synth lif (neuLVM network)",
-            a.common.force,
-        )?;
-    } else {
-        let rb = sim.rebin(a.rebin)?;
-        io::npy::write(out, &rb.z, a.common.force)?;
-        io::npy::write(&sp, &rb.spikes, a.common.force)?;
-    }
-    write_json(&tp, &truth)?;
+    recipe.write(out, &sim, &truth, a.common.force)?;
     println!(
         "{}: {} s of {} populations, mean rates {:?} Hz, {} recorded neurons; truth: {}",
         out.display(),
@@ -464,32 +371,78 @@ fn lif(a: LifArgs) -> Result<()> {
             .map(|r| (r * 10.0).round() / 10.0)
             .collect::<Vec<_>>(),
         sim.recorded.n_units(),
-        tp.display()
+        truth_path(out).display()
     );
     Ok(())
 }
 
 fn poisson(a: PoissonArgs) -> Result<()> {
-    let out = &a.common.out;
-    let tp = truth_path(out);
-    check_outputs(&[out, &tp], a.common.force)?;
-    let (trains, truth) = PoissonParams::constant(vec![a.rate_hz; a.neurons], a.duration_s)
-        .with_refractory_s(a.refractory_s)
-        .with_gamma_shape(a.gamma_shape)
-        .generate(a.common.seed)?;
-    if is_nwb(out) {
-        write_units(out, &trains, "spikelab synth poisson", a.common.force)?;
-    } else {
-        let r = trains.bin(a.bin_s)?;
-        io::npy::write(out, r.counts(), a.common.force)?;
-    }
-    write_json(&tp, &truth)?;
+    let (out, tp) = (&a.common.out, truth_path(&a.common.out));
+    recipes::check_writable(&[out, &tp], a.common.force)?;
+    let recipe = PoissonRecipe {
+        neurons: a.neurons,
+        rate_hz: a.rate_hz,
+        duration_s: a.duration_s,
+        refractory_s: a.refractory_s,
+        gamma_shape: a.gamma_shape,
+        bin_s: a.bin_s,
+    };
+    let (trains, truth) = recipe.generate(a.common.seed)?;
+    recipe.write(out, &trains, &truth, a.common.force)?;
     println!(
         "{}: {} neurons, {} s, {} spikes; truth: {}",
         out.display(),
         trains.n_units(),
         a.duration_s,
         trains.total_spikes(),
+        tp.display()
+    );
+    Ok(())
+}
+
+fn molds(a: MoldsArgs) -> Result<()> {
+    let out = &a.common.out;
+    let paths = MoldsDataset::paths(out);
+    recipes::check_writable(&paths.each_ref().map(|p| p.as_path()), a.common.force)?;
+    let spec = MoldsSpec {
+        weights: a.weights,
+        n_states: a.states,
+        n_outputs: a.outputs,
+        n_inputs: a.inputs,
+        n_traj: a.trajectories,
+        t_len: a.steps,
+        snr_db: a.snr_db,
+        ..Default::default()
+    };
+    let data = MoldsTruth::generate(&spec, a.common.seed)?;
+    let [_, u, t] = data.write(out, a.common.force)?;
+    println!(
+        "wrote {} ({} × {} × {}), {}, {}",
+        out.display(),
+        a.trajectories,
+        a.steps,
+        a.outputs,
+        u.display(),
+        t.display()
+    );
+    Ok(())
+}
+
+fn twobody(a: TwoBodyArgs) -> Result<()> {
+    let out = &a.common.out;
+    let tp = truth_path(out);
+    recipes::check_writable(&[out, &tp], a.common.force)?;
+    let params = TwoBodyParams {
+        n_trials: a.trials,
+        ..Default::default()
+    };
+    params
+        .generate(a.common.seed)?
+        .write(out, a.common.seed, a.common.force)?;
+    println!(
+        "wrote {} trials to {} and {}",
+        a.trials,
+        out.display(),
         tp.display()
     );
     Ok(())

@@ -3,9 +3,11 @@
 //! Shared benchmark code for the spikelab workspace: users pick a method by how it scales, so
 //! every method is measured the same way and the results are published as tables and plots.
 //!
-//! * [`BenchDevice`] names where a computation runs (`cpu`, `cuda:0`) and synchronises the
-//!   device before the clock is read, so GPU timings are not just kernel-launch times
-//!   (the pattern of candle's own benches).
+//! * Devices are [`spikelab_core::Device`] (`cpu`, `cuda:0`, re-exported as [`Device`]);
+//!   [`time_it`] [`sync`]s the device before the clock is read, so GPU timings are not just
+//!   kernel-launch times (the pattern of candle's own benches).
+//! * [`workloads`]: the scaling sweeps of `spikelab bench` (convSeq, calcium, neuLVM, the
+//!   synthetic generators, I/O), on inputs drawn by `spikelab-synth`.
 //! * [`ProblemSize`] gives named sizes per method (demo, paper, stress).
 //! * [`time_it`] runs a closure with warm-up and repeats and returns a [`Timing`]
 //!   (median, min, mean, all samples).
@@ -16,19 +18,19 @@
 //!
 //! # Example
 //! ```
-//! use spikelab_bench::{BenchDevice, Record, Report, fit_exponent, time_it};
-//! let dev = BenchDevice::Cpu;
+//! use spikelab_bench::{Device, Record, Report, fit_exponent, time_it};
+//! let dev = Device::Cpu;
 //! let mut report = Report::new("demo sweep");
 //! for n in [1_000usize, 4_000, 16_000] {
-//!     let t = time_it(&dev, 1, 3, || {
+//!     let t = time_it(dev, 1, 3, || {
 //!         let v: Vec<f64> = (0..n).map(|i| (i as f64).sqrt()).collect();
 //!         std::hint::black_box(v);
 //!         Ok::<(), std::convert::Infallible>(())
 //!     })
 //!     .unwrap();
-//!     report.push(Record::new("sqrt", &dev, "n", n as f64, t));
+//!     report.push(Record::new("sqrt", dev, "n", n as f64, t));
 //! }
-//! let k = fit_exponent(&report.series("sqrt", &dev)).unwrap();
+//! let k = fit_exponent(&report.series("sqrt", dev)).unwrap();
 //! assert!(k.is_finite());
 //! assert!(report.to_markdown().contains("| cpu_sqrt |"));
 //! ```
@@ -37,9 +39,11 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+pub use spikelab_core::Device;
 
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod workloads;
 
 /// Errors of spikelab-bench.
 #[derive(Debug, thiserror::Error)]
@@ -81,73 +85,31 @@ pub enum BenchError {
 /// `Result` with [`BenchError`].
 pub type Result<T> = std::result::Result<T, BenchError>;
 
-/// Where a benchmark runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BenchDevice {
-    /// The host CPU.
-    Cpu,
-    /// An NVIDIA GPU by ordinal (needs the `cuda` feature).
-    Cuda(usize),
+/// Waits until all queued work on `device` has finished (no-op on the CPU), so that a clock
+/// read after it measures the work, not just kernel launches.
+pub fn sync(device: Device) -> Result<()> {
+    if device.is_cpu() {
+        return Ok(());
+    }
+    Ok(candle(device)?.synchronize()?)
 }
 
-impl BenchDevice {
-    /// Parses `cpu`, `cuda` or `cuda:N`. Asking for CUDA in a build without the `cuda` feature
-    /// is [`BenchError::DeviceUnavailable`].
-    pub fn parse(s: &str) -> Result<Self> {
-        let d = match s {
-            "cpu" => BenchDevice::Cpu,
-            "cuda" | "gpu" => BenchDevice::Cuda(0),
-            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-                Some(Ok(i)) => BenchDevice::Cuda(i),
-                _ => {
-                    return Err(BenchError::InvalidParameter {
-                        name: "device",
-                        reason: format!("{s:?}: expected cpu, cuda or cuda:N"),
-                    });
-                }
-            },
-        };
-        if matches!(d, BenchDevice::Cuda(_)) && !cfg!(feature = "cuda") {
-            return Err(BenchError::DeviceUnavailable(
-                s.into(),
-                "this binary was built without the `cuda` feature".into(),
-            ));
-        }
-        Ok(d)
-    }
+/// The candle device of `device` ([`Device::to_candle`]), with the error saying how to build
+/// for a GPU.
+pub fn candle(device: Device) -> Result<candle_core::Device> {
+    device
+        .to_candle()
+        .map_err(|e| BenchError::DeviceUnavailable(device.to_string(), e.to_string()))
+}
 
-    /// The candle device (creating a CUDA context the first time).
-    pub fn candle(&self) -> Result<candle_core::Device> {
-        match self {
-            BenchDevice::Cpu => Ok(candle_core::Device::Cpu),
-            BenchDevice::Cuda(i) => candle_core::Device::new_cuda(*i)
-                .map_err(|e| BenchError::DeviceUnavailable(format!("cuda:{i}"), e.to_string())),
-        }
-    }
-
-    /// Waits until all queued work on the device has finished (no-op on the CPU).
-    pub fn sync(&self) -> Result<()> {
-        match self {
-            BenchDevice::Cpu => Ok(()),
-            BenchDevice::Cuda(_) => Ok(self.candle()?.synchronize()?),
-        }
-    }
-
-    /// `cpu_NAME` or `cuda_NAME`, the naming used in every table.
-    pub fn bench_name(&self, name: &str) -> String {
-        match self {
-            BenchDevice::Cpu => format!("cpu_{name}"),
-            BenchDevice::Cuda(_) => format!("cuda_{name}"),
-        }
-    }
-
-    /// Short label (`cpu`, `cuda:0`).
-    pub fn label(&self) -> String {
-        match self {
-            BenchDevice::Cpu => "cpu".into(),
-            BenchDevice::Cuda(i) => format!("cuda:{i}"),
-        }
-    }
+/// `cpu_NAME`, `cuda_NAME` or `metal_NAME`: the naming used in every table.
+pub fn bench_name(device: Device, name: &str) -> String {
+    let kind = match device {
+        Device::Cpu => "cpu",
+        Device::Cuda(_) => "cuda",
+        Device::Metal(_) => "metal",
+    };
+    format!("{kind}_{name}")
 }
 
 /// A named problem size of a method, with its parameters in words.
@@ -258,7 +220,7 @@ impl Timing {
 /// Runs `f` `warmup` times unmeasured, then `repeats` times measured, synchronising the
 /// device before each clock read.
 pub fn time_it<E: std::fmt::Display>(
-    device: &BenchDevice,
+    device: Device,
     warmup: usize,
     repeats: usize,
     mut f: impl FnMut() -> std::result::Result<(), E>,
@@ -272,12 +234,12 @@ pub fn time_it<E: std::fmt::Display>(
     for _ in 0..warmup {
         f().map_err(|e| BenchError::Run(e.to_string()))?;
     }
-    device.sync()?;
+    sync(device)?;
     let mut samples = Vec::with_capacity(repeats);
     for _ in 0..repeats {
         let t0 = Instant::now();
         f().map_err(|e| BenchError::Run(e.to_string()))?;
-        device.sync()?;
+        sync(device)?;
         samples.push(t0.elapsed().as_secs_f64());
     }
     Timing::from_samples(samples)
@@ -301,11 +263,11 @@ pub struct Record {
 }
 
 impl Record {
-    /// A record named `device.bench_name(name)`.
-    pub fn new(name: &str, device: &BenchDevice, size_name: &str, size: f64, t: Timing) -> Self {
+    /// A record named [`bench_name`]`(device, name)`.
+    pub fn new(name: &str, device: Device, size_name: &str, size: f64, t: Timing) -> Self {
         Record {
-            name: device.bench_name(name),
-            device: device.label(),
+            name: bench_name(device, name),
+            device: device.to_string(),
             size_name: size_name.into(),
             size,
             timing: t,
@@ -401,8 +363,8 @@ impl Report {
         self.records.push(r);
     }
     /// `(size, median seconds)` points of one named computation on one device, by size.
-    pub fn series(&self, name: &str, device: &BenchDevice) -> Vec<(f64, f64)> {
-        self.series_named(&device.bench_name(name))
+    pub fn series(&self, name: &str, device: Device) -> Vec<(f64, f64)> {
+        self.series_named(&bench_name(device, name))
     }
     /// `(size, median seconds)` points of records with this full (`cpu_…`/`cuda_…`) name,
     /// sorted by size.
@@ -554,11 +516,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parse_devices() {
-        assert_eq!(BenchDevice::parse("cpu").unwrap(), BenchDevice::Cpu);
-        assert!(BenchDevice::parse("tpu").is_err());
+    fn device_names_and_availability() {
+        assert_eq!(bench_name(Device::Cuda(1), "x"), "cuda_x");
+        assert!(sync(Device::Cpu).is_ok());
         if !cfg!(feature = "cuda") {
-            let e = BenchDevice::parse("cuda").unwrap_err().to_string();
+            let e = sync(Device::Cuda(0)).unwrap_err().to_string();
             assert!(e.contains("--features cuda"), "{e}");
         }
     }

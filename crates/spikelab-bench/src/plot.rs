@@ -24,11 +24,11 @@ fn perr<E: std::fmt::Display>(e: E) -> BenchError {
 /// Refuses to overwrite an existing file unless `overwrite`.
 ///
 /// ```
-/// use spikelab_bench::{BenchDevice, Record, Report, Timing, plot::scaling_plot};
+/// use spikelab_bench::{Device, Record, Report, Timing, plot::scaling_plot};
 /// let mut r = Report::new("example");
 /// for n in [1e3, 1e4, 1e5] {
 ///     let t = Timing::from_samples(vec![n * 1e-8]).unwrap();
-///     r.push(Record::new("op", &BenchDevice::Cpu, "n", n, t));
+///     r.push(Record::new("op", Device::Cpu, "n", n, t));
 /// }
 /// let dir = tempfile::tempdir().unwrap();
 /// let png = dir.path().join("scaling.png");

@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use candle_core::DType;
 use spikelab_core::{Flow, Progress};
-use spikelab_decode::brainbits::to_candle_device;
 use spikelab_decode::eit::{Eit, EitConfig, Ndt, NdtConfig, StepClassifier, TrainParams, train};
 use spikelab_synth::{TwoBodyLabel, TwoBodyParams};
 
@@ -38,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         ytr.len(),
         yte.len()
     );
-    let dev = to_candle_device(device)?;
+    let dev = device.to_candle()?;
     let cfg = EitConfig {
         n_classes: label.n_classes(),
         ..Default::default()

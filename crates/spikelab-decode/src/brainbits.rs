@@ -20,7 +20,7 @@
 //! order). Confidence intervals come from bootstrap resampling of contiguous blocks of test rows
 //! (block length 1 = i.i.d. rows), the same resamples for every b.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::{Optimizer, VarMap};
 use ndarray::{Array2, ArrayView2, Axis, s};
 use rand::seq::SliceRandom;
@@ -28,13 +28,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson};
 use serde::{Deserialize, Serialize};
-use spikelab_core::{Flow, Observer, Progress};
+use spikelab_core::{Flow, Observer, Progress, Silent};
 
 use crate::decoder::DEFAULT_ALPHAS;
 use crate::error::{DecodeError, Result};
 use crate::linear::{LinearModel, RidgePath, choose_alpha, rrr_from_ridge};
 use crate::metrics::r2_score;
 use crate::nn::{Linear, ParamBuilder};
+use crate::train::{BestEpoch, LoopParams, Schedule, train_epochs};
 
 /// The paper-faithful gradient path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,20 +373,6 @@ impl Audit {
     }
 }
 
-fn candle_device(d: spikelab_core::Device) -> Result<Device> {
-    Ok(match d {
-        spikelab_core::Device::Cpu => Device::Cpu,
-        spikelab_core::Device::Cuda(i) => Device::new_cuda(i)?,
-        spikelab_core::Device::Metal(i) => Device::new_metal(i)?,
-    })
-}
-
-/// Converts a [`spikelab_core::Device`] to a candle device (a build without the `cuda` /
-/// `metal` feature answers with a typed error).
-pub fn to_candle_device(d: spikelab_core::Device) -> Result<Device> {
-    candle_device(d)
-}
-
 /// Trains Linear(d, b) → Linear(b, q) with AdamW and a per-epoch cosine schedule on the
 /// rows of `x`/`y` (15 % random validation rows select the best epoch) and returns the
 /// collapsed linear map.
@@ -396,7 +383,7 @@ pub fn train_bottleneck(
     g: &GradientParams,
     seed: u64,
 ) -> Result<LinearModel> {
-    let device = candle_device(g.device)?;
+    let device = g.device.to_candle()?;
     let (n, d) = x.dim();
     let q = y.ncols();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -424,44 +411,45 @@ pub fn train_bottleneck(
             ..Default::default()
         },
     )?;
-    let nf = fit_idx.len();
-    let mut best: Option<(f64, Vec<Tensor>)> = None;
-    let mut perm: Vec<u32> = (0..nf as u32).collect();
-    for epoch in 0..g.epochs {
-        opt.set_learning_rate(
-            g.lr * (1.0 + (std::f64::consts::PI * epoch as f64 / g.epochs as f64).cos()) / 2.0,
-        );
-        perm.shuffle(&mut rng);
-        for (step, chunk) in perm.chunks(g.batch).enumerate() {
-            let idx = Tensor::from_slice(chunk, chunk.len(), &device)?;
+    let loop_params = LoopParams {
+        epochs: g.epochs,
+        batch: g.batch,
+        lr: g.lr,
+        schedule: Schedule::Cosine,
+    };
+    let mut best = BestEpoch::default();
+    train_epochs(
+        &mut opt,
+        fit_idx.len(),
+        &loop_params,
+        &mut rng,
+        |rows, _| {
+            let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+            let idx = Tensor::from_vec(idx, rows.len(), &device)?;
             let xb = xf.index_select(&idx, 0)?;
             let yb = yf.index_select(&idx, 0)?;
-            let loss = (forward(&xb)? - yb)?.sqr()?.mean_all()?;
-            let lv = loss.to_scalar::<f32>()? as f64;
-            if !lv.is_finite() {
-                return Err(DecodeError::Diverged {
-                    epoch,
-                    step,
-                    loss: lv,
-                });
-            }
-            opt.backward_step(&loss)?;
-        }
-        let vl = (forward(&xv)? - &yv)?
-            .sqr()?
-            .mean_all()?
-            .to_scalar::<f32>()? as f64;
-        if best.as_ref().is_none_or(|(l, _)| vl < *l) {
-            let snapshot = vec![
-                enc.weight().copy()?,
-                enc_bias(&varmap)?,
-                dec.weight().copy()?,
-                var(&varmap, "head.bias")?,
-            ];
-            best = Some((vl, snapshot));
-        }
-    }
-    let (_, w) = best.ok_or_else(|| DecodeError::InvalidData("no epoch was run".into()))?;
+            Ok((forward(&xb)? - yb)?.sqr()?.mean_all()?)
+        },
+        |epoch, _| {
+            let vl = (forward(&xv)? - &yv)?
+                .sqr()?
+                .mean_all()?
+                .to_scalar::<f32>()? as f64;
+            best.offer(epoch, vl, || {
+                Ok(vec![
+                    enc.weight().copy()?,
+                    enc_bias(&varmap)?,
+                    dec.weight().copy()?,
+                    var(&varmap, "head.bias")?,
+                ])
+            })?;
+            Ok(vec![("val_loss", vl)])
+        },
+        &mut Silent,
+    )?;
+    let (_, _, w) = best
+        .into_best()
+        .ok_or_else(|| DecodeError::InvalidData("no epoch was run".into()))?;
     let to_a = |t: &Tensor| -> Result<Array2<f64>> {
         let t = t.to_dtype(DType::F64)?;
         let (r, c) = t.dims2()?;

@@ -27,13 +27,13 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarMap};
 use ndarray::{Array2, Array4};
 use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use spikelab_core::{Flow, Observer, Progress};
+use spikelab_core::Observer;
 
 use crate::error::{DecodeError, Result};
 use crate::nn::{Init, LayerConfig, LayerNorm, Linear, ParamBuilder, TransformerLayer};
+use crate::train::{LoopParams, Schedule, train_epochs};
 
 /// Shape of an EIT model (defaults: the synthetic two-body model of the original).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -645,12 +645,6 @@ pub fn train<M: StepClassifier + ?Sized>(
             model.n_classes()
         )));
     }
-    if !(params.lr > 0.0 && params.batch > 0 && params.epochs > 0) {
-        return Err(DecodeError::param(
-            "train",
-            "need lr > 0, batch ≥ 1, epochs ≥ 1",
-        ));
-    }
     let device = model.on_device().clone();
     let dtype = model.param_dtype();
     let mut opt = candle_nn::AdamW::new(
@@ -664,55 +658,47 @@ pub fn train<M: StepClassifier + ?Sized>(
         },
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let mut order: Vec<usize> = (0..n).collect();
+    let loop_params = LoopParams {
+        epochs: params.epochs,
+        batch: params.batch,
+        lr: params.lr,
+        schedule: Schedule::Constant,
+    };
     let mut history = Vec::new();
-    for epoch in 0..params.epochs {
-        order.shuffle(&mut rng);
-        let mut total = 0.0;
-        let mut steps = 0;
-        for (step, idx) in order.chunks(params.batch).enumerate() {
+    train_epochs(
+        &mut opt,
+        n,
+        &loop_params,
+        &mut rng,
+        |idx, rng| {
             let xb = gather(x_train, idx, dtype, &device)?;
             let labels: Vec<u32> = idx
                 .iter()
                 .flat_map(|&i| std::iter::repeat_n(y_train[i], t))
                 .collect();
             let yb = Tensor::from_vec(labels, idx.len() * t, &device)?;
-            let logits = model.logits(&xb, Some(&mut rng))?;
-            let loss = candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &yb)?;
-            let lv = loss.to_scalar::<f32>()? as f64;
-            if !lv.is_finite() {
-                return Err(DecodeError::Diverged {
-                    epoch,
-                    step,
-                    loss: lv,
-                });
-            }
-            opt.backward_step(&loss)?;
-            total += lv;
-            steps += 1;
-        }
-        let loss = total / steps as f64;
-        let last = epoch + 1 == params.epochs;
-        let evaluate = last || (params.eval_every > 0 && (epoch + 1) % params.eval_every == 0);
-        let test_accuracy = match test {
-            Some((xt, yt)) if evaluate => Some(accuracy(model, xt, yt)?),
-            _ => None,
-        };
-        history.push(EpochStats {
-            epoch,
-            loss,
-            test_accuracy,
-        });
-        let mut p = Progress::new("epoch", epoch)
-            .with_total(params.epochs)
-            .with_metric("loss", loss);
-        if let Some(a) = test_accuracy {
-            p = p.with_metric("accuracy", a);
-        }
-        if observer.observe(&p) == Flow::Stop {
-            break;
-        }
-    }
+            let logits = model.logits(&xb, Some(rng))?;
+            Ok(candle_nn::loss::cross_entropy(
+                &logits.to_dtype(DType::F32)?,
+                &yb,
+            )?)
+        },
+        |epoch, loss| {
+            let last = epoch + 1 == params.epochs;
+            let evaluate = last || (params.eval_every > 0 && (epoch + 1) % params.eval_every == 0);
+            let test_accuracy = match test {
+                Some((xt, yt)) if evaluate => Some(accuracy(model, xt, yt)?),
+                _ => None,
+            };
+            history.push(EpochStats {
+                epoch,
+                loss,
+                test_accuracy,
+            });
+            Ok(test_accuracy.map(|a| ("accuracy", a)).into_iter().collect())
+        },
+        observer,
+    )?;
     Ok(history)
 }
 

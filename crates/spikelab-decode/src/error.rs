@@ -74,6 +74,9 @@ pub enum DecodeError {
     /// An error of `spikelab-core` (device parsing).
     #[error(transparent)]
     Core(#[from] spikelab_core::CoreError),
+    /// Drawing a figure failed (feature `plot`).
+    #[error("plot: {0}")]
+    Plot(String),
 }
 
 impl DecodeError {

@@ -11,6 +11,8 @@
 //! | [`brainbits`] | bottleneck sweep (closed form and the paper's AdamW path), random-input baseline, ceiling, normalised fidelity, smallest b at 90 %, block bootstrap | Mayo et al., NeurIPS 2024 |
 //! | [`nn`] | transformer blocks on candle with gradients that are actually computed (checked by finite differences) | — |
 //! | [`poyo`] | POYO: spike tokens, PerceiverIO with rotary time embeddings, SparseLamb/OneCycle, unit identification on new recordings | Azabou et al., NeurIPS 2023; torch-brain 0.2.1 |
+//! | [`pipeline`] | files in, fits / audits and their output files out (what the CLI runs) | — |
+//! | [`train`] | the one mini-batch loop (schedule, shuffles, divergence check, best-epoch selection, observer) of the gradient paths | — |
 //! | [`eit`] | EIT: per-unit temporal transformer + population transformer, transfer across unit counts; the NDT peer of its repository | Liu et al., NeurIPS 2022 |
 //!
 //! **The maths.** Ridge solves min_W ‖Y_c − X_c W‖² + α‖W‖² on centred training rows,
@@ -57,6 +59,10 @@ pub mod linear;
 pub mod metrics;
 pub mod nn;
 pub mod poyo;
+pub mod pipeline;
+pub mod train;
+#[cfg(feature = "plot")]
+mod plot;
 
 pub use brainbits::{
     Audit, AuditMode, AuditParams, AuditPoint, AuditReport, GradientParams, LatentPopulation,
@@ -69,3 +75,4 @@ pub use decoder::{DEFAULT_ALPHAS, LinearDecoder, LinearDecoderFit, LinearDecoder
 pub use error::{DecodeError, Result};
 pub use linear::{LinearModel, RidgePath, choose_alpha, fit_ridge, fit_rrr, rrr_from_ridge};
 pub use metrics::{accuracy, r2_per_output, r2_score};
+pub use pipeline::{DecodeInputs, one_hot, read_inputs};

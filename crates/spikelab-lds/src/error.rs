@@ -44,6 +44,17 @@ pub enum LdsError {
     /// The requested combination is not supported (e.g. full R with partially observed steps).
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A file that cannot be read or does not hold what is expected.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Reading or writing an array file (`spikelab-data`).
+    #[error(transparent)]
+    Data(#[from] spikelab_data::DataError),
 }
 
 /// Result alias of this crate.

@@ -29,6 +29,7 @@
 //!   diagonalisation — reconstructed, the paper publishes no code) gives weights and Markov
 //!   parameters, Ho–Kalman the systems, then mixture EM with responsibilities
 //!   γ_ik ∝ p_k p(y_i | θ_k) refines them. Random-init EM and tensor-only are options.
+//! * [`pipeline`]: arrays or `.npy` files in, fits and their output files out (what the CLI runs).
 //! * [`eval`]: Hungarian matching, Markov-parameter error, weight error, accuracy, ARI.
 //!
 //! Checked against pykalman 0.11.2 and dynamax 1.0.3 to ≤ 1e-13 (fixtures in
@@ -78,6 +79,7 @@ mod hokalman;
 pub mod linalg;
 mod model;
 mod molds;
+pub mod pipeline;
 mod serde_mat;
 pub mod tensor;
 

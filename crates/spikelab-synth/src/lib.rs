@@ -15,6 +15,9 @@
 //! | [`MultiSessionParams`] | sessions of [`SpikeTrains`](spikelab_data::SpikeTrains) with different units | 2-D OU velocity targets, tuning | POYO's multi-session decoding benchmark (Azabou et al., NeurIPS 2023) |
 //! | [`PoissonParams`] | [`SpikeTrains`](spikelab_data::SpikeTrains) | [`PoissonTruth`] | Poisson/gamma renewal processes with dead time, constant or time-varying rates |
 //!
+//! [`recipes`] holds the ready-made datasets of `spikelab synth` (flat serde option structs with
+//! the command's defaults) and their file writers.
+//!
 //! **Reproducibility.** All randomness comes from ChaCha8 (`rand_chacha`), seeded with
 //! `seed_from_u64`, one stream per independent part ([`rng`]). For a given version of this
 //! crate, a seed produces the same output on every platform.
@@ -51,6 +54,7 @@ pub mod error;
 pub mod lif;
 pub mod multisession;
 pub mod poisson;
+pub mod recipes;
 pub mod rng;
 pub mod sequences;
 pub mod twobody;
@@ -64,4 +68,4 @@ pub use sequences::{
     Background, Occurrence, Occurrences, ParityParams, RateModel, SequenceChunk, SequenceMode,
     SequenceParams, SequenceStream, SequenceTruth, SequenceType, TypeTruth,
 };
-pub use twobody::{TwoBodyData, TwoBodyLabel, TwoBodyParams};
+pub use twobody::{TwoBodyClasses, TwoBodyData, TwoBodyLabel, TwoBodyParams, TwoBodyTruth};

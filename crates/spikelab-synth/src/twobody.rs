@@ -237,6 +237,66 @@ impl TwoBodyParams {
     }
 }
 
+/// The permutation classes of [`TwoBodyTruth`], one per label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoBodyClasses {
+    /// [`TwoBodyLabel::Both`].
+    pub both: [u32; 24],
+    /// [`TwoBodyLabel::Connection`].
+    pub connection: [u32; 24],
+    /// [`TwoBodyLabel::Type`].
+    #[serde(rename = "type")]
+    pub kind: [u32; 24],
+}
+
+/// Ground truth of a [`TwoBodyData`] set (`FILE.truth.json` of `spikelab synth twobody`;
+/// fields in the file's key order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoBodyTruth {
+    /// Axis order of the states.
+    pub axes: String,
+    /// Which body is which.
+    pub bodies: String,
+    /// Class of every permutation under each label.
+    pub classes: TwoBodyClasses,
+    /// The 24 body permutations.
+    pub permutations: [[usize; 4]; 24],
+    /// The seed.
+    pub seed: u64,
+    /// First kept reading of every trial.
+    pub window_starts: Vec<usize>,
+}
+
+impl TwoBodyData {
+    /// The ground truth of these trials, drawn with `seed`.
+    pub fn truth(&self, seed: u64) -> TwoBodyTruth {
+        TwoBodyTruth {
+            axes: "[trial, body, (m, x, y, vx, vy), step]".into(),
+            bodies: "0, 1 = pair 1 (light, heavy); 2, 3 = pair 2".into(),
+            classes: TwoBodyClasses {
+                both: permutation_classes(TwoBodyLabel::Both),
+                connection: permutation_classes(TwoBodyLabel::Connection),
+                kind: permutation_classes(TwoBodyLabel::Type),
+            },
+            permutations: PERMUTATIONS,
+            seed,
+            window_starts: self.starts.clone(),
+        }
+    }
+
+    /// Writes the states to `path` (`.npy`, f64) and [`TwoBodyData::truth`] to `path` with
+    /// the extension `truth.json`; both are checked before either is written.
+    pub fn write(&self, path: &std::path::Path, seed: u64, force: bool) -> Result<()> {
+        use spikelab_data::io;
+        let truth = path.with_extension("truth.json");
+        io::check_writable(path, force)?;
+        io::check_writable(&truth, force)?;
+        io::write_atomic(path, force, |tmp| io::npy::write(tmp, &self.states, true))?;
+        io::write_json(&truth, &self.truth(seed), force)?;
+        Ok(())
+    }
+}
+
 impl TwoBodyData {
     /// EIT's dataset over `trials`: for each permutation (outer loop) and trial (inner loop), the
     /// positions of the permuted bodies `[sample, slot, (x, y), step]` and the class of the
