@@ -183,7 +183,12 @@ fn run_err(e: impl std::fmt::Display) -> BenchError {
 }
 
 /// Poisson spike trains of `n` neurons at `rate_hz` for `duration_s`.
-fn poisson(n: usize, rate_hz: f64, duration_s: f64, seed: u64) -> Result<spikelab_data::SpikeTrains> {
+fn poisson(
+    n: usize,
+    rate_hz: f64,
+    duration_s: f64,
+    seed: u64,
+) -> Result<spikelab_data::SpikeTrains> {
     spikelab_synth::PoissonParams::constant(vec![rate_hz; n], duration_s)
         .generate(seed)
         .map(|(st, _)| st)
@@ -192,24 +197,19 @@ fn poisson(n: usize, rate_hz: f64, duration_s: f64, seed: u64) -> Result<spikela
 
 fn convseq(ctx: &mut Ctx<'_>) -> Result<Vec<PlotSpec>> {
     use spikelab_convseq::{
-        Backend, ConvSeqParams, CountPolicy, DenseDType, DeviceKind, SpikeRaster, init_logits,
-        make_engine,
+        Backend, ConvSeqParams, DenseDType, SparseRaster, init_logits, make_engine,
     };
     const BIN_S: f64 = 0.05;
     let rate_hz = 16_982.0 / (452.0 * 18_137.0) / BIN_S; // the demo raster's density
-    let raster = |n: usize, t: usize| -> Result<SpikeRaster> {
+    let raster = |n: usize, t: usize| -> Result<SparseRaster> {
         let st = poisson(n, rate_hz, t as f64 * BIN_S, 7)?;
-        SpikeRaster::from_spike_trains(&st, BIN_S, CountPolicy::Binarize).map_err(run_err)
+        Ok(st.bin_sparse(BIN_S).map_err(run_err)?.binarized())
     };
     let cpu = ctx.device.is_cpu();
     let backend = match ctx.device {
         Device::Cpu => Backend::Sparse,
-        Device::Cuda(i) => Backend::Dense {
-            device: DeviceKind::Cuda(i),
-            dtype: DenseDType::F32,
-        },
-        Device::Metal(i) => Backend::Dense {
-            device: DeviceKind::Metal(i),
+        device => Backend::Dense {
+            device,
             dtype: DenseDType::F32,
         },
     };
@@ -308,14 +308,18 @@ fn calcium(ctx: &mut Ctx<'_>) -> Result<Vec<PlotSpec>> {
 }
 
 fn neulvm(ctx: &mut Ctx<'_>) -> Result<Vec<PlotSpec>> {
-    use spikelab_neulvm::{ModelConfig, NeuLvm, Params, Recording, Step};
+    use spikelab_neulvm::{LambdaFallback, ModelConfig, NeuLvm, Params, Recording, Wrt};
     // neuLVM's 3-population network (11 s, 9 recorded neurons in 4-ms bins), tiled in time.
     let (sim, _) = spikelab_synth::LifParams::default()
         .generate(20_221_011)
         .map_err(run_err)?;
     let base = sim.rebin(20).map_err(run_err)?.spikes;
     let (m, t0, k) = base.dim();
-    let factors: Vec<usize> = if ctx.quick { vec![1, 2] } else { vec![1, 2, 4, 8] };
+    let factors: Vec<usize> = if ctx.quick {
+        vec![1, 2]
+    } else {
+        vec![1, 2, 4, 8]
+    };
     ctx.start(factors.len());
     let params = Params::winner_take_all_ground_truth();
     let device = ctx.device;
@@ -329,13 +333,15 @@ fn neulvm(ctx: &mut Ctx<'_>) -> Result<Vec<PlotSpec>> {
         let z = model.initial_latent(0.4).map_err(run_err)?;
         let bins = model.n_modelled_bins() as f64;
         let t = time_it(device, 1, 5, || {
-            model.loss_with(&params, z.view(), Step::M).map(|_| ())
+            model
+                .loss_with(&params, z.view(), LambdaFallback::MStep)
+                .map(|_| ())
         })?;
         let r = ctx.record("neulvm_loss", "bins", bins, t);
         ctx.push(r);
         let t = time_it(device, 1, 5, || {
             model
-                .gradient(&params, z.view(), Step::M, true, true)
+                .gradient(&params, z.view(), LambdaFallback::MStep, Wrt::Both)
                 .map(|_| ())
         })?;
         let r = ctx.record("neulvm_gradient", "bins", bins, t);
@@ -424,7 +430,11 @@ fn io(ctx: &mut Ctx<'_>) -> Result<Vec<PlotSpec>> {
     if cfg!(feature = "hdf5") {
         names.extend(["nwb_units_write", "nwb_units_read"]);
     }
-    Ok(vec![ctx.plot("formats", &names, "spikes (5 Hz units, 600 s)")])
+    Ok(vec![ctx.plot(
+        "formats",
+        &names,
+        "spikes (5 Hz units, 600 s)",
+    )])
 }
 
 fn io_sizes(ctx: &mut Ctx<'_>, dir: &Path) -> Result<()> {

@@ -27,7 +27,7 @@ fn same_bits(a: &Array2<f64>, b: &Array2<f64>) {
 fn test5() -> CalciumTraces {
     let p = datasets::spikefinder_calcium(5, datasets::Split::Test).unwrap();
     let o = ReadOptions {
-        frame_rate_hz: 100.0,
+        frame_rate_hz: Some(100.0),
         ..ReadOptions::default()
     };
     spikelab_data::io::read_traces(&p, &o).unwrap()

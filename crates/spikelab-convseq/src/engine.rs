@@ -200,13 +200,7 @@ impl<'a> SparseEngine<'a> {
             }
         }
         for f in 0..k {
-            sparse::gather(
-                &self.csr,
-                &self.g[f * l..(f + 1) * l],
-                w,
-                p,
-                &mut self.grev,
-            );
+            sparse::gather(&self.csr, &self.g[f * l..(f + 1) * l], w, p, &mut self.grev);
             let gsf = &mut self.gs[f * n * w..(f + 1) * n * w];
             for (dst, src) in gsf.chunks_mut(w).zip(self.grev.chunks(w)) {
                 for j in 0..w {

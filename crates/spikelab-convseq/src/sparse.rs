@@ -160,13 +160,7 @@ const BLOCKS: usize = 4;
 /// counts, each scattered into its own buffer (filter rows stay hot in cache), summed in
 /// block order. Better than [`project`] when the filter (N·W) is larger than the
 /// projection (L).
-pub(crate) fn project_blocks(
-    raster: &Csr,
-    rev: &[f64],
-    w: usize,
-    p: usize,
-    out: &mut [f64],
-) {
+pub(crate) fn project_blocks(raster: &Csr, rev: &[f64], w: usize, p: usize, out: &mut [f64]) {
     let n = raster.n_neurons();
     let l = out.len();
     out.iter_mut().for_each(|v| *v = 0.0);

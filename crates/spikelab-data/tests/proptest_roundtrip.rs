@@ -4,11 +4,11 @@
 use ndarray::Array2;
 use proptest::prelude::*;
 use spikelab_data::io::{self, csv, npy};
-use spikelab_data::{SpikeTrains, SparseRaster};
+use spikelab_data::{SparseRaster, SpikeTrains};
 
 /// Any f64 bit pattern except NaN payloads other than the canonical one (CSV writes NaN as an
 /// empty cell, so only "a NaN" survives there).
-fn any_f64() -> impl Strategy<Value = f64> {
+fn any_f64() -> BoxedStrategy<f64> {
     prop_oneof![
         8 => any::<f64>().prop_filter("finite", |v| v.is_finite()),
         1 => Just(f64::NAN),
@@ -17,9 +17,13 @@ fn any_f64() -> impl Strategy<Value = f64> {
         1 => Just(-0.0),
         1 => Just(f64::MIN_POSITIVE / 4.0),
     ]
+    .boxed()
 }
 
-fn matrix(max: usize, cell: impl Strategy<Value = f64> + Clone) -> impl Strategy<Value = Array2<f64>> {
+fn matrix(
+    max: usize,
+    cell: impl Strategy<Value = f64> + Clone,
+) -> impl Strategy<Value = Array2<f64>> {
     (0..=max, 1..=max).prop_flat_map(move |(r, c)| {
         proptest::collection::vec(cell.clone(), r * c)
             .prop_map(move |v| Array2::from_shape_vec((r, c), v).unwrap())
@@ -41,8 +45,10 @@ fn trains() -> impl Strategy<Value = SpikeTrains> {
                 let tr = fr
                     .into_iter()
                     .map(|f| {
-                        let mut t: Vec<f64> =
-                            f.into_iter().map(|x| (t0 + x * dur).min(t0 + dur)).collect();
+                        let mut t: Vec<f64> = f
+                            .into_iter()
+                            .map(|x| (t0 + x * dur).min(t0 + dur))
+                            .collect();
                         t.sort_by(f64::total_cmp);
                         t
                     })
@@ -97,7 +103,8 @@ proptest! {
     fn trains_raster_trains(st in trains(), bin_s in 0.001..5.0f64) {
         let dense = st.bin(bin_s).unwrap();
         let sparse = st.bin_sparse(bin_s).unwrap();
-        prop_assert_eq!(sparse.to_dense().unwrap().counts(), dense.counts());
+        let sparse_dense = sparse.to_dense().unwrap();
+        prop_assert_eq!(sparse_dense.counts(), dense.counts());
         prop_assert_eq!(dense.n_bins() as f64, (st.duration_s() / bin_s).ceil().max(1.0));
         for (u, t) in st.trains().iter().enumerate() {
             prop_assert_eq!(dense.counts().row(u).iter().map(|&c| c as usize).sum::<usize>(), t.len());
@@ -142,7 +149,7 @@ proptest! {
 
     #[test]
     fn nwb_ophys_round_trip(
-        m in matrix(8, (-1e6..1e6f64).prop_union(Just(f64::NAN).boxed()).boxed()),
+        m in matrix(8, prop_oneof![-1e6..1e6f64, Just(f64::NAN)].boxed()),
         fps in 0.5..500.0f64,
     ) {
         prop_assume!(m.nrows() > 0);

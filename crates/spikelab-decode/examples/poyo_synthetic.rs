@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use candle_core::DType;
 use spikelab_core::{Flow, Progress};
-use spikelab_decode::brainbits::to_candle_device;
 use spikelab_decode::poyo::{self, PoyoConfig, Recording, TrainParams};
 use spikelab_synth::MultiSessionParams;
 
@@ -46,7 +45,7 @@ fn main() -> anyhow::Result<()> {
             ..PoyoConfig::poyo_1_3m(2)
         },
     };
-    let device = to_candle_device(arg(9, "cpu").parse()?)?;
+    let device = arg(9, "cpu").parse::<spikelab_core::Device>()?.to_candle()?;
     let sessions = synth.generate(7)?;
     let recs: Vec<Recording> = sessions
         .iter()
@@ -75,7 +74,7 @@ fn main() -> anyhow::Result<()> {
     };
     let t0 = Instant::now();
     let mut obs = |p: &Progress<'_>| {
-        if (p.step + 1) % 25 == 0 {
+        if (p.step + 1).is_multiple_of(25) {
             println!(
                 "step {:5}  loss {:.4}  lr {:.2e}  {:.3} s/step",
                 p.step + 1,

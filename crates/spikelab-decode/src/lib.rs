@@ -58,11 +58,11 @@ pub mod error;
 pub mod linear;
 pub mod metrics;
 pub mod nn;
-pub mod poyo;
 pub mod pipeline;
-pub mod train;
 #[cfg(feature = "plot")]
 mod plot;
+pub mod poyo;
+pub mod train;
 
 pub use brainbits::{
     Audit, AuditMode, AuditParams, AuditPoint, AuditReport, GradientParams, LatentPopulation,

@@ -216,10 +216,7 @@ impl Audit {
             rows(x.view(), split.train.clone()),
             rows(target, split.train.clone()),
         );
-        let (xte, yte) = (
-            rows(x.view(), split.test.clone()),
-            rows(target, split.test),
-        );
+        let (xte, yte) = (rows(x.view(), split.test.clone()), rows(target, split.test));
         self.run(xtr.view(), ytr.view(), xte.view(), yte.view(), observer)
     }
 }
@@ -281,8 +278,7 @@ mod tests {
         fit.write(&out, false).unwrap();
         assert!(fit.write(&out, false).is_err(), "overwrote without force");
         let back: LinearDecoderFit =
-            serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
         assert_eq!(back.test_r2, fit.test_r2);
         let audit = AuditParams {
             bottlenecks: vec![1, 2],

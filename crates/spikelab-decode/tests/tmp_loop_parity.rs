@@ -8,10 +8,11 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use spikelab_core::{Flow, Observer, Progress};
 use spikelab_decode::brainbits::train_bottleneck;
-use spikelab_decode::eit::{Eit, EitConfig, EpochStats, StepClassifier, TrainParams, accuracy, train};
+use spikelab_decode::eit::{
+    Eit, EitConfig, EpochStats, StepClassifier, TrainParams, accuracy, train,
+};
 use spikelab_decode::nn::{Linear, ParamBuilder};
-use spikelab_decode::{DecodeError, GradientParams, LinearModel, Result, LatentPopulationParams};
-
+use spikelab_decode::{DecodeError, GradientParams, LatentPopulationParams, LinearModel, Result};
 
 fn old_train_bottleneck(
     x: &Array2<f64>,
@@ -153,7 +154,10 @@ fn old_train<M: StepClassifier + ?Sized>(
         )));
     }
     if !(params.lr > 0.0 && params.batch > 0 && params.epochs > 0) {
-        return Err(DecodeError::InvalidParameter { name: "train", reason: "bad".into() });
+        return Err(DecodeError::InvalidParameter {
+            name: "train",
+            reason: "bad".into(),
+        });
     }
     let device = model.on_device().clone();
     let dtype = model.param_dtype();
@@ -220,11 +224,20 @@ fn old_train<M: StepClassifier + ?Sized>(
     Ok(history)
 }
 
-
 #[test]
 fn bottleneck_bits() {
-    let pop = LatentPopulationParams { n_samples: 700, n_neurons: 40, n_outputs: 5, ..Default::default() }.generate(2).unwrap();
-    let g = GradientParams { epochs: 7, ..Default::default() };
+    let pop = LatentPopulationParams {
+        n_samples: 700,
+        n_neurons: 40,
+        n_outputs: 5,
+        ..Default::default()
+    }
+    .generate(2)
+    .unwrap();
+    let g = GradientParams {
+        epochs: 7,
+        ..Default::default()
+    };
     let a = old_train_bottleneck(&pop.counts, &pop.target, 3, &g, 5).unwrap();
     let b = train_bottleneck(&pop.counts, &pop.target, 3, &g, 5).unwrap();
     assert_eq!(a.weights, b.weights);
@@ -234,17 +247,62 @@ fn bottleneck_bits() {
 
 #[test]
 fn eit_bits() {
-    let data = spikelab_synth::TwoBodyParams { n_trials: 6, ..Default::default() }.generate(1).unwrap();
-    let (x, y) = data.dataset(0..4, spikelab_synth::TwoBodyLabel::Type).unwrap();
-    let (xt, yt) = data.dataset(4..6, spikelab_synth::TwoBodyLabel::Type).unwrap();
-    let cfg = EitConfig { n_classes: spikelab_synth::TwoBodyLabel::Type.n_classes(), dim: 8, heads: 2, dim_head: 8, temporal_mlp: 8, ..Default::default() };
-    let p = TrainParams { epochs: 4, batch: 16, eval_every: 2, ..Default::default() };
+    let data = spikelab_synth::TwoBodyParams {
+        n_trials: 6,
+        ..Default::default()
+    }
+    .generate(1)
+    .unwrap();
+    let (x, y) = data
+        .dataset(0..4, spikelab_synth::TwoBodyLabel::Type)
+        .unwrap();
+    let (xt, yt) = data
+        .dataset(4..6, spikelab_synth::TwoBodyLabel::Type)
+        .unwrap();
+    let cfg = EitConfig {
+        n_classes: spikelab_synth::TwoBodyLabel::Type.n_classes(),
+        dim: 8,
+        heads: 2,
+        dim_head: 8,
+        temporal_mlp: 8,
+        ..Default::default()
+    };
+    let p = TrainParams {
+        epochs: 4,
+        batch: 16,
+        eval_every: 2,
+        ..Default::default()
+    };
     let m1 = Eit::new(cfg.clone(), 3, DType::F32, &Device::Cpu).unwrap();
     let m2 = Eit::new(cfg, 3, DType::F32, &Device::Cpu).unwrap();
     let mut seen1 = Vec::new();
     let mut seen2 = Vec::new();
-    let h1 = old_train(&m1, &x, &y, Some((&xt, &yt)), &p, None, &mut |q: &Progress<'_>| { seen1.push(format!("{q:?}")); Flow::Continue }).unwrap();
-    let h2 = train(&m2, &x, &y, Some((&xt, &yt)), &p, None, &mut |q: &Progress<'_>| { seen2.push(format!("{q:?}")); Flow::Continue }).unwrap();
+    let h1 = old_train(
+        &m1,
+        &x,
+        &y,
+        Some((&xt, &yt)),
+        &p,
+        None,
+        &mut |q: &Progress<'_>| {
+            seen1.push(format!("{q:?}"));
+            Flow::Continue
+        },
+    )
+    .unwrap();
+    let h2 = train(
+        &m2,
+        &x,
+        &y,
+        Some((&xt, &yt)),
+        &p,
+        None,
+        &mut |q: &Progress<'_>| {
+            seen2.push(format!("{q:?}"));
+            Flow::Continue
+        },
+    )
+    .unwrap();
     assert_eq!(h1, h2);
     assert_eq!(seen1, seen2);
     println!("{h1:?}");

@@ -114,7 +114,9 @@ fn main() {
         );
         return;
     }
-    println!("seconds, best of 5 (filter + smoother) or 3 (MoLDS, {ITERS} iterations + scoring / {ITERS})\n");
+    println!(
+        "seconds, best of 5 (filter + smoother) or 3 (MoLDS, {ITERS} iterations + scoring / {ITERS})\n"
+    );
     println!("| task | {threads} threads | 1 thread |\n| --- | ---: | ---: |");
     println!("| filter + smoother, 600 × 200, n 3, m 2 | {base:.4} | {base_1:.4} |");
     println!("| one MoLDS EM iteration, 600 × 200, K 3 | {em_iter:.4} | {em_iter_1:.4} |\n");

@@ -382,7 +382,10 @@ impl CovSums {
     }
 
     fn of(track: &Track, m: usize) -> Self {
-        let sm = track.smooth.as_ref().expect("track built with the smoother");
+        let sm = track
+            .smooth
+            .as_ref()
+            .expect("track built with the smoother");
         Self::new(&sm.covs, &sm.cross, &track.obs, m)
     }
 }

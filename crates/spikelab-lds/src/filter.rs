@@ -324,7 +324,11 @@ impl Track {
             for (i, di) in d.iter_mut().enumerate() {
                 *di = out[(i, t + 1)] - pred[(i, t + 1)];
             }
-            gemv_acc(&mut out.as_mut_slice()[t * n..(t + 1) * n], &sm.gains[t], &d);
+            gemv_acc(
+                &mut out.as_mut_slice()[t * n..(t + 1) * n],
+                &sm.gains[t],
+                &d,
+            );
         }
         out
     }

@@ -159,6 +159,10 @@ pub fn responsibilities(
     Ok(rows.into_iter().map(|(_, g, l)| (g, l)).unzip())
 }
 
+/// One trajectory's E-step: its statistics under every component (empty when only scoring),
+/// its responsibilities and log Σ_k p_k p(y_i | θ_k).
+type EStepRow = (Vec<SuffStats>, Vec<f64>, f64);
+
 /// Per trajectory: the statistics under every component (when `stats`), the responsibilities
 /// and log Σ_k p_k p(y_i | θ_k). In parallel over trajectories, in their order.
 fn mixture_e_step(
@@ -167,7 +171,7 @@ fn mixture_e_step(
     full: &[bool],
     em: &EmOptions,
     stats: bool,
-) -> Result<Vec<(Vec<SuffStats>, Vec<f64>, f64)>> {
+) -> Result<Vec<EStepRow>> {
     let shared = model
         .components
         .par_iter()

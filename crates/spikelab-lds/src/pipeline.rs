@@ -42,8 +42,8 @@ use spikelab_data::io;
 use crate::error::{LdsError, Result};
 use crate::eval::{adjusted_rand_index, clustering_accuracy, match_components, weight_error};
 use crate::{
-    EmOptions, Lds, Learn, Molds, MoldsFit, MoldsOptions, MoldsSpec, Trajectory, fit_em,
-    fit_molds, init_from_data, smooth,
+    EmOptions, Lds, Learn, Molds, MoldsFit, MoldsOptions, MoldsSpec, Trajectory, fit_em, fit_molds,
+    init_from_data, smooth,
 };
 
 /// How an input array enters the model.
@@ -278,9 +278,7 @@ impl MoldsTruth {
     pub fn generate(spec: &MoldsSpec, seed: u64) -> Result<MoldsDataset> {
         let data = spec.generate(seed)?;
         let (n, t) = (data.trajs.len(), spec.t_len);
-        let y = Array3::from_shape_fn((n, t, spec.n_outputs), |(i, s, c)| {
-            data.trajs[i].y[(s, c)]
-        });
+        let y = Array3::from_shape_fn((n, t, spec.n_outputs), |(i, s, c)| data.trajs[i].y[(s, c)]);
         let u = Array3::from_shape_fn((n, t, spec.n_inputs), |(i, s, c)| data.trajs[i].u[(s, c)]);
         Ok(MoldsDataset {
             y,
@@ -517,8 +515,8 @@ mod tests {
         assert!(data.write(&y, false).is_err(), "overwrote without force");
         let truth = MoldsTruth::read(&y.with_extension("truth.json")).unwrap();
         assert_eq!(truth.labels, data.truth.labels);
-        let trajs = read_trajectories(&y, Some(&y.with_extension("u.npy")), InputTiming::Control)
-            .unwrap();
+        let trajs =
+            read_trajectories(&y, Some(&y.with_extension("u.npy")), InputTiming::Control).unwrap();
         assert_eq!(trajs.len(), 30);
         let opts = MoldsOptions {
             em: EmOptions {

@@ -93,7 +93,7 @@ impl PoyoConfig {
         pos("self_heads", self.self_heads)?;
         pos("latents_per_step", self.latents_per_step)?;
         pos("dim_out", self.dim_out)?;
-        if self.dim_head < 4 || self.dim_head % 4 != 0 {
+        if self.dim_head < 4 || !self.dim_head.is_multiple_of(4) {
             return Err(DecodeError::param("dim_head", "must be a multiple of 4"));
         }
         if !(self.context_s.is_finite()
@@ -878,7 +878,7 @@ impl Poyo {
 /// have weight 0). Errors when every weight is 0.
 pub fn weighted_mse(pred: &Tensor, batch: &Batch) -> Result<Tensor> {
     let wsum: f64 = batch.weights.iter().sum();
-    if !(wsum > 0.0) {
+    if wsum.is_nan() || wsum <= 0.0 {
         return Err(DecodeError::InvalidData(
             "batch without output queries of positive weight".into(),
         ));

@@ -341,8 +341,8 @@ pub fn tokenize(
         tt.partition_point(|&t| t < lo),
         tt.partition_point(|&t| t < hi),
     );
-    for row in a..b {
-        s.output_times_s.push(tt[row] - start_s);
+    for (row, &t) in tt.iter().enumerate().take(b).skip(a) {
+        s.output_times_s.push(t - start_s);
         for j in 0..rec.dim_out() {
             s.targets
                 .push((rec.targets[[row, j]] - norm.mean[j]) / norm.std[j]);
@@ -463,7 +463,10 @@ pub fn collate(samples: &[Sample], grid: &WindowGrid, dim_out: usize) -> Result<
 /// # Ok::<(), spikelab_decode::DecodeError>(())
 /// ```
 pub fn eval_starts(a: f64, b: f64, context_s: f64) -> Result<Vec<f64>> {
-    if !(b - a >= context_s - 1e-12) {
+    if !matches!(
+        (b - a).partial_cmp(&(context_s - 1e-12)),
+        Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+    ) {
         return Err(DecodeError::InvalidData(format!(
             "interval [{a}, {b}) is shorter than the context {context_s} s"
         )));

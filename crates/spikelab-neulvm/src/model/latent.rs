@@ -610,7 +610,6 @@ fn reverse_sweep<'g, const F: bool>(
     let dzr = scratch(dzr, if gz { nb } else { 0 });
     dzr.fill(0.0);
     let mut acc: kernels::AdjAcc = [[0.0; kernels::LANES]; 4];
-    let (tv, tl, te, ts) = (&*tv, &*tl, &*te, &*ts);
     for s in (0..t_len).rev() {
         let t = a + s;
         let zb = zbar[s];
