@@ -42,7 +42,6 @@ enum Command {
     /// Decoding behaviour: linear decoders and the BrainBits bottleneck audit.
     #[command(subcommand)]
     Decode(commands::decode::DecodeCommand),
-    // @@COMMANDS@@ (method crates add their subcommands above this line)
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,6 +76,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Neulvm(c) => commands::neulvm::run(c),
         Command::Lds(c) => commands::lds::run(c),
         Command::Decode(c) => commands::decode::run(c),
-        // @@DISPATCH@@
     }
 }

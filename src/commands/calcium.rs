@@ -17,7 +17,6 @@ use spikelab_calcium::deconvolve::{DeconvolverParams, ElephantModel, Family, Mod
 use spikelab_calcium::evaluate::{Padding, evaluate};
 use spikelab_calcium::train::{TrainConfig, TrainingData, train};
 use spikelab_calcium::{ElephantWeights, Evaluation};
-use spikelab_data::CalciumTraces;
 use spikelab_data::io::{self, ReadOptions};
 use spikelab_datasets::calcium::leaderboard_scores;
 

@@ -167,7 +167,10 @@ fn fit(a: FitArgs) -> Result<()> {
 }
 
 fn audit(a: AuditArgs) -> Result<()> {
-    let (json, png) = (a.input.out.join("audit.json"), a.input.out.join("audit.png"));
+    let (json, png) = (
+        a.input.out.join("audit.json"),
+        a.input.out.join("audit.png"),
+    );
     for p in [&json, &png] {
         spikelab_data::io::check_writable(p, a.input.force)?;
     }

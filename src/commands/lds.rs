@@ -180,7 +180,11 @@ fn fit(a: FitArgs) -> Result<()> {
         trajs.len(),
         ll.last().copied().unwrap_or(f64::NAN),
         ll.len() - 1,
-        if fit.report.converged { " (converged)" } else { "" },
+        if fit.report.converged {
+            " (converged)"
+        } else {
+            ""
+        },
         a.out.display(),
         states_path.display()
     );

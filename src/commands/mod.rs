@@ -8,12 +8,6 @@ pub mod convseq;
 pub mod data;
 pub mod decode;
 pub mod demo;
-pub mod demo_calcium;
-pub mod demo_convseq;
-pub mod demo_data;
-pub mod demo_neulvm;
-pub mod demo_synth;
 pub mod lds;
 pub mod neulvm;
 pub mod synth;
-// @@MODULES@@

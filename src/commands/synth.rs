@@ -348,7 +348,10 @@ fn calcium(a: CalciumArgs) -> Result<()> {
 fn lif(a: LifArgs) -> Result<()> {
     let out = &a.common.out;
     let paths = LifRecipe::paths(out);
-    recipes::check_writable(&paths.iter().map(|p| p.as_path()).collect::<Vec<_>>(), a.common.force)?;
+    recipes::check_writable(
+        &paths.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+        a.common.force,
+    )?;
     let recipe = LifRecipe {
         duration_s: a.duration_s,
         dt_s: a.dt_s,

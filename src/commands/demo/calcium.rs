@@ -8,7 +8,7 @@ use spikelab_calcium::embedding::{Embedding, TreeEnsemble, features_of_traces};
 use spikelab_calcium::evaluate::{Padding, evaluate};
 use spikelab_datasets::calcium::leaderboard_scores;
 
-use super::demo::{Ctx, StageOut, f};
+use super::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};
 use crate::report::Section;
 

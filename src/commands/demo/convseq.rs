@@ -7,7 +7,7 @@ use spikelab_convseq::{ConvSeq, ConvSeqParams, metrics, plot::plot};
 use spikelab_core::{Flow, Progress};
 use spikelab_datasets::convseq as bundled;
 
-use super::demo::{Ctx, StageOut, f};
+use super::{Ctx, StageOut, f};
 use crate::report::Section;
 
 /// Runs the stage.

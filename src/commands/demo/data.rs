@@ -5,7 +5,7 @@ use serde_json::json;
 use spikelab_data::io;
 use spikelab_datasets::{self as datasets, Split};
 
-use super::demo::{Ctx, StageOut, f};
+use super::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};
 use crate::report::Section;
 

@@ -9,6 +9,12 @@ use serde_json::{Value, json};
 
 use crate::report::{Section, render};
 
+mod calcium;
+mod convseq;
+mod data;
+mod neulvm;
+mod synth;
+
 /// Arguments of `spikelab demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -63,29 +69,28 @@ fn stages() -> Vec<(&'static str, &'static str, StageFn)> {
         (
             "data",
             "Formats: bundled recordings read, converted and read back",
-            super::demo_data::stage,
+            data::stage,
         ),
         (
             "convseq",
             "Sequences: convSeq on the demo raster and mouse CA1",
-            super::demo_convseq::stage,
+            convseq::stage,
         ),
         (
             "calcium",
             "Calcium: Spikefinder-Elephant CNN and statistical embedding",
-            super::demo_calcium::stage,
+            calcium::stage,
         ),
         (
             "synth",
             "Synthetic data: each generator and its ground truth",
-            super::demo_synth::stage,
+            synth::stage,
         ),
         (
             "neulvm",
             "Hidden populations: neuLVM fitted to 9 recorded neurons",
-            super::demo_neulvm::stage,
+            neulvm::stage,
         ),
-        // @@DEMO_STAGES@@
     ]
 }
 

@@ -9,7 +9,7 @@ use spikelab_neulvm::{
     Bounds, FitOptions, LambdaFallback, ModelConfig, Params, SimOptions, simulate,
 };
 
-use super::demo::{Ctx, StageOut, f};
+use super::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot};
 use crate::report::Section;
 use spikelab_neulvm::recovery::latent_correlation;

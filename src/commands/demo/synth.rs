@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 use spikelab_synth::{CalciumParams, Indicator, LifParams, PoissonParams, SequenceParams};
 
-use super::demo::{Ctx, StageOut, f};
+use super::{Ctx, StageOut, f};
 use crate::plots::{Series, line_plot, raster_plot};
 use crate::report::Section;
 
