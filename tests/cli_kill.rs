@@ -12,7 +12,9 @@ use spikelab_data::io;
 /// `[time, neuron]` traces big enough that formatting and writing them takes a noticeable time.
 fn input(dir: &Path) -> std::path::PathBuf {
     let (t, n) = (150_000, 12);
-    let a = Array2::from_shape_fn((t, n), |(i, j)| ((i * 7 + j * 13) % 1000) as f64 / 997.0 - 0.25);
+    let a = Array2::from_shape_fn((t, n), |(i, j)| {
+        ((i * 7 + j * 13) % 1000) as f64 / 997.0 - 0.25
+    });
     let p = dir.join("in.npy");
     io::npy::write(&p, &a, false).unwrap();
     p
@@ -66,12 +68,20 @@ fn check_kills(ext: &str, same: impl Fn(&Path, &Path) -> bool) {
     let old = d.join(format!("old.{ext}"));
     assert!(convert(&small, &old, false).status().unwrap().success());
     let (mut killed, mut absent, mut complete) = (0, 0, 0);
-    for (i, f) in fractions(0x5eed ^ ext.len() as u64, 10).into_iter().enumerate() {
+    for (i, f) in fractions(0x5eed ^ ext.len() as u64, 10)
+        .into_iter()
+        .enumerate()
+    {
         // A fresh target: absent or complete.
         let out = d.join(format!("out{i}.{ext}"));
         let finished = run_and_kill(convert(&inp, &out, false), full, f * 1.1);
         if out.exists() {
-            assert!(same(&out, &reference), "kill at {:.0}% left a partial {}", f * 110.0, out.display());
+            assert!(
+                same(&out, &reference),
+                "kill at {:.0}% left a partial {}",
+                f * 110.0,
+                out.display()
+            );
             complete += 1;
         } else {
             assert!(!finished, "a finished run left no output");
@@ -89,18 +99,24 @@ fn check_kills(ext: &str, same: impl Fn(&Path, &Path) -> bool) {
         );
         assert_eq!(std::fs::read(&inp).unwrap(), in_bytes, "the input changed");
     }
-    eprintln!("{ext}: full run {full:?}; {killed} killed mid-run, {absent} absent, {complete} complete");
+    eprintln!(
+        "{ext}: full run {full:?}; {killed} killed mid-run, {absent} absent, {complete} complete"
+    );
     assert!(killed > 0, "no run was killed before it finished");
 }
 
 #[test]
 fn killed_csv_writes_leave_no_partial_file() {
-    check_kills("csv", |a, b| std::fs::read(a).unwrap() == std::fs::read(b).unwrap());
+    check_kills("csv", |a, b| {
+        std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
+    });
 }
 
 #[test]
 fn killed_npy_writes_leave_no_partial_file() {
-    check_kills("npy", |a, b| std::fs::read(a).unwrap() == std::fs::read(b).unwrap());
+    check_kills("npy", |a, b| {
+        std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
+    });
 }
 
 #[test]

@@ -46,7 +46,8 @@ pub fn truth_path(out: &Path) -> PathBuf {
 
 /// `true` when `out` ends in `.nwb` (any case).
 pub fn is_nwb(out: &Path) -> bool {
-    out.extension().is_some_and(|e| e.eq_ignore_ascii_case("nwb"))
+    out.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("nwb"))
 }
 
 /// Refuses any existing path of `paths` unless `force`.
@@ -256,12 +257,11 @@ impl SequencesRecipe {
                 }
             }
             let n = ev.len() / 2;
-            let arr = Array2::from_shape_vec((n, 2), ev).map_err(|e| {
-                SynthError::InvalidParameter {
+            let arr =
+                Array2::from_shape_vec((n, 2), ev).map_err(|e| SynthError::InvalidParameter {
                     name: "events",
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             io::write_atomic(out, force, |tmp| io::npy::write(tmp, &arr, true))?;
         } else {
             let dense = raster.to_dense()?;
@@ -320,9 +320,10 @@ impl CalciumRecipe {
 
     /// Generates the spikes (seed `seed`) and their traces.
     pub fn generate(&self, seed: u64) -> Result<(CalciumTraces, CalciumTruth, SpikeTrains)> {
-        let (spikes, _) = PoissonParams::constant(vec![self.rate_hz; self.neurons], self.duration_s)
-            .with_refractory_s(0.002)
-            .generate(seed)?;
+        let (spikes, _) =
+            PoissonParams::constant(vec![self.rate_hz; self.neurons], self.duration_s)
+                .with_refractory_s(0.002)
+                .generate(seed)?;
         let mut p = CalciumParams::new(self.fps, self.indicator()?)
             .with_noise_level(self.noise)
             .with_drift(self.drift_std, self.drift_tau_s);
@@ -419,7 +420,10 @@ impl LifRecipe {
     /// the truth.
     pub fn write(&self, out: &Path, sim: &LifOutput, truth: &LifTruth, force: bool) -> Result<()> {
         let paths = Self::paths(out);
-        check_writable(&paths.iter().map(PathBuf::as_path).collect::<Vec<_>>(), force)?;
+        check_writable(
+            &paths.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+            force,
+        )?;
         if is_nwb(out) {
             write_units(
                 out,
