@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_python.sh
 export SPIKELAB_PYTHON="$PWD/.venv/bin/python"
-cargo test --workspace --release "$@"
+# spikelab-neulvm/candle: the autograd cross-check of the hand-written gradient (a test that
+# needs the feature; named here so it is never skipped).
+cargo test --workspace --release --features spikelab-neulvm/candle "$@"

@@ -124,7 +124,8 @@ proptest! {
                     .collect()
             })
             .collect();
-        let stop = st.t_start_s() + dense.n_bins() as f64 * bin_s;
+        // Up to the last bin's centre (t_start + n·bin_s itself may round to n + 1 bins).
+        let stop = st.t_stop_s().max(st.t_start_s() + (dense.n_bins() as f64 - 0.5) * bin_s);
         let again = SpikeTrains::new(centres, st.t_start_s(), stop).unwrap().bin(bin_s).unwrap();
         prop_assert_eq!(again.counts(), dense.counts());
         let from_rows = SparseRaster::from_rows(sparse.rows().to_vec(), sparse.n_bins(), bin_s).unwrap();

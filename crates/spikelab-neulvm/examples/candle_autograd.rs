@@ -11,7 +11,7 @@
 //! bundled data (T 2500, A 250, M 3).
 //!
 //! ```text
-//! cargo run --release -p spikelab-neulvm --example candle_autograd [-- REPS]
+//! cargo run --release -p spikelab-neulvm --features candle --example candle_autograd [-- REPS]
 //! ```
 
 use std::time::Instant;
@@ -23,9 +23,7 @@ use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
 use spikelab_neulvm::{LambdaFallback, Params, Wrt};
 
-#[path = "../tests/candle_objective/mod.rs"]
-mod candle_objective;
-use candle_objective::{consts, objective};
+use spikelab_neulvm::autograd::{consts, objective};
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();

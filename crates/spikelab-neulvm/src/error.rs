@@ -33,6 +33,10 @@ pub enum NeulvmError {
     /// (De)serialising a fit failed.
     #[error("serialisation: {0}")]
     Serde(String),
+    /// A candle operation of the [`autograd`](crate::autograd) objective failed.
+    #[cfg(feature = "candle")]
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
 }
 
 /// Result alias of this crate.

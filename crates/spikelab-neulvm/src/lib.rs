@@ -40,6 +40,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "candle")]
+pub mod autograd;
 pub mod error;
 pub mod fit;
 pub(crate) mod kernels;

@@ -1,9 +1,7 @@
 //! An independent check of the whole objective and its exact gradients: the same L_y + L_Z
 //! written with candle tensor ops and differentiated by candle's autograd
-//! (`tests/candle_objective`) must agree with `NeuLvm::gradient` (the hand-written adjoint)
+//! (`spikelab_neulvm::autograd`, feature `candle`) must agree with `NeuLvm::gradient` (the hand-written adjoint)
 //! on the bundled data, for the parameters and the latent.
-
-mod candle_objective;
 
 use candle_core::{Device, Var};
 use ndarray::Array2;
@@ -23,11 +21,11 @@ fn check(params: &Params, z: &Array2<f64>) {
         .gradient(params, z.view(), LambdaFallback::MStep, Wrt::Both)
         .unwrap();
     let dev = Device::Cpu;
-    let c = candle_objective::consts(&model, &dev).unwrap();
+    let c = spikelab_neulvm::autograd::consts(&model, &dev).unwrap();
     let theta = Var::from_vec(params.to_vec(), 12, &dev).unwrap();
     let (m, nb) = z.dim();
     let zv = Var::from_vec(z.iter().copied().collect::<Vec<_>>(), (m, nb), &dev).unwrap();
-    let (ly, lz) = candle_objective::objective(&c, theta.as_tensor(), zv.as_tensor()).unwrap();
+    let (ly, lz) = spikelab_neulvm::autograd::objective(&c, theta.as_tensor(), zv.as_tensor()).unwrap();
     let total = (&ly + &lz).unwrap();
     let grads = total.backward().unwrap();
     let lc = total.to_scalar::<f64>().unwrap();

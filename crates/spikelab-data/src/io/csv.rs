@@ -112,7 +112,8 @@ pub fn read_spike_counts(path: &Path, bin_s: f64) -> Result<(BinnedRaster, Vec<u
 }
 
 /// Writes a `[row, column]` table with a header; NaN is written as an empty cell (the
-/// Spikefinder convention), [atomically](crate::io::write_atomic). Refuses to overwrite unless
+/// Spikefinder convention; `NaN` in a one-column row, which would otherwise be a blank line),
+/// [atomically](crate::io::write_atomic). Refuses to overwrite unless
 /// `overwrite`.
 pub fn write_table(
     path: &Path,
@@ -141,7 +142,9 @@ pub fn write_table(
                 }
             })
             .collect();
-        s.push_str(&cells.join(","));
+        let line = cells.join(",");
+        // A blank line would be skipped on reading: a one-column NaN row is written `NaN`.
+        s.push_str(if line.is_empty() { "NaN" } else { &line });
         s.push('\n');
     }
     crate::io::write_bytes_atomic(path, s.as_bytes(), overwrite)
