@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS (default 30) on its seed corpus; new inputs go to a
+# Runs every fuzz target for SECONDS (default 30) on its seed corpus (libFuzzer seed 1, so a
+# run is repeatable); new inputs go to a
 # scratch folder, not fuzz/corpus. Any crash, out-of-memory or timeout (> 1 s per input) in
 # spikelab's code fails. The two HDF5 targets run in fork mode with timeouts ignored:
 # libhdf5 1.10.8 (Debian 12) loops on some corrupt files (docs/reliability.md).
@@ -13,8 +14,8 @@ cargo +nightly fuzz build --features calcium
 bin=target/x86_64-unknown-linux-gnu/release
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-common=(-max_total_time="$secs" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1)
-for t in mat npy csv kilosort_params nwb keras_h5; do
+common=(-seed=1 -max_total_time="$secs" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1)
+for t in mat npy csv kilosort_params suite2p_ops nwb keras_h5; do
     mkdir -p "$scratch/$t"
     extra=()
     case $t in nwb | keras_h5) extra=(-fork=1 -ignore_timeouts=1) ;; esac

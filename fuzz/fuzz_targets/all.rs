@@ -1,5 +1,5 @@
 //! Every target in one binary (to ship one file to another machine): `SPIKELAB_FUZZ=NAME`
-//! picks the target (`mat`, `npy`, `csv`, `kilosort_params`, `nwb`; `keras_h5` with feature
+//! picks the target (`mat`, `npy`, `csv`, `kilosort_params`, `nwb`, `suite2p_ops`; `keras_h5` with feature
 //! `calcium`).
 #![no_main]
 
@@ -8,17 +8,19 @@ use std::sync::OnceLock;
 static TARGET: OnceLock<fn(&[u8])> = OnceLock::new();
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let f = TARGET.get_or_init(|| {
-        match std::env::var("SPIKELAB_FUZZ").unwrap_or_default().as_str() {
-            "mat" => spikelab_fuzz::mat,
-            "npy" => spikelab_fuzz::npy,
-            "csv" => spikelab_fuzz::csv,
-            "kilosort_params" => spikelab_fuzz::kilosort_params,
-            "nwb" => spikelab_fuzz::nwb,
-            #[cfg(feature = "calcium")]
-            "keras_h5" => spikelab_fuzz::keras_h5,
-            other => panic!("SPIKELAB_FUZZ={other:?}: name a target"),
-        }
-    });
+    let f =
+        TARGET.get_or_init(
+            || match std::env::var("SPIKELAB_FUZZ").unwrap_or_default().as_str() {
+                "mat" => spikelab_fuzz::mat,
+                "npy" => spikelab_fuzz::npy,
+                "csv" => spikelab_fuzz::csv,
+                "kilosort_params" => spikelab_fuzz::kilosort_params,
+                "nwb" => spikelab_fuzz::nwb,
+                "suite2p_ops" => spikelab_fuzz::suite2p_ops,
+                #[cfg(feature = "calcium")]
+                "keras_h5" => spikelab_fuzz::keras_h5,
+                other => panic!("SPIKELAB_FUZZ={other:?}: name a target"),
+            },
+        );
     f(data)
 });

@@ -12,14 +12,19 @@ static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
 pub fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = DIR.get_or_init(|| {
         let shm = std::path::Path::new("/dev/shm");
-        let b = tempfile::Builder::new().prefix("spikelab-fuzz-").tempdir_in(if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        });
+        let b = tempfile::Builder::new()
+            .prefix("spikelab-fuzz-")
+            .tempdir_in(if shm.is_dir() {
+                shm.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            });
         b.expect("scratch folder")
     });
     let p = dir.path().join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("scratch folder");
+    }
     std::fs::write(&p, bytes).expect("scratch write");
     p
 }
@@ -33,7 +38,9 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().expect("in-memory gzip")
 }
 
-use spikelab_data::io::{self, csv as csv_io, kilosort::PhyParams, mat::MatFile, mat::MatValue, npy as npy_io};
+use spikelab_data::io::{
+    self, csv as csv_io, kilosort::PhyParams, mat::MatFile, mat::MatValue, npy as npy_io,
+};
 
 fn walk_mat(v: &MatValue) {
     match v {
@@ -139,4 +146,13 @@ pub fn keras_h5(data: &[u8]) {
     let p = scratch("in.h5", data);
     let _ = SpikeNetWeights::from_keras_h5(&p, &SpikeNetArch::ELEPHANT);
     let _ = SpikeNetWeights::from_keras_h5(&p, &SpikeNetArch::CASCADE);
+}
+
+/// Suite2p's `ops.npy` (a pickled dict saved by `np.save`): the NPY object header and the
+/// hand-written unpickler, through the plane folder's frame-rate lookup.
+pub fn suite2p_ops(data: &[u8]) {
+    let p = scratch("suite2p/ops.npy", data);
+    if let Some(dir) = p.parent() {
+        let _ = io::suite2p::file_frame_rate_hz(dir);
+    }
 }
