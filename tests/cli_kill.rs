@@ -22,7 +22,9 @@ fn input(dir: &Path) -> std::path::PathBuf {
 
 fn convert(inp: &Path, out: &Path, force: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_spikelab"));
-    c.args(["convert", "--content", "traces", "--fps", "100"]).arg(inp).arg(out);
+    c.args(["convert", "--content", "traces", "--fps", "100"])
+        .arg(inp)
+        .arg(out);
     if force {
         c.arg("--force");
     }

@@ -45,7 +45,9 @@ fn main() -> anyhow::Result<()> {
             ..PoyoConfig::poyo_1_3m(2)
         },
     };
-    let device = arg(9, "cpu").parse::<spikelab_core::Device>()?.to_candle()?;
+    let device = arg(9, "cpu")
+        .parse::<spikelab_core::Device>()?
+        .to_candle()?;
     let sessions = synth.generate(7)?;
     let recs: Vec<Recording> = sessions
         .iter()

@@ -65,11 +65,15 @@ pub fn consts(model: &NeuLvm, dev: &Device) -> Result<Consts> {
     let cfg = model.config();
     let rec = model.recording();
     if rec.input().is_some() {
-        return Err(NeulvmError::Config("the candle objective covers the no-input model".into()));
+        return Err(NeulvmError::Config(
+            "the candle objective covers the no-input model".into(),
+        ));
     }
     let q = &cfg.quirks;
     if !(q.silent_history_age_zero && q.refractory_logp_uses_theta && q.two_pi_as_6_28) {
-        return Err(NeulvmError::Config("the candle objective covers the default quirks".into()));
+        return Err(NeulvmError::Config(
+            "the candle objective covers the default quirks".into(),
+        ));
     }
     let m = cfg.n_populations();
     let a = cfg.history_bins;

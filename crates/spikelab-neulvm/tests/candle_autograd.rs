@@ -25,7 +25,8 @@ fn check(params: &Params, z: &Array2<f64>) {
     let theta = Var::from_vec(params.to_vec(), 12, &dev).unwrap();
     let (m, nb) = z.dim();
     let zv = Var::from_vec(z.iter().copied().collect::<Vec<_>>(), (m, nb), &dev).unwrap();
-    let (ly, lz) = spikelab_neulvm::autograd::objective(&c, theta.as_tensor(), zv.as_tensor()).unwrap();
+    let (ly, lz) =
+        spikelab_neulvm::autograd::objective(&c, theta.as_tensor(), zv.as_tensor()).unwrap();
     let total = (&ly + &lz).unwrap();
     let grads = total.backward().unwrap();
     let lc = total.to_scalar::<f64>().unwrap();
