@@ -104,6 +104,11 @@ fn npy_bad_inputs() {
             b"\x93NUMPY\x01\x00\xff\xff{'descr'".to_vec(),
         ),
         (
+            // Found by the npy fuzz target: a 4 GB header length was allocated before reading.
+            "version-2 header length of 4 GB",
+            b"\x93NUMPY\x02\x00\xfc\xff\xff\xff{'descr': '<f8', 'shape': (0, 2), }".to_vec(),
+        ),
+        (
             "malformed header dict",
             npy_bytes("{'descr': '<f8', 'shape': (2,", &f8(2)),
         ),

@@ -40,10 +40,11 @@ fn try_read<T: ReadableElement + Copy>(
     }
 }
 
-/// Refuses a header that declares more elements than the file has payload bytes (every dtype
-/// takes at least one byte), because `ndarray-npy` allocates the declared shape before it
-/// reads: a 100-byte file declaring 10¹² values would otherwise abort the process. Headers this
-/// cannot parse are left to `ndarray-npy`, which reports them.
+/// Refuses a header length past the end of the file and a header that declares more elements
+/// than the file has payload bytes (every dtype takes at least one byte), because `ndarray-npy`
+/// allocates both before it reads: a 100-byte file declaring a 4 GB header or 10¹² values
+/// would otherwise abort the process. Headers this cannot parse are left to `ndarray-npy`,
+/// which reports them.
 fn check_declared_len(path: &Path, bytes: &[u8]) -> Result<()> {
     if bytes.len() < 12 || !bytes.starts_with(b"\x93NUMPY") {
         return Ok(());
@@ -55,7 +56,13 @@ fn check_declared_len(path: &Path, bytes: &[u8]) -> Result<()> {
         (h as usize, 12usize)
     };
     let Some(header) = bytes.get(start..start.saturating_add(hlen)) else {
-        return Ok(());
+        return Err(npy_err(
+            path,
+            format!(
+                "the header length {hlen} runs past the end of the file ({} bytes)",
+                bytes.len()
+            ),
+        ));
     };
     let text = String::from_utf8_lossy(header);
     let Some(tuple) = text.find("shape").map(|i| &text[i..]) else {
