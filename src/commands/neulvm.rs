@@ -16,7 +16,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use spikelab_neulvm::fit::{self, Progress};
+use spikelab_core::{Flow, Progress};
+use spikelab_neulvm::fit;
 use spikelab_neulvm::{
     FitOptions, FitResult, ModelSpec, NeuLvm, Recording, SimOptions, Simulation, simulate,
 };
@@ -150,15 +151,18 @@ fn run_fit(a: FitArgs) -> Result<()> {
     opts.max_em_iters = a.max_em;
     opts.threads = a.threads;
     let bar = indicatif::ProgressBar::new(a.restarts as u64);
-    let res = fit::fit(&model, &opts, &|p: &Progress| match p {
-        Progress::MStep {
-            restart,
-            em_iter,
-            loss,
-            ..
-        } => bar.set_message(format!("restart {restart} EM {em_iter} loss {loss:.4}")),
-        Progress::RestartDone { .. } => bar.inc(1),
-        Progress::EStep { .. } => {}
+    let res = fit::fit(&model, &opts, &mut |p: &Progress<'_>| {
+        match p.stage {
+            "m_step" => bar.set_message(format!(
+                "restart {} EM {} loss {:.4}",
+                p.metric("restart").unwrap_or(0.0),
+                p.step,
+                p.metric("loss").unwrap_or(f64::NAN)
+            )),
+            "restart" => bar.inc(1),
+            _ => {}
+        }
+        Flow::Continue
     })?;
     bar.finish();
     println!(

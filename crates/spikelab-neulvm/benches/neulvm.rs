@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group};
 use spikelab_datasets as datasets;
-use spikelab_neulvm::fit::{self, Progress};
+use spikelab_neulvm::fit;
 use spikelab_neulvm::{
     Bounds, FitOptions, LambdaFallback, ModelConfig, NeuLvm, Params, Recording, Wrt,
 };
@@ -78,7 +78,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("adam_step", |b| {
         b.iter_batched(
             || fit::new_state(&serial, 0, &gt, &eopts).expect("state"),
-            |mut st| fit::e_step(&serial, &gt, &mut st, &eopts, 0, &|_: &Progress| {}).expect("e"),
+            |mut st| {
+                fit::e_step(&serial, &gt, &mut st, &eopts, 0, &mut spikelab_core::Silent)
+                    .expect("e")
+            },
             criterion::BatchSize::LargeInput,
         )
     });
@@ -97,7 +100,7 @@ fn bench(c: &mut Criterion) {
                 &serial,
                 std::slice::from_ref(&gt),
                 &fopts,
-                &|_: &Progress| {},
+                &mut spikelab_core::Silent,
             )
             .expect("fit")
         })
@@ -169,7 +172,8 @@ fn cpu_table() {
             "adam step",
             Box::new(|| {
                 let mut st = st0.clone();
-                fit::e_step(&serial, &gt, &mut st, &eopts, 0, &|_: &Progress| {}).expect("e");
+                fit::e_step(&serial, &gt, &mut st, &eopts, 0, &mut spikelab_core::Silent)
+                    .expect("e");
             }),
         ),
         (
@@ -182,7 +186,8 @@ fn cpu_table() {
             "adam step, populations on threads (wall only)",
             Box::new(|| {
                 let mut st = st1.clone();
-                fit::e_step(&model, &gt, &mut st, &eopts, 0, &|_: &Progress| {}).expect("e");
+                fit::e_step(&model, &gt, &mut st, &eopts, 0, &mut spikelab_core::Silent)
+                    .expect("e");
             }),
         ),
     ];

@@ -15,9 +15,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use ndarray::{Array2, Ix2};
+use spikelab_core::{Flow, Progress, Silent};
 use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
-use spikelab_neulvm::fit::{self, EStepRule, EmStopRule, Progress};
+use spikelab_neulvm::fit::{self, EStepRule, EmStopRule};
 use spikelab_neulvm::{Bounds, FitOptions, LambdaFallback, ModelConfig, Params};
 
 fn arg(name: &str) -> Option<String> {
@@ -203,7 +204,7 @@ fn main() -> Result<()> {
         o.e_max_iters = 25;
         let mut done = 0;
         while done < n {
-            let (k, _) = fit::e_step(&model, &ms.params, &mut st, &o, 0, &|_: &Progress| {})?;
+            let (k, _) = fit::e_step(&model, &ms.params, &mut st, &o, 0, &mut Silent)?;
             done += k;
             let l = model.loss_with(&ms.params, st.z.view(), LambdaFallback::EStep)?;
             let r = r_all(&st.z, &zgt, a);
@@ -222,19 +223,19 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let t0 = Instant::now();
-    let cb = |p: &Progress| {
-        if let Progress::MStep {
-            restart,
-            em_iter,
-            iters,
-            loss,
-        } = p
-        {
+    let mut cb = |p: &Progress<'_>| {
+        if p.stage == "m_step" {
+            let m = |k: &str| p.metric(k).unwrap_or(f64::NAN);
             eprintln!(
-                "[{name}] {:7.1} s restart {restart} EM {em_iter}: M-step {iters} it, loss {loss:.5}",
-                t0.elapsed().as_secs_f64()
+                "[{name}] {:7.1} s restart {} EM {}: M-step {} it, loss {:.5}",
+                t0.elapsed().as_secs_f64(),
+                m("restart"),
+                p.step,
+                m("lbfgs_iters"),
+                m("loss")
             );
         }
+        Flow::Continue
     };
     let res = if inits.len() == 1 {
         // One restart: run EM one iteration at a time (same path as one run_em call) to
@@ -244,7 +245,7 @@ fn main() -> Result<()> {
             let mut o = opts.clone();
             o.max_em_iters = k;
             st.done = false;
-            fit::run_em(&model, &mut st, &o, &cb)?;
+            fit::run_em(&model, &mut st, &o, &mut cb)?;
             let it = st.iterations.last().context("one iteration")?;
             let r = r_all(&st.z, &zgt, a);
             println!(
@@ -279,7 +280,7 @@ fn main() -> Result<()> {
             best: 0,
         }
     } else {
-        fit::fit_from(&model, &inits, &opts, &cb)?
+        fit::fit_from(&model, &inits, &opts, &mut cb)?
     };
     let wall = t0.elapsed().as_secs_f64();
     for (i, rr) in res.restarts.iter().enumerate() {

@@ -9,7 +9,8 @@
 //! ```
 
 use anyhow::{Context, Result};
-use spikelab_neulvm::fit::{self, Progress};
+use spikelab_core::{Flow, Progress};
+use spikelab_neulvm::fit;
 use spikelab_neulvm::recovery::latent_correlation;
 use spikelab_neulvm::{FitOptions, ModelSpec, NeuLvm, Recording, SimOptions, simulate};
 
@@ -63,16 +64,18 @@ fn main() -> Result<()> {
     opts.restarts = restarts;
     opts.seed = seed;
     let t0 = std::time::Instant::now();
-    let res = fit::fit(&model, &opts, &|p: &Progress| {
-        if let Progress::MStep {
-            restart,
-            em_iter,
-            iters,
-            loss,
-        } = p
-        {
-            eprintln!("restart {restart} EM {em_iter}: {iters} L-BFGS iterations, loss {loss:.5}");
+    let res = fit::fit(&model, &opts, &mut |p: &Progress<'_>| {
+        if p.stage == "m_step" {
+            let m = |k: &str| p.metric(k).unwrap_or(f64::NAN);
+            eprintln!(
+                "restart {} EM {}: {} L-BFGS iterations, loss {:.5}",
+                m("restart"),
+                p.step,
+                m("lbfgs_iters"),
+                m("loss")
+            );
         }
+        Flow::Continue
     })?;
     let best = res.best();
     let z0 = model.initial_latent(opts.init_sigma_s)?;

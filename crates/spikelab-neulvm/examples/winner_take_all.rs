@@ -13,7 +13,8 @@ use std::time::Instant;
 use anyhow::Result;
 use ndarray::Array2;
 use plotters::prelude::*;
-use spikelab_neulvm::fit::{self, Progress};
+use spikelab_core::{Flow, Progress};
+use spikelab_neulvm::fit;
 use spikelab_neulvm::recovery::latent_correlation;
 use spikelab_neulvm::{
     Bounds, FitOptions, LambdaFallback, ModelConfig, Params, SimOptions, simulate,
@@ -62,21 +63,20 @@ fn main() -> Result<()> {
     };
     let z0 = model.initial_latent(opts.init_sigma_s)?;
     let t0 = Instant::now();
-    let res = fit::fit_from(&model, &inits, &opts, &|p: &Progress| match p {
-        Progress::MStep {
-            restart,
-            em_iter,
-            iters,
-            loss,
-        } => {
-            eprintln!(
-                "restart {restart} EM {em_iter}: M-step {iters} L-BFGS iterations, loss {loss:.5}"
-            )
+    let res = fit::fit_from(&model, &inits, &opts, &mut |p: &Progress<'_>| {
+        let m = |k: &str| p.metric(k).unwrap_or(f64::NAN);
+        match p.stage {
+            "m_step" => eprintln!(
+                "restart {} EM {}: M-step {} L-BFGS iterations, loss {:.5}",
+                m("restart"),
+                p.step,
+                m("lbfgs_iters"),
+                m("loss")
+            ),
+            "restart" => eprintln!("restart {} done, loss {:.5}", p.step, m("loss")),
+            _ => {}
         }
-        Progress::RestartDone { restart, loss } => {
-            eprintln!("restart {restart} done, loss {loss:.5}")
-        }
-        Progress::EStep { .. } => {}
+        Flow::Continue
     })?;
     let fit_s = t0.elapsed().as_secs_f64();
     let best = res.best();

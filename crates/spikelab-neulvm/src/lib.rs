@@ -53,7 +53,7 @@ pub mod simulate;
 pub mod spec;
 
 pub use error::{NeulvmError, Result};
-pub use fit::{FitOptions, FitResult, Progress};
+pub use fit::{FitOptions, FitResult};
 pub use model::{Gradient, LambdaFallback, Losses, NeuLvm, Recording, Wrt};
 pub use params::{Bounds, ModelConfig, Params, Quirks};
 pub use simulate::{SimOptions, Simulation};

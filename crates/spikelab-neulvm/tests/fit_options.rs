@@ -4,7 +4,7 @@
 
 use ndarray::Array2;
 use spikelab_datasets as datasets;
-use spikelab_neulvm::fit::{self, EStepRule, EmStopRule, Progress};
+use spikelab_neulvm::fit::{self, EStepRule, EmStopRule};
 use spikelab_neulvm::{
     Bounds, FitOptions, LambdaFallback, ModelConfig, NeuLvm, NeulvmError, Params, Recording,
 };
@@ -61,14 +61,14 @@ fn total_loss_rule_keeps_descending_and_smoothness_prior_smooths() {
     o.e_rule = EStepRule::TotalLoss { rel_tol: 0.0 };
     o.e_max_iters = 12;
     o.e_patience = 12;
-    let quiet = |_: &Progress| {};
     let run = |o: &FitOptions| {
         let mut st = fit::new_state(&model, 0, &gt, o).unwrap();
         let l0 = model
             .loss_with(&gt, st.z.view(), LambdaFallback::EStep)
             .unwrap()
             .total();
-        let (steps, saved) = fit::e_step(&model, &gt, &mut st, o, 0, &quiet).unwrap();
+        let (steps, saved) =
+            fit::e_step(&model, &gt, &mut st, o, 0, &mut spikelab_core::Silent).unwrap();
         let l1 = model
             .loss_with(&gt, st.z.view(), LambdaFallback::EStep)
             .unwrap()
@@ -89,4 +89,57 @@ fn total_loss_rule_keeps_descending_and_smoothness_prior_smooths() {
     );
     // The latent stays a valid latent.
     model.check_latent(z_smooth.view()).unwrap();
+}
+
+/// A `Flow::Stop` from the observer ends the fit after the current E-step with a consistent,
+/// resumable state: the run that stopped at the first E-step report and was then resumed by
+/// `run_em` reaches the same iterates as an uninterrupted run.
+#[test]
+fn observer_stop_ends_early_and_the_state_resumes() {
+    use spikelab_core::{Flow, Progress};
+    let (model, gt, mut o) = setup();
+    o.m_max_iters = 3;
+    o.e_max_iters = 4;
+    o.max_em_iters = 2;
+    o.threads = 1;
+    let mut stages = Vec::new();
+    let res = fit::fit_from(
+        &model,
+        std::slice::from_ref(&gt),
+        &o,
+        &mut |p: &Progress<'_>| {
+            stages.push(p.stage.to_string());
+            if p.stage == "e_step" {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(stages, ["m_step", "e_step", "restart"]);
+    let mut stopped = res.restarts[0].state.clone();
+    assert_eq!(stopped.iterations.len(), 1);
+    assert_eq!(stopped.iterations[0].e_steps, 1);
+    assert!(!stopped.done);
+    // Resuming finishes the run; a fresh uninterrupted run with E-steps of one step each
+    // follows the same first iteration.
+    fit::run_em(&model, &mut stopped, &o, &mut spikelab_core::Silent).unwrap();
+    assert!(stopped.done || stopped.iterations.len() == o.max_em_iters);
+    let mut one = o.clone();
+    one.e_max_iters = 1;
+    one.max_em_iters = 1;
+    let fresh = fit::fit_from(&model, &[gt], &one, &mut spikelab_core::Silent).unwrap();
+    let (a, b) = (
+        &fresh.restarts[0].state.iterations[0],
+        &res.restarts[0].state.iterations[0],
+    );
+    assert_eq!(
+        (a.m_loss, a.m_iters, a.e_steps, a.e_loss),
+        (b.m_loss, b.m_iters, b.e_steps, b.e_loss)
+    );
+    assert!(
+        a.stop && !b.stop,
+        "the cut E-step is not a convergence verdict"
+    );
 }

@@ -1,7 +1,7 @@
 //! Model files (`models/*.toml`): the paper preset's file equals the preset; a 2-population
 //! network read from its file is simulated, fitted back and its output folder written.
 
-use spikelab_neulvm::fit::{self, Progress};
+use spikelab_neulvm::fit;
 use spikelab_neulvm::recovery::latent_correlation;
 use spikelab_neulvm::{
     FitOptions, FitResult, ModelConfig, ModelSpec, NeuLvm, NeulvmError, Recording, SimOptions,
@@ -89,7 +89,7 @@ fn two_population_file_fits_and_writes_its_folder() -> Result<(), NeulvmError> {
     let mut opts = FitOptions::new(spec.bounds()?);
     opts.restarts = 1;
     opts.seed = 3;
-    let res = fit::fit(&model, &opts, &|_: &Progress| {})?;
+    let res = fit::fit(&model, &opts, &mut spikelab_core::Silent)?;
     let best = res.best();
     assert_eq!(&res.config, cfg);
     assert!(opts.bounds.contains(&best.state.params.to_vec()));

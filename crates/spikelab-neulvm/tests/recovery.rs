@@ -2,9 +2,10 @@
 //! a reduced M-step budget so that it runs in CI. The full-budget numbers are in docs/neulvm.md.
 
 use ndarray::{Array2, Ix2};
+use spikelab_core::{Flow, Progress};
 use spikelab_data::io::npy;
 use spikelab_datasets as datasets;
-use spikelab_neulvm::fit::{self, Progress};
+use spikelab_neulvm::fit;
 use spikelab_neulvm::{Bounds, FitOptions, LambdaFallback, ModelConfig, NeuLvm, Params, Recording};
 
 /// The original code's final loss from x_rand (2 EM iterations), L_y + L_Z.
@@ -27,16 +28,16 @@ fn recovery_from_x_rand_beats_the_original_loss() {
     opts.m_max_iters = 200;
     opts.max_em_iters = 2;
     opts.threads = 1;
-    let res = fit::fit_from(&model, &[x_rand], &opts, &|p: &Progress| {
-        if let Progress::MStep {
-            em_iter,
-            iters,
-            loss,
-            ..
-        } = p
-        {
-            println!("M-step {em_iter}: {iters} iterations, loss {loss}");
+    let res = fit::fit_from(&model, &[x_rand], &opts, &mut |p: &Progress<'_>| {
+        if p.stage == "m_step" {
+            println!(
+                "M-step {}: {:?} iterations, loss {:?}",
+                p.step,
+                p.metric("lbfgs_iters"),
+                p.metric("loss")
+            );
         }
+        Flow::Continue
     })
     .unwrap();
     let best = res.best();

@@ -76,7 +76,7 @@ fn neulvm(model_toml: &str) -> Res<()> {
     opts.restarts = 1;
     opts.max_em_iters = 4;
     opts.seed = 3;
-    let res = fit::fit(&model, &opts, &|_| {})?;
+    let res = fit::fit(&model, &opts, &mut Silent)?;
     let best = res.best();
     let r = latent_correlation(best.state.z.view(), sim.z.view(), cfg.history_bins)?;
     println!(

@@ -4,7 +4,8 @@
 use anyhow::Result;
 use ndarray::Array2;
 use serde_json::json;
-use spikelab_neulvm::fit::{self, Progress};
+use spikelab_core::{Flow, Progress};
+use spikelab_neulvm::fit;
 use spikelab_neulvm::{
     Bounds, FitOptions, LambdaFallback, ModelConfig, Params, SimOptions, simulate,
 };
@@ -44,10 +45,11 @@ pub fn stage(ctx: &Ctx<'_>) -> Result<StageOut> {
         .set_length((restarts * opts.max_em_iters) as u64 + 1);
     let inits = opts.draw_prior(restarts);
     let z0 = model.initial_latent(opts.init_sigma_s)?;
-    let res = fit::fit_from(&model, &inits, &opts, &|p: &Progress| {
-        if let Progress::MStep { .. } = p {
+    let res = fit::fit_from(&model, &inits, &opts, &mut |p: &Progress<'_>| {
+        if p.stage == "m_step" {
             ctx.bar.inc(1);
         }
+        Flow::Continue
     })?;
     let best = res.best();
     let p = &best.state.params;

@@ -6,7 +6,9 @@ use crate::error::Result;
 use crate::model::{LambdaFallback, NeuLvm, Wrt};
 use crate::params::Params;
 
-use super::{EStepRule, EmState, FitOptions, Progress};
+use spikelab_core::{Observer, Progress};
+
+use super::{EStepRule, EmState, FitOptions, Reporter};
 
 /// The optional smoothness penalty λ·(1/(M·T)) Σ_α N_α Σ_t (Z_α(t) − Z_α(t−1))² over the
 /// modelled bins t ≥ A+1, and its gradient added into `grad`.
@@ -37,14 +39,34 @@ fn smoothness_penalty(model: &NeuLvm, z: &Array2<f64>, lambda: f64, grad: &mut A
 /// over the run, Z is checkpointed; stop after `e_patience` steps without a checkpoint; then
 /// reload the newest checkpoint. [`EStepRule::TotalLoss`], `e_reset_adam` and `z_smoothness`
 /// change this as documented on [`FitOptions`].
-/// Returns (steps run, whether this iteration checkpointed).
+/// Reports every Adam step to `observer` (stage `"e_step"`, see [`fit`](super::fit)); a
+/// [`Flow::Stop`](spikelab_core::Flow::Stop) ends it after that step, with the checkpoint
+/// reloaded as usual. Returns (steps run, whether this iteration checkpointed).
 pub fn e_step(
     model: &NeuLvm,
     params: &Params,
     state: &mut EmState,
     opts: &FitOptions,
     em_iter: usize,
-    progress: &(dyn Fn(&Progress) + Sync),
+    observer: &mut (dyn Observer + Send),
+) -> Result<(usize, bool)> {
+    e_step_reported(
+        model,
+        params,
+        state,
+        opts,
+        em_iter,
+        &Reporter::new(observer),
+    )
+}
+
+pub(super) fn e_step_reported(
+    model: &NeuLvm,
+    params: &Params,
+    state: &mut EmState,
+    opts: &FitOptions,
+    em_iter: usize,
+    rep: &Reporter<'_>,
 ) -> Result<(usize, bool)> {
     let mut last_improvement = 0;
     let mut saved_now = false;
@@ -61,13 +83,13 @@ pub fn e_step(
         let (ly, lz) = (g.losses.loss_y, g.losses.loss_z);
         let mut gz = g.latent.expect("requested");
         let pen = smoothness_penalty(model, &state.z, opts.z_smoothness, &mut gz);
-        progress(&Progress::EStep {
-            restart: state.restart,
-            em_iter,
-            step: steps,
-            loss_y: ly,
-            loss_z: lz,
-        });
+        rep.report(
+            &Progress::new("e_step", steps)
+                .with_metric("restart", state.restart as f64)
+                .with_metric("em_iter", em_iter as f64)
+                .with_metric("loss_y", ly)
+                .with_metric("loss_z", lz),
+        );
         let newsave = match opts.e_rule {
             EStepRule::Original => state.e_history.iter().all(|(y, z)| ly < *y && lz < *z),
             EStepRule::TotalLoss { rel_tol } => {
@@ -103,7 +125,7 @@ pub fn e_step(
                 *z = (*z - lr_t * *m / (v.sqrt() + opts.e_epsilon)).clamp(lo, hi);
             });
         steps += 1;
-        if last_improvement >= opts.e_patience {
+        if last_improvement >= opts.e_patience || rep.stopped() {
             break;
         }
     }

@@ -1,9 +1,11 @@
 //! EM fitting: M-step (argmin L-BFGS on a sigmoid-reparametrised box), E-step (Adam on Z with
 //! the original's checkpoint and stopping rules), EM driver with seeded restarts.
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
+use spikelab_core::{Flow, Observer, Progress};
 
 use crate::error::{NeulvmError, Result};
 use crate::model::{LambdaFallback, NeuLvm};
@@ -14,43 +16,48 @@ mod m_step;
 mod options;
 
 pub use e_step::e_step;
+use e_step::e_step_reported;
 pub use m_step::{MStepResult, m_step};
 pub use options::{EStepRule, EmStopRule, FitOptions};
 
-/// Progress events, passed to the caller's callback (hook an indicatif bar here).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Progress {
-    /// An M-step finished.
-    MStep {
-        /// Restart index.
-        restart: usize,
-        /// EM iteration.
-        em_iter: usize,
-        /// L-BFGS iterations.
-        iters: u64,
-        /// Loss after the M-step.
-        loss: f64,
-    },
-    /// One Adam step of the E-step (loss before the update).
-    EStep {
-        /// Restart index.
-        restart: usize,
-        /// EM iteration.
-        em_iter: usize,
-        /// Adam step within this E-step.
-        step: usize,
-        /// L_y before the update.
-        loss_y: f64,
-        /// L_Z before the update.
-        loss_z: f64,
-    },
-    /// A restart finished.
-    RestartDone {
-        /// Restart index.
-        restart: usize,
-        /// Its final M-step loss.
-        loss: f64,
-    },
+/// Forwards the progress of every restart thread to the caller's one observer
+/// ([`spikelab_core::Observer`]) and remembers a [`Flow::Stop`].
+///
+/// The reports (stage, step, metrics):
+/// * `"m_step"`, step = EM iteration: `restart`, `lbfgs_iters`, `loss` (after the M-step);
+/// * `"e_step"`, step = Adam step within the E-step: `restart`, `em_iter`, `loss_y`, `loss_z`
+///   (before the update);
+/// * `"restart"`, step = restart index: `loss` (its final M-step loss).
+///
+/// After a [`Flow::Stop`] every restart ends its current E-step normally (the checkpointed Z
+/// is reloaded), records that EM iteration and returns; the state is not marked done, so
+/// [`run_em`] resumes it.
+pub(crate) struct Reporter<'a> {
+    observer: Mutex<&'a mut (dyn Observer + Send)>,
+    stopped: AtomicBool,
+}
+
+impl<'a> Reporter<'a> {
+    pub(crate) fn new(observer: &'a mut (dyn Observer + Send)) -> Self {
+        Self {
+            observer: Mutex::new(observer),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn report(&self, progress: &Progress<'_>) {
+        let flow = match self.observer.lock() {
+            Ok(mut o) => o.observe(progress),
+            Err(_) => Flow::Stop,
+        };
+        if flow == Flow::Stop {
+            self.stopped.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
 }
 
 /// One EM iteration's record.
@@ -171,42 +178,54 @@ pub fn new_state(
 }
 
 /// Runs (or resumes) the EM loop of one restart until the stop rule (`opts.em_rule`; by
-/// default the original's not (M_improved and E_improved)) or `max_em_iters`.
+/// default the original's not (M_improved and E_improved)), `max_em_iters` or a
+/// [`Flow::Stop`] of `observer` (reports: [`fit`]).
 pub fn run_em(
     model: &NeuLvm,
     state: &mut EmState,
     opts: &FitOptions,
-    progress: &(dyn Fn(&Progress) + Sync),
+    observer: &mut (dyn Observer + Send),
+) -> Result<()> {
+    run_em_reported(model, state, opts, &Reporter::new(observer))
+}
+
+fn run_em_reported(
+    model: &NeuLvm,
+    state: &mut EmState,
+    opts: &FitOptions,
+    rep: &Reporter<'_>,
 ) -> Result<()> {
     opts.validate()?;
     model.check_latent(state.z.view())?;
-    while !state.done && state.iterations.len() < opts.max_em_iters {
+    while !state.done && !rep.stopped() && state.iterations.len() < opts.max_em_iters {
         let e = state.iterations.len();
         let ms = m_step(model, &state.z, &state.params, opts)?;
         state.params = ms.params;
-        progress(&Progress::MStep {
-            restart: state.restart,
-            em_iter: e,
-            iters: ms.iters,
-            loss: ms.loss,
-        });
+        rep.report(
+            &Progress::new("m_step", e)
+                .with_metric("restart", state.restart as f64)
+                .with_metric("lbfgs_iters", ms.iters as f64)
+                .with_metric("loss", ms.loss),
+        );
         let params = state.params.clone();
-        let (steps, saved) = e_step(model, &params, state, opts, e, progress)?;
+        let (steps, saved) = e_step_reported(model, &params, state, opts, e, rep)?;
         let e_improved = saved && steps > opts.e_patience.saturating_add(1);
         let m_improved = ms.iters >= 2;
         let e_loss = model
             .loss_with(&state.params, state.z.view(), LambdaFallback::EStep)?
             .total();
-        let stop = match opts.em_rule {
-            EmStopRule::Original => !(m_improved && e_improved),
-            EmStopRule::RelativeLoss { rel_tol } => {
-                let small = state
-                    .iterations
-                    .last()
-                    .is_some_and(|prev| prev.m_loss - ms.loss < rel_tol * ms.loss.abs());
-                small || (!m_improved && !saved)
-            }
-        };
+        // An E-step cut short by the observer says nothing about convergence.
+        let stop = !rep.stopped()
+            && match opts.em_rule {
+                EmStopRule::Original => !(m_improved && e_improved),
+                EmStopRule::RelativeLoss { rel_tol } => {
+                    let small = state
+                        .iterations
+                        .last()
+                        .is_some_and(|prev| prev.m_loss - ms.loss < rel_tol * ms.loss.abs());
+                    small || (!m_improved && !saved)
+                }
+            };
         state.iterations.push(EmIteration {
             m_loss: ms.loss,
             m_iters: ms.iters,
@@ -229,24 +248,31 @@ pub fn run_em(
 /// Full fit: `opts.restarts` restarts from the seeded prior, run in parallel threads; the
 /// restart with the lowest final M-step loss is chosen (as the original).
 ///
+/// `observer` gets the reports of every restart (stages `"m_step"`, `"e_step"`, `"restart"`
+/// with the metrics `restart`, `em_iter`, `lbfgs_iters`, `loss`, `loss_y`, `loss_z`); a
+/// [`Flow::Stop`] ends every restart after its current E-step and returns what was reached.
+///
 /// ```no_run
 /// use spikelab_neulvm::{fit, Bounds, FitOptions, ModelConfig, NeuLvm, Params, Recording};
 /// use spikelab_datasets as datasets;
 /// let model = NeuLvm::new(ModelConfig::winner_take_all(),
 ///     Recording::from_npy(&datasets::neulvm("spikes_4ms.npy")?)?)?;
 /// let opts = FitOptions::new(Bounds::relative_to(&Params::winner_take_all_ground_truth(), 0.4, 2.0)?);
-/// let res = fit::fit(&model, &opts, &|p| eprintln!("{p:?}"))?;
+/// let res = fit::fit(&model, &opts, &mut |p: &spikelab_core::Progress<'_>| {
+///     eprintln!("{} {}: {:?}", p.stage, p.step, p.metric("loss"));
+///     spikelab_core::Flow::Continue
+/// })?;
 /// println!("best loss {}", res.best().loss);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn fit(
     model: &NeuLvm,
     opts: &FitOptions,
-    progress: &(dyn Fn(&Progress) + Sync),
+    observer: &mut (dyn Observer + Send),
 ) -> Result<FitResult> {
     opts.validate()?;
     let inits = opts.draw_prior(opts.restarts);
-    fit_from(model, &inits, opts, progress)
+    fit_from(model, &inits, opts, observer)
 }
 
 /// One restart from `init`: a fresh state, the EM loop, the final M-step loss.
@@ -255,16 +281,16 @@ fn run_restart(
     restart: usize,
     init: &Params,
     opts: &FitOptions,
-    progress: &(dyn Fn(&Progress) + Sync),
+    rep: &Reporter<'_>,
 ) -> Result<RestartResult> {
     let mut state = new_state(model, restart, init, opts)?;
-    run_em(model, &mut state, opts, progress)?;
+    run_em_reported(model, &mut state, opts, rep)?;
     let loss = state
         .iterations
         .last()
         .map(|it| it.m_loss)
         .unwrap_or(f64::INFINITY);
-    progress(&Progress::RestartDone { restart, loss });
+    rep.report(&Progress::new("restart", restart).with_metric("loss", loss));
     Ok(RestartResult {
         init: init.clone(),
         state,
@@ -277,8 +303,9 @@ pub fn fit_from(
     model: &NeuLvm,
     inits: &[Params],
     opts: &FitOptions,
-    progress: &(dyn Fn(&Progress) + Sync),
+    observer: &mut (dyn Observer + Send),
 ) -> Result<FitResult> {
+    let rep = Reporter::new(observer);
     opts.validate()?;
     if inits.is_empty() {
         return Err(NeulvmError::Options("no initial parameters".into()));
@@ -317,7 +344,7 @@ pub fn fit_from(
                     if i >= inits.len() {
                         break;
                     }
-                    let r = run_restart(model, i, &inits[i], opts, progress);
+                    let r = run_restart(model, i, &inits[i], opts, &rep);
                     results.lock().expect("no poisoning")[i] = Some(r);
                 }
             });
