@@ -302,40 +302,12 @@ impl Eit {
     /// `json`), each through a temporary file in the same folder and a rename. Refuses to
     /// overwrite unless `force`.
     pub fn save(&self, path: &Path, force: bool) -> Result<()> {
-        let json = path.with_extension("json");
-        for p in [path, json.as_path()] {
-            if p.exists() && !force {
-                return Err(DecodeError::ModelFile {
-                    path: p.to_path_buf(),
-                    reason: "exists (pass force to overwrite)".into(),
-                });
-            }
-        }
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| DecodeError::Io { path: p, source }
-        };
-        let tmp = path.with_extension("safetensors.tmp");
-        self.varmap.save(&tmp)?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        let tmp = json.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(&self.cfg).expect("config serialises");
-        std::fs::write(&tmp, text).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &json).map_err(io(&json))?;
-        Ok(())
+        crate::nn::save_checkpoint(&self.varmap, &self.cfg, path, force)
     }
 
     /// Loads a model written by [`Eit::save`].
     pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        let json = path.with_extension("json");
-        let text = std::fs::read_to_string(&json).map_err(|source| DecodeError::Io {
-            path: json.clone(),
-            source,
-        })?;
-        let cfg: EitConfig = serde_json::from_str(&text).map_err(|e| DecodeError::ModelFile {
-            path: json.clone(),
-            reason: e.to_string(),
-        })?;
+        let cfg: EitConfig = crate::nn::load_checkpoint_meta(path)?;
         let mut model = Self::build(cfg, VarMap::new(), 0, dtype, device)?;
         model
             .varmap

@@ -312,21 +312,7 @@ pub fn attend(
         Ok(t.reshape((b, n, heads, d))?.transpose(1, 2)?.contiguous()?)
     };
     let (q, k, v) = (split(q, nq)?, split(k, nk)?, split(v, nk)?);
-    let mut scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
-    if let Some(mask) = key_mask {
-        if mask.dims() != [b, nk] {
-            return Err(DecodeError::Shape(format!(
-                "key mask {:?} for {b} × {nk} keys",
-                mask.dims()
-            )));
-        }
-        let m = mask.reshape((b, 1, 1, nk))?.broadcast_as(scores.shape())?;
-        let neg =
-            Tensor::full(-1e30f64, scores.shape(), scores.device())?.to_dtype(scores.dtype())?;
-        scores = m.where_cond(&scores, &neg)?;
-    }
-    let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
-    let out = attn.matmul(&v)?;
+    let out = attend_heads(&q, &k, &v, key_mask, &Dropout::new(0.0)?, None)?;
     Ok(out.transpose(1, 2)?.reshape((b, nq, hd))?)
 }
 
@@ -581,4 +567,50 @@ pub fn attend_heads(
     let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
     let attn = dropout.forward(&attn, rng)?;
     Ok(attn.matmul(&v.contiguous()?)?)
+}
+
+/// Saves `varmap` (safetensors at `path`) and `meta` (JSON at `path` with extension `json`),
+/// each atomically ([`spikelab_data::io::write_atomic`]). Both targets are checked before
+/// either is written: an existing one is [`DecodeError::ModelFile`] unless `force`.
+pub(crate) fn save_checkpoint<M: serde::Serialize>(
+    varmap: &VarMap,
+    meta: &M,
+    path: &std::path::Path,
+    force: bool,
+) -> Result<()> {
+    let json = path.with_extension("json");
+    for p in [path, json.as_path()] {
+        if p.exists() && !force {
+            return Err(DecodeError::ModelFile {
+                path: p.to_path_buf(),
+                reason: "exists (pass force to overwrite)".into(),
+            });
+        }
+    }
+    let text = serde_json::to_string_pretty(meta).map_err(|e| DecodeError::ModelFile {
+        path: json.clone(),
+        reason: e.to_string(),
+    })?;
+    spikelab_data::io::write_atomic(path, force, |tmp| {
+        varmap.save(tmp)?;
+        Ok::<(), DecodeError>(())
+    })?;
+    spikelab_data::io::write_bytes_atomic(&json, text.as_bytes(), force)?;
+    Ok(())
+}
+
+/// Reads the JSON metadata that [`save_checkpoint`] wrote next to `path`; unreadable JSON is
+/// [`DecodeError::ModelFile`].
+pub(crate) fn load_checkpoint_meta<M: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<M> {
+    let json = path.with_extension("json");
+    let text = std::fs::read_to_string(&json).map_err(|source| DecodeError::Io {
+        path: json.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| DecodeError::ModelFile {
+        path: json,
+        reason: e.to_string(),
+    })
 }

@@ -829,41 +829,13 @@ impl Poyo {
     /// `json`: configuration, vocabularies, target normalisation), each through a temporary
     /// file and a rename. Refuses to overwrite unless `force`.
     pub fn save(&self, path: &Path, force: bool) -> Result<()> {
-        let json = path.with_extension("json");
-        for p in [path, json.as_path()] {
-            if p.exists() && !force {
-                return Err(DecodeError::ModelFile {
-                    path: p.to_path_buf(),
-                    reason: "exists (pass force to overwrite)".into(),
-                });
-            }
-        }
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| DecodeError::Io { path: p, source }
-        };
-        let tmp = path.with_extension("safetensors.tmp");
-        self.varmap.save(&tmp)?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        let tmp = json.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(&self.meta).expect("metadata serialises");
-        std::fs::write(&tmp, text).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &json).map_err(io(&json))?;
-        Ok(())
+        crate::nn::save_checkpoint(&self.varmap, &self.meta, path, force)
     }
 
     /// Loads a model written by [`Poyo::save`]. Weights of another configuration or
     /// vocabulary size are [`DecodeError::ModelFile`].
     pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        let json = path.with_extension("json");
-        let text = std::fs::read_to_string(&json).map_err(|source| DecodeError::Io {
-            path: json.clone(),
-            source,
-        })?;
-        let meta: PoyoMeta = serde_json::from_str(&text).map_err(|e| DecodeError::ModelFile {
-            path: json.clone(),
-            reason: e.to_string(),
-        })?;
+        let meta: PoyoMeta = crate::nn::load_checkpoint_meta(path)?;
         let bad = |reason: String| DecodeError::ModelFile {
             path: path.to_path_buf(),
             reason,
