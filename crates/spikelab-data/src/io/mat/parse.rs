@@ -624,10 +624,11 @@ fn decode_chars(el: &Element<'_>, be: bool) -> PResult<Vec<char>> {
     })
 }
 
-/// Column-major char matrix → rows joined by '\n'.
+/// Column-major char matrix → rows joined by '\n'. An empty matrix is an empty string
+/// whatever its declared row count (a file may declare 10⁹ rows of nothing).
 fn chars_to_string(chars: &[char], dims: &[usize]) -> String {
     let rows = dims.first().copied().unwrap_or(1);
-    if rows <= 1 || !chars.len().is_multiple_of(rows) {
+    if chars.is_empty() || rows <= 1 || !chars.len().is_multiple_of(rows) {
         return chars.iter().collect();
     }
     let cols = chars.len() / rows;
@@ -635,4 +636,19 @@ fn chars_to_string(chars: &[char], dims: &[usize]) -> String {
         .map(|i| (0..cols).map(|j| chars[i + j * rows]).collect::<String>())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chars_to_string;
+
+    #[test]
+    fn char_matrices_to_strings() {
+        // 2 × 3, column-major: "abc" / "def".
+        let c: Vec<char> = "adbecf".chars().collect();
+        assert_eq!(chars_to_string(&c, &[2, 3]), "abc\ndef");
+        assert_eq!(chars_to_string(&c, &[1, 6]), "adbecf");
+        // Found by the mat fuzz target: 10⁹ declared rows of nothing built 10⁹ empty strings.
+        assert_eq!(chars_to_string(&[], &[1_000_000_000, 0]), "");
+    }
 }
