@@ -28,35 +28,6 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The Python interpreter with pynwb, or a panic that tells how to get one.
-fn python() -> PathBuf {
-    let candidates: Vec<(PathBuf, &str)> = match std::env::var_os("SPIKELAB_PYTHON") {
-        Some(p) => vec![(PathBuf::from(p), "$SPIKELAB_PYTHON")],
-        None => vec![(
-            repo_root().join(".venv/bin/python"),
-            "<repo>/.venv/bin/python",
-        )],
-    };
-    let mut tried = Vec::new();
-    for (py, origin) in candidates {
-        let ok = Command::new(&py)
-            .args(["-c", "import pynwb"])
-            .output()
-            .map(|o| o.status.success());
-        match ok {
-            Ok(true) => return py,
-            Ok(false) => tried.push(format!("{origin} = {} cannot import pynwb", py.display())),
-            Err(e) => tried.push(format!("{origin} = {} cannot run: {e}", py.display())),
-        }
-    }
-    panic!(
-        "the NWB interop tests need Python with pynwb ({}). Run `bash scripts/setup_python.sh` \
-         in the repository root (creates .venv with pynwb, ~20 s), or point $SPIKELAB_PYTHON \
-         at a Python that has pynwb.",
-        tried.join("; ")
-    );
-}
-
 /// Runs `scripts/pynwb_check.py <args>`; returns stdout parsed as JSON, panics with stderr on
 /// failure.
 fn pynwb_check(py: &Path, args: &[&str]) -> Value {
@@ -124,7 +95,7 @@ fn real_trains() -> SpikeTrains {
 #[test]
 fn spikelab_files_read_in_pynwb_and_validate() {
     let _serial = serial();
-    let py = python();
+    let py = datasets::python(&["pynwb"]);
     let dir = tempfile::tempdir().unwrap();
 
     // Units with electrodes.
@@ -232,7 +203,7 @@ fn spikelab_files_read_in_pynwb_and_validate() {
 #[test]
 fn pynwb_files_read_in_spikelab() {
     let _serial = serial();
-    let py = python();
+    let py = datasets::python(&["pynwb"]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pynwb.nwb");
     let truth_path = dir.path().join("truth.json");
@@ -312,7 +283,7 @@ fn population_activity_reads_in_pynwb_and_validates() {
     use spikelab_data::PopulationActivity;
     use spikelab_data::io::nwb::ActivitySeries;
     let _serial = serial();
-    let py = python();
+    let py = datasets::python(&["pynwb"]);
     let dir = tempfile::tempdir().unwrap();
     // The bundled ground-truth latent of the neuLVM dataset, [population, bin], 4-ms bins.
     let z = io::npy::read_activity(&datasets::neulvm("Z_gt_4ms.npy").unwrap(), 0.004).unwrap();

@@ -380,30 +380,8 @@ mod caiman {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
     }
 
-    /// A Python that imports numpy and h5py, or a panic that says how to get one.
-    fn python() -> PathBuf {
-        let (py, origin) = match std::env::var_os("SPIKELAB_PYTHON") {
-            Some(p) => (PathBuf::from(p), "$SPIKELAB_PYTHON"),
-            None => (
-                repo_root().join(".venv/bin/python"),
-                "<repo>/.venv/bin/python",
-            ),
-        };
-        let ok = Command::new(&py)
-            .args(["-c", "import numpy, h5py"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            ok,
-            "{origin} = {} cannot import numpy and h5py: run `bash scripts/setup_python.sh` in the \
-             repository root, or point $SPIKELAB_PYTHON at a Python that has them",
-            py.display()
-        );
-        py
-    }
-
     fn run_python(code: &str) {
-        let out = Command::new(python())
+        let out = Command::new(spikelab_datasets::python(&["numpy", "h5py"]))
             .args(["-c", code])
             .output()
             .expect("run python");
@@ -496,7 +474,7 @@ with h5py.File({nan:?}, "w") as f:
     #[test]
     fn fixture_script_reproduces_the_checked_in_files() {
         let tmp = tempfile::tempdir().unwrap();
-        let out = Command::new(python())
+        let out = Command::new(spikelab_datasets::python(&["numpy", "h5py"]))
             .arg(repo_root().join("scripts/reader_fixtures.py"))
             .arg(tmp.path())
             .output()

@@ -156,3 +156,30 @@ pub fn convseq(name: &str) -> Result<PathBuf> {
 pub fn cascade_sample(name: &str) -> Result<PathBuf> {
     path(&format!("cascade-sample/DS09-GCaMP6f-m-V1/{name}"))
 }
+
+/// The Python interpreter of the interop tests, checked to import every module of `modules`:
+/// `$SPIKELAB_PYTHON`, else `<repo>/.venv/bin/python` (made by `bash scripts/setup_python.sh`:
+/// numpy, scipy, h5py, pynwb, pykalman). Those tests are never skipped: without such a Python
+/// this panics and says how to get one.
+pub fn python(modules: &[&str]) -> PathBuf {
+    let (py, origin) = match std::env::var_os("SPIKELAB_PYTHON") {
+        Some(p) => (PathBuf::from(p), "$SPIKELAB_PYTHON"),
+        None => (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
+            "<repo>/.venv/bin/python",
+        ),
+    };
+    let import = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new(&py)
+        .args(["-c", &import])
+        .output()
+        .map(|o| o.status.success());
+    match ok {
+        Ok(true) => py,
+        other => panic!(
+            "{origin} = {} cannot `{import}` ({other:?}): run `bash scripts/setup_python.sh` in \
+             the repository root, or point $SPIKELAB_PYTHON at a Python that has these modules",
+            py.display()
+        ),
+    }
+}

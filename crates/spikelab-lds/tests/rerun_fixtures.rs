@@ -15,29 +15,6 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn python() -> PathBuf {
-    let (py, origin) = match std::env::var_os("SPIKELAB_PYTHON") {
-        Some(p) => (PathBuf::from(p), "$SPIKELAB_PYTHON"),
-        None => (
-            repo_root().join(".venv/bin/python"),
-            "<repo>/.venv/bin/python",
-        ),
-    };
-    let ok = Command::new(&py)
-        .args(["-c", "import pykalman, numpy"])
-        .output()
-        .map(|o| o.status.success());
-    match ok {
-        Ok(true) => py,
-        other => panic!(
-            "the fixture re-run needs Python with pykalman ({origin} = {}: {other:?}). Run \
-             `bash scripts/setup_python.sh` in the repository root, or point $SPIKELAB_PYTHON at \
-             a Python that has pykalman 0.11.2.",
-            py.display()
-        ),
-    }
-}
-
 /// Largest |a − b| / max(1, |b|) over two JSON trees with the same structure.
 fn max_rel(a: &Value, b: &Value, path: &str) -> f64 {
     match (a, b) {
@@ -69,7 +46,7 @@ fn max_rel(a: &Value, b: &Value, path: &str) -> f64 {
 
 #[test]
 fn make_fixtures_rerun_reproduces_pykalman_references() {
-    let py = python();
+    let py = spikelab_datasets::python(&["pykalman", "numpy"]);
     let out = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make_fixtures.py");
     let run = Command::new(&py)
