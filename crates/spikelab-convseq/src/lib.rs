@@ -39,7 +39,7 @@
 //! for bad input.
 //!
 //! ## Fit on one recording, detect on another
-//! [`ConvSeq::fit`] learns the filters on a [`SparseRaster`](spikelab_data::SparseRaster)
+//! [`ConvSeq::fit`] learns the filters on a [`SparseRaster`]
 //! (a bin holding several spikes of a neuron counts once) and reads them out on that
 //! recording; [`ConvSeqFit::detect`] applies them to another recording of the same neurons
 //! (α re-estimated there); [`metrics::score`] compares a detection with ground truth;

@@ -9,7 +9,7 @@
 //!   written by [`MoldsRun::write`] (`model.json`, `fit.json`, `responsibilities.npy`,
 //!   `comparison.json`).
 //! * [`MoldsTruth::generate`] draws a benchmark set from a [`MoldsSpec`] and
-//!   [`MoldsTruth::write`] writes `Y.npy`, `Y.u.npy` and `Y.truth.json`.
+//!   [`MoldsDataset::write`] writes `Y.npy`, `Y.u.npy` and `Y.truth.json`.
 //!
 //! Every file is written through a temporary name in its folder and renamed; nothing is
 //! overwritten unless `force` is set.

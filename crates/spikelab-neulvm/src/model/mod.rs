@@ -1,7 +1,7 @@
 //! The model bound to a recording: losses L_y and L_Z and their exact gradients
 //! (hand-written reverse sweep).
 //!
-//! [`NeuLvm::evaluate`](evaluate) runs, for given parameters and latent: the synaptic drive of
+//! `NeuLvm::evaluate` runs, for given parameters and latent: the synaptic drive of
 //! every population from the latent (`evaluate`), then per population the latent's loss L_Z
 //! over the age-structured cohorts with its reverse sweep (`latent`, vectorised per SIMD
 //! level) and the recorded neurons' loss L_y (`recorded`), then the chain rule back through

@@ -69,7 +69,7 @@ impl Recording {
     }
 
     /// Adds an external input `[population, bin]` over the modelled bins (checked against the
-    /// model in [`NeuLvm::new`]).
+    /// model in [`NeuLvm::new`](crate::NeuLvm::new)).
     pub fn with_input(mut self, i_ext: Array2<f64>) -> Result<Self> {
         if i_ext.iter().any(|v| !v.is_finite()) {
             return Err(NeulvmError::Spikes("external input must be finite".into()));

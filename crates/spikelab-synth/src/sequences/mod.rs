@@ -14,7 +14,7 @@
 //!   chunks ([`SequenceParams::stream`]), so memory grows with the number of spikes, not with
 //!   `neurons × bins`.
 //!
-//! Both modes return a [`SparseRaster`] (**axis order `[neuron, bin]`**) and a
+//! Both modes return a [`SparseRaster`](spikelab_data::SparseRaster) (**axis order `[neuron, bin]`**) and a
 //! [`SequenceTruth`].
 
 use serde::{Deserialize, Serialize};
