@@ -4,18 +4,26 @@
 //! default quirks. `tests/candle_autograd.rs` checks that both agree (loss 3e-15, gradients
 //! ≤ 1e-13 relative on the bundled data); `examples/candle_autograd.rs` times both.
 //!
-//! ```no_run
-//! # fn main() -> spikelab_neulvm::Result<()> {
-//! # let model: spikelab_neulvm::NeuLvm = unimplemented!();
-//! # let (params, z): (spikelab_neulvm::Params, ndarray::Array2<f64>) = unimplemented!();
+//! ```
 //! use candle_core::{Device, Var};
+//! use spikelab_neulvm::{LambdaFallback, Params, Wrt, autograd};
+//! let model = spikelab_datasets::neulvm::model()?;
+//! let params = Params::winner_take_all_ground_truth();
+//! let z = model.initial_latent(0.4)?;
 //! let dev = Device::Cpu;
-//! let c = spikelab_neulvm::autograd::consts(&model, &dev)?;
+//! let c = autograd::consts(&model, &dev)?;
 //! let theta = Var::from_vec(params.to_vec(), 12, &dev)?;
 //! let zv = Var::from_vec(z.iter().copied().collect::<Vec<_>>(), z.dim(), &dev)?;
-//! let (ly, lz) = spikelab_neulvm::autograd::objective(&c, theta.as_tensor(), zv.as_tensor())?;
-//! let grads = (ly + lz)?.backward()?;
-//! # Ok(()) }
+//! let (ly, lz) = autograd::objective(&c, theta.as_tensor(), zv.as_tensor())?;
+//! let total = (ly + lz)?;
+//! let grads = total.backward()?;
+//! let ours = model.gradient(&params, z.view(), LambdaFallback::MStep, Wrt::Params)?;
+//! let g_theta = grads.get(theta.as_tensor()).expect("θ is in the graph").to_vec1::<f64>()?;
+//! let ours_theta = ours.params.expect("requested");
+//! for (a, b) in g_theta.iter().zip(&ours_theta) {
+//!     assert!((a - b).abs() <= 1e-8 * b.abs().max(1.0), "{a} vs {b}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use candle_core::{D, DType, Device, Tensor};
