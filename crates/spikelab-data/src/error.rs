@@ -121,6 +121,15 @@ pub enum DataError {
         /// The rate the caller gave.
         given_hz: f64,
     },
+    /// DANDI-ready NWB output was asked for, but required metadata is missing.
+    #[error(
+        "DANDI needs {} in the NWB metadata; give them in the metadata TOML (--nwb-meta) or drop --dandi",
+        missing.join(", ")
+    )]
+    DandiMetadata {
+        /// The missing fields, e.g. `subject.species`.
+        missing: Vec<String>,
+    },
     /// The file's format could not be recognised from its name or content.
     #[error("{path}: unknown format ({reason})")]
     UnknownFormat {

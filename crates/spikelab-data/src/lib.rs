@@ -42,6 +42,7 @@
 
 pub mod calcium;
 pub mod error;
+pub mod intervals;
 pub mod io;
 pub mod population;
 pub mod raster;
@@ -49,6 +50,7 @@ pub mod spikes;
 
 pub use calcium::CalciumTraces;
 pub use error::{DataError, Result};
+pub use intervals::{ColumnValues, IntervalColumn, TimeIntervals};
 pub use population::PopulationActivity;
 pub use raster::{BinnedRaster, DenseWindow, SparseRaster};
 pub use spikes::SpikeTrains;

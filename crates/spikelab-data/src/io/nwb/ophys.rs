@@ -6,6 +6,7 @@ use std::path::Path;
 use hdf5::{File, Group};
 
 use super::h5::*;
+use super::metadata::NwbMetadata;
 use super::session::{SessionMeta, device, now_iso8601, write_atomically};
 use super::timeseries::read_time_major;
 use super::{CORE, Ctx, HDMF, Msg, R, check_name, nwb_err, open};
@@ -107,6 +108,8 @@ pub struct OphysWriteOptions {
     /// writes the placeholder `{x: j, y: 0, weight: 1}` for ROI `j`, because NWB requires a
     /// mask column and [`CalciumTraces`] carries no footprints.
     pub pixel_masks: Option<Vec<Vec<PixelMask>>>,
+    /// Session and subject metadata (`/general`); see [`NwbMetadata`].
+    pub metadata: NwbMetadata,
 }
 
 impl OphysWriteOptions {
@@ -124,6 +127,7 @@ impl OphysWriteOptions {
             session_description: &self.session_description,
             identifier: &self.identifier,
             session_start_time: &self.session_start_time,
+            metadata: &self.metadata,
         }
     }
 }
@@ -146,6 +150,7 @@ impl Default for OphysWriteOptions {
             emission_lambda_nm: f64::NAN,
             device_name: "microscope".into(),
             pixel_masks: None,
+            metadata: NwbMetadata::default(),
         }
     }
 }

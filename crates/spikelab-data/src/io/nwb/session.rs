@@ -1,11 +1,12 @@
 //! File-level metadata (session description, identifier, ISO 8601 start time), the root
 //! groups every NWB file has, and the atomic temp-file-then-rename write.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hdf5::File;
 
-use super::h5::{attr_str, group, scalar_str, typed, vlen};
+use super::h5::{attr_ref, attr_str, group, scalar_str, typed, vlen};
+use super::metadata::NwbMetadata;
 use super::units::NwbElectrodes;
 use super::{CORE, Ctx, Msg, NWB_VERSION, R, nwb_err};
 use crate::error::{DataError, Result};
@@ -36,6 +37,12 @@ pub struct NwbWriteOptions {
     pub session_start_time: String,
     /// Electrode metadata for the units (optional).
     pub electrodes: Option<NwbElectrodes>,
+    /// `Units@resolution`: the smallest possible difference between two spike times, i.e.
+    /// 1 / the sampling rate of the recording system (nwbinspector flags a units table
+    /// without it). `None` writes none.
+    pub spike_time_resolution_s: Option<f64>,
+    /// Session and subject metadata (`/general`); see [`NwbMetadata`].
+    pub metadata: NwbMetadata,
 }
 
 impl NwbWriteOptions {
@@ -54,6 +61,7 @@ impl NwbWriteOptions {
             session_description: &self.session_description,
             identifier: &self.identifier,
             session_start_time: &self.session_start_time,
+            metadata: &self.metadata,
         }
     }
 }
@@ -66,6 +74,8 @@ impl Default for NwbWriteOptions {
             identifier: uuid::Uuid::new_v4().to_string(),
             session_start_time: now_iso8601(),
             electrodes: None,
+            spike_time_resolution_s: None,
+            metadata: NwbMetadata::default(),
         }
     }
 }
@@ -75,6 +85,7 @@ pub(super) struct SessionMeta<'a> {
     pub(super) session_description: &'a str,
     pub(super) identifier: &'a str,
     pub(super) session_start_time: &'a str,
+    pub(super) metadata: &'a NwbMetadata,
 }
 
 impl SessionMeta<'_> {
@@ -88,7 +99,8 @@ impl SessionMeta<'_> {
         if self.identifier.trim().is_empty() {
             return Err(DataError::param("identifier", "must not be empty"));
         }
-        check_iso8601(self.session_start_time)
+        check_iso8601("session_start_time", self.session_start_time)?;
+        self.metadata.validate()
     }
 }
 
@@ -119,10 +131,10 @@ pub(super) fn now_iso8601() -> String {
 }
 
 /// Checks `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`: pynwb needs a time zone.
-fn check_iso8601(s: &str) -> Result<()> {
+pub(super) fn check_iso8601(name: &'static str, s: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(DataError::param(
-            "session_start_time",
+            name,
             format!(
                 "{s:?} is not ISO 8601 with a UTC offset ({why}); expected e.g. 2024-03-01T09:30:00+01:00"
             ),
@@ -200,7 +212,41 @@ fn write_root(file: &File, meta: &SessionMeta<'_>) -> R<()> {
     let stim = group(file, "stimulus")?;
     group(&stim, "presentation")?;
     group(&stim, "templates")?;
-    Ok(())
+    meta.metadata.write(file)?;
+    write_spec_cache(file)
+}
+
+/// The NWB core, hdmf-common and hdmf-experimental specifications of the schema versions
+/// this module writes, as pynwb caches them (`scripts/nwb_spec_cache.py`; BSD licences in
+/// `schema/`).
+const SPEC_CACHE: &str = include_str!("schema/cache.json");
+
+/// Embeds the schema in `/specifications/<namespace>/<version>/<source>` (one JSON string
+/// each) and points the root's `.specloc` at it, as pynwb does, so that readers without this
+/// schema version (matnwb, older pynwb) can read the file.
+fn write_spec_cache(file: &File) -> R<()> {
+    #[derive(serde::Deserialize)]
+    struct Cache {
+        entries: Vec<(String, String)>,
+    }
+    let cache: Cache =
+        serde_json::from_str(SPEC_CACHE).map_err(|e| Msg(format!("embedded schema cache: {e}")))?;
+    let specs = group(file, "specifications")?;
+    for (path, text) in &cache.entries {
+        let mut parent = specs.clone();
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                scalar_str(&parent, part, text)?;
+            } else {
+                parent = match parent.group(part) {
+                    Ok(g) => g,
+                    Err(_) => group(&parent, part)?,
+                };
+            }
+        }
+    }
+    attr_ref(file, ".specloc", file, "/specifications")
 }
 
 pub(super) fn device(file: &File, name: &str, description: &str) -> R<()> {
@@ -214,8 +260,9 @@ pub(super) fn device(file: &File, name: &str, description: &str) -> R<()> {
     attr_str(&dev, "description", description)
 }
 
-/// Writes a complete file through `fill` into a temporary sibling of `path`, then renames it
-/// over `path`. On any error the temporary file is removed and `path` is untouched.
+/// Writes a complete file through `fill` with [`write_atomic`](crate::io::write_atomic): a
+/// temporary sibling of `path` that is moved into place only once complete. On any error
+/// `path` is untouched.
 pub(super) fn write_atomically(
     path: &Path,
     meta: &SessionMeta<'_>,
@@ -226,34 +273,15 @@ pub(super) fn write_atomically(
     if path.is_dir() {
         return Err(nwb_err(path, "is a folder, expected a file path"));
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| nwb_err(path, "has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let result = (|| -> R<()> {
-        let file = File::create_excl(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-        write_root(&file, meta)?;
-        fill(&file)?;
-        file.close().ctx(|| "closing the file".to_string())
-    })();
-    match result {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            DataError::io(path, e)
-        }),
-        Err(Msg(m)) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(nwb_err(path, m))
-        }
-    }
+    crate::io::write_atomic(path, meta.overwrite, |tmp| {
+        let result = (|| -> R<()> {
+            let file = File::create_excl(tmp).ctx(|| format!("creating {}", tmp.display()))?;
+            write_root(&file, meta)?;
+            fill(&file)?;
+            file.close().ctx(|| "closing the file".to_string())
+        })();
+        result.map_err(|Msg(m)| nwb_err(path, m))
+    })
 }
 
 #[cfg(test)]
@@ -262,11 +290,12 @@ mod tests {
 
     #[test]
     fn iso8601_checks() {
-        assert!(check_iso8601("2024-03-01T09:30:00+01:00").is_ok());
-        assert!(check_iso8601("2024-03-01T09:30:00.123Z").is_ok());
-        assert!(check_iso8601(&now_iso8601()).is_ok());
-        assert!(check_iso8601("2024-03-01T09:30:00").is_err());
-        assert!(check_iso8601("2024-13-01T09:30:00Z").is_err());
-        assert!(check_iso8601("yesterday").is_err());
+        let check = |s: &str| check_iso8601("t", s);
+        assert!(check("2024-03-01T09:30:00+01:00").is_ok());
+        assert!(check("2024-03-01T09:30:00.123Z").is_ok());
+        assert!(check(&now_iso8601()).is_ok());
+        assert!(check("2024-03-01T09:30:00").is_err());
+        assert!(check("2024-13-01T09:30:00Z").is_err());
+        assert!(check("yesterday").is_err());
     }
 }

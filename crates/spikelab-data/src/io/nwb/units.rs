@@ -102,12 +102,26 @@ pub fn write_units(path: &Path, trains: &SpikeTrains, opts: &NwbWriteOptions) ->
     if let Some(el) = &opts.electrodes {
         el.validate(trains.n_units())?;
     }
+    if let Some(r) = opts.spike_time_resolution_s
+        && !(r.is_finite() && r > 0.0)
+    {
+        return Err(DataError::param(
+            "spike_time_resolution_s",
+            format!("must be > 0 s (1 / the sampling rate), got {r}"),
+        ));
+    }
     write_atomically(path, &opts.session(), |file| {
         let el_table = match &opts.electrodes {
             Some(el) => Some(write_electrodes(file, el)?),
             None => None,
         };
-        write_units_table(file, trains, opts.electrodes.as_ref(), el_table.as_deref())
+        write_units_table(
+            file,
+            trains,
+            opts.electrodes.as_ref(),
+            el_table.as_deref(),
+            opts.spike_time_resolution_s,
+        )
     })
 }
 
@@ -169,6 +183,7 @@ fn write_units_table(
     trains: &SpikeTrains,
     el: Option<&NwbElectrodes>,
     el_table: Option<&str>,
+    resolution_s: Option<f64>,
 ) -> R<()> {
     let units = group(file, "units")?;
     typed(&units, "Units", CORE)?;
@@ -181,13 +196,16 @@ fn write_units_table(
     ids(&units, trains.unit_ids())?;
 
     let flat: Vec<f64> = trains.trains().iter().flatten().copied().collect();
-    vector_data(
+    let times = vector_data(
         &units,
         "spike_times",
         &flat,
         "the spike times for each unit in seconds",
         true,
     )?;
+    if let Some(r) = resolution_s {
+        attr_f64(&times, "resolution", r)?;
+    }
     vector_index(file, &units, "spike_times", &ends_of(trains.trains()))?;
 
     // One observation interval per unit: the recording interval of the SpikeTrains.
