@@ -129,6 +129,7 @@ pub fn kilosort_params(data: &[u8]) {
 
 /// NWB 2.x through libhdf5: `inspect`, `read_units`, `read_ophys` and `io::open` on the bytes
 /// as a `.nwb` file.
+#[cfg(feature = "hdf5")]
 pub fn nwb(data: &[u8]) {
     let p = scratch("in.nwb", data);
     if io::nwb::inspect(&p).is_ok() {
