@@ -18,6 +18,8 @@ use spikelab_calcium::evaluate::{Padding, evaluate};
 use spikelab_calcium::train::{TrainConfig, TrainingData, train};
 use spikelab_calcium::{ElephantWeights, Evaluation};
 use spikelab_data::io::{self, ReadOptions};
+
+use super::nwb_out::{NwbMetaArgs, NwbOutArgs, NwbTarget};
 use spikelab_datasets::calcium::leaderboard_scores;
 
 /// `spikelab calcium` subcommands.
@@ -135,6 +137,8 @@ pub struct DeconvolveArgs {
     /// Replace OUT (and the `--report` file) if it exists.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub nwb: NwbOutArgs,
 }
 
 /// Arguments of `spikelab calcium evaluate`.
@@ -207,6 +211,7 @@ fn deconvolve(a: DeconvolveArgs) -> Result<()> {
     if let Some(r) = &a.report {
         io::check_writable(r, a.force)?;
     }
+    let nwb_target = a.nwb.target(a.force)?;
     let mut params = DeconvolverParams {
         preprocess: a.preprocess,
         units: if a.rates {
@@ -273,9 +278,112 @@ fn deconvolve(a: DeconvolveArgs) -> Result<()> {
         (_, Family::Cascade) => "expected spikes per frame",
         _ => "z-score units",
     };
-    let (out, hz) = (a.output.display(), r.output_rate_hz);
-    eprintln!("wrote {out} ({units}, [time, neuron] at {hz} Hz, NaN where undefined)");
+    let (out_path, hz) = (a.output.display(), r.output_rate_hz);
+    eprintln!("wrote {out_path} ({units}, [time, neuron] at {hz} Hz, NaN where undefined)");
+    if let Some(t) = nwb_target {
+        let unit = if r.units == Units::RatesHz {
+            "Hz"
+        } else {
+            units
+        };
+        let description = format!(
+            "{units} inferred from the calcium traces by spikelab ({}), NaN where undefined",
+            r.model
+        );
+        let at = write_nwb_results(
+            &t,
+            &traces,
+            &out.values,
+            hz,
+            unit,
+            &description,
+            &a.nwb.meta,
+        )?;
+        eprintln!(
+            "wrote {} ({at}, linked to the traces' ROIs)",
+            t.dest.display()
+        );
+    }
     Ok(())
+}
+
+/// Adds the results as a `RoiResponseSeries` linked to the ROIs of the traces: to a copy of
+/// the user's NWB file, or to a new file holding the traces too.
+#[cfg(feature = "hdf5")]
+fn write_nwb_results(
+    t: &NwbTarget,
+    traces: &spikelab_data::CalciumTraces,
+    values: &Array2<f64>,
+    rate_hz: f64,
+    unit: &str,
+    description: &str,
+    meta: &NwbMetaArgs,
+) -> Result<String> {
+    use io::nwb::{self, OphysWriteOptions, RoiSeriesOptions};
+    let opts = RoiSeriesOptions {
+        description: description.to_string(),
+        ..RoiSeriesOptions::new(
+            if unit == "Hz" {
+                "spike_rate"
+            } else {
+                "spike_inference"
+            },
+            unit,
+        )
+    };
+    if let Some(src) = &t.source {
+        return Ok(nwb::add_roi_response_series(
+            src,
+            &t.dest,
+            values.view(),
+            rate_hz,
+            &opts,
+            &t.add_options(meta)?,
+        )?);
+    }
+    // A new file: the traces first (in a temporary sibling), then the results linked to them.
+    let tmp = t
+        .dest
+        .with_file_name(format!(".spikelab-traces-{}.nwb", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = nwb::write_ophys(
+        &tmp,
+        traces,
+        &OphysWriteOptions::new("calcium traces and spike inference written by spikelab")
+            .with_metadata(meta.metadata()?),
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|()| {
+        Ok(nwb::add_roi_response_series(
+            &tmp,
+            &t.dest,
+            values.view(),
+            rate_hz,
+            &opts,
+            &nwb::NwbAddOptions {
+                overwrite: t.overwrite,
+                ..Default::default()
+            },
+        )?)
+    });
+    let _ = std::fs::remove_file(&tmp);
+    written
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn write_nwb_results(
+    t: &NwbTarget,
+    _: &spikelab_data::CalciumTraces,
+    _: &Array2<f64>,
+    _: f64,
+    _: &str,
+    _: &str,
+    _: &NwbMetaArgs,
+) -> Result<String> {
+    bail!(
+        "{}: NWB needs the `hdf5` feature (rebuild spikelab with default features)",
+        t.dest.display()
+    )
 }
 
 fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {

@@ -10,6 +10,9 @@
 //! `neuron_id(1-based) time_s` binned at `--bin-s`. With `--model`, the filters of an earlier
 //! `--json` output are applied to IN instead of learning new ones.
 
+use spikelab_data::TimeIntervals;
+
+use super::nwb_out::{NwbMetaArgs, NwbOutArgs, NwbTarget};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -85,6 +88,10 @@ pub struct DetectArgs {
     /// Overwrite existing output files.
     #[arg(long)]
     pub force: bool,
+    /// Events as an NWB TimeIntervals table `convseq_events` (onset, stop, filter, peak time,
+    /// height, member unit ids).
+    #[command(flatten)]
+    pub nwb: NwbOutArgs,
 }
 
 /// Runs a `convseq` subcommand.
@@ -135,6 +142,7 @@ fn detect(a: DetectArgs) -> Result<()> {
     {
         spikelab_data::io::check_writable(p, a.force)?;
     }
+    let nwb_target = a.nwb.target(a.force)?;
     let options = spikelab_data::io::ReadOptions {
         bin_s: Some(a.bin_s),
         variable: a.variable.clone(),
@@ -205,5 +213,48 @@ fn detect(a: DetectArgs) -> Result<()> {
         plot(&raster, &fit, &detection, p, a.force)?;
         eprintln!("figure → {}", p.display());
     }
+    if let Some(t) = nwb_target.filter(|_| {
+        let empty = detection.events.is_empty();
+        if empty {
+            eprintln!("no events: no NWB file written (an empty table is not valid NWB practice)");
+        }
+        !empty
+    }) {
+        // Spike-train inputs give the units' ids and the recording start; rasters have neither.
+        let trains = spikelab_data::io::read_spike_trains(&a.input, &options).ok();
+        let table = fit.events_table(
+            &detection,
+            trains.as_ref().map_or(0.0, |s| s.t_start_s()),
+            trains.as_ref().map(|s| s.unit_ids()),
+        )?;
+        write_nwb_events(&t, &table, &a.nwb.meta)?;
+        eprintln!("events → {} (/intervals/convseq_events)", t.dest.display());
+    }
     Ok(())
+}
+
+#[cfg(feature = "hdf5")]
+fn write_nwb_events(t: &NwbTarget, table: &TimeIntervals, meta: &NwbMetaArgs) -> Result<()> {
+    use spikelab_data::io::nwb::{self, NwbWriteOptions};
+    match &t.source {
+        Some(src) => nwb::add_time_intervals(src, &t.dest, table, &t.add_options(meta)?)?,
+        None => nwb::write_time_intervals(
+            &t.dest,
+            table,
+            &NwbWriteOptions {
+                overwrite: t.overwrite,
+                metadata: meta.metadata()?,
+                ..NwbWriteOptions::new("sequence occurrences detected by convSeq (spikelab)")
+            },
+        )?,
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn write_nwb_events(t: &NwbTarget, _: &TimeIntervals, _: &NwbMetaArgs) -> Result<()> {
+    bail!(
+        "{}: NWB needs the `hdf5` feature (rebuild spikelab with default features)",
+        t.dest.display()
+    )
 }

@@ -1,5 +1,6 @@
 //! `spikelab inspect` and `spikelab convert`.
 
+use super::nwb_out::NwbMetaArgs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -75,6 +76,12 @@ pub struct ConvertArgs {
     /// Replace OUT if it exists (otherwise spikelab refuses to overwrite anything).
     #[arg(long)]
     pub force: bool,
+    /// NWB output: the spike times' resolution in s (default: 1 / the sampling rate the input
+    /// stores: Kilosort `sample_rate`, SpikeInterface sampling frequency, NWB `resolution`).
+    #[arg(long)]
+    pub spike_resolution_s: Option<f64>,
+    #[command(flatten)]
+    pub nwb: NwbMetaArgs,
 }
 
 /// `--content` values: what the input is to be read as (default: its content decides).
@@ -262,7 +269,7 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
         let names: Vec<String> = (0..cols).map(|i| i.to_string()).collect();
         io::csv::write_table(out, &names, &values, args.force)?;
     } else if name.ends_with(".nwb") {
-        write_nwb(loaded, out, args.force)?;
+        write_nwb(loaded, out, &args)?;
     } else {
         bail!(
             "{}: unknown output format (use .nwb, .npy or .csv)",
@@ -274,32 +281,47 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
 }
 
 #[cfg(feature = "hdf5")]
-fn write_nwb(loaded: Loaded, out: &Path, force: bool) -> Result<()> {
+fn write_nwb(loaded: Loaded, out: &Path, args: &ConvertArgs) -> Result<()> {
     use io::nwb::{NwbWriteOptions, OphysWriteOptions};
+    let metadata = args.nwb.metadata()?;
     match loaded {
         Loaded::Traces(t) => io::nwb::write_ophys(
             out,
             &t,
             &OphysWriteOptions {
-                overwrite: force,
+                overwrite: args.force,
+                metadata,
                 ..Default::default()
             },
         )?,
-        Loaded::SpikeTrains(s) => io::nwb::write_units(
-            out,
-            &s,
-            &NwbWriteOptions {
-                overwrite: force,
-                ..Default::default()
-            },
-        )?,
+        Loaded::SpikeTrains(s) => {
+            let resolution = match args.spike_resolution_s {
+                Some(r) => Some(r),
+                None => io::spike_time_resolution_s(&args.input)?,
+            };
+            if resolution.is_none() {
+                eprintln!(
+                    "warning: the input stores no sampling rate; give the spike times' resolution with --spike-resolution-s (nwbinspector asks for it)"
+                );
+            }
+            io::nwb::write_units(
+                out,
+                &s,
+                &NwbWriteOptions {
+                    overwrite: args.force,
+                    spike_time_resolution_s: resolution,
+                    metadata,
+                    ..Default::default()
+                },
+            )?
+        }
         _ => bail!("only calcium traces and spike trains convert to NWB"),
     }
     Ok(())
 }
 
 #[cfg(not(feature = "hdf5"))]
-fn write_nwb(_: Loaded, out: &Path, _: bool) -> Result<()> {
+fn write_nwb(_: Loaded, out: &Path, _: &ConvertArgs) -> Result<()> {
     bail!(
         "{}: NWB needs the `hdf5` feature (rebuild spikelab with default features)",
         out.display()

@@ -10,4 +10,5 @@ pub mod decode;
 pub mod demo;
 pub mod lds;
 pub mod neulvm;
+pub mod nwb_out;
 pub mod synth;

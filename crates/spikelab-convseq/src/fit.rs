@@ -5,7 +5,7 @@ use std::path::Path;
 use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
 use spikelab_core::{Flow, Observer, Progress, Silent};
-use spikelab_data::SparseRaster;
+use spikelab_data::{ColumnValues, SparseRaster, TimeIntervals};
 
 use crate::engine::{Engine, init_logits, make_engine};
 use crate::error::{ConvSeqError, Result};
@@ -127,6 +127,130 @@ pub struct ConvSeqFit {
 }
 
 impl ConvSeqFit {
+    /// The events of `detection` (made with these filters) as a [`TimeIntervals`] table
+    /// `convseq_events`, ready for NWB (`io::nwb::write_time_intervals` /
+    /// `add_time_intervals`).
+    ///
+    /// Each row spans the bins where the filter's member neurons are predicted to fire
+    /// (`bin − P + lag` for the smallest to the largest member lag, P = W/2; the whole window
+    /// if the filter has no members), clipped at the recording start; times are
+    /// `t_start_s + bin · bin_s`. Columns: `filter`, `peak_time` (s, the window centre),
+    /// `height` (projection at the peak) and `member_unit_ids` (ragged; `unit_ids[n]` of
+    /// raster row n, or n itself without ids). Rows are sorted by start time.
+    ///
+    /// Errors: [`ConvSeqError::InvalidParameter`] for a non-finite or negative `t_start_s`
+    /// or `unit_ids` shorter than the raster's rows.
+    ///
+    /// # Example
+    /// ```
+    /// use spikelab_convseq::{AlphaOptions, ConvSeq, ConvSeqParams};
+    /// use spikelab_data::{ColumnValues, SparseRaster};
+    /// // 8 neurons fire in order, 3 bins apart, every 100 bins; 4 more fire at random.
+    /// let mut ev = Vec::new();
+    /// for onset in (20..1900u64).step_by(100) {
+    ///     for n in 0..8 { ev.push((n, onset + 3 * n as u64)); }
+    /// }
+    /// for i in 0..200u64 { ev.push((8 + (i % 4) as usize, (i * 7919) % 2000)); }
+    /// let raster = SparseRaster::from_events(12, 2000, 0.01, &ev)?;
+    /// let params = ConvSeqParams {
+    ///     width_bins: 40, tv_l: 1.0, epochs: 200, seed: 1,
+    ///     alpha: AlphaOptions { n_samples: 100, ..Default::default() },
+    ///     ..Default::default()
+    /// };
+    /// let fit = ConvSeq::new(params)?.fit(&raster)?;
+    /// let ids: Vec<i64> = (100..112).collect();
+    /// let table = fit.events_table(&fit.detection, 5.0, Some(&ids))?;
+    /// assert_eq!(table.len(), fit.detection.events.len());
+    /// assert!(table.len() > 10 && table.start_s()[0] >= 5.0);
+    /// let ColumnValues::RaggedI64(members) = &table.columns()[3].values else { panic!() };
+    /// assert!(members[0].iter().filter(|id| (100..108).contains(*id)).count() >= 6);
+    /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+    /// ```
+    pub fn events_table(
+        &self,
+        detection: &Detection,
+        t_start_s: f64,
+        unit_ids: Option<&[i64]>,
+    ) -> Result<TimeIntervals> {
+        if !(t_start_s.is_finite() && t_start_s >= 0.0) {
+            return Err(ConvSeqError::param(
+                "t_start_s",
+                format!("must be finite and ≥ 0 s, got {t_start_s}"),
+            ));
+        }
+        let n_rows = self.logits.shape()[1];
+        if let Some(ids) = unit_ids
+            && ids.len() < n_rows
+        {
+            return Err(ConvSeqError::param(
+                "unit_ids",
+                format!("{} ids for {n_rows} raster rows", ids.len()),
+            ));
+        }
+        let (w, p) = (self.params.width_bins as i64, self.params.padding() as i64);
+        let bin_s = detection.bin_s;
+        let mut rows: Vec<(f64, f64, &Event, Vec<i64>)> = detection
+            .events
+            .iter()
+            .map(|e| {
+                let members: Vec<&Member> = detection
+                    .members
+                    .get(e.filter)
+                    .map(|m| m.iter().filter(|m| m.is_member).collect())
+                    .unwrap_or_default();
+                let (lo, hi) = match (
+                    members.iter().map(|m| m.lag_bins as i64).min(),
+                    members.iter().map(|m| m.lag_bins as i64).max(),
+                ) {
+                    (Some(lo), Some(hi)) => (lo, hi),
+                    _ => (0, w - 1),
+                };
+                let first = (e.bin as i64 - p + lo).max(0);
+                let last = (e.bin as i64 - p + hi + 1).max(first);
+                let mut ids: Vec<i64> = members
+                    .iter()
+                    .map(|m| unit_ids.map_or(m.neuron as i64, |ids| ids[m.neuron]))
+                    .collect();
+                ids.sort_unstable();
+                (
+                    t_start_s + first as f64 * bin_s,
+                    t_start_s + last as f64 * bin_s,
+                    e,
+                    ids,
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let table = TimeIntervals::new(
+            "convseq_events",
+            "sequence occurrences detected by convSeq (spikelab): one row per detection, \
+             spanning the predicted spikes of the filter's member neurons",
+            rows.iter().map(|r| r.0).collect(),
+            rows.iter().map(|r| r.1).collect(),
+        )?
+        .with_column(
+            "filter",
+            "index of the convSeq filter (sequence type) that detected the event",
+            ColumnValues::I64(rows.iter().map(|r| r.2.filter as i64).collect()),
+        )?
+        .with_column(
+            "peak_time",
+            "time of the filter window's centre at the projection peak (s)",
+            ColumnValues::F64(rows.iter().map(|r| t_start_s + r.2.time_s).collect()),
+        )?
+        .with_column(
+            "height",
+            "projection value at the peak (a.u.)",
+            ColumnValues::F64(rows.iter().map(|r| r.2.height).collect()),
+        )?
+        .with_column(
+            "member_unit_ids",
+            "ids of the filter's member units",
+            ColumnValues::RaggedI64(rows.into_iter().map(|r| r.3).collect()),
+        )?;
+        Ok(table)
+    }
+
     /// Event bins of filter `k` in the training recording.
     pub fn event_bins(&self, k: usize) -> Vec<usize> {
         self.detection.event_bins(k)
@@ -184,7 +308,7 @@ impl ConvSeqFit {
 /// # Example
 /// ```
 /// use spikelab_convseq::{ConvSeq, ConvSeqParams, AlphaOptions};
-/// use spikelab_data::SparseRaster;
+/// use spikelab_data::{ColumnValues, SparseRaster, TimeIntervals};
 /// // 10 neurons firing in order every 100 bins, plus noise.
 /// let mut ev = Vec::new();
 /// for onset in (20..1900).step_by(100) {

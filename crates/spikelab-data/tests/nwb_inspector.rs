@@ -12,8 +12,8 @@ use std::process::Command;
 
 use ndarray::{Array2, array};
 use spikelab_data::io::nwb::{
-    self, ActivitySeries, NwbElectrodes, NwbMetadata, NwbSubject, NwbWriteOptions, OphysContainer,
-    OphysDtype, OphysWriteOptions, RoiSeriesOptions,
+    self, ActivitySeries, NwbAddOptions, NwbElectrodes, NwbMetadata, NwbSubject, NwbWriteOptions,
+    OphysContainer, OphysDtype, OphysWriteOptions, RoiSeriesOptions,
 };
 use spikelab_data::{
     CalciumTraces, ColumnValues, DataError, PopulationActivity, SpikeTrains, TimeIntervals,
@@ -34,6 +34,7 @@ fn metadata() -> NwbMetadata {
             weight: Some("0.025 kg".into()),
             ..NwbSubject::new("mouse-3", "Mus musculus", "F", "P90D")
         }),
+        imaging: None,
         dandi: true,
     }
 }
@@ -140,7 +141,7 @@ fn write_all(dir: &Path) {
         &dir.join("units.nwb"),
         &dir.join("units_with_events.nwb"),
         &events,
-        false,
+        &NwbAddOptions::default(),
     )
     .unwrap();
 
@@ -152,7 +153,7 @@ fn write_all(dir: &Path) {
         rates.view(),
         30.0,
         &RoiSeriesOptions::default(),
-        false,
+        &NwbAddOptions::default(),
     )
     .unwrap();
 }
@@ -234,9 +235,15 @@ fn intervals_and_added_series_round_trip_and_never_touch_the_source() {
     let rates = array![[f64::NAN, 1.0], [0.5, 2.0]];
     // Two columns: no series has two ROIs.
     let dst = dir.path().join("out.nwb");
-    let err =
-        nwb::add_roi_response_series(&src, &dst, rates.view(), 30.0, &Default::default(), false)
-            .unwrap_err();
+    let err = nwb::add_roi_response_series(
+        &src,
+        &dst,
+        rates.view(),
+        30.0,
+        &Default::default(),
+        &add(false),
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("no RoiResponseSeries with 2 ROIs"),
         "{err}"
@@ -244,15 +251,27 @@ fn intervals_and_added_series_round_trip_and_never_touch_the_source() {
     assert!(!dst.exists());
     // In place without overwrite is refused; the source is unchanged.
     let full = Array2::from_elem((300, 4), 1.5);
-    let err =
-        nwb::add_roi_response_series(&src, &src, full.view(), 30.0, &Default::default(), false)
-            .unwrap_err();
+    let err = nwb::add_roi_response_series(
+        &src,
+        &src,
+        full.view(),
+        30.0,
+        &Default::default(),
+        &add(false),
+    )
+    .unwrap_err();
     assert!(matches!(err, DataError::AlreadyExists { .. }), "{err}");
     assert_eq!(std::fs::read(&src).unwrap(), before);
 
-    let at =
-        nwb::add_roi_response_series(&src, &dst, full.view(), 30.0, &Default::default(), false)
-            .unwrap();
+    let at = nwb::add_roi_response_series(
+        &src,
+        &dst,
+        full.view(),
+        30.0,
+        &Default::default(),
+        &add(false),
+    )
+    .unwrap();
     assert_eq!(
         std::fs::read(&src).unwrap(),
         before,
@@ -268,8 +287,15 @@ fn intervals_and_added_series_round_trip_and_never_touch_the_source() {
     // The same name twice is refused.
     let again = dir.path().join("again.nwb");
     assert!(
-        nwb::add_roi_response_series(&dst, &again, full.view(), 30.0, &Default::default(), false)
-            .is_err()
+        nwb::add_roi_response_series(
+            &dst,
+            &again,
+            full.view(),
+            30.0,
+            &Default::default(),
+            &add(false)
+        )
+        .is_err()
     );
     assert!(!again.exists());
     // In place with overwrite.
@@ -277,7 +303,7 @@ fn intervals_and_added_series_round_trip_and_never_touch_the_source() {
         &dst,
         &dst,
         &TimeIntervals::new("e", "one", vec![1.0], vec![2.0]).unwrap(),
-        true,
+        &add(true),
     )
     .unwrap();
     assert_eq!(nwb::read_time_intervals(&dst, "e").unwrap().len(), 1);
@@ -289,8 +315,68 @@ fn intervals_and_added_series_round_trip_and_never_touch_the_source() {
             &not_nwb,
             &dir.path().join("z.nwb"),
             &TimeIntervals::new("e", "", vec![], vec![]).unwrap(),
-            false
+            &add(false)
         )
         .is_err()
     );
+}
+
+fn add(overwrite: bool) -> NwbAddOptions {
+    NwbAddOptions {
+        overwrite,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_copy_of_a_users_file_gets_missing_metadata_and_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("user.nwb");
+    let mut own = units_opts("user's session");
+    own.metadata.subject = None;
+    own.metadata.dandi = false;
+    own.metadata.lab = Some("their lab".into());
+    nwb::write_units(&src, &trains(), &own).unwrap();
+    let events = TimeIntervals::new("e", "one", vec![1.0], vec![2.0]).unwrap();
+    // --dandi without the subject: refused, nothing written.
+    let dst = dir.path().join("copy.nwb");
+    let opts = NwbAddOptions {
+        metadata: NwbMetadata {
+            dandi: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = nwb::add_time_intervals(&src, &dst, &events, &opts).unwrap_err();
+    assert!(
+        matches!(&err, DataError::DandiMetadata { missing } if missing == &["subject"]),
+        "{err}"
+    );
+    assert!(!dst.exists());
+    // With the subject given, the copy passes nwbinspector's DANDI checks and keeps the lab.
+    let opts = NwbAddOptions {
+        metadata: NwbMetadata {
+            lab: Some("our lab".into()),
+            ..metadata()
+        },
+        ..Default::default()
+    };
+    nwb::add_time_intervals(&src, &dst, &events, &opts).unwrap();
+    let py = spikelab_datasets::python(&["nwbinspector", "pynwb"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/nwbinspector_check.py");
+    let out = Command::new(&py).arg(&script).arg(&dst).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lab = Command::new(&py)
+        .args([
+            "-c",
+            "import pynwb, sys\nprint(pynwb.NWBHDF5IO(sys.argv[1], 'r').read().lab)",
+        ])
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&lab.stdout).trim(), "their lab");
 }

@@ -37,7 +37,7 @@ pub mod suite2p;
 pub use atomic::{write_atomic, write_bytes_atomic, write_json};
 pub use open::{
     Content, Loaded, ReadOptions, open, read_population_activity, read_raster, read_spike_trains,
-    read_traces,
+    read_traces, spike_time_resolution_s,
 };
 
 /// Reads a whole file, transparently decompressing gzip (recognised by its magic bytes, so

@@ -455,3 +455,32 @@ pub fn read_population_activity(path: &Path, options: &ReadOptions) -> Result<Po
         other => Err(wrong(path, "population activity", other.kind())),
     }
 }
+
+/// The time resolution of the spike times a file or folder holds (s), where it says: 1 /
+/// `sample_rate` of a Kilosort/phy `params.py`, 1 / the sampling frequency of a SpikeInterface
+/// sorting, `spike_times@resolution` of an NWB units table; `None` for formats that store none.
+/// NWB writers take it as [`NwbWriteOptions::spike_time_resolution_s`](super::nwb::NwbWriteOptions).
+///
+/// # Example
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("params.py"), "sample_rate = 30000.0\n").unwrap();
+/// assert_eq!(spikelab_data::io::spike_time_resolution_s(dir.path())?, Some(1.0 / 30000.0));
+/// # Ok::<(), spikelab_data::DataError>(())
+/// ```
+pub fn spike_time_resolution_s(path: &Path) -> Result<Option<f64>> {
+    let hz = match Format::detect(path)? {
+        Format::Kilosort => super::kilosort::read_params(path)?.sample_rate_hz(),
+        Format::SpikeInterface => {
+            Some(super::spikeinterface::read_sorting(path, 0)?.sampling_frequency_hz)
+        }
+        #[cfg(feature = "hdf5")]
+        Format::Nwb => {
+            return Ok(super::nwb::inspect(path)?
+                .units
+                .and_then(|u| u.spike_time_resolution_s));
+        }
+        _ => None,
+    };
+    Ok(hz.filter(|r| r.is_finite() && *r > 0.0).map(|r| 1.0 / r))
+}

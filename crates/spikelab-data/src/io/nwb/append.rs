@@ -8,10 +8,35 @@ use ndarray::ArrayView2;
 
 use super::h5::*;
 use super::intervals::write_table;
+use super::metadata::{NwbMetadata, dandi_missing_in};
 use super::ophys::find_series;
 use super::{CORE, Ctx, HDMF, Msg, R, check_name, nwb_err, open};
 use crate::error::{DataError, Result};
 use crate::intervals::TimeIntervals;
+
+/// How results are added to a copy of a user's NWB file.
+///
+/// # Example
+/// ```
+/// use spikelab_data::io::nwb::{NwbAddOptions, NwbMetadata, NwbSubject};
+/// let opts = NwbAddOptions {
+///     metadata: NwbMetadata {
+///         subject: Some(NwbSubject::new("m3", "Mus musculus", "F", "P90D")),
+///         dandi: true,
+///         ..Default::default()
+///     },
+///     ..Default::default()
+/// };
+/// assert!(!opts.overwrite);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NwbAddOptions {
+    /// Replace an existing destination (and allow `dst == src`, editing the file itself).
+    pub overwrite: bool,
+    /// Metadata written where the file has none (its own fields are kept); with `dandi`, the
+    /// result must hold every DANDI-required field ([`DataError::DandiMetadata`] otherwise).
+    pub metadata: NwbMetadata,
+}
 
 /// Copies the NWB file `src` to a temporary sibling of `dst`, lets `fill` add to it, and moves
 /// it onto `dst` ([`write_atomic`](crate::io::write_atomic)). `dst == src` replaces the source
@@ -19,9 +44,10 @@ use crate::intervals::TimeIntervals;
 fn edit_copy(
     src: &Path,
     dst: &Path,
-    overwrite: bool,
+    opts: &NwbAddOptions,
     fill: impl FnOnce(&File) -> R<()>,
 ) -> Result<()> {
+    opts.metadata.validate_fields()?;
     let source = open(src)?;
     if neurodata_type(&source).as_deref() != Some("NWBFile") {
         return Err(nwb_err(
@@ -30,19 +56,30 @@ fn edit_copy(
         ));
     }
     source.close().map_err(|e| nwb_err(src, e.to_string()))?;
-    crate::io::write_atomic(dst, overwrite, |tmp| {
+    crate::io::write_atomic(dst, opts.overwrite, |tmp| {
         std::fs::copy(src, tmp).map_err(|e| DataError::io(tmp, e))?;
-        let result = (|| -> R<()> {
-            let file = File::open_rw(tmp).ctx(|| format!("opening {}", tmp.display()))?;
+        let file = File::open_rw(tmp)
+            .map_err(|e| nwb_err(dst, format!("opening {}: {e}", tmp.display())))?;
+        (|| -> R<()> {
             fill(&file)?;
-            file.close().ctx(|| "closing the file".to_string())
-        })();
-        result.map_err(|Msg(m)| nwb_err(dst, m))
+            opts.metadata.write(&file)
+        })()
+        .map_err(|Msg(m)| nwb_err(dst, m))?;
+        if opts.metadata.dandi {
+            let missing = dandi_missing_in(&file);
+            if !missing.is_empty() {
+                return Err(DataError::DandiMetadata {
+                    missing: missing.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+        file.close()
+            .map_err(|e| nwb_err(dst, format!("closing the file: {e}")))
     })
 }
 
 /// Adds `table` as `/intervals/<name>` to a copy of the NWB file `src` written to `dst`
-/// (`dst == src` edits the file itself, atomically, and needs `overwrite`).
+/// (`dst == src` edits the file itself, atomically, and needs `opts.overwrite`).
 ///
 /// Errors: [`DataError::AlreadyExists`] for an existing `dst` without `overwrite`,
 /// [`DataError::Nwb`] if `src` is not NWB or already holds a table of that name.
@@ -56,7 +93,7 @@ fn edit_copy(
 /// let st = SpikeTrains::new(vec![vec![0.1, 0.5], vec![0.3]], 0.0, 1.0)?;
 /// nwb::write_units(&src, &st, &NwbWriteOptions::new("two units"))?;
 /// let events = TimeIntervals::new("events", "one event", vec![0.1], vec![0.5])?;
-/// nwb::add_time_intervals(&src, &dst, &events, false)?;
+/// nwb::add_time_intervals(&src, &dst, &events, &Default::default())?;
 /// assert_eq!(nwb::read_time_intervals(&dst, "events")?, events);
 /// assert_eq!(nwb::read_units(&dst)?, st); // everything else is copied
 /// # Ok::<(), spikelab_data::DataError>(())
@@ -65,9 +102,9 @@ pub fn add_time_intervals(
     src: &Path,
     dst: &Path,
     table: &TimeIntervals,
-    overwrite: bool,
+    opts: &NwbAddOptions,
 ) -> Result<()> {
-    edit_copy(src, dst, overwrite, |file| write_table(file, table))
+    edit_copy(src, dst, opts, |file| write_table(file, table))
 }
 
 /// Options of [`add_roi_response_series`].
@@ -123,7 +160,7 @@ impl Default for RoiSeriesOptions {
 
 /// Adds `values` (`[time, ROI]` at `rate_hz`, NaN where undefined) as a `RoiResponseSeries`
 /// `/processing/<module>/<name>` to a copy of the NWB file `src` written to `dst` (`dst ==
-/// src` edits the file itself, atomically, and needs `overwrite`). Its `rois` region points at
+/// src` edits the file itself, atomically, and needs `add.overwrite`). Its `rois` region points at
 /// the same `PlaneSegmentation` rows as an existing series (see
 /// [`RoiSeriesOptions::rois_from`]), so each column stays linked to its ROI. Returns the new
 /// series' HDF5 path.
@@ -142,7 +179,7 @@ impl Default for RoiSeriesOptions {
 /// let traces = CalciumTraces::new(array![[1.0, 2.0], [1.5, 2.5], [1.2, 2.2]], 30.0)?;
 /// nwb::write_ophys(&src, &traces, &OphysWriteOptions::new("two ROIs"))?;
 /// let rates = array![[f64::NAN, 0.0], [2.0, 0.5], [f64::NAN, 1.0]];
-/// let at = nwb::add_roi_response_series(&src, &dst, rates.view(), 30.0, &RoiSeriesOptions::default(), false)?;
+/// let at = nwb::add_roi_response_series(&src, &dst, rates.view(), 30.0, &RoiSeriesOptions::default(), &Default::default())?;
 /// assert_eq!(at, "/processing/ophys/spike_rate");
 /// assert_eq!(nwb::read_ophys_series(&dst, &at)?.n_neurons(), 2);
 /// # Ok::<(), spikelab_data::DataError>(())
@@ -153,7 +190,7 @@ pub fn add_roi_response_series(
     values: ArrayView2<'_, f64>,
     rate_hz: f64,
     opts: &RoiSeriesOptions,
-    overwrite: bool,
+    add: &NwbAddOptions,
 ) -> Result<String> {
     check_name("name", &opts.name)?;
     check_name("module", &opts.module)?;
@@ -175,7 +212,7 @@ pub fn add_roi_response_series(
         return Err(DataError::param("values", "hold an infinite value"));
     }
     let at = format!("/processing/{}/{}", opts.module, opts.name);
-    edit_copy(src, dst, overwrite, |file| {
+    edit_copy(src, dst, add, |file| {
         let like = match &opts.rois_from {
             Some(p) => p.clone(),
             None => {

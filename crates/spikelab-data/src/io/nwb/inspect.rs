@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hdf5::File;
 use serde::Serialize;
 
-use super::h5::{root_string, str_attr};
+use super::h5::{f64_attr, root_string, str_attr};
 use super::ophys::find_series;
 use super::timeseries::{find_time_series, time_base};
 use super::units::read_units_in;
@@ -49,6 +49,8 @@ pub struct UnitsSummary {
     pub t_stop_s: f64,
     /// Whether the table has an `electrodes` column.
     pub has_electrodes: bool,
+    /// `spike_times@resolution` (s), when stored and positive.
+    pub spike_time_resolution_s: Option<f64>,
 }
 
 /// Summary of one `RoiResponseSeries`.
@@ -160,12 +162,18 @@ fn inspect_in(path: &Path, file: &File) -> R<NwbSummary> {
             .group("units")
             .map(|g| g.link_exists("electrodes"))
             .unwrap_or(false);
+        let spike_time_resolution_s = file
+            .dataset("units/spike_times")
+            .ok()
+            .and_then(|d| f64_attr(&d, "resolution"))
+            .filter(|r| r.is_finite() && *r > 0.0);
         Some(UnitsSummary {
             n_units: st.n_units(),
             n_spikes: st.total_spikes(),
             t_start_s: st.t_start_s(),
             t_stop_s: st.t_stop_s(),
             has_electrodes,
+            spike_time_resolution_s,
         })
     } else {
         None

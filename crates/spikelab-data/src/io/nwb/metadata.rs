@@ -48,6 +48,23 @@ pub struct NwbSubject {
     pub weight: Option<String>,
 }
 
+/// What the imaging metadata of a new ophys file says (`[imaging]` in the TOML); applied to
+/// [`OphysWriteOptions`](super::OphysWriteOptions) by
+/// [`OphysWriteOptions::with_metadata`](super::OphysWriteOptions::with_metadata).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NwbImaging {
+    /// Brain area imaged, an Allen Mouse Brain CCF name or acronym (e.g. `VISp`);
+    /// nwbinspector flags other terms.
+    pub location: Option<String>,
+    /// Calcium indicator, e.g. `GCaMP6s`.
+    pub indicator: Option<String>,
+    /// Excitation wavelength (nm).
+    pub excitation_lambda_nm: Option<f64>,
+    /// Emission wavelength (nm).
+    pub emission_lambda_nm: Option<f64>,
+}
+
 /// Session-level metadata written to `/general` and the subject.
 ///
 /// Read from options or from a small TOML file ([`NwbMetadata::from_toml_file`]):
@@ -66,6 +83,10 @@ pub struct NwbSubject {
 /// species = "Mus musculus"
 /// sex = "F"
 /// age = "P90D"
+///
+/// [imaging]            # new ophys files only
+/// location = "VISp"
+/// indicator = "GCaMP6s"
 /// ```
 ///
 /// # Example
@@ -100,6 +121,8 @@ pub struct NwbMetadata {
     pub related_publications: Vec<String>,
     /// The subject (`None` writes none; DANDI requires one).
     pub subject: Option<NwbSubject>,
+    /// Imaging metadata for new ophys files.
+    pub imaging: Option<NwbImaging>,
     /// Refuse to write a file that misses a DANDI-required field (`--dandi` in the CLI).
     #[serde(default)]
     pub dandi: bool,
@@ -212,6 +235,20 @@ impl NwbMetadata {
 
     /// Checks every field that is set, and with `dandi` that nothing DANDI needs is missing.
     pub fn validate(&self) -> Result<()> {
+        self.validate_fields()?;
+        if self.dandi {
+            let missing = self.dandi_missing();
+            if !missing.is_empty() {
+                return Err(DataError::DandiMetadata {
+                    missing: missing.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the form of every field that is set.
+    pub fn validate_fields(&self) -> Result<()> {
         if let Some(id) = &self.session_id {
             check_id("session_id", id)?;
         }
@@ -229,18 +266,11 @@ impl NwbMetadata {
                 ));
             }
         }
-        if self.dandi {
-            let missing = self.dandi_missing();
-            if !missing.is_empty() {
-                return Err(DataError::DandiMetadata {
-                    missing: missing.iter().map(|s| s.to_string()).collect(),
-                });
-            }
-        }
         Ok(())
     }
 
-    /// Writes the fields that are set into `/general` (which must exist).
+    /// Writes the fields that are set into `/general` (which must exist), each only where the
+    /// file has none: a new file gets all of them, a copy of a user's file keeps its own.
     pub(super) fn write(&self, file: &File) -> R<()> {
         let general = file.group("general").ctx(|| "group /general".to_string())?;
         for (name, value) in [
@@ -249,7 +279,9 @@ impl NwbMetadata {
             ("institution", &self.institution),
             ("lab", &self.lab),
         ] {
-            if let Some(v) = value {
+            if let Some(v) = value
+                && !general.link_exists(name)
+            {
                 scalar_str(&general, name, v)?;
             }
         }
@@ -258,7 +290,7 @@ impl NwbMetadata {
             ("keywords", &self.keywords),
             ("related_publications", &self.related_publications),
         ] {
-            if !list.is_empty() {
+            if !list.is_empty() && !general.link_exists(name) {
                 let v = list.iter().map(|s| vlen(s)).collect::<R<Vec<_>>>()?;
                 general
                     .new_dataset_builder()
@@ -268,8 +300,14 @@ impl NwbMetadata {
             }
         }
         if let Some(s) = &self.subject {
-            let g = group(&general, "subject")?;
-            typed(&g, "Subject", CORE)?;
+            let g = match general.group("subject") {
+                Ok(g) => g,
+                Err(_) => {
+                    let g = group(&general, "subject")?;
+                    typed(&g, "Subject", CORE)?;
+                    g
+                }
+            };
             for (name, value) in [
                 ("subject_id", &s.subject_id),
                 ("species", &s.species),
@@ -280,17 +318,44 @@ impl NwbMetadata {
                 ("weight", &s.weight),
                 ("date_of_birth", &s.date_of_birth),
             ] {
-                if let Some(v) = value {
+                if let Some(v) = value
+                    && !g.link_exists(name)
+                {
                     scalar_str(&g, name, v)?;
                 }
             }
-            if let Some(age) = &s.age {
+            if let Some(age) = &s.age
+                && !g.link_exists("age")
+                && !g.link_exists("date_of_birth")
+            {
                 let ds = scalar_str(&g, "age", age)?;
                 super::h5::attr_str(&ds, "reference", "birth")?;
             }
         }
         Ok(())
     }
+}
+
+/// The DANDI-required fields an open NWB file lacks (names as in
+/// [`NwbMetadata::dandi_missing`]).
+pub(super) fn dandi_missing_in(file: &File) -> Vec<&'static str> {
+    let Ok(s) = file.group("general/subject") else {
+        return vec!["subject"];
+    };
+    let mut missing = Vec::new();
+    for (name, field) in [
+        ("subject.subject_id", "subject_id"),
+        ("subject.species", "species"),
+        ("subject.sex", "sex"),
+    ] {
+        if !s.link_exists(field) {
+            missing.push(name);
+        }
+    }
+    if !s.link_exists("age") && !s.link_exists("date_of_birth") {
+        missing.push("subject.age");
+    }
+    missing
 }
 
 fn check_id(name: &'static str, id: &str) -> Result<()> {

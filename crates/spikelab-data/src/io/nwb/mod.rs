@@ -58,10 +58,10 @@ mod session;
 mod timeseries;
 mod units;
 
-pub use append::{RoiSeriesOptions, add_roi_response_series, add_time_intervals};
+pub use append::{NwbAddOptions, RoiSeriesOptions, add_roi_response_series, add_time_intervals};
 pub use inspect::{NwbSummary, SeriesSummary, UnitsSummary, inspect};
 pub use intervals::{read_time_intervals, write_time_intervals};
-pub use metadata::{NwbMetadata, NwbSubject};
+pub use metadata::{NwbImaging, NwbMetadata, NwbSubject};
 pub use ophys::{
     OphysContainer, OphysDtype, OphysWriteOptions, PixelMask, read_ophys, read_ophys_series,
     write_ophys,

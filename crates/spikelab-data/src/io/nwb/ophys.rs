@@ -121,6 +121,36 @@ impl OphysWriteOptions {
         }
     }
 
+    /// Sets `metadata` and takes from its `[imaging]` table the fields it sets (location,
+    /// indicator, wavelengths).
+    ///
+    /// ```
+    /// use spikelab_data::io::nwb::{NwbMetadata, OphysWriteOptions};
+    /// let meta = NwbMetadata::from_toml_str("[imaging]\nlocation = \"VISp\"\n")?;
+    /// let opts = OphysWriteOptions::new("V1").with_metadata(meta);
+    /// assert_eq!(opts.location, "VISp");
+    /// assert_eq!(opts.indicator, "unknown");
+    /// # Ok::<(), spikelab_data::DataError>(())
+    /// ```
+    pub fn with_metadata(mut self, metadata: NwbMetadata) -> Self {
+        if let Some(im) = &metadata.imaging {
+            if let Some(v) = &im.location {
+                self.location = v.clone();
+            }
+            if let Some(v) = &im.indicator {
+                self.indicator = v.clone();
+            }
+            if let Some(v) = im.excitation_lambda_nm {
+                self.excitation_lambda_nm = v;
+            }
+            if let Some(v) = im.emission_lambda_nm {
+                self.emission_lambda_nm = v;
+            }
+        }
+        self.metadata = metadata;
+        self
+    }
+
     fn session(&self) -> SessionMeta<'_> {
         SessionMeta {
             overwrite: self.overwrite,

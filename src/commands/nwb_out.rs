@@ -1,0 +1,121 @@
+//! The NWB output options the commands share: metadata (`--nwb-meta`, `--dandi`) and where
+//! results go (`--nwb`, `--nwb-out`, `--in-place`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Session and subject metadata of the NWB files a command writes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NwbMetaArgs {
+    /// NWB session and subject metadata, a TOML file: session_id, experimenter, institution,
+    /// lab, keywords, experiment_description, a [subject] table with subject_id, species
+    /// ("Mus musculus"), sex (M/F/O/U), age ("P90D"), and an [imaging] table (location,
+    /// indicator) for new ophys files (docs/formats.md). Added to a copy of an existing file,
+    /// it fills only the fields that file lacks
+    #[arg(long)]
+    pub nwb_meta: Option<PathBuf>,
+    /// Refuse to write an NWB file that misses what DANDI requires (subject id, species, sex
+    /// and age, from --nwb-meta)
+    #[arg(long)]
+    pub dandi: bool,
+}
+
+/// Where a command adds its results in NWB.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NwbOutArgs {
+    /// Add the results to this NWB file. An existing file is only read: the results go to a
+    /// copy next to it (`<name>_spikelab.nwb`, or --nwb-out) unless --in-place. A file that
+    /// does not exist is created.
+    #[arg(long)]
+    pub nwb: Option<PathBuf>,
+    /// Where the copy of the --nwb file with the results goes.
+    #[arg(long, requires = "nwb")]
+    pub nwb_out: Option<PathBuf>,
+    /// Replace the --nwb file itself by one with the results (atomically).
+    #[arg(long, requires = "nwb", conflicts_with = "nwb_out")]
+    pub in_place: bool,
+    #[command(flatten)]
+    pub meta: NwbMetaArgs,
+}
+
+/// What `--nwb` resolves to.
+#[derive(Debug, Clone)]
+pub struct NwbTarget {
+    /// The user's file, when it exists (results are added to a copy of it).
+    pub source: Option<PathBuf>,
+    /// The file written.
+    pub dest: PathBuf,
+    /// Whether `dest` may be replaced.
+    pub overwrite: bool,
+}
+
+impl NwbMetaArgs {
+    /// The metadata from `--nwb-meta` with `--dandi` applied. Without `--dandi`, missing
+    /// DANDI fields are a warning on stderr.
+    #[cfg(feature = "hdf5")]
+    pub fn metadata(&self) -> Result<spikelab_data::io::nwb::NwbMetadata> {
+        use spikelab_data::io::nwb::NwbMetadata;
+        let mut meta = match &self.nwb_meta {
+            Some(p) => NwbMetadata::from_toml_file(p)?,
+            None => NwbMetadata::default(),
+        };
+        meta.dandi |= self.dandi;
+        meta.validate()?;
+        let missing = meta.dandi_missing();
+        if !missing.is_empty() {
+            eprintln!(
+                "warning: the NWB file lacks {} (DANDI requires them; give them with --nwb-meta, and --dandi to make this an error)",
+                missing.join(", ")
+            );
+        }
+        Ok(meta)
+    }
+}
+
+impl NwbTarget {
+    /// Options for adding to a copy of the user's file, with the metadata of `meta`.
+    #[cfg(feature = "hdf5")]
+    pub fn add_options(&self, meta: &NwbMetaArgs) -> Result<spikelab_data::io::nwb::NwbAddOptions> {
+        let mut metadata = match &meta.nwb_meta {
+            Some(p) => spikelab_data::io::nwb::NwbMetadata::from_toml_file(p)?,
+            None => Default::default(),
+        };
+        metadata.dandi |= meta.dandi;
+        Ok(spikelab_data::io::nwb::NwbAddOptions {
+            overwrite: self.overwrite,
+            metadata,
+        })
+    }
+}
+
+impl NwbOutArgs {
+    /// The source and destination of `--nwb`, checked for writing (`force` allows replacing
+    /// an existing destination). `None` without `--nwb`.
+    pub fn target(&self, force: bool) -> Result<Option<NwbTarget>> {
+        let Some(nwb) = &self.nwb else {
+            return Ok(None);
+        };
+        let exists = nwb.exists();
+        let dest = match (&self.nwb_out, self.in_place, exists) {
+            (Some(out), _, _) => out.clone(),
+            (None, true, _) | (None, false, false) => nwb.clone(),
+            (None, false, true) => copy_name(nwb)?,
+        };
+        let overwrite = force || (self.in_place && dest == *nwb);
+        spikelab_data::io::check_writable(&dest, overwrite)?;
+        Ok(Some(NwbTarget {
+            source: exists.then(|| nwb.clone()),
+            dest,
+            overwrite,
+        }))
+    }
+}
+
+/// `<dir>/<stem>_spikelab.nwb` beside `nwb`.
+fn copy_name(nwb: &Path) -> Result<PathBuf> {
+    let stem = nwb
+        .file_stem()
+        .with_context(|| format!("{} has no file name", nwb.display()))?;
+    Ok(nwb.with_file_name(format!("{}_spikelab.nwb", stem.to_string_lossy())))
+}
