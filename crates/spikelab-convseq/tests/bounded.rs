@@ -41,7 +41,10 @@ fn same(a: &Detection, b: &Detection, what: &str) {
     for (x, y) in a.null.iter().zip(&b.null) {
         assert_eq!(x.n_samples, y.n_samples, "{what}");
         for (u, v) in [(x.mean, y.mean), (x.std, y.std), (x.alpha, y.alpha)] {
-            assert!(u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()), "{what}");
+            assert!(
+                u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()),
+                "{what}"
+            );
         }
     }
     assert_eq!(b.projections.dim(), (a.projections.nrows(), 0));
@@ -54,7 +57,11 @@ fn windows_of_any_size_find_the_same_events() {
     let whole = fit.detect(&test).unwrap();
     let l = whole.projections.ncols();
     for window in [1usize, 7, 39, 40, 41, 1000, l - 1, l, 10 * l] {
-        same(&whole, &fit.detect_bounded(&test, window).unwrap(), &format!("window {window}"));
+        same(
+            &whole,
+            &fit.detect_bounded(&test, window).unwrap(),
+            &format!("window {window}"),
+        );
     }
 }
 
@@ -74,7 +81,11 @@ fn fixed_alpha_and_circular_shift_null_too() {
     for alpha in [fixed, shift] {
         let whole = fit.detect_with(&test, &alpha).unwrap();
         for window in [3usize, 500] {
-            same(&whole, &fit.detect_bounded_with(&test, &alpha, window).unwrap(), "alpha");
+            same(
+                &whole,
+                &fit.detect_bounded_with(&test, &alpha, window).unwrap(),
+                "alpha",
+            );
         }
     }
 }
@@ -89,7 +100,11 @@ fn a_recording_shorter_than_the_filter_size_and_a_zero_window() {
         ..fit.params.alpha
     };
     let whole = fit.detect_with(&short, &alpha).unwrap();
-    same(&whole, &fit.detect_bounded_with(&short, &alpha, 16).unwrap(), "short");
+    same(
+        &whole,
+        &fit.detect_bounded_with(&short, &alpha, 16).unwrap(),
+        "short",
+    );
     assert!(matches!(
         fit.detect_bounded(&short, 0),
         Err(ConvSeqError::InvalidParameter {
