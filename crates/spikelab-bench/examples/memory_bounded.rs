@@ -7,9 +7,10 @@
 //! Each run is a fresh child process (this example with `child` arguments). It builds its
 //! input, resets the peak resident set size (`5 > /proc/self/clear_refs`), runs the pipeline
 //! and reports `VmHWM`. *Working memory* is that peak minus the bytes of the input
-//! (traces: 8 per frame and neuron; raster: 16 per spike) and of the output (values, events
+//! (traces: 8 per frame and neuron; raster: 16 per allocated spike slot) and of the output (values, events
 //! and members): what the pipeline needs besides the data itself, including the process's
-//! fixed part (code, weights, thread stacks). The acceptance is a working-memory ratio
+//! fixed part (code, weights, thread stacks). *RSS at start* is the resident memory when the
+//! run begins (input built, peak reset). The acceptance is a working-memory ratio
 //! 10·L / L ≤ 1.2 for the bounded modes.
 //!
 //! `cargo run --release -p spikelab-bench --example memory_bounded` (Linux; ~1 min on 2
@@ -77,8 +78,8 @@ fn sequence_raster(bins: u64) -> Res<SparseRaster> {
     Ok(recipe.generate(7)?.0)
 }
 
-/// `(peak RSS kB, input bytes, output bytes)` of one run.
-fn child(pipeline: &str, bounded: bool, scale: usize) -> Res<(f64, usize, usize)> {
+/// `(peak RSS kB, RSS kB when the run starts, input bytes, output bytes)` of one run.
+fn child(pipeline: &str, bounded: bool, scale: usize) -> Res<(f64, f64, usize, usize)> {
     match pipeline {
         "calcium" => {
             let traces = calcium_input(CALCIUM_L * scale)?;
@@ -92,9 +93,10 @@ fn child(pipeline: &str, bounded: bool, scale: usize) -> Res<(f64, usize, usize)
             if !reset_peak() {
                 return Err("cannot reset VmHWM (/proc/self/clear_refs)".into());
             }
+            let start = status_kb("VmRSS:").ok_or("no VmRSS")?;
             let out = d.run(&traces, &mut Silent)?;
             let peak = status_kb("VmHWM:").ok_or("no VmHWM")?;
-            Ok((peak, input, out.values.len() * 8))
+            Ok((peak, start, input, out.values.len() * 8))
         }
         "convseq" => {
             let train = sequence_raster(20_000)?;
@@ -111,10 +113,16 @@ fn child(pipeline: &str, bounded: bool, scale: usize) -> Res<(f64, usize, usize)
             let fit = ConvSeq::new(params)?.fit(&train)?;
             drop(train);
             let raster = sequence_raster(CONVSEQ_L * scale as u64)?;
-            let input = raster.nnz() * 16;
+            // The rows as allocated (capacity, not length: growth slack is input too).
+            let input = raster
+                .rows()
+                .iter()
+                .map(|r| r.capacity() * 16)
+                .sum::<usize>();
             if !reset_peak() {
                 return Err("cannot reset VmHWM (/proc/self/clear_refs)".into());
             }
+            let start = status_kb("VmRSS:").ok_or("no VmRSS")?;
             let det: Detection = if bounded {
                 fit.detect_bounded(&raster, CONVSEQ_WINDOW)?
             } else {
@@ -124,7 +132,7 @@ fn child(pipeline: &str, bounded: bool, scale: usize) -> Res<(f64, usize, usize)
             let output = det.projections.len() * 8
                 + det.events.len() * size_of::<Event>()
                 + det.members.iter().map(Vec::len).sum::<usize>() * size_of::<Member>();
-            Ok((peak, input, output))
+            Ok((peak, start, input, output))
         }
         other => Err(format!("unknown pipeline {other}").into()),
     }
@@ -133,14 +141,17 @@ fn child(pipeline: &str, bounded: bool, scale: usize) -> Res<(f64, usize, usize)
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("child") {
-        let (peak, input, output) = child(&args[2], args[3] == "bounded", args[4].parse()?)?;
-        println!("{peak} {input} {output}");
+        let (peak, start, input, output) = child(&args[2], args[3] == "bounded", args[4].parse()?)?;
+        println!("{peak} {start} {input} {output}");
         return Ok(());
     }
     let exe = std::env::current_exe()?;
     let mb = |b: f64| b / (1024.0 * 1024.0);
-    println!("| pipeline | mode | length | peak RSS (MB) | input + output (MB) | working (MB) |");
-    println!("|---|---|---:|---:|---:|---:|");
+    println!(
+        "| pipeline | mode | length | RSS at start (MB) | peak RSS (MB) | input + output (MB) \
+         | working (MB) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
     let mut ratios = Vec::new();
     for (pipeline, unit, l) in [
         ("calcium", "frames", CALCIUM_L as u64),
@@ -160,11 +171,12 @@ fn main() -> Res<()> {
                     .split_whitespace()
                     .map(str::parse)
                     .collect::<Result<_, _>>()?;
-                let (peak, io) = (v[0] * 1024.0, v[1] + v[2]);
+                let (peak, start, io) = (v[0] * 1024.0, v[1] * 1024.0, v[2] + v[3]);
                 working.push(peak - io);
                 println!(
-                    "| {pipeline} | {mode} | {} {unit} | {:.1} | {:.1} | {:.1} |",
+                    "| {pipeline} | {mode} | {} {unit} | {:.1} | {:.1} | {:.1} | {:.1} |",
                     l * scale as u64,
+                    mb(start),
                     mb(peak),
                     mb(io),
                     mb(peak - io)

@@ -19,6 +19,11 @@
 //!    NaN). Rates (Hz) and network units are averaged; CASCADE's expected spikes per frame
 //!    are scaled to spikes per **input** frame.
 //!
+//! **Memory.** By default ([`DeconvolverParams::chunk_frames`]) Elephant reads the traces in
+//! place and runs each neuron in pieces of at most 2¹⁸ frames, so a recording at 100 Hz
+//! needs its input, its output and a fixed working set whatever its length (measured in
+//! `docs/reliability.md`); the numbers are the same bits as with `chunk_frames: None`.
+//!
 //! ```
 //! # #[cfg(feature = "embedded-weights")] {
 //! use spikelab_calcium::deconvolve::{DeconvolverParams, ModelChoice, Units};
