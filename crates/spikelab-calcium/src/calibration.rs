@@ -156,13 +156,20 @@ impl Calibration {
 
     /// Spike rates in Hz, `max(0, a + b·output)·frame_rate_hz`; NaN stays NaN.
     pub fn rates_hz(&self, pred: &Array2<f64>, frame_rate_hz: f64) -> Array2<f64> {
-        pred.mapv(|v| {
-            if v.is_nan() {
-                f64::NAN
-            } else {
-                (self.intercept + self.slope * v).max(0.0) * frame_rate_hz
-            }
-        })
+        pred.mapv(|v| self.rate_hz(v, frame_rate_hz))
+    }
+
+    /// As [`Calibration::rates_hz`], in place.
+    pub fn rates_hz_inplace(&self, pred: &mut Array2<f64>, frame_rate_hz: f64) {
+        pred.mapv_inplace(|v| self.rate_hz(v, frame_rate_hz));
+    }
+
+    fn rate_hz(&self, v: f64, frame_rate_hz: f64) -> f64 {
+        if v.is_nan() {
+            f64::NAN
+        } else {
+            (self.intercept + self.slope * v).max(0.0) * frame_rate_hz
+        }
     }
 }
 

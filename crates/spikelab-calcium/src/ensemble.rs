@@ -9,7 +9,7 @@ use spikelab_data::CalciumTraces;
 
 use crate::error::{CalciumError, Result};
 use crate::evaluate::Predictor;
-use crate::network::ElephantCnn;
+use crate::network::{ElephantCnn, SkippedNeurons, check_chunk_frames, check_rate};
 
 /// Several networks whose predictions are averaged frame by frame.
 ///
@@ -66,6 +66,39 @@ impl ElephantEnsemble {
             sum += &m.predict(traces)?;
         }
         Ok(sum / self.members.len() as f64)
+    }
+}
+
+impl ElephantEnsemble {
+    /// As [`ElephantEnsemble::predict`] in bounded memory, with the same bits: each member
+    /// runs as [`ElephantCnn::predict_report_bounded`] and adds into one output.
+    pub fn predict_bounded(
+        &self,
+        traces: &CalciumTraces,
+        chunk_frames: usize,
+    ) -> Result<Array2<f64>> {
+        check_rate(traces.frame_rate_hz())?;
+        check_chunk_frames(chunk_frames)?;
+        let mut out = Array2::from_elem(traces.data().dim(), f64::NAN);
+        self.predict_into(traces, chunk_frames, &mut out)?;
+        Ok(out)
+    }
+
+    /// The bounded mean written into `out` (all NaN on entry), in the order of
+    /// [`ElephantEnsemble::predict`]: member 1, plus each further member, divided by the count.
+    pub(crate) fn predict_into(
+        &self,
+        traces: &CalciumTraces,
+        chunk_frames: usize,
+        out: &mut Array2<f64>,
+    ) -> Result<SkippedNeurons> {
+        let skipped = self.members[0].predict_into(traces, chunk_frames, out, false)?;
+        for m in &self.members[1..] {
+            m.predict_into(traces, chunk_frames, out, true)?;
+        }
+        let k = self.members.len() as f64;
+        out.mapv_inplace(|v| v / k);
+        Ok(skipped)
     }
 }
 

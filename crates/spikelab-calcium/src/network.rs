@@ -7,7 +7,7 @@
 //! are **NaN**. Frames that were NaN in the input are NaN in the output too.
 
 use candle_core::Device;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView1};
 use spikelab_data::CalciumTraces;
 
 use crate::error::{CalciumError, Result};
@@ -71,6 +71,80 @@ pub fn zscore_trace(trace: &[f64]) -> std::result::Result<(Vec<f64>, Vec<bool>),
     Ok((z, nan))
 }
 
+/// Mean and standard deviation of a trace's finite values, with the checks and the
+/// summation order of [`zscore_trace`] (so the z-scores built from them are the same bits).
+fn zscore_stats(trace: ArrayView1<f64>) -> std::result::Result<(f64, f64), Skipped> {
+    let finite = || trace.iter().copied().filter(|v| v.is_finite());
+    let count = finite().count();
+    if count == 0 {
+        return Err(Skipped::AllNan);
+    }
+    if count < WINDOW + 1 {
+        return Err(Skipped::TooShort { frames: count });
+    }
+    let n = count as f64;
+    let mean = finite().sum::<f64>() / n;
+    let var = finite().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    let sd = var.sqrt();
+    if sd == 0.0 {
+        return Err(Skipped::Constant);
+    }
+    Ok((mean, sd))
+}
+
+/// Frames `a..b` of [`zscore_trace`]'s output (as f32) into `buf`, reading only the trace:
+/// a non-finite run is located by scanning outwards from the piece to its finite neighbours.
+fn zscored_piece(
+    trace: ArrayView1<f64>,
+    (mean, sd): (f64, f64),
+    a: usize,
+    b: usize,
+    buf: &mut Vec<f32>,
+) {
+    let n = trace.len();
+    let z = |i: usize| (trace[i] - mean) / (sd + ZSCORE_EPS);
+    buf.clear();
+    let mut i = a;
+    while i < b {
+        let v = z(i);
+        if v.is_finite() {
+            buf.push(v as f32);
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        while start > 0 && !z(start - 1).is_finite() {
+            start -= 1;
+        }
+        let mut end = i;
+        while end < n && !z(end).is_finite() {
+            end += 1;
+        }
+        let left = (start > 0).then(|| z(start - 1));
+        let right = (end < n).then(|| z(end));
+        for idx in i..end.min(b) {
+            let k = idx - start;
+            buf.push(interpolate(left, right, k, end - start) as f32);
+        }
+        i = end.min(b);
+    }
+}
+
+/// Value `k` of a non-finite run of length `len` between `left` and `right` (the rule of
+/// [`fill_nan_linear`]).
+#[inline]
+fn interpolate(left: Option<f64>, right: Option<f64>, k: usize, len: usize) -> f64 {
+    match (left, right) {
+        (Some(a), Some(b)) => {
+            let f = (k + 1) as f64 / (len + 1) as f64;
+            a + (b - a) * f
+        }
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => 0.0,
+    }
+}
+
 /// Fills non-finite values by linear interpolation (constant at the ends). No-op without NaNs.
 pub(crate) fn fill_nan_linear(x: &mut [f64]) {
     let n = x.len();
@@ -89,15 +163,7 @@ pub(crate) fn fill_nan_linear(x: &mut [f64]) {
         let left = last.map(|l| x[l]);
         let right = if i < n { Some(x[i]) } else { None };
         for (k, v) in x[start..i].iter_mut().enumerate() {
-            *v = match (left, right) {
-                (Some(a), Some(b)) => {
-                    let f = (k + 1) as f64 / (i - start + 1) as f64;
-                    a + (b - a) * f
-                }
-                (Some(a), None) => a,
-                (None, Some(b)) => b,
-                (None, None) => 0.0,
-            };
+            *v = interpolate(left, right, k, i - start);
         }
     }
 }
@@ -244,6 +310,129 @@ impl ElephantCnn {
         }
         Ok((out, skipped))
     }
+
+    /// As [`ElephantCnn::predict_report`] in bounded memory: each neuron runs in pieces of at
+    /// most `chunk_frames` windows (rounded down to whole kernel chunks, see
+    /// [`ElephantCnn::with_chunk_outputs`], and never below one), each reading its 128-frame
+    /// window plus the piece, so the memory beyond the input and the output does not grow
+    /// with the recording's length. The output has the same bits as
+    /// [`ElephantCnn::predict_report`]: pieces start on the kernel's chunk boundaries and the
+    /// z-scores are computed with the same operations in the same order.
+    /// `chunk_frames = 0` is a [`CalciumError::InvalidParameter`].
+    pub fn predict_report_bounded(
+        &self,
+        traces: &CalciumTraces,
+        chunk_frames: usize,
+    ) -> Result<(Array2<f64>, SkippedNeurons)> {
+        check_rate(traces.frame_rate_hz())?;
+        check_chunk_frames(chunk_frames)?;
+        let mut out = Array2::from_elem(traces.data().dim(), f64::NAN);
+        let skipped = self.predict_into(traces, chunk_frames, &mut out, false)?;
+        Ok((out, skipped))
+    }
+
+    /// The bounded prediction (any frame rate: the caller has checked it) written into `out`
+    /// (`[time, neuron]` as `traces`), or added to it with `accumulate` (an ensemble's sum).
+    pub(crate) fn predict_into(
+        &self,
+        traces: &CalciumTraces,
+        chunk_frames: usize,
+        out: &mut Array2<f64>,
+        accumulate: bool,
+    ) -> Result<SkippedNeurons> {
+        let (g, piece) = match self.net.piece_granularity() {
+            Some(g) => (g, (chunk_frames / g).max(1) * g),
+            None => (usize::MAX, usize::MAX),
+        };
+        let mut skipped = Vec::new();
+        // (neuron, first window, windows): the pieces of one network call, at most `piece`
+        // windows in all, so short traces of many neurons still run in parallel.
+        let mut batch: Vec<(usize, (f64, f64), usize, usize)> = Vec::new();
+        let mut in_batch = 0usize;
+        for j in 0..traces.n_neurons() {
+            let trace = traces.trace(j);
+            let stats = match zscore_stats(trace) {
+                Ok(s) => s,
+                Err(s) => {
+                    skipped.push((j, s));
+                    continue;
+                }
+            };
+            let n_out = trace.len() - WINDOW;
+            let mut j0 = 0;
+            while j0 < n_out {
+                // A piece that is not the trace's last ends on a multiple of `g`.
+                let room = piece - in_batch;
+                let m = if n_out - j0 <= room {
+                    n_out - j0
+                } else {
+                    room / g * g
+                };
+                if m > 0 {
+                    batch.push((j, stats, j0, m));
+                    in_batch += m;
+                    j0 += m;
+                }
+                if m == 0 || in_batch == piece {
+                    self.run_batch(traces, &batch, out, accumulate)?;
+                    batch.clear();
+                    in_batch = 0;
+                }
+            }
+        }
+        self.run_batch(traces, &batch, out, accumulate)?;
+        Ok(skipped)
+    }
+
+    fn run_batch(
+        &self,
+        traces: &CalciumTraces,
+        batch: &[(usize, (f64, f64), usize, usize)],
+        out: &mut Array2<f64>,
+        accumulate: bool,
+    ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let bufs: Vec<Vec<f32>> = batch
+            .iter()
+            .map(|&(j, stats, j0, m)| {
+                let mut buf = Vec::with_capacity(m + WINDOW);
+                zscored_piece(traces.trace(j), stats, j0, j0 + m + WINDOW, &mut buf);
+                buf
+            })
+            .collect();
+        let refs: Vec<&[f32]> = bufs.iter().map(|b| b.as_slice()).collect();
+        let ys = self.forward_zscored(&refs)?;
+        for (&(j, _, j0, _), y) in batch.iter().zip(ys) {
+            let trace = traces.trace(j);
+            for (k, v) in y.into_iter().enumerate() {
+                let i = j0 + k + WINDOW_OFFSET;
+                let v = if trace[i].is_finite() {
+                    v as f64
+                } else {
+                    f64::NAN
+                };
+                if accumulate {
+                    out[[i, j]] += v;
+                } else {
+                    out[[i, j]] = v;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `chunk_frames` of the bounded prediction must be ≥ 1.
+pub(crate) fn check_chunk_frames(chunk_frames: usize) -> Result<()> {
+    if chunk_frames == 0 {
+        return Err(CalciumError::InvalidParameter {
+            name: "chunk_frames",
+            reason: "must be ≥ 1".into(),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn check_rate(frame_rate_hz: f64) -> Result<()> {

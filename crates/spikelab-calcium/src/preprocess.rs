@@ -12,7 +12,7 @@
 //! handling (here NaN frames are filled by linear interpolation for the filters and FFT, and the
 //! trailing NaN padding of shorter neurons is kept, rescaled to the new length).
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView1};
 use realfft::RealFftPlanner;
 use rustfft::num_complex::Complex;
 use spikelab_core::stats::percentile_of_sorted;
@@ -137,6 +137,56 @@ pub fn noise_level(trace: &[f64], frame_rate_hz: f64) -> Result<f64> {
     d.sort_by(f64::total_cmp);
     let med = crate::metric::nanmedian(&d);
     Ok(med / frame_rate_hz.sqrt() * 100.0)
+}
+
+/// [`noise_level`] of a trace view without copying it: the median is selected by four
+/// counting passes over the 16-bit digits of the differences' bit patterns (a non-negative
+/// float's bits order like its value), so the working memory is fixed and the result is
+/// the same number.
+pub(crate) fn noise_level_bounded(trace: ArrayView1<f64>, frame_rate_hz: f64) -> Result<f64> {
+    check_fps(frame_rate_hz)?;
+    let diffs = || {
+        trace
+            .iter()
+            .zip(trace.iter().skip(1))
+            .map(|(a, b)| (b - a).abs())
+            .filter(|v| v.is_finite())
+    };
+    let m = diffs().count();
+    if m == 0 {
+        return Ok(f64::NAN);
+    }
+    let med = if m % 2 == 1 {
+        kth_nonnegative(diffs, m / 2)
+    } else {
+        (kth_nonnegative(diffs, m / 2 - 1) + kth_nonnegative(diffs, m / 2)) / 2.0
+    };
+    Ok(med / frame_rate_hz.sqrt() * 100.0)
+}
+
+/// The `k`-th smallest (0-based, `k` < count) of non-negative finite values, by radix
+/// selection on their bit patterns.
+fn kth_nonnegative<I: Iterator<Item = f64>>(values: impl Fn() -> I, mut k: usize) -> f64 {
+    let mut counts = vec![0usize; 1 << 16];
+    let mut prefix = 0u64;
+    for pass in 0..4 {
+        let shift = 48 - 16 * pass;
+        let high = if pass == 0 { 0 } else { !0u64 << (shift + 16) };
+        counts.fill(0);
+        for v in values() {
+            let b = v.to_bits();
+            if b & high == prefix {
+                counts[((b >> shift) & 0xffff) as usize] += 1;
+            }
+        }
+        let mut d = 0;
+        while k >= counts[d] {
+            k -= counts[d];
+            d += 1;
+        }
+        prefix |= (d as u64) << shift;
+    }
+    f64::from_bits(prefix)
 }
 
 /// `x` Fourier-resampled to `num` frames with NaN frames kept NaN: NaNs are filled by linear
@@ -319,5 +369,36 @@ impl Preprocessing {
             return Ok(CalciumTraces::new(Array2::zeros((0, 0)), fps)?);
         }
         Ok(CalciumTraces::from_columns(&cols, rate)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_noise_level_is_the_sorted_median() {
+        let mut x: Vec<f64> = (0..2001)
+            .map(|i| ((i * 7919) % 113) as f64 * 0.013)
+            .collect();
+        for n in [2usize, 3, 4, 50, 2000, 2001] {
+            for nan in [false, true] {
+                let mut t = x[..n].to_vec();
+                if nan && n > 3 {
+                    t[1] = f64::NAN;
+                    t[n - 1] = f64::NAN;
+                }
+                let a = noise_level(&t, 30.0).unwrap();
+                let b = noise_level_bounded(ArrayView1::from(&t[..]), 30.0).unwrap();
+                assert_eq!(a.to_bits(), b.to_bits(), "n {n}, nan {nan}");
+            }
+        }
+        x.fill(f64::NAN);
+        assert!(
+            noise_level_bounded(ArrayView1::from(&x[..]), 30.0)
+                .unwrap()
+                .is_nan()
+        );
+        assert!(noise_level_bounded(ArrayView1::from(&x[..]), 0.0).is_err());
     }
 }

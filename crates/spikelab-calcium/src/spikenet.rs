@@ -674,6 +674,19 @@ impl Conv1dSpikeNet {
         self.evaluation
     }
 
+    /// The windows per call that keep results independent of how a trace is cut into
+    /// pieces starting at multiples of it: the CPU kernel's chunk or the per-window batch;
+    /// `None` for candle's fully-convolutional form, which takes the whole trace at once.
+    pub(crate) fn piece_granularity(&self) -> Option<usize> {
+        match (self.evaluation, &self.device) {
+            (Evaluation::FullyConvolutional, Device::Cpu) if !self.candle_kernels => {
+                Some(self.chunk_outputs)
+            }
+            (Evaluation::FullyConvolutional, _) => None,
+            (Evaluation::PerWindow, _) => Some(self.batch_size),
+        }
+    }
+
     /// Raw outputs of the first `n_out(n)` windows (window `j` = `x[j..j+window]`) of each
     /// f32 trace of length `n`; `n_out(n) ≤ n − window + 1`.
     pub(crate) fn forward_with(

@@ -13,10 +13,11 @@ use crate::loss::{LossTerms, softmax_rows};
 use crate::members::{Member, argmax_lags, participation};
 use crate::null::{
     DenseAlphaOptions, NullStats, alpha_circular_shift, alpha_random_filters,
-    alpha_random_filters_dense,
+    alpha_random_filters_bounded, alpha_random_filters_dense,
 };
 use crate::params::{AlphaOptions, Backend, ConvSeqParams, NullKind, candle_device};
-use crate::peaks::find_peaks;
+use crate::peaks::{PeakStream, find_peaks};
+use crate::sparse;
 
 /// One detected occurrence: a peak of projection `filter` above α.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +41,8 @@ pub struct Detection {
     pub null: Vec<NullStats>,
     /// α per filter.
     pub alpha: Vec<f64>,
-    /// Projections `[K, L]`, L = T + 2P − W + 1; index = window-centre bin.
+    /// Projections `[K, L]`, L = T + 2P − W + 1; index = window-centre bin (`[K, 0]` from
+    /// [`ConvSeqFit::detect_bounded`], which does not keep them).
     pub projections: Array2<f64>,
     /// Detections of all filters, sorted by filter then bin.
     pub events: Vec<Event>,
@@ -273,6 +275,93 @@ impl ConvSeqFit {
 
     /// As [`ConvSeqFit::detect`] with other significance options (e.g. a fixed α).
     pub fn detect_with(&self, raster: &SparseRaster, alpha: &AlphaOptions) -> Result<Detection> {
+        let p = self.detect_params(raster, alpha)?;
+        let pre = pre_null(raster, &p)?;
+        let logits: Vec<f64> = self.logits.iter().copied().collect();
+        let projections = make_engine(raster, &p, logits)?.projections()?;
+        let w = p.width_bins;
+        let d = detect_filters(raster, &p, &self.filters, pre, &mut |f, alpha| {
+            whole_peaks(&projections, f, alpha, w)
+        })?;
+        Ok(Detection { projections, ..d })
+    }
+
+    /// As [`ConvSeqFit::detect`] in memory that does not grow with the recording's length
+    /// beyond the raster and the events: the projections, the random-filter null and the
+    /// peaks are computed over windows of `window_bins` output bins (each reading its
+    /// W − 1 bins of filter overlap from the raster again), and the projections are not kept
+    /// ([`Detection::projections`] is `[K, 0]`). Events, α, null statistics and members are
+    /// those of [`ConvSeqFit::detect`] on the sparse path, bit for bit, whatever the window.
+    ///
+    /// The random-filter null makes each projection twice (sum, then squared deviations),
+    /// so it costs twice the scatter of [`ConvSeqFit::detect`]; the circular-shift null
+    /// still copies the raster per surrogate. A dense backend's parameters are run on the
+    /// sparse path. Errors as [`ConvSeqFit::detect`], and
+    /// [`ConvSeqError::InvalidParameter`] for `window_bins = 0`.
+    pub fn detect_bounded(&self, raster: &SparseRaster, window_bins: usize) -> Result<Detection> {
+        self.detect_bounded_with(raster, &self.params.alpha, window_bins)
+    }
+
+    /// As [`ConvSeqFit::detect_bounded`] with other significance options.
+    pub fn detect_bounded_with(
+        &self,
+        raster: &SparseRaster,
+        alpha: &AlphaOptions,
+        window_bins: usize,
+    ) -> Result<Detection> {
+        if window_bins == 0 {
+            return Err(ConvSeqError::param("window_bins", "must be ≥ 1"));
+        }
+        let p = ConvSeqParams {
+            backend: Backend::Sparse,
+            ..self.detect_params(raster, alpha)?
+        };
+        let pre = if p.alpha.fixed.is_none() && p.alpha.null == NullKind::RandomFilters {
+            Some(alpha_random_filters_bounded(
+                raster,
+                p.width_bins,
+                &p.alpha,
+                p.seed,
+                window_bins,
+            )?)
+        } else {
+            None
+        };
+        let (k, n, w) = self.filters.dim();
+        let (pad, l) = (p.padding(), p.output_len(raster.n_bins() as usize));
+        let logits: Vec<f64> = self.logits.iter().copied().collect();
+        let mut s = vec![0.0; k * n * w];
+        softmax_rows(&logits, w, &mut s);
+        let window = window_bins.min(l);
+        let mut buf = vec![0.0; window];
+        let mut spikes = Vec::new();
+        let detection = detect_filters(raster, &p, &self.filters, pre, &mut |f, alpha| {
+            let rev = sparse::reversed(&s[f * n * w..(f + 1) * n * w], w);
+            if n * w >= l {
+                // The whole projection is no longer than a filter; made as the engine does.
+                let mut x = vec![0.0; l];
+                sparse::project_blocks(&sparse::Csr::new(raster), &rev, w, pad, &mut x);
+                return Ok(find_peaks(&x, alpha, w)
+                    .into_iter()
+                    .map(|t| (t, x[t]))
+                    .collect());
+            }
+            let mut peaks = PeakStream::new(l, alpha, w);
+            for a in (0..l).step_by(window) {
+                let out = &mut buf[..window.min(l - a)];
+                sparse::project_window(raster, &rev, w, pad, a, out, &mut spikes);
+                peaks.extend(out);
+            }
+            Ok(peaks.finish())
+        })?;
+        Ok(Detection {
+            projections: Array2::zeros((k, 0)),
+            ..detection
+        })
+    }
+
+    /// The detection parameters for `raster`, checked as [`ConvSeqFit::detect`] says.
+    fn detect_params(&self, raster: &SparseRaster, alpha: &AlphaOptions) -> Result<ConvSeqParams> {
         let (_, n, _) = self.filters.dim();
         if raster.n_neurons() != n {
             return Err(ConvSeqError::Shape {
@@ -296,10 +385,7 @@ impl ConvSeqFit {
             ..self.params.clone()
         };
         p.validate_for(raster)?;
-        let pre = pre_null(raster, &p)?;
-        let logits: Vec<f64> = self.logits.iter().copied().collect();
-        let projections = make_engine(raster, &p, logits)?.projections()?;
-        detect_filters(raster, &p, &self.filters, projections, pre)
+        Ok(p)
     }
 }
 
@@ -387,7 +473,10 @@ impl ConvSeq {
         softmax_rows(&flat, w, &mut s);
         let filters = Array3::from_shape_vec((k, n, w), s)
             .map_err(|e| ConvSeqError::param("filters", e.to_string()))?;
-        let detection = detect_filters(raster, p, &filters, projections, pre)?;
+        let d = detect_filters(raster, p, &filters, pre, &mut |f, alpha| {
+            whole_peaks(&projections, f, alpha, w)
+        })?;
+        let detection = Detection { projections, ..d };
         let lags = argmax_lags(&filters);
         let orders = (0..k)
             .map(|f| {
@@ -432,18 +521,35 @@ fn pre_null(raster: &SparseRaster, p: &ConvSeqParams) -> Result<Option<NullStats
     }))
 }
 
+/// The peaks `(bin, height)` of projection `f` above `alpha`, at least `w` apart.
+fn whole_peaks(
+    projections: &Array2<f64>,
+    f: usize,
+    alpha: f64,
+    w: usize,
+) -> Result<Vec<(usize, f64)>> {
+    let x = projections.row(f);
+    let x = x
+        .as_slice()
+        .ok_or_else(|| ConvSeqError::param("projections", "not in standard layout"))?;
+    Ok(find_peaks(x, alpha, w)
+        .into_iter()
+        .map(|t| (t, x[t]))
+        .collect())
+}
+
 /// α per filter (fixed, the shared random-filter null, or the circular-shift null of each
-/// filter), the peaks above it, and the members, for softmaxed `filters` `[K, N, W]` whose
-/// projections on `raster` are `projections`.
+/// filter), the peaks above it (`(bin, height)` from `peaks(filter, α)`), and the members,
+/// for softmaxed `filters` `[K, N, W]`; the projections are left empty for the caller.
 fn detect_filters(
     raster: &SparseRaster,
     p: &ConvSeqParams,
     filters: &Array3<f64>,
-    projections: Array2<f64>,
     pre_null: Option<NullStats>,
+    peaks: &mut dyn FnMut(usize, f64) -> Result<Vec<(usize, f64)>>,
 ) -> Result<Detection> {
     let (k, n, w) = filters.dim();
-    let l = projections.ncols();
+    let l = p.output_len(raster.n_bins() as usize);
     let s = filters
         .as_slice()
         .ok_or_else(|| ConvSeqError::param("filters", "not in standard layout"))?;
@@ -467,17 +573,14 @@ fn detect_filters(
         } else {
             alpha_circular_shift(raster, filter, w, &p.alpha, p.seed.wrapping_add(f as u64))?
         };
-        let x = projections.row(f);
-        let x = x
-            .as_slice()
-            .ok_or_else(|| ConvSeqError::param("projections", "not in standard layout"))?;
-        let pk = find_peaks(x, st.alpha, w);
-        events.extend(pk.iter().map(|&t| Event {
+        let found = peaks(f, st.alpha)?;
+        events.extend(found.iter().map(|&(t, height)| Event {
             filter: f,
             bin: t,
             time_s: t as f64 * raster.bin_s(),
-            height: x[t],
+            height,
         }));
+        let pk: Vec<usize> = found.iter().map(|e| e.0).collect();
         members.push(participation(
             raster,
             filter,
@@ -495,7 +598,7 @@ fn detect_filters(
         bin_s: raster.bin_s(),
         alpha: null.iter().map(|s| s.alpha).collect(),
         null,
-        projections,
+        projections: Array2::zeros((k, 0)),
         events,
         members,
     })

@@ -44,7 +44,9 @@
 //! recording; [`ConvSeqFit::detect`] applies them to another recording of the same neurons
 //! (α re-estimated there); [`metrics::score`] compares a detection with ground truth;
 //! [`Detection::write_events_csv`] writes the events; `plot::plot` (feature `plot`) draws
-//! the figure.
+//! the figure. For long recordings [`ConvSeqFit::detect_bounded`] finds the same events,
+//! α and members in memory that does not grow with the length (projections, null and peaks
+//! streamed over windows of the output; the projections are not kept).
 //! ```
 //! use spikelab_convseq::{AlphaOptions, ConvSeq, ConvSeqParams, metrics::{Truth, score}};
 //! use spikelab_core::{Flow, Progress};

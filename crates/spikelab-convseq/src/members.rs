@@ -101,28 +101,32 @@ pub fn participation(
     let lags: Vec<usize> = (0..n)
         .map(|i| argmax(filter[i * w..(i + 1) * w].iter().copied()))
         .collect();
-    let count = |i: usize, evs: &[usize]| -> usize {
-        let bins = &raster.rows()[i];
-        evs.iter()
-            .filter(|&&t| {
-                let c = t as i64 + lags[i] as i64 - p;
-                has_spike(bins, c - h, c + h)
-            })
-            .count()
+    let hit = |i: usize, t: usize| -> bool {
+        let c = t as i64 + lags[i] as i64 - p;
+        has_spike(&raster.rows()[i], c - h, c + h)
     };
     let ne = event_bins.len();
+    // Hits of every neuron in every shuffle, counted as the shuffled times are drawn, so no
+    // shuffle is stored (memory N × shuffles, whatever the number of events).
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62);
-    let shuffles: Vec<Vec<usize>> = (0..n_shuffles)
-        .map(|_| {
-            (0..ne)
-                .map(|_| rng.random_range(0..out_len.max(1)))
-                .collect()
-        })
-        .collect();
+    let mut base = vec![0usize; n * n_shuffles];
+    for sh in 0..n_shuffles {
+        for _ in 0..ne {
+            let t = rng.random_range(0..out_len.max(1));
+            for i in 0..n {
+                if hit(i, t) {
+                    base[i * n_shuffles + sh] += 1;
+                }
+            }
+        }
+    }
     (0..n)
         .map(|i| {
-            let hits = count(i, event_bins);
-            let base: Vec<f64> = shuffles.iter().map(|s| count(i, s) as f64).collect();
+            let hits = event_bins.iter().filter(|&&t| hit(i, t)).count();
+            let base: Vec<f64> = base[i * n_shuffles..(i + 1) * n_shuffles]
+                .iter()
+                .map(|&c| c as f64)
+                .collect();
             let nb = base.len().max(1) as f64;
             let mean = base.iter().sum::<f64>() / nb;
             let var = if base.len() > 1 {

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ConvSeqError, Result};
 use crate::input::check_raster;
 use crate::params::{AlphaOptions, NullKind, ThresholdRule};
-use crate::sparse::{Csr, scatter_range};
+use crate::sparse::{Csr, scatter_range, scatter_window};
 use spikelab_data::SparseRaster;
 
 /// Summary of a null distribution and the threshold derived from it.
@@ -131,8 +131,25 @@ pub fn alpha_random_filters(
     let l = raster.n_bins() as usize + 2 * p + 1 - w;
     let pool_rows = POOL_ROWS.max(n);
     let csr = Csr::new(raster);
-    // Pool of softmax rows, drawn in parallel chunks with one ChaCha stream per chunk
-    // (deterministic for any thread count).
+    let pool = softmax_pool(pool_rows, w, seed);
+    let per: Vec<(f64, f64, f64)> = (0..opts.n_samples)
+        .into_par_iter()
+        .map_init(
+            || (vec![0f32; n * w], vec![0f32; l]),
+            |(rev, buf), i| {
+                draw_filter(&pool, pool_rows, w, seed, i, rev);
+                buf.iter_mut().for_each(|v| *v = 0.0);
+                scatter_range(&csr, rev, w, p, 0, n, buf);
+                moments(buf)
+            },
+        )
+        .collect();
+    finish(NullKind::RandomFilters, opts.rule, &per)
+}
+
+/// Pool of softmax rows, drawn in parallel chunks with one ChaCha stream per chunk
+/// (deterministic for any thread count).
+fn softmax_pool(pool_rows: usize, w: usize, seed: u64) -> Vec<f32> {
     let mut pool = vec![0f32; pool_rows * w];
     pool.par_chunks_mut(1024 * w)
         .enumerate()
@@ -150,23 +167,70 @@ pub fn alpha_random_filters(
                 }
             }
         });
+    pool
+}
+
+/// Random filter `i` (reversed rows, `[N, W]`) into `rev`: N pool rows without replacement,
+/// each at a random circular shift.
+fn draw_filter(pool: &[f32], pool_rows: usize, w: usize, seed: u64, i: usize, rev: &mut [f32]) {
+    let n = rev.len() / w;
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(i as u64 + 1);
+    let rows = sample_indices(&mut r, pool_rows, n);
+    for (dst, src) in rev.chunks_mut(w).zip(rows.iter()) {
+        let shift = r.random_range(0..w);
+        let src = &pool[src * w..(src + 1) * w];
+        dst[..w - shift].copy_from_slice(&src[shift..]);
+        dst[w - shift..].copy_from_slice(&src[..shift]);
+    }
+}
+
+/// [`alpha_random_filters`] with memory independent of the recording's length: each
+/// projection is made twice in windows of `window` outputs, straight from the raster (once
+/// for its sum and maximum, once for the squared deviations), so the statistics are
+/// accumulated in the same order and are the same numbers.
+pub(crate) fn alpha_random_filters_bounded(
+    raster: &SparseRaster,
+    width_bins: usize,
+    opts: &AlphaOptions,
+    seed: u64,
+    window: usize,
+) -> Result<NullStats> {
+    check_raster(raster)?;
+    let (n, w) = (raster.n_neurons(), width_bins);
+    if w < 2 || w as u64 > raster.n_bins() {
+        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
+    }
+    let p = w / 2;
+    let l = raster.n_bins() as usize + 2 * p + 1 - w;
+    let window = window.min(l);
+    let pool_rows = POOL_ROWS.max(n);
+    let pool = softmax_pool(pool_rows, w, seed);
     let per: Vec<(f64, f64, f64)> = (0..opts.n_samples)
         .into_par_iter()
         .map_init(
-            || (vec![0f32; n * w], vec![0f32; l]),
+            || (vec![0f32; n * w], vec![0f32; window]),
             |(rev, buf), i| {
-                let mut r = ChaCha8Rng::seed_from_u64(seed);
-                r.set_stream(i as u64 + 1);
-                let rows = sample_indices(&mut r, pool_rows, n);
-                for (dst, src) in rev.chunks_mut(w).zip(rows.iter()) {
-                    let shift = r.random_range(0..w);
-                    let src = &pool[src * w..(src + 1) * w];
-                    dst[..w - shift].copy_from_slice(&src[shift..]);
-                    dst[w - shift..].copy_from_slice(&src[..shift]);
+                draw_filter(&pool, pool_rows, w, seed, i, rev);
+                let (mut sum, mut mx) = (0.0f64, f32::NEG_INFINITY);
+                for a in (0..l).step_by(window) {
+                    let out = &mut buf[..window.min(l - a)];
+                    scatter_window(raster, rev, w, p, a, out);
+                    for &v in out.iter() {
+                        sum += v as f64;
+                        mx = mx.max(v);
+                    }
                 }
-                buf.iter_mut().for_each(|v| *v = 0.0);
-                scatter_range(&csr, rev, w, p, 0, n, buf);
-                moments(buf)
+                let mean = sum / l as f64;
+                let mut sq = 0.0f64;
+                for a in (0..l).step_by(window) {
+                    let out = &mut buf[..window.min(l - a)];
+                    scatter_window(raster, rev, w, p, a, out);
+                    for &v in out.iter() {
+                        sq += (v as f64 - mean) * (v as f64 - mean);
+                    }
+                }
+                (mean, (sq / (l as f64 - 1.0)).sqrt(), mx as f64)
             },
         )
         .collect();

@@ -105,6 +105,95 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
     }
 }
 
+/// [`scatter_range`] over all neurons restricted to the outputs `a..a + out.len()`, read
+/// straight from the raster's rows: every output gets the same additions in the same
+/// (neuron, spike) order, so the same values, with memory for the window only.
+pub(crate) fn scatter_window<T: Copy + AddAssign + Default>(
+    raster: &SparseRaster,
+    rev: &[T],
+    w: usize,
+    p: usize,
+    a: usize,
+    out: &mut [T],
+) {
+    out.iter_mut().for_each(|v| *v = T::default());
+    let (s_lo, s_hi) = spike_range(a, a + out.len(), w, p);
+    for (n, row) in raster.rows().iter().enumerate() {
+        let i0 = row.partition_point(|&(s, _)| (s as usize) < s_lo);
+        for &(s, _) in &row[i0..] {
+            if s as usize >= s_hi {
+                break;
+            }
+            add_span(s as usize, &rev[n * w..(n + 1) * w], w, p, a, out);
+        }
+    }
+}
+
+/// The spike bins `s_lo..s_hi` whose windows (outputs `s + P − W + 1 … s + P`) meet the
+/// outputs `a..b`.
+fn spike_range(a: usize, b: usize, w: usize, p: usize) -> (usize, usize) {
+    (a.saturating_sub(p), b + w - 1 - p)
+}
+
+/// Adds the part of filter row `row` that spike bin `s` puts on the outputs
+/// `a..a + out.len()`.
+#[inline]
+fn add_span<T: Copy + AddAssign>(s: usize, row: &[T], w: usize, p: usize, a: usize, out: &mut [T]) {
+    let b = a + out.len();
+    let start = s as isize + p as isize - w as isize + 1;
+    let t0 = start.max(a as isize) as usize;
+    let t1 = ((start + w as isize) as usize).min(b);
+    if t0 >= t1 {
+        return;
+    }
+    let j0 = (t0 as isize - start) as usize;
+    for (o, &r) in out[t0 - a..t1 - a].iter_mut().zip(&row[j0..j0 + (t1 - t0)]) {
+        *o += r;
+    }
+}
+
+/// [`project`] restricted to the outputs `a..a + out.len()`, with the spikes gathered from
+/// the raster's rows into `spikes` (scratch) instead of a time-ordered copy of the whole
+/// raster: the same values, with memory for the window only.
+pub(crate) fn project_window(
+    raster: &SparseRaster,
+    rev: &[f64],
+    w: usize,
+    p: usize,
+    a: usize,
+    out: &mut [f64],
+    spikes: &mut Vec<(u32, u32)>,
+) {
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let (s_lo, s_hi) = spike_range(a, a + out.len(), w, p);
+    spikes.clear();
+    for (n, row) in raster.rows().iter().enumerate() {
+        let i0 = row.partition_point(|&(s, _)| (s as usize) < s_lo);
+        spikes.extend(
+            row[i0..]
+                .iter()
+                .take_while(|&&(s, _)| (s as usize) < s_hi)
+                .map(|&(s, _)| (s as u32, n as u32)),
+        );
+    }
+    spikes.sort_unstable();
+    for &(s, n) in spikes.iter() {
+        let n = n as usize;
+        add_span(s as usize, &rev[n * w..(n + 1) * w], w, p, a, out);
+    }
+}
+
+/// The filter `[N, W]` with each row reversed (the layout of the scatters).
+pub(crate) fn reversed(filter: &[f64], w: usize) -> Vec<f64> {
+    let mut rev = vec![0.0; filter.len()];
+    for (dst, src) in rev.chunks_mut(w).zip(filter.chunks(w)) {
+        for j in 0..w {
+            dst[j] = src[w - 1 - j];
+        }
+    }
+    rev
+}
+
 /// All spikes as `(bin, neuron)`, sorted by bin then neuron: the layout of the forward
 /// scatter, whose writes then sweep the projection once in time order (cache friendly for
 /// any T) and need no per-thread buffers.

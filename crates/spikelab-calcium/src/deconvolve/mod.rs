@@ -19,6 +19,11 @@
 //!    NaN). Rates (Hz) and network units are averaged; CASCADE's expected spikes per frame
 //!    are scaled to spikes per **input** frame.
 //!
+//! **Memory.** By default ([`DeconvolverParams::chunk_frames`]) Elephant reads the traces in
+//! place and runs each neuron in pieces of at most 2¹⁸ frames, so a recording at 100 Hz
+//! needs its input, its output and a fixed working set whatever its length (measured in
+//! `docs/reliability.md`); the numbers are the same bits as with `chunk_frames: None`.
+//!
 //! ```
 //! # #[cfg(feature = "embedded-weights")] {
 //! use spikelab_calcium::deconvolve::{DeconvolverParams, ModelChoice, Units};
@@ -52,8 +57,10 @@ use crate::cascade::{CascadeModel, PredictOptions, Threshold};
 use crate::ensemble::ElephantEnsemble;
 use crate::error::{CalciumError, Result};
 use crate::evaluate::Predictor;
-use crate::network::{ElephantCnn, Evaluation, Skipped, zscore_trace};
-use crate::preprocess::{Preprocessing, TARGET_RATE_HZ, fft_resample_nan, noise_level};
+use crate::network::{ElephantCnn, Evaluation, Skipped, check_chunk_frames, zscore_trace};
+use crate::preprocess::{
+    Preprocessing, TARGET_RATE_HZ, fft_resample_nan, noise_level, noise_level_bounded,
+};
 
 /// Which network(s) deconvolve.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +173,19 @@ pub struct DeconvolverParams {
     pub resample: bool,
     /// CASCADE: post-processing of the ensemble mean.
     pub threshold: Threshold,
+    /// Elephant: run each neuron's trace in pieces of at most this many model frames
+    /// (rounded down to whole kernel chunks of 4096, never below one), so that the memory
+    /// beyond the input and the output does not grow with the recording's length; the output
+    /// has the same bits as the whole-trace run (`None`). Default
+    /// [`DEFAULT_CHUNK_FRAMES`]; `Some(0)` is an error. Bounded only for input at the model's
+    /// rate without preprocessing: a resampled or preprocessed recording is first copied
+    /// whole at 100 Hz. CASCADE ignores it.
+    pub chunk_frames: Option<usize>,
 }
+
+/// The default [`DeconvolverParams::chunk_frames`]: 2¹⁸ frames (45 min at 100 Hz), 64 kernel
+/// chunks per network call.
+pub const DEFAULT_CHUNK_FRAMES: usize = 1 << 18;
 
 impl Default for DeconvolverParams {
     fn default() -> Self {
@@ -178,6 +197,7 @@ impl Default for DeconvolverParams {
             calibration: None,
             resample: false,
             threshold: Threshold::ClipNegative,
+            chunk_frames: Some(DEFAULT_CHUNK_FRAMES),
         }
     }
 }
@@ -271,8 +291,11 @@ pub struct Deconvolver {
 impl DeconvolverParams {
     /// Checks the parameters and loads the model: weight or model-folder errors, an embedded
     /// model number outside 1–5, and [`Units::RatesHz`] for a weights file without a
-    /// calibration are errors here, before any data is touched.
+    /// calibration, and `chunk_frames = Some(0)` are errors here, before any data is touched.
     pub fn build(self) -> Result<Deconvolver> {
+        if let Some(c) = self.chunk_frames {
+            check_chunk_frames(c)?;
+        }
         if let Some(c) = &self.calibration
             && !(c.intercept.is_finite() && c.slope.is_finite())
         {
@@ -455,34 +478,60 @@ impl Deconvolver {
         observer: &mut dyn Observer,
     ) -> Result<Deconvolution> {
         let fps = traces.frame_rate_hz();
+        let chunk_frames = self.params.chunk_frames;
         let noise_levels = (0..traces.n_neurons())
-            .map(|j| noise_level(&traces.trace(j).to_vec(), fps))
+            .map(|j| match chunk_frames {
+                Some(_) => noise_level_bounded(traces.trace(j), fps),
+                None => noise_level(&traces.trace(j).to_vec(), fps),
+            })
             .collect::<Result<Vec<_>>>()?;
         let pre = Preprocessing::default();
         let resample = (fps - pre.target_rate_hz).abs() > pre.rate_tolerance_hz;
         let preprocessed = resample || self.params.preprocess;
-        let at_model = if preprocessed {
-            pre.apply(traces)?
+        let (mut y, skipped, n_model_frames) = if let Some(cf) = chunk_frames {
+            // The network reads the traces in place (as 100 Hz: the rate is checked above).
+            let owned;
+            let at_model = if preprocessed {
+                owned = pre.apply(traces)?;
+                &owned
+            } else {
+                traces
+            };
+            step(observer, 0)?;
+            let mut y = Array2::from_elem(at_model.data().dim(), f64::NAN);
+            let skipped = match model {
+                ElephantModel::One(m) => m.predict_into(at_model, cf, &mut y, false)?,
+                ElephantModel::Ensemble(e) => e.predict_into(at_model, cf, &mut y)?,
+            };
+            let skipped = skipped
+                .into_iter()
+                .map(|(neuron, reason)| SkippedNeuron { neuron, reason })
+                .collect();
+            (y, skipped, at_model.n_frames())
         } else {
-            traces.clone()
+            let at_model = if preprocessed {
+                pre.apply(traces)?
+            } else {
+                traces.clone()
+            };
+            // The network needs exactly the 100 Hz grid.
+            let at_model = CalciumTraces::new(at_model.data().clone(), TARGET_RATE_HZ)?;
+            step(observer, 0)?;
+            let skipped = (0..at_model.n_neurons())
+                .filter_map(|j| {
+                    zscore_trace(&at_model.trace(j).to_vec())
+                        .err()
+                        .map(|reason| SkippedNeuron { neuron: j, reason })
+                })
+                .collect();
+            (model.predict(&at_model)?, skipped, at_model.n_frames())
         };
-        // The network needs exactly the 100 Hz grid.
-        let at_model = CalciumTraces::new(at_model.data().clone(), TARGET_RATE_HZ)?;
-        step(observer, 0)?;
-        let skipped = (0..at_model.n_neurons())
-            .filter_map(|j| {
-                zscore_trace(&at_model.trace(j).to_vec())
-                    .err()
-                    .map(|reason| SkippedNeuron { neuron: j, reason })
-            })
-            .collect();
-        let mut y = model.predict(&at_model)?;
         let calibration = match self.params.units {
             Units::RatesHz => calibration,
             Units::Network => None,
         };
         if let Some(c) = calibration {
-            y = c.rates_hz(&y, TARGET_RATE_HZ);
+            c.rates_hz_inplace(&mut y, TARGET_RATE_HZ);
         }
         step(observer, 1)?;
         let values = if resample {
@@ -508,7 +557,7 @@ impl Deconvolver {
                 },
                 preprocessed,
                 n_frames: traces.n_frames(),
-                n_model_frames: at_model.n_frames(),
+                n_model_frames,
                 n_neurons: traces.n_neurons(),
                 units: self.params.units,
                 calibration,
