@@ -52,12 +52,12 @@ pub(super) fn time_base(rrs: &Group, n_frames: usize) -> R<(Option<f64>, Option<
 
 /// Applies `data@conversion` and `data@offset` (`v * conversion + offset`) to values read
 /// from `data`, when those attributes are present and not 1 and 0.
-pub(super) fn scale(data: &Dataset, values: &mut [f64]) {
+pub(super) fn scale<'a>(data: &Dataset, values: impl IntoIterator<Item = &'a mut f64>) {
     let conversion = f64_attr(data, "conversion").unwrap_or(1.0);
     let offset = f64_attr(data, "offset").unwrap_or(0.0);
     if conversion != 1.0 || offset != 0.0 {
         values
-            .iter_mut()
+            .into_iter()
             .for_each(|v| *v = *v * conversion + offset);
     }
 }

@@ -488,7 +488,12 @@ fn ophys_window_in(file: &hdf5::File, series: &str, t_start: f64, t_stop: f64) -
             "{series} has neither starting_time@rate nor at least two timestamps: frame rate unknown"
         ))
     };
-    let (i0, i1, rate, t_first) = if rrs.link_exists("starting_time") {
+    let Rows {
+        i0,
+        i1,
+        rate,
+        t_first,
+    } = if rrs.link_exists("starting_time") {
         let (rate, t0) = time_base(&rrs, t)?;
         let rate = rate
             .filter(|r| r.is_finite() && *r > 0.0)
@@ -501,7 +506,12 @@ fn ophys_window_in(file: &hdf5::File, series: &str, t_start: f64, t_stop: f64) -
             if r <= 0.0 { 0 } else { (r as usize).min(t) }
         };
         let (i0, i1) = (row(t_start), row(t_stop));
-        (i0, i1, rate, (i0 < i1).then(|| t0 + i0 as f64 / rate))
+        Rows {
+            i0,
+            i1,
+            rate,
+            t_first: (i0 < i1).then(|| t0 + i0 as f64 / rate),
+        }
     } else if rrs.link_exists("timestamps") {
         timestamps_window(&rrs, series, t, t_start, t_stop)?.ok_or_else(no_rate)?
     } else {
@@ -520,9 +530,7 @@ fn ophys_window_in(file: &hdf5::File, series: &str, t_start: f64, t_stop: f64) -
     } else {
         Array2::zeros((0, n))
     };
-    if let Some(values) = arr.as_slice_mut() {
-        scale(&data, values);
-    }
+    scale(&data, arr.iter_mut());
     let traces = CalciumTraces::new(arr, rate).map_err(|e| Msg(format!("{series}: {e}")))?;
     Ok(OphysWindow {
         first_frame: i0,
@@ -531,15 +539,22 @@ fn ophys_window_in(file: &hdf5::File, series: &str, t_start: f64, t_stop: f64) -
     })
 }
 
-/// Window rows, rate and first time from `timestamps`; `None` when there are fewer than two.
-#[allow(clippy::type_complexity)]
+/// The rows `i0..i1` of a window, the frame rate and the first row's time.
+struct Rows {
+    i0: usize,
+    i1: usize,
+    rate: f64,
+    t_first: Option<f64>,
+}
+
+/// [`Rows`] from `timestamps`; `None` when there are fewer than two.
 fn timestamps_window(
     rrs: &hdf5::Group,
     series: &str,
     t: usize,
     t_start: f64,
     t_stop: f64,
-) -> R<Option<(usize, usize, f64, Option<f64>)>> {
+) -> R<Option<Rows>> {
     let ds = rrs.dataset("timestamps")?;
     let name = format!("{series}/timestamps");
     let mut blocks = Blocks::new(&ds, &name)?;
@@ -580,5 +595,10 @@ fn timestamps_window(
             "{name} are irregular within the window (an interval deviates by {worst} s from the mean {mean} s); CalciumTraces needs a constant frame rate"
         )));
     }
-    Ok(Some((i0, i1, rate, ts.first().copied())))
+    Ok(Some(Rows {
+        i0,
+        i1,
+        rate,
+        t_first: ts.first().copied(),
+    }))
 }
