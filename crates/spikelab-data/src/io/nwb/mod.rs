@@ -21,6 +21,10 @@
 //! * [`write_population_activity`] / [`read_population_activity`]: [`PopulationActivity`](crate::PopulationActivity) ↔
 //!   generic `TimeSeries` in a processing module (e.g. neuLVM's inferred latent activity),
 //!   data **time × populations** with `starting_time` + `rate` = 1 / bin width.
+//! * [`read_units_window`] / [`read_ophys_window`]: the spikes or frames of one time window
+//!   `[t_start_s, t_stop_s)`, decoding only the chunks that hold it and those a search for
+//!   its bounds lands on, so the time does not grow with the file's length ([`OphysWindow`]
+//!   carries the first frame's time).
 //! * [`inspect`]: an [`NwbSummary`] of what a file holds (units, every `RoiResponseSeries`,
 //!   every generic `TimeSeries` of the processing modules).
 //!
@@ -57,6 +61,7 @@ mod ophys;
 mod session;
 mod timeseries;
 mod units;
+mod window;
 
 pub use append::{NwbAddOptions, RoiSeriesOptions, add_roi_response_series, add_time_intervals};
 pub use inspect::{NwbSummary, SeriesSummary, UnitsSummary, inspect};
@@ -69,6 +74,7 @@ pub use ophys::{
 pub use session::NwbWriteOptions;
 pub use timeseries::{ActivitySeries, read_population_activity, write_population_activity};
 pub use units::{NwbElectrodes, read_units, write_units};
+pub use window::{OphysWindow, read_ophys_window, read_units_window};
 
 use std::path::Path;
 

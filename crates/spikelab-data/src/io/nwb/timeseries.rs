@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hdf5::{File, Group};
+use hdf5::{Dataset, File, Group};
 use ndarray::Array2;
 
 use super::h5::*;
@@ -50,6 +50,18 @@ pub(super) fn time_base(rrs: &Group, n_frames: usize) -> R<(Option<f64>, Option<
     Ok((None, None))
 }
 
+/// Applies `data@conversion` and `data@offset` (`v * conversion + offset`) to values read
+/// from `data`, when those attributes are present and not 1 and 0.
+pub(super) fn scale<'a>(data: &Dataset, values: impl IntoIterator<Item = &'a mut f64>) {
+    let conversion = f64_attr(data, "conversion").unwrap_or(1.0);
+    let offset = f64_attr(data, "offset").unwrap_or(0.0);
+    if conversion != 1.0 || offset != 0.0 {
+        values
+            .into_iter()
+            .for_each(|v| *v = *v * conversion + offset);
+    }
+}
+
 /// `data` of a series group as **time × columns** (1-D data is one column), with
 /// `data * conversion + offset` applied when those attributes are not 1 and 0, and the rate of
 /// its time base (`None` when unknown). `columns` names the second axis in errors.
@@ -73,13 +85,7 @@ pub(super) fn read_time_major(
     let mut values = data
         .read_raw::<f64>()
         .ctx(|| format!("reading {series}/data"))?;
-    let conversion = f64_attr(&data, "conversion").unwrap_or(1.0);
-    let offset = f64_attr(&data, "offset").unwrap_or(0.0);
-    if conversion != 1.0 || offset != 0.0 {
-        values
-            .iter_mut()
-            .for_each(|v| *v = *v * conversion + offset);
-    }
+    scale(&data, &mut values);
     let (rate, _t0) = time_base(g, t)?;
     let arr = Array2::from_shape_vec((t, n), values).map_err(|e| Msg(e.to_string()))?;
     Ok((arr, rate))
