@@ -86,16 +86,25 @@ pub fn raster_to_trains(r: &SparseRaster) -> Result<SpikeTrains> {
     Ok(SpikeTrains::new(trains, 0.0, r.n_bins() as f64 * bin_s)?)
 }
 
+/// `resolution_s`: the time step the spike times are on (`Units` `resolution`); `None` for
+/// continuous times.
 #[cfg(feature = "hdf5")]
-fn write_units(path: &Path, trains: &SpikeTrains, what: &str, force: bool) -> Result<()> {
+fn write_units(
+    path: &Path,
+    trains: &SpikeTrains,
+    what: &str,
+    resolution_s: Option<f64>,
+    force: bool,
+) -> Result<()> {
     let mut opts = io::nwb::NwbWriteOptions::new(what);
     opts.overwrite = force;
+    opts.spike_time_resolution_s = resolution_s;
     io::nwb::write_units(path, trains, &opts)?;
     Ok(())
 }
 
 #[cfg(not(feature = "hdf5"))]
-fn write_units(path: &Path, _: &SpikeTrains, _: &str, _: bool) -> Result<()> {
+fn write_units(path: &Path, _: &SpikeTrains, _: &str, _: Option<f64>, _: bool) -> Result<()> {
     Err(no_nwb(path))
 }
 
@@ -246,6 +255,7 @@ impl SequencesRecipe {
                 out,
                 &raster_to_trains(raster)?,
                 "spikelab synth sequences",
+                Some(raster.bin_s()),
                 force,
             )?;
         } else if self.events {
@@ -429,6 +439,7 @@ impl LifRecipe {
                 out,
                 &sim.recorded,
                 "spikelab synth lif (neuLVM network)",
+                Some(sim.dt_s),
                 force,
             )?;
         } else {
@@ -492,7 +503,7 @@ impl PoissonRecipe {
     ) -> Result<()> {
         check_writable(&[out, &truth_path(out)], force)?;
         if is_nwb(out) {
-            write_units(out, trains, "spikelab synth poisson", force)?;
+            write_units(out, trains, "spikelab synth poisson", None, force)?;
         } else {
             let r = trains.bin(self.bin_s)?;
             io::write_atomic(out, force, |tmp| io::npy::write(tmp, r.counts(), true))?;
