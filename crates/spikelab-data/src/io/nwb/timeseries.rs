@@ -20,7 +20,7 @@ pub(super) fn time_base(rrs: &Group, n_frames: usize) -> R<(Option<f64>, Option<
         return Ok((rate, t0));
     }
     if let Ok(ts) = rrs.dataset("timestamps") {
-        let t = ts.read_raw::<f64>()?;
+        let t = read_checked::<f64>(&ts)?;
         if t.len() != n_frames {
             return Err(Msg(format!(
                 "{}/timestamps has {} entries for {n_frames} frames",
@@ -70,9 +70,7 @@ pub(super) fn read_time_major(
             )));
         }
     };
-    let mut values = data
-        .read_raw::<f64>()
-        .ctx(|| format!("reading {series}/data"))?;
+    let mut values = read_checked::<f64>(&data).ctx(|| format!("reading {series}/data"))?;
     let conversion = f64_attr(&data, "conversion").unwrap_or(1.0);
     let offset = f64_attr(&data, "offset").unwrap_or(0.0);
     if conversion != 1.0 || offset != 0.0 {
