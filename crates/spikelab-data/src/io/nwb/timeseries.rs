@@ -70,7 +70,10 @@ pub(super) fn read_time_major(
             )));
         }
     };
-    let mut values = read_checked::<f64>(&data).ctx(|| format!("reading {series}/data"))?;
+    crate::io::hdf5_guard::check_dataset_size(&data).ctx(|| format!("reading {series}/data"))?;
+    let mut values = data
+        .read_raw::<f64>()
+        .ctx(|| format!("reading {series}/data"))?;
     let conversion = f64_attr(&data, "conversion").unwrap_or(1.0);
     let offset = f64_attr(&data, "offset").unwrap_or(0.0);
     if conversion != 1.0 || offset != 0.0 {
