@@ -26,6 +26,9 @@
 #[cfg(feature = "keras-h5")]
 use std::path::Path;
 
+#[cfg(feature = "keras-h5")]
+use spikelab_data::io::hdf5_guard::{check_dataset_size, check_size, error_text, utf8};
+
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 
@@ -365,7 +368,7 @@ pub(crate) struct KerasLayer {
 #[cfg(feature = "keras-h5")]
 pub(crate) fn read_keras_layers(path: &Path) -> Result<Vec<KerasLayer>> {
     let src = path.display().to_string();
-    let h = |e: hdf5::Error| werr(&src, e.to_string());
+    let h = |e: hdf5::Error| werr(&src, error_text(&e));
     let file = hdf5::File::open(path).map_err(h)?;
     let root: hdf5::Group = if has_attr(&file, "layer_names").map_err(h)? {
         (*file).clone()
@@ -377,14 +380,15 @@ pub(crate) fn read_keras_layers(path: &Path) -> Result<Vec<KerasLayer>> {
             "no `layer_names` attribute and no `model_weights` group: not a Keras HDF5 weight file",
         ));
     };
-    let layer_names = read_str_attr(&root, "layer_names").map_err(h)?;
+    let layer_names = read_str_attr(&root, "layer_names").map_err(|e| werr(&src, e))?;
     let mut out = Vec::new();
     for lname in &layer_names {
         let g = root
             .group(lname)
-            .map_err(|e| werr(&src, format!("layer {lname:?}: {e}")))?;
+            .map_err(|e| werr(&src, format!("layer {lname:?}: {}", error_text(&e))))?;
         let wnames = if has_attr(&g, "weight_names").map_err(h)? {
-            read_str_attr(&g, "weight_names").map_err(h)?
+            read_str_attr(&g, "weight_names")
+                .map_err(|e| werr(&src, format!("layer {lname:?}: {e}")))?
         } else {
             Vec::new()
         };
@@ -402,10 +406,10 @@ pub(crate) fn read_keras_layers(path: &Path) -> Result<Vec<KerasLayer>> {
         }
         let mut pair = Vec::new();
         for wn in &wnames {
-            let ds = g
-                .dataset(wn)
-                .map_err(|e| werr(&src, format!("layer {lname:?} weight {wn:?}: {e}")))?;
-            let data: Vec<f32> = ds.read_raw().map_err(h)?;
+            let what = |e: String| werr(&src, format!("layer {lname:?} weight {wn:?}: {e}"));
+            let ds = g.dataset(wn).map_err(|e| what(error_text(&e)))?;
+            check_dataset_size(&ds).map_err(what)?;
+            let data: Vec<f32> = ds.read_raw().map_err(|e| what(error_text(&e)))?;
             pair.push((ds.shape(), data));
         }
         let (bias_shape, bias) = pair.pop().expect("2 weights");
@@ -426,25 +430,32 @@ fn has_attr(g: &hdf5::Group, name: &str) -> hdf5::Result<bool> {
     Ok(g.attr_names()?.iter().any(|n| n == name))
 }
 
+/// A string-array attribute in any encoding Keras/h5py write; bytes that are not UTF-8 are
+/// replaced, so names from a corrupt file are safe to format.
 #[cfg(feature = "keras-h5")]
-fn read_str_attr(g: &hdf5::Group, name: &str) -> hdf5::Result<Vec<String>> {
+fn read_str_attr(g: &hdf5::Group, name: &str) -> std::result::Result<Vec<String>, String> {
     use hdf5::types::{FixedAscii, FixedUnicode, VarLenAscii, VarLenUnicode};
-    let a = g.attr(name)?;
+    let a = g
+        .attr(name)
+        .map_err(|e| format!("attribute {name}: {}", error_text(&e)))?;
+    check_size(&a, 1).map_err(|e| format!("attribute {name} {e}"))?;
     if a.size() == 0 {
         // Keras writes `weight_names` of weightless layers as an empty float array.
         return Ok(Vec::new());
     }
     if let Ok(v) = a.read_raw::<FixedAscii<256>>() {
-        return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
+        return Ok(v.iter().map(|s| utf8(s.as_bytes())).collect());
     }
     if let Ok(v) = a.read_raw::<FixedUnicode<256>>() {
-        return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
+        return Ok(v.iter().map(|s| utf8(s.as_bytes())).collect());
     }
     if let Ok(v) = a.read_raw::<VarLenUnicode>() {
-        return Ok(v.iter().map(|s| s.as_str().to_string()).collect());
+        return Ok(v.iter().map(|s| utf8(s.as_bytes())).collect());
     }
-    let v = a.read_raw::<VarLenAscii>()?;
-    Ok(v.iter().map(|s| s.as_str().to_string()).collect())
+    let v = a
+        .read_raw::<VarLenAscii>()
+        .map_err(|e| format!("attribute {name}: {}", error_text(&e)))?;
+    Ok(v.iter().map(|s| utf8(s.as_bytes())).collect())
 }
 
 /// Candle tensors of the weights in the layouts candle's ops want (per-window reference,

@@ -44,6 +44,8 @@ use super::resolve_rate;
 use crate::CalciumTraces;
 #[cfg(feature = "hdf5")]
 use crate::error::{DataError, Result};
+#[cfg(feature = "hdf5")]
+use crate::io::hdf5_guard::{check_dataset_size, error_text};
 
 /// Which traces [`read_caiman`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,15 +96,19 @@ fn matrix(path: &Path, g: &Group, name: &str) -> Result<Option<Array2<f64>>> {
     }
     let ds = g
         .dataset(name)
-        .map_err(|e| err(path, format!("estimates/{name}: {e}")))?;
+        .map_err(|e| err(path, format!("estimates/{name}: {}", error_text(&e))))?;
     if ds.ndim() == 0 {
         // CaImAn stores None as the string 'NoneType'.
         return Ok(None);
     }
+    check_dataset_size(&ds).map_err(|e| err(path, format!("estimates/{name} {e}")))?;
     let a = ds.read_2d::<f64>().map_err(|e| {
         err(
             path,
-            format!("estimates/{name}: expected a 2-D [component, frame] float array ({e})"),
+            format!(
+                "estimates/{name}: expected a 2-D [component, frame] float array ({})",
+                error_text(&e)
+            ),
         )
     })?;
     if let Some(((k, t), v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
@@ -119,7 +125,8 @@ fn matrix(path: &Path, g: &Group, name: &str) -> Result<Option<Array2<f64>>> {
 #[cfg(feature = "hdf5")]
 /// `params/data/fr`, if present.
 pub fn file_frame_rate_hz(path: &Path) -> Result<Option<f64>> {
-    let f = File::open(path).map_err(|e| err(path, format!("cannot open as HDF5 ({e})")))?;
+    let f = File::open(path)
+        .map_err(|e| err(path, format!("cannot open as HDF5 ({})", error_text(&e))))?;
     frame_rate_in(path, &f)
 }
 
@@ -161,7 +168,8 @@ pub fn read_caiman(
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         ));
     }
-    let f = File::open(path).map_err(|e| err(path, format!("cannot open as HDF5 ({e})")))?;
+    let f = File::open(path)
+        .map_err(|e| err(path, format!("cannot open as HDF5 ({})", error_text(&e))))?;
     let est = f.group("estimates").map_err(|_| {
         err(
             path,

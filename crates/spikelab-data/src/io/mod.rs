@@ -24,6 +24,8 @@ use crate::error::{DataError, Result};
 mod atomic;
 pub mod caiman;
 pub mod csv;
+#[cfg(feature = "hdf5")]
+pub mod hdf5_guard;
 pub mod kilosort;
 pub mod mat;
 pub mod npy;

@@ -7,6 +7,8 @@ use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenU
 use hdf5::{Dataset, File, Group, H5Type, Location, ObjectReference1};
 use ndarray::Array2;
 
+use crate::io::hdf5_guard::{MAX_FILTER_RATIO, check_dataset_size, check_size, utf8};
+
 use super::{CHUNK_ELEMS, Ctx, DEFLATE_LEVEL, HDMF, Msg, R};
 
 pub(super) fn vlen(s: &str) -> R<VarLenUnicode> {
@@ -164,12 +166,10 @@ pub(super) fn ends_of<T>(lists: &[Vec<T>]) -> Vec<u64> {
 pub(super) fn read_string(c: &hdf5::Container) -> R<String> {
     let desc = c.dtype()?.to_descriptor()?;
     let s = match desc {
-        TypeDescriptor::VarLenUnicode => c.read_scalar::<VarLenUnicode>()?.as_str().to_string(),
-        TypeDescriptor::VarLenAscii => c.read_scalar::<VarLenAscii>()?.as_str().to_string(),
-        TypeDescriptor::FixedAscii(_) => c.read_scalar::<FixedAscii<4096>>()?.as_str().to_string(),
-        TypeDescriptor::FixedUnicode(_) => {
-            c.read_scalar::<FixedUnicode<4096>>()?.as_str().to_string()
-        }
+        TypeDescriptor::VarLenUnicode => utf8(c.read_scalar::<VarLenUnicode>()?.as_bytes()),
+        TypeDescriptor::VarLenAscii => utf8(c.read_scalar::<VarLenAscii>()?.as_bytes()),
+        TypeDescriptor::FixedAscii(_) => utf8(c.read_scalar::<FixedAscii<4096>>()?.as_bytes()),
+        TypeDescriptor::FixedUnicode(_) => utf8(c.read_scalar::<FixedUnicode<4096>>()?.as_bytes()),
         other => return Err(Msg(format!("expected a string, found {other}"))),
     };
     Ok(s)
@@ -181,16 +181,17 @@ pub(super) fn read_string_lenient(c: &hdf5::Container) -> R<String> {
         return read_string(c);
     }
     let desc = c.dtype()?.to_descriptor()?;
+    check_size(c, MAX_FILTER_RATIO)?;
     match desc {
         TypeDescriptor::VarLenUnicode => c
             .read_raw::<VarLenUnicode>()?
             .first()
-            .map(|s| s.as_str().to_string())
+            .map(|s| utf8(s.as_bytes()))
             .ok_or_else(|| Msg("empty string array".into())),
         TypeDescriptor::VarLenAscii => c
             .read_raw::<VarLenAscii>()?
             .first()
-            .map(|s| s.as_str().to_string())
+            .map(|s| utf8(s.as_bytes()))
             .ok_or_else(|| Msg("empty string array".into())),
         other => Err(Msg(format!("expected a string, found {other}"))),
     }
@@ -216,6 +217,13 @@ pub(super) fn neurodata_type(loc: &Location) -> Option<String> {
     str_attr(loc, "neurodata_type")
 }
 
+/// A whole dataset, once the file is known to hold its declared size (corrupt files declare
+/// any size, and `read_raw` allocates it up front).
+pub(super) fn read_checked<T: H5Type>(ds: &Dataset) -> R<Vec<T>> {
+    check_dataset_size(ds)?;
+    Ok(ds.read_raw::<T>()?)
+}
+
 pub(super) fn ds_1d_f64(g: &Group, name: &str) -> R<Vec<f64>> {
     let ds = g
         .dataset(name)
@@ -227,8 +235,7 @@ pub(super) fn ds_1d_f64(g: &Group, name: &str) -> R<Vec<f64>> {
             ds.shape()
         )));
     }
-    ds.read_raw::<f64>()
-        .ctx(|| format!("reading {}/{name}", g.name()))
+    read_checked::<f64>(&ds).ctx(|| format!("reading {}/{name}", g.name()))
 }
 
 pub(super) fn ds_1d_i64(g: &Group, name: &str) -> R<Vec<i64>> {
@@ -252,8 +259,7 @@ pub(super) fn ds_1d_i64(g: &Group, name: &str) -> R<Vec<i64>> {
             ds.shape()
         )));
     }
-    ds.read_raw::<i64>()
-        .ctx(|| format!("reading {}/{name}", g.name()))
+    read_checked::<i64>(&ds).ctx(|| format!("reading {}/{name}", g.name()))
 }
 
 /// Reads a `VectorIndex` and checks it: non-decreasing exclusive ends, last = `data_len`.

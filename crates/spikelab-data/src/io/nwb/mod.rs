@@ -104,7 +104,7 @@ struct Msg(String);
 
 impl From<hdf5::Error> for Msg {
     fn from(e: hdf5::Error) -> Self {
-        Msg(e.to_string())
+        Msg(crate::io::hdf5_guard::error_text(&e))
     }
 }
 impl From<String> for Msg {

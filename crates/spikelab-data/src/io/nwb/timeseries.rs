@@ -20,7 +20,7 @@ pub(super) fn time_base(rrs: &Group, n_frames: usize) -> R<(Option<f64>, Option<
         return Ok((rate, t0));
     }
     if let Ok(ts) = rrs.dataset("timestamps") {
-        let t = ts.read_raw::<f64>()?;
+        let t = read_checked::<f64>(&ts)?;
         if t.len() != n_frames {
             return Err(Msg(format!(
                 "{}/timestamps has {} entries for {n_frames} frames",
@@ -82,6 +82,7 @@ pub(super) fn read_time_major(
             )));
         }
     };
+    crate::io::hdf5_guard::check_dataset_size(&data).ctx(|| format!("reading {series}/data"))?;
     let mut values = data
         .read_raw::<f64>()
         .ctx(|| format!("reading {series}/data"))?;

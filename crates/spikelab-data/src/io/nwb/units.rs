@@ -323,7 +323,7 @@ pub(super) fn read_units_in(file: &File) -> R<SpikeTrains> {
     if units.link_exists("obs_intervals") {
         let ds = units.dataset("obs_intervals")?;
         if ds.ndim() == 2 && ds.shape()[1] == 2 {
-            let v = ds.read_raw::<f64>()?;
+            let v = read_checked::<f64>(&ds)?;
             for pair in v.chunks_exact(2) {
                 if pair[0].is_finite() && pair[1].is_finite() {
                     obs = (obs.0.min(pair[0]), obs.1.max(pair[1]));
