@@ -112,6 +112,20 @@ fn npy_bad_inputs() {
             "malformed header dict",
             npy_bytes("{'descr': '<f8', 'shape': (2,", &f8(2)),
         ),
+        (
+            // Found by a 10-minute npy fuzz run: 128 bytes of nested brackets and escapes
+            // kept ndarray-npy's header parser busy for minutes.
+            "header nested 20 deep",
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../fuzz/corpus/npy/regression-timeout-nested-header.npy"),
+            )
+            .unwrap(),
+        ),
+        (
+            "header nested 6 deep",
+            npy_bytes("{'descr': [(((('a',),),),)], 'shape': (2,), }", &f8(2)),
+        ),
     ];
     for (what, bytes) in cases {
         let p = file(d, "a.npy", &bytes);

@@ -40,11 +40,12 @@ fn try_read<T: ReadableElement + Copy>(
     }
 }
 
-/// Refuses a header length past the end of the file and a header that declares more elements
-/// than the file has payload bytes (every dtype takes at least one byte), because `ndarray-npy`
-/// allocates both before it reads: a 100-byte file declaring a 4 GB header or 10¹² values
-/// would otherwise abort the process. Headers this cannot parse are left to `ndarray-npy`,
-/// which reports them.
+/// Refuses a header length past the end of the file, a header nested deeper than NumPy
+/// writes, and a header that declares more elements than the file has payload bytes (every
+/// dtype takes at least one byte), because `ndarray-npy` allocates both before it reads (a
+/// 100-byte file declaring a 4 GB header or 10¹² values would otherwise abort the process)
+/// and its header parser backtracks exponentially on deep nesting. Headers this cannot parse
+/// are left to `ndarray-npy`, which reports them.
 fn check_declared_len(path: &Path, bytes: &[u8]) -> Result<()> {
     if bytes.len() < 12 || !bytes.starts_with(b"\x93NUMPY") {
         return Ok(());
@@ -65,6 +66,27 @@ fn check_declared_len(path: &Path, bytes: &[u8]) -> Result<()> {
         ));
     };
     let text = String::from_utf8_lossy(header);
+    // NumPy writes a flat dict (`{'descr': …, 'shape': (…), }`; a structured dtype nests a list
+    // of tuples, depth 3). Deeper nesting is no NumPy header, and the header parser of
+    // `ndarray-npy` backtracks exponentially on it (a 128-byte header took minutes).
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for c in text.chars() {
+        match c {
+            '{' | '[' | '(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            '}' | ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > 4 {
+        return Err(npy_err(
+            path,
+            format!("the header nests brackets {deepest} deep; NumPy headers are flat dicts"),
+        ));
+    }
     let Some(tuple) = text.find("shape").map(|i| &text[i..]) else {
         return Ok(());
     };

@@ -488,7 +488,8 @@ fn parse_struct_body(
         ));
     }
     let mut values = Vec::with_capacity(total);
-    for e in 0..count {
+    // Without fields there is nothing to read, however many elements are declared.
+    for e in (0..count).take_while(|_| nf > 0) {
         for f in &field_names {
             let el = cur.next_of(&format!("field '{f}' of element {e}"))?;
             if el.ty != MI_MATRIX {

@@ -109,9 +109,17 @@ fn read_table(file: &File, name: &str) -> R<TimeIntervals> {
         .map_err(|e| Msg(format!("/intervals/{name}: {e}")))?;
     let colnames = g
         .attr("colnames")
-        .and_then(|a| a.read_raw::<hdf5::types::VarLenUnicode>())
+        .map_err(Msg::from)
+        .and_then(|a| {
+            crate::io::hdf5_guard::check_size(&a, 1)?;
+            Ok(a.read_raw::<hdf5::types::VarLenUnicode>()?)
+        })
         .ctx(|| format!("/intervals/{name}@colnames"))?;
-    for col in colnames.iter().map(|c| c.as_str()) {
+    let colnames: Vec<String> = colnames
+        .iter()
+        .map(|c| crate::io::hdf5_guard::utf8(c.as_bytes()))
+        .collect();
+    for col in colnames.iter().map(String::as_str) {
         if col == "start_time" || col == "stop_time" {
             continue;
         }

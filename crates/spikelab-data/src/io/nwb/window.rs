@@ -7,7 +7,7 @@ use std::path::Path;
 use hdf5::Dataset;
 use ndarray::{Array2, Axis, s};
 
-use super::h5::{ds_1d_i64, neurodata_type, read_index};
+use super::h5::{ds_1d_i64, neurodata_type, read_checked, read_index};
 use super::ophys::find_series;
 use super::timeseries::{scale, time_base};
 use super::{Msg, R, nwb_err, open};
@@ -447,7 +447,7 @@ fn obs_span(units: &hdf5::Group) -> Option<(f64, f64)> {
     if ds.ndim() != 2 || ds.shape()[1] != 2 {
         return None;
     }
-    let v = ds.read_raw::<f64>().ok()?;
+    let v = read_checked::<f64>(&ds).ok()?;
     let (a, b) = v
         .chunks_exact(2)
         .filter(|p| p[0].is_finite() && p[1].is_finite())
