@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct NwbMetaArgs {
     /// NWB session and subject metadata, a TOML file: session_id, experimenter, institution,
-    /// lab, keywords, experiment_description, a [subject] table with subject_id, species
-    /// ("Mus musculus"), sex (M/F/O/U), age ("P90D"), and an [imaging] table (location,
+    /// lab, keywords, experiment_description, a `subject` table with subject_id, species
+    /// ("Mus musculus"), sex (M/F/O/U), age ("P90D"), and an `imaging` table (location,
     /// indicator) for new ophys files (docs/formats.md). Added to a copy of an existing file,
     /// it fills only the fields that file lacks
     #[arg(long)]
