@@ -20,6 +20,8 @@ enum Command {
     Inspect(commands::data::InspectArgs),
     /// Convert between formats (CSV, NPY, MAT, Kilosort → NPY, NWB, CSV).
     Convert(commands::data::ConvertArgs),
+    /// Fill session and subject metadata (TOML) into a copy of an NWB file, DANDI-ready.
+    Annotate(commands::nwb_out::AnnotateArgs),
     /// Run every method on the bundled data and write an HTML report with figures.
     Demo(commands::demo::DemoArgs),
     /// Calcium imaging → spike rates (Spikefinder-Elephant CNN) and the statistical embedding.
@@ -67,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(a) => commands::data::inspect(a),
         Command::Convert(a) => commands::data::convert(a),
+        Command::Annotate(a) => commands::nwb_out::annotate(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Calcium(CalciumCli::Cnn(c)) => commands::calcium::run(c),
         Command::Calcium(CalciumCli::Embed(a)) => commands::calcium_embed::run(a),

@@ -264,3 +264,65 @@ fn convert_writes_metadata_and_the_sampling_resolution() {
     assert!(!bad.status.success() && !d.join("u2.nwb").exists());
     inspector_passes(&[d.join("units.nwb")]);
 }
+
+#[test]
+fn neulvm_outputs_and_annotate_take_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("meta.toml"), META).unwrap();
+    let spikes = data("neulvm/regenerated_seed20221011/spikes_4ms.npy");
+    let fit = [
+        "neulvm",
+        "fit",
+        "--spikes",
+        &spikes,
+        "--out-dir",
+        "fit",
+        "--restarts",
+        "1",
+        "--max-em",
+        "2",
+        "--nwb-meta",
+        "meta.toml",
+        "--dandi",
+    ];
+    ok(&spikelab(&fit, d));
+    // A command whose output is not NWB refuses the NWB options before any work.
+    let molds = spikelab(
+        &[
+            "synth",
+            "molds",
+            "--out",
+            "m.npy",
+            "--nwb-meta",
+            "meta.toml",
+        ],
+        d,
+    );
+    assert!(!molds.status.success() && !d.join("m.npy").exists());
+    // annotate: a DANDI-ready copy of a file without a subject; the source is only read.
+    let src = d.join("plain.nwb");
+    let st = SpikeTrains::new(vec![vec![0.1, 0.7], vec![0.4]], 0.0, 1.0).unwrap();
+    let opts = NwbWriteOptions {
+        spike_time_resolution_s: Some(1.0 / 30_000.0),
+        ..NwbWriteOptions::new("no subject")
+    };
+    nwb::write_units(&src, &st, &opts).unwrap();
+    let before = std::fs::read(&src).unwrap();
+    let no_meta = spikelab(&["annotate", "plain.nwb", "--dandi"], d);
+    assert!(!no_meta.status.success());
+    assert!(String::from_utf8_lossy(&no_meta.stderr).contains("subject"));
+    assert!(!d.join("plain_spikelab.nwb").exists());
+    ok(&spikelab(
+        &[
+            "annotate",
+            "plain.nwb",
+            "--nwb-meta",
+            "meta.toml",
+            "--dandi",
+        ],
+        d,
+    ));
+    assert_eq!(std::fs::read(&src).unwrap(), before);
+    inspector_passes(&[d.join("fit/fit.nwb"), d.join("plain_spikelab.nwb")]);
+}

@@ -12,6 +12,7 @@
 //! The outputs are those of `FitResult::write_dir` and `Simulation::write_dir`; existing ones
 //! are refused before any work unless `--force`.
 
+use super::nwb_out::NwbMetaArgs;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -104,6 +105,8 @@ pub struct FitArgs {
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub nwb: NwbMetaArgs,
 }
 
 /// `spikelab neulvm simulate`.
@@ -131,6 +134,8 @@ pub struct SimArgs {
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub nwb: NwbMetaArgs,
 }
 
 /// Runs a neuLVM subcommand.
@@ -143,6 +148,7 @@ pub fn run(cmd: NeulvmCommand) -> Result<()> {
 
 fn run_fit(a: FitArgs) -> Result<()> {
     FitResult::check_output_dir(&a.out_dir, a.force)?;
+    a.nwb.check_before(cfg!(feature = "hdf5"))?;
     let spec = a.model.spec()?;
     let model = NeuLvm::new(spec.model.clone(), Recording::from_npy(&a.spikes)?)?;
     let mut opts = FitOptions::new(spec.bounds()?);
@@ -170,7 +176,7 @@ fn run_fit(a: FitArgs) -> Result<()> {
         res.best,
         res.best().loss
     );
-    print_written(&res.write_dir(&a.out_dir, a.force)?);
+    print_written(&res.write_dir(&a.out_dir, a.force)?, &a.nwb)?;
     Ok(())
 }
 
@@ -179,6 +185,7 @@ fn run_simulate(a: SimArgs) -> Result<()> {
         bail!("--seconds must be > 0");
     }
     Simulation::check_output_dir(&a.out_dir, a.force)?;
+    a.nwb.check_before(cfg!(feature = "hdf5"))?;
     let (cfg, params) = match &a.fit {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -202,13 +209,18 @@ fn run_simulate(a: SimArgs) -> Result<()> {
         "free simulation of a neuLVM model by spikelab, seed {}",
         a.seed
     );
-    print_written(&sim.write_dir(&a.out_dir, &description, a.force)?);
+    print_written(&sim.write_dir(&a.out_dir, &description, a.force)?, &a.nwb)?;
     println!("simulated {} s into {}", a.seconds, a.out_dir.display());
     Ok(())
 }
 
-fn print_written(paths: &[PathBuf]) {
+/// Prints what was written, after filling `--nwb-meta` into the NWB files among it.
+fn print_written(paths: &[PathBuf], nwb: &NwbMetaArgs) -> Result<()> {
     for p in paths {
+        if p.extension().is_some_and(|e| e == "nwb") {
+            nwb.annotate(p)?;
+        }
         println!("wrote {}", p.display());
     }
+    Ok(())
 }

@@ -119,3 +119,91 @@ fn copy_name(nwb: &Path) -> Result<PathBuf> {
         .with_context(|| format!("{} has no file name", nwb.display()))?;
     Ok(nwb.with_file_name(format!("{}_spikelab.nwb", stem.to_string_lossy())))
 }
+
+impl NwbMetaArgs {
+    /// Whether metadata was asked for.
+    pub fn given(&self) -> bool {
+        self.nwb_meta.is_some() || self.dandi
+    }
+
+    /// Checks `--nwb-meta` and `--dandi` before any work, for commands that write NWB files
+    /// through a library writer that takes no metadata; [`NwbMetaArgs::annotate`] adds it.
+    pub fn check_before(&self, outputs_nwb: bool) -> Result<()> {
+        if !self.given() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            outputs_nwb,
+            "--nwb-meta and --dandi apply to NWB outputs (an output ending in .nwb)"
+        );
+        #[cfg(feature = "hdf5")]
+        self.metadata()?;
+        Ok(())
+    }
+
+    /// Fills the metadata into the NWB file `path` that this command wrote (atomically, in
+    /// place). Nothing when no metadata was asked for.
+    pub fn annotate(&self, path: &Path) -> Result<()> {
+        if !self.given() {
+            return Ok(());
+        }
+        #[cfg(feature = "hdf5")]
+        {
+            let metadata = self.metadata()?;
+            let opts = spikelab_data::io::nwb::NwbAddOptions {
+                overwrite: true,
+                metadata,
+            };
+            spikelab_data::io::nwb::add_metadata(path, path, &opts)?;
+            Ok(())
+        }
+        #[cfg(not(feature = "hdf5"))]
+        anyhow::bail!("{}: NWB needs the `hdf5` feature", path.display())
+    }
+}
+
+/// `spikelab annotate FILE --nwb-meta META.toml [--out OUT | --in-place] [--dandi]`.
+#[derive(clap::Args, Debug)]
+pub struct AnnotateArgs {
+    /// The NWB file (only read unless --in-place).
+    pub input: PathBuf,
+    /// Where the annotated copy goes (default `<name>_spikelab.nwb` beside the input).
+    #[arg(long, conflicts_with = "in_place")]
+    pub out: Option<PathBuf>,
+    /// Replace the input by the annotated file (atomically).
+    #[arg(long)]
+    pub in_place: bool,
+    /// Replace an existing --out file.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub meta: NwbMetaArgs,
+}
+
+/// Fills the metadata fields the file lacks (its own are kept) into a copy, or in place.
+pub fn annotate(a: AnnotateArgs) -> Result<()> {
+    anyhow::ensure!(
+        a.meta.given(),
+        "give the metadata with --nwb-meta (and --dandi to require DANDI's fields)"
+    );
+    let target = NwbOutArgs {
+        nwb: Some(a.input.clone()),
+        nwb_out: a.out.clone(),
+        in_place: a.in_place,
+        meta: a.meta.clone(),
+    }
+    .target(a.force)?
+    .context("the input is required")?;
+    let src = target
+        .source
+        .clone()
+        .with_context(|| format!("{} does not exist", a.input.display()))?;
+    #[cfg(feature = "hdf5")]
+    {
+        spikelab_data::io::nwb::add_metadata(&src, &target.dest, &target.add_options(&a.meta)?)?;
+        println!("wrote {}", target.dest.display());
+        Ok(())
+    }
+    #[cfg(not(feature = "hdf5"))]
+    anyhow::bail!("{}: NWB needs the `hdf5` feature", src.display())
+}

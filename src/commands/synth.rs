@@ -29,6 +29,7 @@
 //! `[neuron, bin]` u32 counts at `--bin-s`; molds `[trajectory, time, output]` f64 plus
 //! `Y.u.npy` inputs; twobody `[trial, body, (m, x, y, vx, vy), step]` f64.
 
+use super::nwb_out::NwbMetaArgs;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -69,6 +70,8 @@ pub struct CommonArgs {
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub nwb: NwbMetaArgs,
 }
 
 fn seq() -> SequencesRecipe {
@@ -275,6 +278,7 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
 fn sequences(a: SequencesArgs) -> Result<()> {
     let (out, tp) = (&a.common.out, truth_path(&a.common.out));
     recipes::check_writable(&[out, &tp], a.common.force)?;
+    a.common.nwb.check_before(recipes::is_nwb(out))?;
     let recipe = SequencesRecipe {
         background: a.background,
         variable: a.variable,
@@ -300,6 +304,7 @@ fn sequences(a: SequencesArgs) -> Result<()> {
     };
     let (raster, truth) = recipe.generate(a.common.seed)?;
     recipe.write(out, &raster, &truth, a.common.force)?;
+    a.common.nwb.annotate(out)?;
     let inserted: usize = truth.occurrences.iter().map(|o| o.n_inserted).sum();
     println!(
         "{}: {} neurons × {} bins of {} s, {} spikes; {} occurrences ({} member spikes inserted); truth: {}",
@@ -318,6 +323,7 @@ fn sequences(a: SequencesArgs) -> Result<()> {
 fn calcium(a: CalciumArgs) -> Result<()> {
     let (out, tp) = (&a.common.out, truth_path(&a.common.out));
     recipes::check_writable(&[out, &tp], a.common.force)?;
+    a.common.nwb.check_before(recipes::is_nwb(out))?;
     let recipe = CalciumRecipe {
         neurons: a.neurons,
         rate_hz: a.rate_hz,
@@ -331,6 +337,7 @@ fn calcium(a: CalciumArgs) -> Result<()> {
     };
     let (traces, truth, spikes) = recipe.generate(a.common.seed)?;
     recipe.write(out, &traces, &truth, a.common.force)?;
+    a.common.nwb.annotate(out)?;
     println!(
         "{}: {} frames × {} neurons at {} Hz ({:?}), {} spikes, ν = {:.3}; truth: {}",
         out.display(),
@@ -352,6 +359,7 @@ fn lif(a: LifArgs) -> Result<()> {
         &paths.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
         a.common.force,
     )?;
+    a.common.nwb.check_before(recipes::is_nwb(out))?;
     let recipe = LifRecipe {
         duration_s: a.duration_s,
         dt_s: a.dt_s,
@@ -363,6 +371,7 @@ fn lif(a: LifArgs) -> Result<()> {
     let (sim, truth) = p.generate_with_progress(a.common.seed, |s, _| pb.set_position(s as u64))?;
     pb.finish_and_clear();
     recipe.write(out, &sim, &truth, a.common.force)?;
+    a.common.nwb.annotate(out)?;
     println!(
         "{}: {} s of {} populations, mean rates {:?} Hz, {} recorded neurons; truth: {}",
         out.display(),
@@ -382,6 +391,7 @@ fn lif(a: LifArgs) -> Result<()> {
 fn poisson(a: PoissonArgs) -> Result<()> {
     let (out, tp) = (&a.common.out, truth_path(&a.common.out));
     recipes::check_writable(&[out, &tp], a.common.force)?;
+    a.common.nwb.check_before(recipes::is_nwb(out))?;
     let recipe = PoissonRecipe {
         neurons: a.neurons,
         rate_hz: a.rate_hz,
@@ -392,6 +402,7 @@ fn poisson(a: PoissonArgs) -> Result<()> {
     };
     let (trains, truth) = recipe.generate(a.common.seed)?;
     recipe.write(out, &trains, &truth, a.common.force)?;
+    a.common.nwb.annotate(out)?;
     println!(
         "{}: {} neurons, {} s, {} spikes; truth: {}",
         out.display(),
@@ -405,6 +416,7 @@ fn poisson(a: PoissonArgs) -> Result<()> {
 
 fn molds(a: MoldsArgs) -> Result<()> {
     let out = &a.common.out;
+    a.common.nwb.check_before(false)?;
     let paths = MoldsDataset::paths(out);
     recipes::check_writable(&paths.each_ref().map(|p| p.as_path()), a.common.force)?;
     let spec = MoldsSpec {
@@ -433,6 +445,7 @@ fn molds(a: MoldsArgs) -> Result<()> {
 
 fn twobody(a: TwoBodyArgs) -> Result<()> {
     let out = &a.common.out;
+    a.common.nwb.check_before(false)?;
     let tp = truth_path(out);
     recipes::check_writable(&[out, &tp], a.common.force)?;
     let params = TwoBodyParams {

@@ -107,6 +107,30 @@ pub fn add_time_intervals(
     edit_copy(src, dst, opts, |file| write_table(file, table))
 }
 
+/// Writes a copy of the NWB file `src` to `dst` with the metadata of `opts` filled in where the
+/// file has none (`dst == src` edits the file itself, atomically, with `opts.overwrite`); with
+/// `opts.metadata.dandi`, a result still missing a DANDI field is refused. This makes any NWB
+/// file spikelab (or another tool) wrote ready for DANDI without touching its data.
+///
+/// # Example
+/// ```
+/// use spikelab_data::SpikeTrains;
+/// use spikelab_data::io::nwb::{self, NwbAddOptions, NwbMetadata, NwbSubject, NwbWriteOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let (src, dst) = (dir.path().join("u.nwb"), dir.path().join("u_dandi.nwb"));
+/// nwb::write_units(&src, &SpikeTrains::new(vec![vec![0.5]], 0.0, 1.0)?, &NwbWriteOptions::new("one unit"))?;
+/// let metadata = NwbMetadata {
+///     subject: Some(NwbSubject::new("m3", "Mus musculus", "M", "P60D")),
+///     dandi: true,
+///     ..Default::default()
+/// };
+/// nwb::add_metadata(&src, &dst, &NwbAddOptions { metadata, ..Default::default() })?;
+/// # Ok::<(), spikelab_data::DataError>(())
+/// ```
+pub fn add_metadata(src: &Path, dst: &Path, opts: &NwbAddOptions) -> Result<()> {
+    edit_copy(src, dst, opts, |_| Ok(()))
+}
+
 /// Options of [`add_roi_response_series`].
 ///
 /// # Example

@@ -63,7 +63,9 @@ mod timeseries;
 mod units;
 mod window;
 
-pub use append::{NwbAddOptions, RoiSeriesOptions, add_roi_response_series, add_time_intervals};
+pub use append::{
+    NwbAddOptions, RoiSeriesOptions, add_metadata, add_roi_response_series, add_time_intervals,
+};
 pub use inspect::{NwbSummary, SeriesSummary, UnitsSummary, inspect};
 pub use intervals::{read_time_intervals, write_time_intervals};
 pub use metadata::{NwbImaging, NwbMetadata, NwbSubject};
