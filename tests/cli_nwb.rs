@@ -11,6 +11,15 @@ use std::process::Command;
 use spikelab_data::io::nwb::{self, NwbWriteOptions};
 use spikelab_data::{ColumnValues, SpikeTrains};
 
+/// The tests run one at a time: HDF5 opens files without `O_CLOEXEC`, so a process spawned by
+/// one test while another holds an HDF5 file open inherits its descriptor and file lock, and
+/// the next open of that file fails with "unable to lock file".
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn spikelab(args: &[&str], dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_spikelab"))
         .args(args)
@@ -97,6 +106,7 @@ fn inspector_passes(files: &[PathBuf]) {
 
 #[test]
 fn calcium_results_go_into_nwb_linked_to_the_rois() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();
@@ -183,6 +193,7 @@ fn calcium_results_go_into_nwb_linked_to_the_rois() {
 
 #[test]
 fn convseq_events_go_into_a_copy_of_the_units_file() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();
@@ -242,6 +253,7 @@ fn convseq_events_go_into_a_copy_of_the_units_file() {
 
 #[test]
 fn convert_writes_metadata_and_the_sampling_resolution() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();
@@ -267,6 +279,7 @@ fn convert_writes_metadata_and_the_sampling_resolution() {
 
 #[test]
 fn neulvm_outputs_and_annotate_take_the_metadata() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();

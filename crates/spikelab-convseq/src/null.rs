@@ -122,13 +122,7 @@ pub fn alpha_random_filters(
     opts: &AlphaOptions,
     seed: u64,
 ) -> Result<NullStats> {
-    check_raster(raster)?;
-    let (n, w) = (raster.n_neurons(), width_bins);
-    if w < 2 || w as u64 > raster.n_bins() {
-        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
-    }
-    let p = w / 2;
-    let l = raster.n_bins() as usize + 2 * p + 1 - w;
+    let (n, w, p, l) = null_geometry(raster, width_bins)?;
     let pool_rows = POOL_ROWS.max(n);
     let csr = Csr::new(raster);
     let pool = softmax_pool(pool_rows, w, seed);
@@ -196,13 +190,7 @@ pub(crate) fn alpha_random_filters_bounded(
     seed: u64,
     window: usize,
 ) -> Result<NullStats> {
-    check_raster(raster)?;
-    let (n, w) = (raster.n_neurons(), width_bins);
-    if w < 2 || w as u64 > raster.n_bins() {
-        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
-    }
-    let p = w / 2;
-    let l = raster.n_bins() as usize + 2 * p + 1 - w;
+    let (n, w, p, l) = null_geometry(raster, width_bins)?;
     let window = window.min(l);
     let pool_rows = POOL_ROWS.max(n);
     let pool = softmax_pool(pool_rows, w, seed);
@@ -511,4 +499,15 @@ pub fn alpha_random_filters_dense(
         batch_idx += 1;
     }
     finish(NullKind::RandomFilters, opts.rule, &per)
+}
+
+/// Checks the raster and filter width of a null and returns (N, W, P = W/2, L = T + 2P + 1 − W).
+fn null_geometry(raster: &SparseRaster, width_bins: usize) -> Result<(usize, usize, usize, usize)> {
+    check_raster(raster)?;
+    let (n, w) = (raster.n_neurons(), width_bins);
+    if w < 2 || w as u64 > raster.n_bins() {
+        return Err(ConvSeqError::param("width_bins", "need 2 ≤ W ≤ T"));
+    }
+    let p = w / 2;
+    Ok((n, w, p, raster.n_bins() as usize + 2 * p + 1 - w))
 }

@@ -182,7 +182,8 @@ impl TimeIntervals {
     }
 }
 
-fn check_column_name(what: &'static str, name: &str) -> Result<()> {
+/// A name usable as an HDF5 object name: non-empty, no `/`, not `.` or `..`.
+pub(crate) fn check_column_name(what: &'static str, name: &str) -> Result<()> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Err(DataError::param(
             what,

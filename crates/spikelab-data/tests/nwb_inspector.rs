@@ -19,6 +19,15 @@ use spikelab_data::{
     CalciumTraces, ColumnValues, DataError, PopulationActivity, SpikeTrains, TimeIntervals,
 };
 
+/// The tests run one at a time: HDF5 opens files without `O_CLOEXEC`, so a process spawned by
+/// one test while another holds an HDF5 file open inherits its descriptor and file lock, and
+/// the next open of that file fails with "unable to lock file".
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn metadata() -> NwbMetadata {
     NwbMetadata {
         session_id: Some("day2".into()),
@@ -160,6 +169,7 @@ fn write_all(dir: &Path) {
 
 #[test]
 fn every_nwb_file_spikelab_writes_passes_nwbinspector_dandi() {
+    let _serial = serial();
     let py = spikelab_datasets::python(&["nwbinspector"]);
     let dir = tempfile::tempdir().unwrap();
     write_all(dir.path());
@@ -199,6 +209,7 @@ fn every_nwb_file_spikelab_writes_passes_nwbinspector_dandi() {
 
 #[test]
 fn metadata_round_trips_and_dandi_refuses_missing_fields() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let st = trains();
     let mut opts = units_opts("no subject");
@@ -226,6 +237,7 @@ fn metadata_round_trips_and_dandi_refuses_missing_fields() {
 
 #[test]
 fn intervals_and_added_series_round_trip_and_never_touch_the_source() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("ophys.nwb");
     let tr = traces();
@@ -330,6 +342,7 @@ fn add(overwrite: bool) -> NwbAddOptions {
 
 #[test]
 fn a_copy_of_a_users_file_gets_missing_metadata_and_keeps_its_own() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("user.nwb");
     let mut own = units_opts("user's session");

@@ -139,13 +139,7 @@ fn nwb_err(path: &Path, reason: impl Into<String>) -> DataError {
 }
 
 fn check_name(what: &'static str, name: &str) -> Result<()> {
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(DataError::param(
-            what,
-            format!("{name:?} is not a valid HDF5 object name (non-empty, no '/')"),
-        ));
-    }
-    Ok(())
+    crate::intervals::check_column_name(what, name)
 }
 
 fn open(path: &Path) -> Result<File> {

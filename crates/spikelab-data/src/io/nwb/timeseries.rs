@@ -62,14 +62,12 @@ pub(super) fn scale<'a>(data: &Dataset, values: impl IntoIterator<Item = &'a mut
     }
 }
 
-/// `data` of a series group as **time × columns** (1-D data is one column), with
-/// `data * conversion + offset` applied when those attributes are not 1 and 0, and the rate of
-/// its time base (`None` when unknown). `columns` names the second axis in errors.
-pub(super) fn read_time_major(
+/// The `data` dataset of a series group and its (time, columns) size; 1-D data is one column.
+pub(super) fn time_major_data(
     g: &Group,
     series: &str,
     columns: &str,
-) -> R<(Array2<f64>, Option<f64>)> {
+) -> R<(hdf5::Dataset, usize, usize)> {
     let data = g
         .dataset("data")
         .map_err(|_| Msg(format!("{series}/data is missing")))?;
@@ -82,6 +80,18 @@ pub(super) fn read_time_major(
             )));
         }
     };
+    Ok((data, t, n))
+}
+
+/// `data` of a series group as **time × columns** (1-D data is one column), with
+/// `data * conversion + offset` applied when those attributes are not 1 and 0, and the rate of
+/// its time base (`None` when unknown). `columns` names the second axis in errors.
+pub(super) fn read_time_major(
+    g: &Group,
+    series: &str,
+    columns: &str,
+) -> R<(Array2<f64>, Option<f64>)> {
+    let (data, t, n) = time_major_data(g, series, columns)?;
     crate::io::hdf5_guard::check_dataset_size(&data).ctx(|| format!("reading {series}/data"))?;
     let mut values = data
         .read_raw::<f64>()

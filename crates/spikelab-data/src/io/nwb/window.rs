@@ -9,7 +9,7 @@ use ndarray::{Array2, Axis, s};
 
 use super::h5::{ds_1d_i64, neurodata_type, read_checked, read_index};
 use super::ophys::find_series;
-use super::timeseries::{scale, time_base};
+use super::timeseries::{scale, time_base, time_major_data};
 use super::{Msg, R, nwb_err, open};
 use crate::error::{DataError, Result};
 use crate::{CalciumTraces, SpikeTrains};
@@ -471,18 +471,7 @@ fn ophys_window_in(file: &hdf5::File, series: &str, t_start: f64, t_stop: f64) -
             "{series} is not a RoiResponseSeries (neurodata_type {ty:?})"
         )));
     }
-    let data = rrs
-        .dataset("data")
-        .map_err(|_| Msg(format!("{series}/data is missing")))?;
-    let (t, n) = match data.shape().as_slice() {
-        [t] => (*t, 1),
-        [t, n] => (*t, *n),
-        other => {
-            return Err(Msg(format!(
-                "{series}/data: expected time × ROIs (1-D or 2-D), got shape {other:?}"
-            )));
-        }
-    };
+    let (data, t, n) = time_major_data(&rrs, series, "ROIs")?;
     let no_rate = || {
         Msg(format!(
             "{series} has neither starting_time@rate nor at least two timestamps: frame rate unknown"
