@@ -331,43 +331,28 @@ fn write_nwb_results(
             unit,
         )
     };
-    if let Some(src) = &t.source {
-        return Ok(nwb::add_roi_response_series(
+    Ok(match &t.source {
+        Some(src) => nwb::add_roi_response_series(
             src,
             &t.dest,
             values.view(),
             rate_hz,
             &opts,
             &t.add_options(meta)?,
-        )?);
-    }
-    // A new file: the traces first (in a temporary sibling), then the results linked to them.
-    let tmp = t
-        .dest
-        .with_file_name(format!(".spikelab-traces-{}.nwb", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let written = nwb::write_ophys(
-        &tmp,
-        traces,
-        &OphysWriteOptions::new("calcium traces and spike inference written by spikelab")
-            .with_metadata(meta.metadata()?),
-    )
-    .map_err(anyhow::Error::from)
-    .and_then(|()| {
-        Ok(nwb::add_roi_response_series(
-            &tmp,
+        )?,
+        None => nwb::write_ophys_with_series(
             &t.dest,
+            traces,
             values.view(),
             rate_hz,
-            &opts,
-            &nwb::NwbAddOptions {
+            &OphysWriteOptions {
                 overwrite: t.overwrite,
-                ..Default::default()
+                ..OphysWriteOptions::new("calcium traces and spike inference written by spikelab")
+                    .with_metadata(meta.metadata()?)
             },
-        )?)
-    });
-    let _ = std::fs::remove_file(&tmp);
-    written
+            &opts,
+        )?,
+    })
 }
 
 #[cfg(not(feature = "hdf5"))]

@@ -55,12 +55,7 @@ impl NwbMetaArgs {
     /// DANDI fields are a warning on stderr.
     #[cfg(feature = "hdf5")]
     pub fn metadata(&self) -> Result<spikelab_data::io::nwb::NwbMetadata> {
-        use spikelab_data::io::nwb::NwbMetadata;
-        let mut meta = match &self.nwb_meta {
-            Some(p) => NwbMetadata::from_toml_file(p)?,
-            None => NwbMetadata::default(),
-        };
-        meta.dandi |= self.dandi;
+        let meta = self.load()?;
         meta.validate()?;
         let missing = meta.dandi_missing();
         if !missing.is_empty() {
@@ -73,18 +68,27 @@ impl NwbMetaArgs {
     }
 }
 
+impl NwbMetaArgs {
+    /// `--nwb-meta` (or no metadata) with `--dandi` applied, not yet checked for DANDI: a copy
+    /// of a user's file may hold what the TOML lacks.
+    #[cfg(feature = "hdf5")]
+    fn load(&self) -> Result<spikelab_data::io::nwb::NwbMetadata> {
+        let mut meta = match &self.nwb_meta {
+            Some(p) => spikelab_data::io::nwb::NwbMetadata::from_toml_file(p)?,
+            None => Default::default(),
+        };
+        meta.dandi |= self.dandi;
+        Ok(meta)
+    }
+}
+
 impl NwbTarget {
     /// Options for adding to a copy of the user's file, with the metadata of `meta`.
     #[cfg(feature = "hdf5")]
     pub fn add_options(&self, meta: &NwbMetaArgs) -> Result<spikelab_data::io::nwb::NwbAddOptions> {
-        let mut metadata = match &meta.nwb_meta {
-            Some(p) => spikelab_data::io::nwb::NwbMetadata::from_toml_file(p)?,
-            None => Default::default(),
-        };
-        metadata.dandi |= meta.dandi;
         Ok(spikelab_data::io::nwb::NwbAddOptions {
             overwrite: self.overwrite,
-            metadata,
+            metadata: meta.load()?,
         })
     }
 }
@@ -100,7 +104,7 @@ impl NwbOutArgs {
         let dest = match (&self.nwb_out, self.in_place, exists) {
             (Some(out), _, _) => out.clone(),
             (None, true, _) | (None, false, false) => nwb.clone(),
-            (None, false, true) => copy_name(nwb)?,
+            (None, false, true) => copy_path(nwb)?,
         };
         let overwrite = force || (self.in_place && dest == *nwb);
         spikelab_data::io::check_writable(&dest, overwrite)?;
@@ -110,14 +114,6 @@ impl NwbOutArgs {
             overwrite,
         }))
     }
-}
-
-/// `<dir>/<stem>_spikelab.nwb` beside `nwb`.
-fn copy_name(nwb: &Path) -> Result<PathBuf> {
-    let stem = nwb
-        .file_stem()
-        .with_context(|| format!("{} has no file name", nwb.display()))?;
-    Ok(nwb.with_file_name(format!("{}_spikelab.nwb", stem.to_string_lossy())))
 }
 
 impl NwbMetaArgs {
@@ -206,4 +202,14 @@ pub fn annotate(a: AnnotateArgs) -> Result<()> {
     }
     #[cfg(not(feature = "hdf5"))]
     anyhow::bail!("{}: NWB needs the `hdf5` feature", src.display())
+}
+
+#[cfg(feature = "hdf5")]
+fn copy_path(nwb: &Path) -> Result<PathBuf> {
+    Ok(spikelab_data::io::nwb::default_copy_path(nwb))
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn copy_path(nwb: &Path) -> Result<PathBuf> {
+    anyhow::bail!("{}: NWB needs the `hdf5` feature", nwb.display())
 }

@@ -1,7 +1,7 @@
 //! Results added to a user's NWB file: a copy of it with the new objects (or, asked for, the
 //! file itself, replaced atomically). The source is only read.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hdf5::{File, ObjectReference1};
 use ndarray::ArrayView2;
@@ -9,8 +9,10 @@ use ndarray::ArrayView2;
 use super::h5::*;
 use super::intervals::write_table;
 use super::metadata::{NwbMetadata, dandi_missing_in};
+use super::ophys::OphysWriteOptions;
 use super::ophys::find_series;
 use super::{CORE, Ctx, HDMF, Msg, R, check_name, nwb_err, open};
+use crate::CalciumTraces;
 use crate::error::{DataError, Result};
 use crate::intervals::TimeIntervals;
 
@@ -235,87 +237,173 @@ pub fn add_roi_response_series(
     if values.iter().any(|v| v.is_infinite()) {
         return Err(DataError::param("values", "hold an infinite value"));
     }
-    let at = format!("/processing/{}/{}", opts.module, opts.name);
+    check_series(values, rate_hz, opts)?;
     edit_copy(src, dst, add, |file| {
-        let like = match &opts.rois_from {
-            Some(p) => p.clone(),
-            None => {
-                let n = values.ncols();
-                find_series(file)?
-                    .into_iter()
-                    .find(|s| series_rois(file, s).is_ok_and(|r| r.len() == n))
-                    .ok_or_else(|| {
-                        Msg(format!(
-                            "no RoiResponseSeries with {n} ROIs to link the new series to; name one with rois_from"
-                        ))
-                    })?
-            }
-        };
-        let rois = series_rois(file, &like)?;
-        if rois.len() != values.ncols() {
-            return Err(Msg(format!(
-                "{like} has {} ROIs but the new data has {} columns",
-                rois.len(),
-                values.ncols()
-            )));
-        }
-        let like_g = file.group(&like)?;
-        let table: ObjectReference1 = like_g
-            .dataset("rois")
-            .and_then(|d| d.attr("table"))
-            .and_then(|a| a.read_scalar())
-            .ctx(|| format!("{like}/rois@table"))?;
-        let t0 = match opts.starting_time_s {
-            Some(t) => t,
-            None => {
-                let frames = like_g.dataset("data").map(|d| d.shape()[0]).unwrap_or(0);
-                super::timeseries::time_base(&like_g, frames)?
-                    .1
-                    .unwrap_or(0.0)
-            }
-        };
-
-        let processing = file
-            .group("processing")
-            .ctx(|| "group /processing".to_string())?;
-        let module = match processing.group(&opts.module) {
-            Ok(g) => g,
-            Err(_) => {
-                let g = group(&processing, &opts.module)?;
-                typed(&g, "ProcessingModule", CORE)?;
-                attr_str(&g, "description", "optical physiology processed data")?;
-                g
-            }
-        };
-        if module.link_exists(&opts.name) {
-            return Err(Msg(format!("{at} exists already; choose another name")));
-        }
-        let rrs = group(&module, &opts.name)?;
-        typed(&rrs, "RoiResponseSeries", CORE)?;
-        attr_str(&rrs, "description", &opts.description)?;
-        attr_str(&rrs, "comments", "NaN where undefined")?;
-        let data = mat2(&rrs, "data", &values.to_owned(), true)?;
-        attr_str(&data, "unit", &opts.unit)?;
-        attr_f64(&data, "conversion", 1.0)?;
-        attr_f64(&data, "offset", 0.0)?;
-        attr_f64(&data, "resolution", -1.0)?;
-        let st = scalar(&rrs, "starting_time", &t0)?;
-        attr_f64(&st, "rate", rate_hz)?;
-        attr_str(&st, "unit", "seconds")?;
-        let r = vec1(&rrs, "rois", &rois, false)?;
-        typed(&r, "DynamicTableRegion", HDMF)?;
-        attr_str(
-            &r,
-            "description",
-            "the ROIs of the columns, as in the series they come from",
-        )?;
-        r.new_attr::<ObjectReference1>()
-            .create("table")
-            .and_then(|a| a.write_scalar(&table))
-            .ctx(|| format!("{at}/rois@table"))?;
-        Ok(())
+        write_series(file, values, rate_hz, opts)
     })?;
-    Ok(at)
+    Ok(series_path(opts))
+}
+
+/// The HDF5 path of the series [`RoiSeriesOptions`] names.
+fn series_path(opts: &RoiSeriesOptions) -> String {
+    format!("/processing/{}/{}", opts.module, opts.name)
+}
+
+/// Checks what [`add_roi_response_series`] and [`write_ophys_with_series`] take.
+fn check_series(values: ArrayView2<'_, f64>, rate_hz: f64, opts: &RoiSeriesOptions) -> Result<()> {
+    check_name("name", &opts.name)?;
+    check_name("module", &opts.module)?;
+    if !(rate_hz.is_finite() && rate_hz > 0.0) {
+        return Err(DataError::param(
+            "rate_hz",
+            format!("must be > 0 Hz, got {rate_hz}"),
+        ));
+    }
+    if let Some(t) = opts.starting_time_s
+        && !t.is_finite()
+    {
+        return Err(DataError::param(
+            "starting_time_s",
+            format!("must be finite, got {t}"),
+        ));
+    }
+    if values.iter().any(|v| v.is_infinite()) {
+        return Err(DataError::param("values", "hold an infinite value"));
+    }
+    Ok(())
+}
+
+/// Writes the series into an open file whose `RoiResponseSeries` it links to.
+fn write_series(
+    file: &File,
+    values: ArrayView2<'_, f64>,
+    rate_hz: f64,
+    opts: &RoiSeriesOptions,
+) -> R<()> {
+    let at = series_path(opts);
+    let like = match &opts.rois_from {
+        Some(p) => p.clone(),
+        None => {
+            let n = values.ncols();
+            find_series(file)?
+                .into_iter()
+                .find(|s| series_rois(file, s).is_ok_and(|r| r.len() == n))
+                .ok_or_else(|| {
+                    Msg(format!(
+                        "no RoiResponseSeries with {n} ROIs to link the new series to; name one with rois_from"
+                    ))
+                })?
+        }
+    };
+    let rois = series_rois(file, &like)?;
+    if rois.len() != values.ncols() {
+        return Err(Msg(format!(
+            "{like} has {} ROIs but the new data has {} columns",
+            rois.len(),
+            values.ncols()
+        )));
+    }
+    let like_g = file.group(&like)?;
+    let table: ObjectReference1 = like_g
+        .dataset("rois")
+        .and_then(|d| d.attr("table"))
+        .and_then(|a| a.read_scalar())
+        .ctx(|| format!("{like}/rois@table"))?;
+    let t0 = match opts.starting_time_s {
+        Some(t) => t,
+        None => {
+            let frames = like_g.dataset("data").map(|d| d.shape()[0]).unwrap_or(0);
+            super::timeseries::time_base(&like_g, frames)?
+                .1
+                .unwrap_or(0.0)
+        }
+    };
+
+    let processing = file
+        .group("processing")
+        .ctx(|| "group /processing".to_string())?;
+    let module = match processing.group(&opts.module) {
+        Ok(g) => g,
+        Err(_) => {
+            let g = group(&processing, &opts.module)?;
+            typed(&g, "ProcessingModule", CORE)?;
+            attr_str(&g, "description", "optical physiology processed data")?;
+            g
+        }
+    };
+    if module.link_exists(&opts.name) {
+        return Err(Msg(format!("{at} exists already; choose another name")));
+    }
+    let rrs = group(&module, &opts.name)?;
+    typed(&rrs, "RoiResponseSeries", CORE)?;
+    attr_str(&rrs, "description", &opts.description)?;
+    attr_str(&rrs, "comments", "NaN where undefined")?;
+    let data = mat2(&rrs, "data", &values.to_owned(), true)?;
+    attr_str(&data, "unit", &opts.unit)?;
+    attr_f64(&data, "conversion", 1.0)?;
+    attr_f64(&data, "offset", 0.0)?;
+    attr_f64(&data, "resolution", -1.0)?;
+    let st = scalar(&rrs, "starting_time", &t0)?;
+    attr_f64(&st, "rate", rate_hz)?;
+    attr_str(&st, "unit", "seconds")?;
+    let r = vec1(&rrs, "rois", &rois, false)?;
+    typed(&r, "DynamicTableRegion", HDMF)?;
+    attr_str(
+        &r,
+        "description",
+        "the ROIs of the columns, as in the series they come from",
+    )?;
+    r.new_attr::<ObjectReference1>()
+        .create("table")
+        .and_then(|a| a.write_scalar(&table))
+        .ctx(|| format!("{at}/rois@table"))?;
+    Ok(())
+}
+
+/// Writes a new NWB file holding `traces` (as [`write_ophys`](super::write_ophys)) and, in the
+/// same atomic write, `values` as the `RoiResponseSeries` of `series` linked to the traces'
+/// ROIs (as [`add_roi_response_series`]). Returns the new series' HDF5 path.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// use spikelab_data::CalciumTraces;
+/// use spikelab_data::io::nwb::{self, OphysWriteOptions, RoiSeriesOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("s.nwb");
+/// let traces = CalciumTraces::new(array![[1.0, 2.0], [1.5, 2.5]], 30.0)?;
+/// let rates = array![[f64::NAN, 0.0], [2.0, 0.5]];
+/// let at = nwb::write_ophys_with_series(&path, &traces, rates.view(), 30.0,
+///     &OphysWriteOptions::new("two ROIs"), &RoiSeriesOptions::default())?;
+/// assert_eq!(nwb::read_ophys_series(&path, &at)?.n_neurons(), 2);
+/// # Ok::<(), spikelab_data::DataError>(())
+/// ```
+pub fn write_ophys_with_series(
+    path: &Path,
+    traces: &CalciumTraces,
+    values: ArrayView2<'_, f64>,
+    rate_hz: f64,
+    ophys: &OphysWriteOptions,
+    series: &RoiSeriesOptions,
+) -> Result<String> {
+    check_series(values, rate_hz, series)?;
+    super::ophys::write_ophys_then(path, traces, ophys, |file| {
+        write_series(file, values, rate_hz, series)
+    })?;
+    Ok(series_path(series))
+}
+
+/// Where results go by default when added to the user's file `nwb`: `<stem>_spikelab.nwb`
+/// beside it.
+///
+/// ```
+/// use std::path::Path;
+/// let p = spikelab_data::io::nwb::default_copy_path(Path::new("data/session.nwb"));
+/// assert_eq!(p, Path::new("data/session_spikelab.nwb"));
+/// ```
+pub fn default_copy_path(nwb: &Path) -> PathBuf {
+    let stem = nwb.file_stem().unwrap_or_default().to_string_lossy();
+    nwb.with_file_name(format!("{stem}_spikelab.nwb"))
 }
 
 /// The `rois` region (row indices) of a `RoiResponseSeries`.

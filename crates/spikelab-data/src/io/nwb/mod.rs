@@ -65,6 +65,7 @@ mod window;
 
 pub use append::{
     NwbAddOptions, RoiSeriesOptions, add_metadata, add_roi_response_series, add_time_intervals,
+    default_copy_path, write_ophys_with_series,
 };
 pub use inspect::{NwbSummary, SeriesSummary, UnitsSummary, inspect};
 pub use intervals::{read_time_intervals, write_time_intervals};

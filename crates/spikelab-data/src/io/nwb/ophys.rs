@@ -212,6 +212,16 @@ impl Default for OphysWriteOptions {
 /// # Ok::<(), spikelab_data::DataError>(())
 /// ```
 pub fn write_ophys(path: &Path, traces: &CalciumTraces, opts: &OphysWriteOptions) -> Result<()> {
+    write_ophys_then(path, traces, opts, |_| Ok(()))
+}
+
+/// [`write_ophys`], then `then` adds to the open file within the same atomic write.
+pub(super) fn write_ophys_then(
+    path: &Path,
+    traces: &CalciumTraces,
+    opts: &OphysWriteOptions,
+    then: impl FnOnce(&File) -> R<()>,
+) -> Result<()> {
     check_name("series_name", &opts.series_name)?;
     check_name("device_name", &opts.device_name)?;
     if !opts.starting_time_s.is_finite() {
@@ -260,7 +270,8 @@ pub fn write_ophys(path: &Path, traces: &CalciumTraces, opts: &OphysWriteOptions
             .collect(),
     };
     write_atomically(path, &opts.session(), |file| {
-        write_ophys_groups(file, traces, opts, &masks)
+        write_ophys_groups(file, traces, opts, &masks)?;
+        then(file)
     })
 }
 
