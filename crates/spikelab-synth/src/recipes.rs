@@ -11,7 +11,9 @@
 //! | [`PoissonRecipe`] | Poisson/gamma spike trains | `[neuron, bin]` u32 counts; NWB `/units` |
 //!
 //! Every file is written through a temporary name and a rename, and the outputs are checked
-//! before anything is generated; nothing is overwritten unless `force`.
+//! before anything is generated; nothing is overwritten unless `force`. The NWB spike times of
+//! the sequences and Poisson recipes lie on a [`NWB_CLOCK_HZ`] sample clock (resolution
+//! 1/30 000 s), those of the LIF recipe on its time step.
 //!
 //! ```
 //! use spikelab_synth::recipes::PoissonRecipe;
@@ -71,19 +73,81 @@ fn write_truth<T: Serialize>(out: &Path, truth: &T, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Spike times at bin starts, for NWB `/units`.
+/// The sample clock of the spike times in the NWB `/units` that [`SequencesRecipe`] and
+/// [`PoissonRecipe`] write (30 kHz, a common extracellular rate): those files declare a spike
+/// time resolution of `1 / NWB_CLOCK_HZ` s.
+pub const NWB_CLOCK_HZ: f64 = 30_000.0;
+
+/// Spike times of a raster on the [`NWB_CLOCK_HZ`] sample clock, for NWB `/units`: each spike
+/// sits on a sample inside its bin, at least a quarter sample from either edge, chosen by a
+/// hash of (neuron, bin, spike), so the same raster always gives the same times and binning
+/// them at `r.bin_s()` gives `r` back. A bin shorter than 1.5 samples (50 µs) is an error.
 pub fn raster_to_trains(r: &SparseRaster) -> Result<SpikeTrains> {
-    let bin_s = r.bin_s();
+    let samples_per_bin = r.bin_s() * NWB_CLOCK_HZ;
+    if samples_per_bin < 1.5 {
+        return Err(SynthError::InvalidParameter {
+            name: "bin_s",
+            reason: format!(
+                "{} s bins are too short for spike times on a {NWB_CLOCK_HZ} Hz clock (NWB output needs bins of at least 50 µs)",
+                r.bin_s()
+            ),
+        });
+    }
     let trains = r
         .rows()
         .iter()
-        .map(|row| {
-            row.iter()
-                .flat_map(|&(b, c)| std::iter::repeat_n(b as f64 * bin_s, c as usize))
+        .enumerate()
+        .map(|(n, row)| {
+            let mut times: Vec<f64> = row
+                .iter()
+                .flat_map(|&(b, c)| {
+                    let lo = (b as f64 * samples_per_bin + 0.25).ceil();
+                    let hi = ((b as f64 + 1.0) * samples_per_bin - 0.25).floor();
+                    let choices = (hi - lo) as u64 + 1;
+                    (0..c).map(move |k| {
+                        let h = mix64(((n as u64) << 40) ^ (b << 8) ^ u64::from(k));
+                        (lo + (h % choices) as f64) / NWB_CLOCK_HZ
+                    })
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            times
+        })
+        .collect();
+    Ok(SpikeTrains::new(
+        trains,
+        0.0,
+        r.n_bins() as f64 * r.bin_s(),
+    )?)
+}
+
+/// SplitMix64's finaliser: a fixed, well-mixed hash of `x`.
+fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// `trains` with every time rounded to the nearest sample of [`NWB_CLOCK_HZ`] (order kept; a
+/// dead time may shrink by up to one sample).
+pub fn trains_on_clock(trains: &SpikeTrains) -> Result<SpikeTrains> {
+    let rounded = trains
+        .trains()
+        .iter()
+        .map(|t| {
+            t.iter()
+                .map(|&x| (x * NWB_CLOCK_HZ).round() / NWB_CLOCK_HZ)
+                .map(|x| x.clamp(trains.t_start_s(), trains.t_stop_s()))
                 .collect()
         })
         .collect();
-    Ok(SpikeTrains::new(trains, 0.0, r.n_bins() as f64 * bin_s)?)
+    Ok(SpikeTrains::with_ids(
+        rounded,
+        trains.unit_ids().to_vec(),
+        trains.t_start_s(),
+        trains.t_stop_s(),
+    )?)
 }
 
 /// `resolution_s`: the time step the spike times are on (`Units` `resolution`); `None` for
@@ -240,8 +304,8 @@ impl SequencesRecipe {
         .generate(seed)
     }
 
-    /// Writes the raster to `out` (NWB `/units` for `.nwb`; else `.npy`, dense or events) and
-    /// the truth next to it.
+    /// Writes the raster to `out` (NWB `/units` for `.nwb`, times from [`raster_to_trains`];
+    /// else `.npy`, dense or events) and the truth next to it.
     pub fn write(
         &self,
         out: &Path,
@@ -255,7 +319,7 @@ impl SequencesRecipe {
                 out,
                 &raster_to_trains(raster)?,
                 "spikelab synth sequences",
-                Some(raster.bin_s()),
+                Some(1.0 / NWB_CLOCK_HZ),
                 force,
             )?;
         } else if self.events {
@@ -493,7 +557,8 @@ impl PoissonRecipe {
             .generate(seed)
     }
 
-    /// Writes the trains (NWB `/units`, or `.npy` counts at `bin_s`) and the truth.
+    /// Writes the trains (NWB `/units`, times rounded to the [`NWB_CLOCK_HZ`] clock by
+    /// [`trains_on_clock`]; or `.npy` counts at `bin_s`) and the truth.
     pub fn write(
         &self,
         out: &Path,
@@ -503,7 +568,13 @@ impl PoissonRecipe {
     ) -> Result<()> {
         check_writable(&[out, &truth_path(out)], force)?;
         if is_nwb(out) {
-            write_units(out, trains, "spikelab synth poisson", None, force)?;
+            write_units(
+                out,
+                &trains_on_clock(trains)?,
+                "spikelab synth poisson",
+                Some(1.0 / NWB_CLOCK_HZ),
+                force,
+            )?;
         } else {
             let r = trains.bin(self.bin_s)?;
             io::write_atomic(out, force, |tmp| io::npy::write(tmp, r.counts(), true))?;
