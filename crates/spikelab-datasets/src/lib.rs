@@ -183,3 +183,94 @@ pub fn python(modules: &[&str]) -> PathBuf {
         ),
     }
 }
+
+/// The environment variable naming the folder that [`collect_nwb`] and [`NwbTestDir`] copy
+/// NWB files into (`scripts/test.sh` sets it and runs nwbinspector on what it collects).
+pub const NWB_COLLECT_ENV: &str = "SPIKELAB_NWB_COLLECT";
+
+/// Copies the NWB file `path` into the folder named by `$SPIKELAB_NWB_COLLECT`, under a name
+/// unique to this process and test; nothing when the variable is unset, and nothing for a
+/// file that is not HDF5 (a test's deliberately broken input). Panics when the copy fails, as
+/// a test helper should.
+pub fn collect_nwb(path: &Path) {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let Some(into) = std::env::var_os(NWB_COLLECT_ENV) else {
+        return;
+    };
+    let mut magic = [0u8; 8];
+    let is_hdf5 = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x89HDF\r\n\x1a\n";
+    if !is_hdf5 {
+        return;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = format!(
+        "{}-{}-{test}-{file}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let into = PathBuf::from(into);
+    std::fs::create_dir_all(&into)
+        .and_then(|()| std::fs::copy(path, into.join(name)))
+        .unwrap_or_else(|e| panic!("collecting {} into {}: {e}", path.display(), into.display()));
+}
+
+/// A temporary folder (removed on drop, like `tempfile::TempDir`) for a test that writes NWB
+/// files: on drop, every `.nwb` file in it, at any depth, goes through [`collect_nwb`] first.
+/// The NWB tests use it so that nwbinspector sees every file they wrote.
+///
+/// ```
+/// let dir = spikelab_datasets::NwbTestDir::new();
+/// assert!(dir.path().is_dir());
+/// ```
+pub struct NwbTestDir(tempfile::TempDir);
+
+impl NwbTestDir {
+    /// A new empty folder.
+    pub fn new() -> Self {
+        NwbTestDir(tempfile::tempdir().expect("creating a temporary folder"))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Default for NwbTestDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NwbTestDir {
+    fn drop(&mut self) {
+        if std::env::var_os(NWB_COLLECT_ENV).is_none() || std::thread::panicking() {
+            return;
+        }
+        let mut stack = vec![self.0.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for p in entries.flatten().map(|e| e.path()) {
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "nwb") {
+                    collect_nwb(&p);
+                }
+            }
+        }
+    }
+}
