@@ -314,6 +314,7 @@ fn nwb_bad_inputs() {
         &io::nwb::NwbWriteOptions::new("bad-input table"),
     )
     .unwrap();
+    spikelab_datasets::collect_nwb(&good);
     let bytes = std::fs::read(&good).unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("random bytes", b"not an hdf5 file at all".to_vec()),

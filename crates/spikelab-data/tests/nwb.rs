@@ -44,7 +44,7 @@ fn fixed_opts(desc: &str) -> NwbWriteOptions {
 
 #[test]
 fn units_round_trip_ragged_with_empty_unit_and_electrodes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let st = real_trains();
     assert!(st.total_spikes() > 100, "fixture should have spikes");
     assert!(st.train(2).is_empty());
@@ -61,7 +61,7 @@ fn units_round_trip_ragged_with_empty_unit_and_electrodes() {
     let rows: Vec<Vec<usize>> = (0..st.n_units())
         .map(|u| if u == 3 { vec![1, 2] } else { vec![u % 4] })
         .collect();
-    opts.electrodes = Some(NwbElectrodes::new(vec!["V1".into(); 4], rows));
+    opts.electrodes = Some(NwbElectrodes::new(vec!["VISp".into(); 4], rows));
     nwb::write_units(&p2, &st, &opts).unwrap();
     assert_eq!(nwb::read_units(&p2).unwrap(), st);
 
@@ -101,10 +101,19 @@ fn units_round_trip_ragged_with_empty_unit_and_electrodes() {
 
 #[test]
 fn units_edge_cases_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    // No units at all, a non-zero t_start, all-empty units.
+    let dir = spikelab_datasets::NwbTestDir::new();
+    // No units at all is refused (an empty Units table fails DANDI's checks); a non-zero
+    // t_start and all-empty units round-trip.
+    let none = dir.path().join("none.nwb");
+    let err = nwb::write_units(
+        &none,
+        &SpikeTrains::new(vec![], 0.0, 0.0).unwrap(),
+        &fixed_opts("none"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no units"), "{err}");
+    assert!(!none.exists());
     for (name, st) in [
-        ("none.nwb", SpikeTrains::new(vec![], 0.0, 0.0).unwrap()),
         (
             "offset.nwb",
             SpikeTrains::new(vec![vec![1.5, 2.5]], 1.0, 4.0).unwrap(),
@@ -118,28 +127,23 @@ fn units_edge_cases_round_trip() {
         nwb::write_units(&p, &st, &fixed_opts(name)).unwrap();
         assert_eq!(nwb::read_units(&p).unwrap(), st, "{name}");
     }
-    // Traces with no frames, and with frames but all NaN for one ROI.
-    for (name, tr) in [
-        (
-            "no_frames.nwb",
-            CalciumTraces::new(ndarray::Array2::zeros((0, 2)), 30.0).unwrap(),
-        ),
-        (
-            "nan_roi.nwb",
-            CalciumTraces::from_columns(&[vec![1.0, 2.0], vec![]], 30.0).unwrap(),
-        ),
-    ] {
-        let p = dir.path().join(name);
-        nwb::write_ophys(&p, &tr, &OphysWriteOptions::new(name)).unwrap();
-        let back = nwb::read_ophys(&p).unwrap();
-        assert_eq!(back.data().dim(), tr.data().dim(), "{name}");
-        assert_eq!(back.valid_lengths(), tr.valid_lengths(), "{name}");
-    }
+    // Traces with no frames are refused; frames but all NaN for one ROI round-trip.
+    let no_frames = CalciumTraces::new(ndarray::Array2::zeros((0, 2)), 30.0).unwrap();
+    let p = dir.path().join("no_frames.nwb");
+    let err = nwb::write_ophys(&p, &no_frames, &OphysWriteOptions::new("none")).unwrap_err();
+    assert!(err.to_string().contains("nothing to write"), "{err}");
+    assert!(!p.exists());
+    let tr = CalciumTraces::from_columns(&[vec![1.0, 2.0], vec![]], 30.0).unwrap();
+    let p = dir.path().join("nan_roi.nwb");
+    nwb::write_ophys(&p, &tr, &OphysWriteOptions::new("nan ROI")).unwrap();
+    let back = nwb::read_ophys(&p).unwrap();
+    assert_eq!(back.data().dim(), tr.data().dim());
+    assert_eq!(back.valid_lengths(), tr.valid_lengths());
 }
 
 #[test]
 fn ophys_round_trip_real_spikefinder_traces_with_nan_padding() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let tr = io::csv::read_calcium(
         &datasets::spikefinder_calcium(4, Split::Test).unwrap(),
         100.0,
@@ -211,7 +215,7 @@ fn ophys_round_trip_real_spikefinder_traces_with_nan_padding() {
 
 #[test]
 fn writers_refuse_to_overwrite_and_keep_the_old_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let p = dir.path().join("keep.nwb");
     let st = SpikeTrains::new(vec![vec![0.5]], 0.0, 1.0).unwrap();
     nwb::write_units(&p, &st, &fixed_opts("first")).unwrap();
@@ -256,6 +260,7 @@ fn writers_refuse_to_overwrite_and_keep_the_old_file() {
 }
 
 #[test]
+// Files broken on purpose: a plain temporary folder, not collected for nwbinspector.
 fn missing_spike_times_index_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("noindex.nwb");
@@ -297,7 +302,7 @@ fn missing_spike_times_index_is_a_typed_error() {
 
 #[test]
 fn not_an_hdf5_file_and_missing_files_are_typed_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     // A real non-HDF5 file from the bundled data.
     let csv = datasets::spikefinder_calcium(4, Split::Test).unwrap();
     for f in [
@@ -322,7 +327,7 @@ fn not_an_hdf5_file_and_missing_files_are_typed_errors() {
 
 #[test]
 fn ophys_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let p = dir.path().join("u.nwb");
     let st = SpikeTrains::new(vec![vec![0.1]], 0.0, 1.0).unwrap();
     nwb::write_units(&p, &st, &fixed_opts("units only")).unwrap();
@@ -358,7 +363,7 @@ fn fixed_attr<const N: usize>(loc: &hdf5::Location, name: &str, value: &str) {
 
 #[test]
 fn reads_foreign_layouts_fixed_strings_narrow_types_unsorted_timestamps() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let p = dir.path().join("foreign.nwb");
     {
         let f = hdf5::File::create(&p).unwrap();

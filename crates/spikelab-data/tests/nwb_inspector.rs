@@ -12,8 +12,8 @@ use std::process::Command;
 
 use ndarray::{Array2, array};
 use spikelab_data::io::nwb::{
-    self, ActivitySeries, NwbAddOptions, NwbElectrodes, NwbMetadata, NwbSubject, NwbWriteOptions,
-    OphysContainer, OphysDtype, OphysWriteOptions, RoiSeriesOptions,
+    self, ActivitySeries, NwbAddOptions, NwbElectrodes, NwbImaging, NwbMetadata, NwbSubject,
+    NwbWriteOptions, OphysContainer, OphysDtype, OphysWriteOptions, RoiSeriesOptions,
 };
 use spikelab_data::{
     CalciumTraces, ColumnValues, DataError, PopulationActivity, SpikeTrains, TimeIntervals,
@@ -44,6 +44,7 @@ fn metadata() -> NwbMetadata {
             ..NwbSubject::new("mouse-3", "Mus musculus", "F", "P90D")
         }),
         imaging: None,
+        spike_time_resolution_s: None,
         dandi: true,
     }
 }
@@ -171,7 +172,7 @@ fn write_all(dir: &Path) {
 fn every_nwb_file_spikelab_writes_passes_nwbinspector_dandi() {
     let _serial = serial();
     let py = spikelab_datasets::python(&["nwbinspector"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     write_all(dir.path());
     let n = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(n, 8, "eight files, nothing else (no temporary files left)");
@@ -201,6 +202,19 @@ fn every_nwb_file_spikelab_writes_passes_nwbinspector_dandi() {
         "{}",
         String::from_utf8_lossy(&specs.stderr)
     );
+    // A reader with no schema of its own (as matnwb generates its classes) loads all three
+    // namespaces from the file's cache and resolves the types spikelab writes.
+    let cached = Command::new(&py)
+        .args(["-c", "import sys\nfrom hdmf.spec import NamespaceCatalog\nfrom pynwb import NWBHDF5IO\nfrom pynwb.spec import NWBDatasetSpec, NWBGroupSpec, NWBNamespace\ncat = NamespaceCatalog(NWBGroupSpec, NWBDatasetSpec, NWBNamespace)\nNWBHDF5IO.load_namespaces(cat, sys.argv[1])\nprint(sorted(cat.namespaces), cat.get_namespace('core').version, [cat.get_spec('core', t).neurodata_type_inc for t in ['Units', 'RoiResponseSeries', 'TimeIntervals', 'ImagingPlane']])"])
+        .arg(dir.path().join("ophys_with_rates.nwb"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cached.stdout).trim(),
+        "['core', 'hdmf-common', 'hdmf-experimental'] 2.11.0 ['DynamicTable', 'TimeSeries', 'DynamicTable', 'NWBContainer']",
+        "{}",
+        String::from_utf8_lossy(&cached.stderr)
+    );
     // What is left are suggestions; print them for the log.
     for m in v["messages"].as_array().unwrap() {
         eprintln!("{}: {} ({})", m["file"], m["message"], m["importance"]);
@@ -210,7 +224,7 @@ fn every_nwb_file_spikelab_writes_passes_nwbinspector_dandi() {
 #[test]
 fn metadata_round_trips_and_dandi_refuses_missing_fields() {
     let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let st = trains();
     let mut opts = units_opts("no subject");
     opts.metadata.subject = None;
@@ -229,6 +243,32 @@ fn metadata_round_trips_and_dandi_refuses_missing_fields() {
     bad.metadata.dandi = false;
     let err = nwb::write_units(&dir.path().join("y.nwb"), &st, &bad).unwrap_err();
     assert!(err.to_string().contains("Mus musculus"), "{err}");
+    // DANDI mode: units need a resolution (the options' or the metadata's) and times in
+    // seconds; series need time as the longest axis.
+    let mut no_res = units_opts("no resolution");
+    no_res.spike_time_resolution_s = None;
+    let err = nwb::write_units(&dir.path().join("r.nwb"), &st, &no_res).unwrap_err();
+    assert!(
+        matches!(&err, DataError::DandiMetadata { missing } if missing == &["spike_time_resolution_s"]),
+        "{err}"
+    );
+    assert!(!dir.path().join("r.nwb").exists());
+    no_res.metadata.spike_time_resolution_s = Some(1.0 / 20_000.0);
+    nwb::write_units(&dir.path().join("r.nwb"), &st, &no_res).unwrap();
+    let summary = nwb::inspect(&dir.path().join("r.nwb")).unwrap();
+    assert_eq!(
+        summary.units.unwrap().spike_time_resolution_s,
+        Some(1.0 / 20_000.0)
+    );
+    let samples = SpikeTrains::new(vec![vec![300.0, 9000.0, 12_345.0]], 0.0, 20_000.0).unwrap();
+    let err =
+        nwb::write_units(&dir.path().join("s.nwb"), &samples, &units_opts("samples")).unwrap_err();
+    assert!(err.to_string().contains("sample indices"), "{err}");
+    let wide = CalciumTraces::new(Array2::zeros((3, 5)), 30.0).unwrap();
+    let err = nwb::write_ophys(&dir.path().join("w.nwb"), &wide, &ophys_opts("wide")).unwrap_err();
+    assert!(err.to_string().contains("transposed"), "{err}");
+    assert!(!dir.path().join("s.nwb").exists() && !dir.path().join("w.nwb").exists());
+
     let mut bad_res = units_opts("bad resolution");
     bad_res.spike_time_resolution_s = Some(0.0);
     assert!(nwb::write_units(&dir.path().join("y.nwb"), &st, &bad_res).is_err());
@@ -238,7 +278,7 @@ fn metadata_round_trips_and_dandi_refuses_missing_fields() {
 #[test]
 fn intervals_and_added_series_round_trip_and_never_touch_the_source() {
     let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let src = dir.path().join("ophys.nwb");
     let tr = traces();
     nwb::write_ophys(&src, &tr, &ophys_opts("source")).unwrap();
@@ -343,7 +383,7 @@ fn add(overwrite: bool) -> NwbAddOptions {
 #[test]
 fn a_copy_of_a_users_file_gets_missing_metadata_and_keeps_its_own() {
     let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let src = dir.path().join("user.nwb");
     let mut own = units_opts("user's session");
     own.metadata.subject = None;
@@ -392,4 +432,60 @@ fn a_copy_of_a_users_file_gets_missing_metadata_and_keeps_its_own() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&lab.stdout).trim(), "their lab");
+}
+
+#[test]
+fn imaging_metadata_fills_planes_nobody_described_and_keeps_described_ones() {
+    let _serial = serial();
+    let dir = spikelab_datasets::NwbTestDir::new();
+    let (plain, described) = (dir.path().join("plain.nwb"), dir.path().join("visal.nwb"));
+    let mut opts = ophys_opts("no imaging metadata");
+    opts.location = "unknown".into();
+    opts.indicator = "unknown".into();
+    opts.metadata.subject = None;
+    opts.metadata.dandi = false;
+    nwb::write_ophys(&plain, &traces(), &opts).unwrap();
+    let mut own = ophys_opts("their own plane");
+    own.location = "VISal".into();
+    nwb::write_ophys(&described, &traces(), &own).unwrap();
+    let meta = NwbAddOptions {
+        metadata: NwbMetadata {
+            imaging: Some(NwbImaging {
+                location: Some("VISp".into()),
+                indicator: Some("GCaMP6f".into()),
+                ..Default::default()
+            }),
+            ..metadata()
+        },
+        ..Default::default()
+    };
+    let (plain_out, described_out) = (dir.path().join("a.nwb"), dir.path().join("b.nwb"));
+    nwb::add_metadata(&plain, &plain_out, &meta).unwrap();
+    nwb::add_metadata(&described, &described_out, &meta).unwrap();
+    let py = spikelab_datasets::python(&["nwbinspector", "pynwb"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/nwbinspector_check.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .args([&plain_out, &described_out])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let planes = Command::new(&py)
+        .args([
+            "-c",
+            "import pynwb, sys\nfor f in sys.argv[1:]:\n    p = pynwb.NWBHDF5IO(f, 'r').read().imaging_planes['ImagingPlane']\n    print(p.location, p.indicator)",
+        ])
+        .args([&plain_out, &described_out])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&planes.stdout).trim(),
+        "VISp GCaMP6f\nVISal GCaMP6s",
+        "{}",
+        String::from_utf8_lossy(&planes.stderr)
+    );
 }

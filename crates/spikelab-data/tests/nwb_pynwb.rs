@@ -96,7 +96,7 @@ fn real_trains() -> SpikeTrains {
 fn spikelab_files_read_in_pynwb_and_validate() {
     let _serial = serial();
     let py = datasets::python(&["pynwb"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
 
     // Units with electrodes.
     let st = real_trains();
@@ -107,7 +107,7 @@ fn spikelab_files_read_in_pynwb_and_validate() {
     let rows: Vec<Vec<usize>> = (0..st.n_units())
         .map(|u| if u % 2 == 0 { vec![u % 3] } else { vec![0, 2] })
         .collect();
-    opts.electrodes = Some(NwbElectrodes::new(vec!["V1".into(); 3], rows.clone()));
+    opts.electrodes = Some(NwbElectrodes::new(vec!["VISp".into(); 3], rows.clone()));
     nwb::write_units(&units_path, &st, &opts).unwrap();
 
     let seen = pynwb_check(&py, &["read", units_path.to_str().unwrap()]);
@@ -204,7 +204,7 @@ fn spikelab_files_read_in_pynwb_and_validate() {
 fn pynwb_files_read_in_spikelab() {
     let _serial = serial();
     let py = datasets::python(&["pynwb"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let path = dir.path().join("pynwb.nwb");
     let truth_path = dir.path().join("truth.json");
     pynwb_check(
@@ -284,7 +284,7 @@ fn population_activity_reads_in_pynwb_and_validates() {
     use spikelab_data::io::nwb::ActivitySeries;
     let _serial = serial();
     let py = datasets::python(&["pynwb"]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     // The bundled ground-truth latent of the neuLVM dataset, [population, bin], 4-ms bins.
     let z = io::npy::read_activity(&datasets::neulvm("Z_gt_4ms.npy").unwrap(), 0.004).unwrap();
     let hz = PopulationActivity::new(z.activity().mapv(|v| v / 0.004), 0.004).unwrap();

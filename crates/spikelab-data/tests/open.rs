@@ -119,7 +119,7 @@ fn wrong_content_and_bad_options_are_errors() {
 #[cfg(feature = "hdf5")]
 #[test]
 fn nwb_units_and_ophys() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let st = SpikeTrains::new(vec![vec![0.1, 0.5], vec![0.25]], 0.0, 1.0).unwrap();
     let units = dir.path().join("u.nwb");
     io::nwb::write_units(&units, &st, &Default::default()).unwrap();

@@ -94,8 +94,10 @@ fn edit_copy(
 /// let (src, dst) = (dir.path().join("units.nwb"), dir.path().join("units_events.nwb"));
 /// let st = SpikeTrains::new(vec![vec![0.1, 0.5], vec![0.3]], 0.0, 1.0)?;
 /// nwb::write_units(&src, &st, &NwbWriteOptions::new("two units"))?;
+/// # spikelab_datasets::collect_nwb(&src);
 /// let events = TimeIntervals::new("events", "one event", vec![0.1], vec![0.5])?;
 /// nwb::add_time_intervals(&src, &dst, &events, &Default::default())?;
+/// # spikelab_datasets::collect_nwb(&dst);
 /// assert_eq!(nwb::read_time_intervals(&dst, "events")?, events);
 /// assert_eq!(nwb::read_units(&dst)?, st); // everything else is copied
 /// # Ok::<(), spikelab_data::DataError>(())
@@ -110,8 +112,10 @@ pub fn add_time_intervals(
 }
 
 /// Writes a copy of the NWB file `src` to `dst` with the metadata of `opts` filled in where the
-/// file has none (`dst == src` edits the file itself, atomically, with `opts.overwrite`); with
-/// `opts.metadata.dandi`, a result still missing a DANDI field is refused. This makes any NWB
+/// file has none: session and subject fields, the `location`/`indicator` of imaging planes
+/// that say `unknown`, the units' spike time resolution (`dst == src` edits the file itself,
+/// atomically, with `opts.overwrite`). With `opts.metadata.dandi`, a result still missing a
+/// DANDI field (or the units' resolution) is refused. This makes any NWB
 /// file spikelab (or another tool) wrote ready for DANDI without touching its data.
 ///
 /// # Example
@@ -121,12 +125,15 @@ pub fn add_time_intervals(
 /// let dir = tempfile::tempdir().unwrap();
 /// let (src, dst) = (dir.path().join("u.nwb"), dir.path().join("u_dandi.nwb"));
 /// nwb::write_units(&src, &SpikeTrains::new(vec![vec![0.5]], 0.0, 1.0)?, &NwbWriteOptions::new("one unit"))?;
+/// # spikelab_datasets::collect_nwb(&src);
 /// let metadata = NwbMetadata {
 ///     subject: Some(NwbSubject::new("m3", "Mus musculus", "M", "P60D")),
+///     spike_time_resolution_s: Some(1.0 / 30_000.0), // the units have none
 ///     dandi: true,
 ///     ..Default::default()
 /// };
 /// nwb::add_metadata(&src, &dst, &NwbAddOptions { metadata, ..Default::default() })?;
+/// # spikelab_datasets::collect_nwb(&dst);
 /// # Ok::<(), spikelab_data::DataError>(())
 /// ```
 pub fn add_metadata(src: &Path, dst: &Path, opts: &NwbAddOptions) -> Result<()> {
@@ -204,8 +211,10 @@ impl Default for RoiSeriesOptions {
 /// let (src, dst) = (dir.path().join("s.nwb"), dir.path().join("s_rates.nwb"));
 /// let traces = CalciumTraces::new(array![[1.0, 2.0], [1.5, 2.5], [1.2, 2.2]], 30.0)?;
 /// nwb::write_ophys(&src, &traces, &OphysWriteOptions::new("two ROIs"))?;
+/// # spikelab_datasets::collect_nwb(&src);
 /// let rates = array![[f64::NAN, 0.0], [2.0, 0.5], [f64::NAN, 1.0]];
 /// let at = nwb::add_roi_response_series(&src, &dst, rates.view(), 30.0, &RoiSeriesOptions::default(), &Default::default())?;
+/// # spikelab_datasets::collect_nwb(&dst);
 /// assert_eq!(at, "/processing/ophys/spike_rate");
 /// assert_eq!(nwb::read_ophys_series(&dst, &at)?.n_neurons(), 2);
 /// # Ok::<(), spikelab_data::DataError>(())
@@ -375,6 +384,7 @@ fn write_series(
 /// let rates = array![[f64::NAN, 0.0], [2.0, 0.5]];
 /// let at = nwb::write_ophys_with_series(&path, &traces, rates.view(), 30.0,
 ///     &OphysWriteOptions::new("two ROIs"), &RoiSeriesOptions::default())?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// assert_eq!(nwb::read_ophys_series(&path, &at)?.n_neurons(), 2);
 /// # Ok::<(), spikelab_data::DataError>(())
 /// ```

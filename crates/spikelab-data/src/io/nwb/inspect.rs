@@ -144,6 +144,7 @@ impl fmt::Display for NwbSummary {
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("o.nwb");
 /// nwb::write_ophys(&path, &CalciumTraces::new(array![[1.0, 2.0], [3.0, 4.0]], 30.0)?, &OphysWriteOptions::default())?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// let s = nwb::inspect(&path)?;
 /// assert!(s.units.is_none());
 /// assert_eq!((s.series[0].n_frames, s.series[0].n_rois, s.series[0].rate_hz), (2, 2, Some(30.0)));

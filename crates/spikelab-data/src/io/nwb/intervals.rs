@@ -25,6 +25,7 @@ use crate::intervals::{ColumnValues, TimeIntervals};
 /// let t = TimeIntervals::new("events", "detected events", vec![0.5, 2.0], vec![0.8, 2.4])?
 ///     .with_column("members", "unit ids", ColumnValues::RaggedI64(vec![vec![1, 4], vec![]]))?;
 /// nwb::write_time_intervals(&path, &t, &NwbWriteOptions::new("events only"))?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// assert_eq!(nwb::read_time_intervals(&path, "events")?, t);
 /// # Ok::<(), spikelab_data::DataError>(())
 /// ```

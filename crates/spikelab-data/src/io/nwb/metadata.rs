@@ -48,9 +48,11 @@ pub struct NwbSubject {
     pub weight: Option<String>,
 }
 
-/// What the imaging metadata of a new ophys file says (`[imaging]` in the TOML); applied to
+/// What the imaging metadata of an ophys file says (`[imaging]` in the TOML); applied to
 /// [`OphysWriteOptions`](super::OphysWriteOptions) by
-/// [`OphysWriteOptions::with_metadata`](super::OphysWriteOptions::with_metadata).
+/// [`OphysWriteOptions::with_metadata`](super::OphysWriteOptions::with_metadata), and by
+/// [`add_metadata`](super::add_metadata) to imaging planes whose location or indicator is
+/// `unknown`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NwbImaging {
@@ -84,7 +86,7 @@ pub struct NwbImaging {
 /// sex = "F"
 /// age = "P90D"
 ///
-/// [imaging]            # new ophys files only
+/// [imaging]            # ophys files
 /// location = "VISp"
 /// indicator = "GCaMP6s"
 /// ```
@@ -121,9 +123,18 @@ pub struct NwbMetadata {
     pub related_publications: Vec<String>,
     /// The subject (`None` writes none; DANDI requires one).
     pub subject: Option<NwbSubject>,
-    /// Imaging metadata for new ophys files.
+    /// Imaging metadata: all of it for new ophys files; in an existing file, `location` and
+    /// `indicator` of the imaging planes that say `unknown` (what spikelab writes when none is
+    /// given).
     pub imaging: Option<NwbImaging>,
-    /// Refuse to write a file that misses a DANDI-required field (`--dandi` in the CLI).
+    /// `Units` `spike_times@resolution` (s): the smallest possible difference between two
+    /// spike times, `1 / sampling rate` of the acquisition (3.3333333333333335e-5 for
+    /// 30 kHz). Used for a units table that has none; a writer's own
+    /// [`NwbWriteOptions::spike_time_resolution_s`](super::NwbWriteOptions::spike_time_resolution_s)
+    /// wins. nwbinspector's DANDI checks flag units without one.
+    pub spike_time_resolution_s: Option<f64>,
+    /// Refuse to write a file that misses a DANDI-required field (`--dandi` in the CLI); the
+    /// units' resolution counts as one.
     #[serde(default)]
     pub dandi: bool,
 }
@@ -249,6 +260,7 @@ impl NwbMetadata {
 
     /// Checks the form of every field that is set.
     pub fn validate_fields(&self) -> Result<()> {
+        check_resolution(self.spike_time_resolution_s)?;
         if let Some(id) = &self.session_id {
             check_id("session_id", id)?;
         }
@@ -332,28 +344,107 @@ impl NwbMetadata {
                 super::h5::attr_str(&ds, "reference", "birth")?;
             }
         }
+        if let Some(im) = &self.imaging {
+            fill_imaging_planes(file, im)?;
+        }
+        if let Some(r) = self.spike_time_resolution_s
+            && let Ok(times) = file.dataset("units/spike_times")
+            && resolution_of(&times).is_none()
+        {
+            if times
+                .attr_names()
+                .is_ok_and(|a| a.iter().any(|n| n == "resolution"))
+            {
+                times
+                    .delete_attr("resolution")
+                    .ctx(|| "replacing /units/spike_times@resolution".to_string())?;
+            }
+            super::h5::attr_f64(&times, "resolution", r)?;
+        }
         Ok(())
     }
+}
+
+/// A `spike_times@resolution` that says something (finite, > 0).
+fn resolution_of(times: &hdf5::Dataset) -> Option<f64> {
+    super::h5::f64_attr(times, "resolution").filter(|r| r.is_finite() && *r > 0.0)
+}
+
+/// A spike time resolution, when given, is finite and > 0.
+pub(super) fn check_resolution(r: Option<f64>) -> Result<()> {
+    match r {
+        Some(r) if !(r.is_finite() && r > 0.0) => Err(DataError::param(
+            "spike_time_resolution_s",
+            format!("must be > 0 s (1 / the sampling rate), got {r}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What a writer stores for an imaging plane's location or indicator that nobody gave
+/// (spikelab's [`OphysWriteOptions`](super::OphysWriteOptions) default).
+const NOT_GIVEN: &str = "unknown";
+
+/// Sets the `location` and `indicator` of every `ImagingPlane` in `/general/optophysiology`
+/// that holds [`NOT_GIVEN`] (or none) to those of `im`; a plane's own values are kept.
+fn fill_imaging_planes(file: &File, im: &NwbImaging) -> R<()> {
+    let Ok(optophys) = file.group("general/optophysiology") else {
+        return Ok(());
+    };
+    for name in optophys
+        .member_names()
+        .ctx(|| "/general/optophysiology".to_string())?
+    {
+        let Ok(plane) = optophys.group(&name) else {
+            continue;
+        };
+        if super::h5::neurodata_type(&plane).as_deref() != Some("ImagingPlane") {
+            continue;
+        }
+        for (field, value) in [("location", &im.location), ("indicator", &im.indicator)] {
+            let Some(v) = value else { continue };
+            let given = match plane.dataset(field) {
+                Ok(ds) => super::h5::read_string_lenient(&ds)? != NOT_GIVEN,
+                Err(_) => false,
+            };
+            if !given {
+                if plane.link_exists(field) {
+                    plane
+                        .unlink(field)
+                        .ctx(|| format!("replacing {}/{field}", plane.name()))?;
+                }
+                scalar_str(&plane, field, v)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The DANDI-required fields an open NWB file lacks (names as in
 /// [`NwbMetadata::dandi_missing`]).
 pub(super) fn dandi_missing_in(file: &File) -> Vec<&'static str> {
-    let Ok(s) = file.group("general/subject") else {
-        return vec!["subject"];
-    };
     let mut missing = Vec::new();
-    for (name, field) in [
-        ("subject.subject_id", "subject_id"),
-        ("subject.species", "species"),
-        ("subject.sex", "sex"),
-    ] {
-        if !s.link_exists(field) {
-            missing.push(name);
+    match file.group("general/subject") {
+        Err(_) => missing.push("subject"),
+        Ok(s) => {
+            for (name, field) in [
+                ("subject.subject_id", "subject_id"),
+                ("subject.species", "species"),
+                ("subject.sex", "sex"),
+            ] {
+                if !s.link_exists(field) {
+                    missing.push(name);
+                }
+            }
+            if !s.link_exists("age") && !s.link_exists("date_of_birth") {
+                missing.push("subject.age");
+            }
         }
     }
-    if !s.link_exists("age") && !s.link_exists("date_of_birth") {
-        missing.push("subject.age");
+    if let Ok(times) = file.dataset("units/spike_times")
+        && resolution_of(&times).is_none()
+    {
+        missing.push("spike_time_resolution_s");
     }
     missing
 }

@@ -43,6 +43,7 @@
 //! let path = dir.path().join("session.nwb");
 //! let st = SpikeTrains::with_ids(vec![vec![0.1, 0.25, 0.9], vec![], vec![0.5]], vec![3, 7, 9], 0.0, 2.0)?;
 //! nwb::write_units(&path, &st, &NwbWriteOptions::new("three units"))?;
+//! # spikelab_datasets::collect_nwb(&path);
 //! let back = nwb::read_units(&path)?;
 //! assert_eq!(back, st);
 //! // A second write to the same path is refused unless `overwrite` is set.

@@ -206,6 +206,7 @@ impl Default for OphysWriteOptions {
 /// let path = dir.path().join("ophys.nwb");
 /// let tr = CalciumTraces::new(array![[1.0, 2.0], [1.5, f64::NAN]], 30.0)?;
 /// nwb::write_ophys(&path, &tr, &OphysWriteOptions::new("two ROIs"))?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// let back = nwb::read_ophys(&path)?;
 /// assert_eq!(back.frame_rate_hz(), 30.0);
 /// assert_eq!(back.valid_lengths(), &[2, 1]);
@@ -242,6 +243,24 @@ pub(super) fn write_ophys_then(
         }
     }
     let n_rois = traces.n_neurons();
+    if traces.n_frames() == 0 || n_rois == 0 {
+        return Err(DataError::param(
+            "traces",
+            format!(
+                "{} frames × {n_rois} ROIs: nothing to write (an empty series fails DANDI's checks)",
+                traces.n_frames()
+            ),
+        ));
+    }
+    if opts.metadata.dandi && traces.n_frames() < n_rois {
+        return Err(DataError::param(
+            "traces",
+            format!(
+                "{} frames of {n_rois} ROIs: DANDI's checks expect time, the first axis, to be the longest (is the input transposed?)",
+                traces.n_frames()
+            ),
+        ));
+    }
     let masks: Vec<Vec<PixelMask>> = match &opts.pixel_masks {
         Some(m) => {
             if m.len() != n_rois {
@@ -409,6 +428,7 @@ pub(super) fn find_series(file: &File) -> R<Vec<String>> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("o.nwb");
 /// nwb::write_ophys(&path, &CalciumTraces::new(array![[1.0], [2.0], [3.0]], 7.5)?, &OphysWriteOptions::default())?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// let tr = nwb::read_ophys(&path)?;
 /// assert_eq!(tr.trace(0).to_vec(), vec![1.0, 2.0, 3.0]);
 /// # Ok::<(), spikelab_data::DataError>(())
@@ -444,7 +464,8 @@ pub fn read_ophys(path: &Path) -> Result<CalciumTraces> {
 /// let mut opts = OphysWriteOptions::default();
 /// opts.container = OphysContainer::DfOverF;
 /// opts.series_name = "dff".into();
-/// nwb::write_ophys(&path, &CalciumTraces::new(array![[0.1, 0.2]], 10.0)?, &opts)?;
+/// nwb::write_ophys(&path, &CalciumTraces::new(array![[0.1, 0.2], [0.3, 0.4]], 10.0)?, &opts)?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// let tr = nwb::read_ophys_series(&path, "/processing/ophys/DfOverF/dff")?;
 /// assert_eq!(tr.n_neurons(), 2);
 /// # Ok::<(), spikelab_data::DataError>(())

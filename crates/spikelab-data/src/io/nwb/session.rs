@@ -209,6 +209,12 @@ fn write_root(file: &File, meta: &SessionMeta<'_>) -> R<()> {
     for g in ["acquisition", "analysis", "processing", "general"] {
         group(file, g)?;
     }
+    let script = scalar_str(
+        &file.group("general")?,
+        "source_script",
+        concat!("spikelab-data ", env!("CARGO_PKG_VERSION")),
+    )?;
+    attr_str(&script, "file_name", "spikelab")?;
     let stim = group(file, "stimulus")?;
     group(&stim, "presentation")?;
     group(&stim, "templates")?;
@@ -274,13 +280,23 @@ pub(super) fn write_atomically(
         return Err(nwb_err(path, "is a folder, expected a file path"));
     }
     crate::io::write_atomic(path, meta.overwrite, |tmp| {
-        let result = (|| -> R<()> {
+        let result = (|| -> R<File> {
             let file = File::create_excl(tmp).ctx(|| format!("creating {}", tmp.display()))?;
             write_root(&file, meta)?;
             fill(&file)?;
-            file.close().ctx(|| "closing the file".to_string())
+            Ok(file)
         })();
-        result.map_err(|Msg(m)| nwb_err(path, m))
+        let file = result.map_err(|Msg(m)| nwb_err(path, m))?;
+        if meta.metadata.dandi {
+            let missing = super::metadata::dandi_missing_in(&file);
+            if !missing.is_empty() {
+                return Err(DataError::DandiMetadata {
+                    missing: missing.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+        file.close()
+            .map_err(|e| nwb_err(path, format!("closing the file: {e}")))
     })
 }
 

@@ -95,6 +95,7 @@ impl NwbElectrodes {
 /// opts.session_start_time = "2024-01-02T03:04:05+00:00".into();
 /// opts.electrodes = Some(NwbElectrodes::new(vec!["CA1".into(), "CA1".into()], vec![vec![0], vec![0, 1]]));
 /// nwb::write_units(&path, &st, &opts)?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// assert_eq!(nwb::read_units(&path)?.train(0), &[0.5, 1.5]);
 /// # Ok::<(), spikelab_data::DataError>(())
 /// ```
@@ -102,12 +103,24 @@ pub fn write_units(path: &Path, trains: &SpikeTrains, opts: &NwbWriteOptions) ->
     if let Some(el) = &opts.electrodes {
         el.validate(trains.n_units())?;
     }
-    if let Some(r) = opts.spike_time_resolution_s
-        && !(r.is_finite() && r > 0.0)
+    if trains.n_units() == 0 {
+        return Err(DataError::param(
+            "trains",
+            "no units to write (an empty NWB Units table fails DANDI's checks)",
+        ));
+    }
+    super::metadata::check_resolution(opts.spike_time_resolution_s)?;
+    let resolution_s = opts
+        .spike_time_resolution_s
+        .or(opts.metadata.spike_time_resolution_s);
+    if opts.metadata.dandi
+        && resolution_s.is_some_and(|r| r < 1.0)
+        && trains.total_spikes() > 0
+        && trains.trains().iter().flatten().all(|t| t.fract() == 0.0)
     {
         return Err(DataError::param(
-            "spike_time_resolution_s",
-            format!("must be > 0 s (1 / the sampling rate), got {r}"),
+            "trains",
+            "every spike time is a whole number of seconds: are they sample indices? Divide by the sampling rate (DANDI's checks reject sample indices)",
         ));
     }
     write_atomically(path, &opts.session(), |file| {
@@ -120,7 +133,7 @@ pub fn write_units(path: &Path, trains: &SpikeTrains, opts: &NwbWriteOptions) ->
             trains,
             opts.electrodes.as_ref(),
             el_table.as_deref(),
-            opts.spike_time_resolution_s,
+            resolution_s,
         )
     })
 }
@@ -261,7 +274,8 @@ fn write_units_table(
 /// use spikelab_data::io::nwb::{self, NwbWriteOptions};
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("u.nwb");
-/// nwb::write_units(&path, &SpikeTrains::new(vec![vec![1.0], vec![]], 0.0, 5.0)?, &NwbWriteOptions::default())?;
+/// nwb::write_units(&path, &SpikeTrains::new(vec![vec![1.25], vec![]], 0.0, 5.0)?, &NwbWriteOptions::default())?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// let st = nwb::read_units(&path)?;
 /// assert_eq!((st.n_units(), st.t_stop_s()), (2, 5.0));
 /// # Ok::<(), spikelab_data::DataError>(())

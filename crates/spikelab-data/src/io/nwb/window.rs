@@ -32,6 +32,7 @@ const IRREGULAR: f64 = 0.01;
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("o.nwb");
 /// nwb::write_ophys(&path, &CalciumTraces::new(array![[1.0], [2.0], [3.0], [4.0]], 2.0)?, &OphysWriteOptions::default())?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// let w = nwb::read_ophys_window(&path, None, 0.5, 1.5)?; // frames at 0.5 s and 1.0 s
 /// assert_eq!((w.first_frame, w.t_first_s), (1, Some(0.5)));
 /// assert_eq!(w.traces.trace(0).to_vec(), vec![2.0, 3.0]);
@@ -83,6 +84,7 @@ pub struct OphysWindow {
 /// let path = dir.path().join("u.nwb");
 /// let st = SpikeTrains::with_ids(vec![vec![0.5, 1.5, 2.5], vec![], vec![2.0, 3.5]], vec![4, 5, 6], 0.0, 4.0)?;
 /// nwb::write_units(&path, &st, &NwbWriteOptions::default())?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// let w = nwb::read_units_window(&path, 1.0, 2.5)?;
 /// assert_eq!((w.train(0), w.train(1), w.train(2)), (&[1.5][..], &[][..], &[2.0][..]));
 /// assert_eq!((w.unit_ids(), w.t_start_s(), w.t_stop_s()), (&[4, 5, 6][..], 1.0, 2.5));
@@ -137,6 +139,7 @@ pub fn read_units_window(path: &Path, t_start_s: f64, t_stop_s: f64) -> Result<S
 /// let mut opts = OphysWriteOptions::default();
 /// opts.starting_time_s = 10.0;
 /// nwb::write_ophys(&path, &CalciumTraces::new(data, 30.0)?, &opts)?;
+/// # spikelab_datasets::collect_nwb(&path);
 /// // 10 s + [1 s, 2 s): frames 30..60.
 /// let w = nwb::read_ophys_window(&path, Some("/processing/ophys/Fluorescence/RoiResponseSeries"), 11.0, 12.0)?;
 /// assert_eq!((w.first_frame, w.traces.n_frames(), w.t_first_s), (30, 30, Some(11.0)));
