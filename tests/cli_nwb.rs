@@ -107,7 +107,7 @@ fn inspector_passes(files: &[PathBuf]) {
 #[test]
 fn calcium_results_go_into_nwb_linked_to_the_rois() {
     let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();
     let plane = data("readers/suite2p/plane0");
@@ -194,7 +194,7 @@ fn calcium_results_go_into_nwb_linked_to_the_rois() {
 #[test]
 fn convseq_events_go_into_a_copy_of_the_units_file() {
     let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();
     let st = user_units(d);
@@ -254,7 +254,7 @@ fn convseq_events_go_into_a_copy_of_the_units_file() {
 #[test]
 fn convert_writes_metadata_and_the_sampling_resolution() {
     let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();
     let ks = data("readers/kilosort");
@@ -280,7 +280,7 @@ fn convert_writes_metadata_and_the_sampling_resolution() {
 #[test]
 fn neulvm_outputs_and_annotate_take_the_metadata() {
     let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = spikelab_datasets::NwbTestDir::new();
     let d = dir.path();
     std::fs::write(d.join("meta.toml"), META).unwrap();
     let spikes = data("neulvm/regenerated_seed20221011/spikes_4ms.npy");
@@ -338,4 +338,71 @@ fn neulvm_outputs_and_annotate_take_the_metadata() {
     ));
     assert_eq!(std::fs::read(&src).unwrap(), before);
     inspector_passes(&[d.join("fit/fit.nwb"), d.join("plain_spikelab.nwb")]);
+}
+
+/// Every synthetic NWB output, with metadata and `--dandi`, passes DANDI's checks: spike times
+/// on the 30 kHz clock with its resolution, the imaging location from `[imaging]`.
+#[test]
+fn synth_nwb_outputs_pass_dandi_checks() {
+    let _serial = serial();
+    let dir = spikelab_datasets::NwbTestDir::new();
+    let d = dir.path();
+    std::fs::write(d.join("meta.toml"), META).unwrap();
+    let runs: [&[&str]; 4] = [
+        &["sequences", "--bins", "3000", "--out", "seq.nwb"],
+        &[
+            "poisson",
+            "--neurons",
+            "5",
+            "--duration-s",
+            "20",
+            "--out",
+            "poi.nwb",
+        ],
+        &[
+            "calcium",
+            "--neurons",
+            "3",
+            "--duration-s",
+            "20",
+            "--out",
+            "cal.nwb",
+        ],
+        &[
+            "lif",
+            "--duration-s",
+            "1",
+            "--recorded",
+            "3",
+            "--out",
+            "lif.nwb",
+        ],
+    ];
+    let mut files = Vec::new();
+    for run in runs {
+        let mut args = vec!["synth"];
+        args.extend_from_slice(run);
+        args.extend_from_slice(&["--nwb-meta", "meta.toml", "--dandi"]);
+        ok(&spikelab(&args, d));
+        files.push(d.join(run[run.len() - 1]));
+    }
+    inspector_passes(&files);
+    // Binning the sequences' times at the raster's bin width gives back the npy raster.
+    ok(&spikelab(
+        &[
+            "synth",
+            "sequences",
+            "--bins",
+            "3000",
+            "--out",
+            "raster.npy",
+        ],
+        d,
+    ));
+    let dense = spikelab_data::io::npy::read_raster(&d.join("raster.npy"), 0.05).unwrap();
+    let binned = nwb::read_units(&d.join("seq.nwb"))
+        .unwrap()
+        .bin(0.05)
+        .unwrap();
+    assert_eq!(binned.counts().mapv(|c| c.min(1)), dense.counts());
 }
