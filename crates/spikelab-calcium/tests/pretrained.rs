@@ -1,6 +1,6 @@
 //! What `spikelab-calcium` compiles in (feature `embedded-weights`) equals what the bundled
 //! files give: the weights bit for bit, the embedding exactly, the calibration constants to
-//! rounding of the re-fit.
+//! the f32 rounding of the re-fit.
 #![cfg(feature = "embedded-weights")]
 
 use spikelab_calcium::calibration::Calibration;
@@ -25,8 +25,11 @@ fn embedded_embedding_matches_artefacts() {
     assert_eq!(embedded.parts(), files.parts());
 }
 
+/// The network runs in f32, and its matrix kernels round differently on CPUs with and without
+/// AVX-512 (re-fits differ by ~1.6e-9 relative between two such machines), so the bound is
+/// 1e-6 relative: still a thousand times tighter than any change of the data or the fit.
 fn assert_close(stored: Calibration, refit: Calibration, what: &str) {
-    let ok = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-3);
+    let ok = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1e-3);
     assert!(
         ok(stored.intercept, refit.intercept) && ok(stored.slope, refit.slope),
         "{what}: stored {stored:?}, re-fit {refit:?}"
