@@ -42,3 +42,8 @@ def errors() -> str:
     except spikelab.SpikelabError:
         return "other"
     return ""
+
+
+def batch(paths: list[str]) -> list[str]:
+    outs = spikelab.batch.map(spikelab.batch.calcium(30.0, units="rates_hz"), paths, client=None)
+    return [str(o) for o in outs]

@@ -2,7 +2,8 @@
 
 Submodules: :mod:`spikelab.calcium` (calcium → spike rates), :mod:`spikelab.convseq`
 (sequence detection), :mod:`spikelab.synth` (seeded synthetic data with ground truth) and
-:mod:`spikelab.io` (the file readers). Every error spikelab raises for bad input or a failed
+:mod:`spikelab.io` (the file readers); :mod:`spikelab.batch` runs one of them over many files,
+here or on a Dask cluster. Every error spikelab raises for bad input or a failed
 computation is a :class:`SpikelabError`; each method has its subclass.
 
 Axis orders: calcium traces are ``[time, neuron]``, rasters ``[neuron, bin]``.
@@ -16,7 +17,7 @@ from spikelab._native import (
     SynthError,
     __version__,
 )
-from spikelab import calcium, convseq, io, synth
+from spikelab import batch, calcium, convseq, io, synth
 
 __all__ = [
     "CalciumError",
@@ -25,6 +26,7 @@ __all__ = [
     "SpikelabError",
     "SynthError",
     "__version__",
+    "batch",
     "calcium",
     "convseq",
     "io",
