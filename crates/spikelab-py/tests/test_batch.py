@@ -64,3 +64,27 @@ def test_dask_local_cluster_matches_one_process(tmp_path: Path) -> None:
     for pa, ob in zip(a, outs):
         with np.load(spikelab.batch.output_path(pa)) as ra, np.load(ob) as rb:
             np.testing.assert_array_equal(ra["values"], rb["values"])
+
+
+def crash_once(path: Path, marker: str, task: spikelab.batch.Task) -> spikelab.batch.Result:
+    """The task, except that the first worker to reach rec05 dies there (the process exits)."""
+    if path.name == "rec05.npy" and not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+    return task(path)
+
+
+def test_a_killed_worker_still_completes_every_file(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    import functools
+
+    paths = recordings(tmp_path / "a")
+    marker = str(tmp_path / "crashed")
+    task = functools.partial(crash_once, marker=marker, task=spikelab.batch.calcium(100.0))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        outs = spikelab.batch.map(task, paths, client=client)
+    assert os.path.exists(marker)  # a worker did die
+    assert all(o.exists() for o in outs) and len(outs) == 40
+    assert not [f for f in os.listdir(tmp_path / "a") if f.endswith(".tmp")]
