@@ -107,3 +107,11 @@ def test_ctrl_c_stops_a_long_fit(planted) -> None:
     finally:
         timer.cancel()
     assert time.perf_counter() - t0 < 30.0
+
+
+def test_progress_true_draws_a_tqdm_bar(planted, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+    raster, bin_s, _ = planted
+    spikelab.convseq.fit(raster[:, :1000], bin_s, progress=True, **{**FIT, "epochs": 5})
+    err = capsys.readouterr().err
+    assert "convSeq epochs" in err and "5/5" in err
