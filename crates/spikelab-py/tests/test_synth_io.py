@@ -49,3 +49,13 @@ def test_io_reads_npy_csv_and_bundled_folders(tmp_path: Path, datasets: Path) ->
     assert isinstance(ks, spikelab.io.SpikeTrains) and len(ks.trains) == len(ks.unit_ids) > 0
     calcium = spikelab.io.read(datasets / "spikefinder/test/5.test.calcium.csv.gz", frame_rate_hz=100.0)
     assert isinstance(calcium, spikelab.io.Traces) and calcium.data.shape[1] == 8
+
+
+def test_io_reads_suite2p_and_mat(datasets: Path) -> None:
+    s2p = spikelab.io.read(datasets / "readers/suite2p/plane0")
+    assert isinstance(s2p, spikelab.io.Traces)
+    assert s2p.frame_rate_hz == 30.0 and s2p.data.shape == (90, 3)  # fs from ops.npy; cells only
+    mat = spikelab.io.read(datasets / "convseq/ca1_rubin/neuronal_activity_mat.mat", bin_s=0.05)
+    assert isinstance(mat, spikelab.io.Raster) and mat.counts.shape == (452, 18137)
+    si = spikelab.io.read(datasets / "readers/spikeinterface/sorting")
+    assert isinstance(si, spikelab.io.SpikeTrains) and len(si.trains) > 0
