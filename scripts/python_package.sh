@@ -29,8 +29,9 @@ fi
 echo "fresh venv: spikelab imports; $(basename "$so") links no libhdf5"
 
 "$tools/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-# From the crate folder: `import spikelab` is the installed wheel, not python/spikelab.
-(cd crates/spikelab-py && "../../$tools/bin/python" -m pytest -p no:cacheprovider -q tests "$@")
+# From the crate folder: `import spikelab` is the installed wheel, not python/spikelab; the
+# docstring examples of the installed package run too (--doctest-modules --pyargs).
+(cd crates/spikelab-py && "../../$tools/bin/python" -m pytest -p no:cacheprovider -q --doctest-modules --pyargs spikelab tests "$@")
 MYPYPATH=crates/spikelab-py/python "$tools/bin/mypy" --strict --cache-dir target/mypy-cache \
     crates/spikelab-py/python/spikelab crates/spikelab-py/tests/typing_usage.py
 echo "python_package.sh: $(( $(date +%s) - start )) s"
