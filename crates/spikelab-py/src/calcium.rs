@@ -1,5 +1,5 @@
-//! `spikelab.calcium.predict`: `spikelab_calcium::deconvolve`, as `spikelab calcium deconvolve`
-//! runs it.
+//! `spikelab.calcium`: `spikelab_calcium::deconvolve::Deconvolver`, built and run as
+//! `spikelab calcium deconvolve` does (the Python side caches one per embedded model).
 
 use numpy::{IntoPyArray, PyArray2};
 use pyo3::prelude::*;
