@@ -1,0 +1,38 @@
+//! # spikelab-py
+//!
+//! The native module `spikelab._native` of the `spikelab` Python wheel (built with maturin,
+//! `pyproject.toml` beside this crate). Every function here is a thin layer over one library
+//! call: NumPy arrays in, the library's typed values built from them (validated there), the
+//! call made with the GIL released, NumPy arrays out. The Python package (`python/spikelab`)
+//! wraps these functions with keyword arguments, dtype conversion and docstrings.
+//!
+//! Errors: every library error enum maps to one exception class under
+//! `spikelab.SpikelabError`; a `DataError` wrapped in another crate's error is raised as
+//! `spikelab.DataError` (the input was bad, whichever method read it).
+
+use pyo3::prelude::*;
+
+mod calcium;
+mod convseq;
+mod errors;
+mod io;
+mod observe;
+mod params;
+mod synth;
+
+/// The module `spikelab._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<calcium::PyDeconvolver>()?;
+    m.add_function(wrap_pyfunction!(convseq::convseq_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(convseq::convseq_default_params, m)?)?;
+    m.add_class::<convseq::ConvSeqFit>()?;
+    m.add_class::<convseq::Detection>()?;
+    m.add_function(wrap_pyfunction!(synth::synth_sequences, m)?)?;
+    m.add_function(wrap_pyfunction!(synth::synth_poisson, m)?)?;
+    m.add_function(wrap_pyfunction!(synth::synth_default_params, m)?)?;
+    m.add_function(wrap_pyfunction!(io::io_read, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! The observer the long calls run with: Ctrl-C (and an optional Python progress callback)
+//! checked with the GIL re-acquired, between steps of a call that otherwise runs without it.
+
+use pyo3::prelude::*;
+use spikelab_core::{Flow, Observer, Progress};
+
+/// Stops the call at the next step when a signal handler raised (Ctrl-C:
+/// `KeyboardInterrupt`) or the callback raised; the error is kept for the caller to raise.
+pub struct Interruptible {
+    callback: Option<Py<PyAny>>,
+    /// What stopped the call.
+    pub error: Option<PyErr>,
+}
+
+impl Interruptible {
+    /// `callback(step, total, loss)` after each step, if given.
+    pub fn new(callback: Option<Py<PyAny>>) -> Self {
+        Interruptible {
+            callback,
+            error: None,
+        }
+    }
+
+    /// `Err` with what stopped the call, else `Ok(value)`.
+    pub fn finish<T>(self, value: T) -> PyResult<T> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
+}
+
+impl Observer for Interruptible {
+    fn observe(&mut self, p: &Progress<'_>) -> Flow {
+        Python::attach(|py| {
+            let result = py.check_signals().and_then(|()| match &self.callback {
+                Some(cb) => cb.call1(py, (p.step, p.total, p.metric("loss"))).map(drop),
+                None => Ok(()),
+            });
+            match result {
+                Ok(()) => Flow::Continue,
+                Err(e) => {
+                    self.error = Some(e);
+                    Flow::Stop
+                }
+            }
+        })
+    }
+}
+
+/// `obj` as a float64 NumPy array (no copy when it already is one); a non-numeric dtype is a
+/// `TypeError`.
+pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDyn<'py, f64>> {
+    let np = obj.py().import("numpy")?;
+    let arr = np.call_method1("asarray", (obj,))?;
+    let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
+    if !"biuf".contains(kind.as_str()) {
+        let dtype = arr.getattr("dtype")?.str()?.to_string();
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "expected a numeric array (bool, int or float), got dtype {dtype}"
+        )));
+    }
+    let arr = np.call_method1("asarray", (arr, "float64"))?;
+    Ok(arr.extract()?)
+}
