@@ -2,8 +2,8 @@
 //! `spikelab-decode`, module `pipeline`).
 //!
 //! ```text
-//! spikelab decode fit --spikes raster.mat --target pos.mat --model ridge|wiener|rrr \
-//!     [--bottleneck b] [--lags centred:9,10] --out DIR [--force]
+//! spikelab decode fit --spikes raster.mat --target pos.mat --model ridge|wiener|rrr|kalman \
+//!     [--bottleneck b] [--components 12] [--lags centred:9,10] --out DIR [--force]
 //! spikelab decode audit --spikes raster.mat --target pos.mat [--one-hot] \
 //!     [--bottlenecks 1,2,5,10,20,50] [--gradient --epochs 100 --device cuda] --out DIR
 //! ```
@@ -18,9 +18,12 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::{Flow, Progress};
 use spikelab_decode::{
-    AuditMode, AuditParams, DecodeInputs, GradientParams, Lags, LinearDecoderFit,
-    LinearDecoderParams, read_inputs,
+    AuditMode, AuditParams, DecodeInputs, GradientParams, KalmanDecoderParams, Lags,
+    LinearDecoderFit, LinearDecoderParams, read_inputs,
 };
+
+/// Lags of the linear decoders and the audit when `--lags` is not given.
+const DEFAULT_LAGS: &str = "centred:9,10";
 
 /// `spikelab decode` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -49,9 +52,10 @@ pub struct InputArgs {
     /// Frame width in seconds (binning of spike trains; frame rate of plain arrays).
     #[arg(long, default_value_t = 0.05)]
     pub bin_s: f64,
-    /// Feature lags: `zero`, `causal:N` or `centred:PAST,FUTURE`.
-    #[arg(long, default_value = "centred:9,10")]
-    pub lags: String,
+    /// Feature lags: `zero`, `causal:N` or `centred:PAST,FUTURE` (default `centred:9,10`; for
+    /// `--model kalman` the summation window, default `centred:10,9`).
+    #[arg(long)]
+    pub lags: Option<String>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -60,7 +64,7 @@ pub struct InputArgs {
     pub force: bool,
 }
 
-/// Linear decoder kinds.
+/// Decoder kinds of `decode fit`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LinearKind {
     /// Ridge on the given lags.
@@ -69,6 +73,9 @@ pub enum LinearKind {
     Wiener,
     /// Reduced-rank regression of rank --bottleneck.
     Rrr,
+    /// Kalman filter on a [target, velocity] state observed through --components principal
+    /// components of the counts summed over --lags (default window t − 10 … t + 9).
+    Kalman,
 }
 
 /// `spikelab decode fit`.
@@ -82,6 +89,9 @@ pub struct FitArgs {
     /// Rank of the reduced-rank decoder.
     #[arg(long)]
     pub bottleneck: Option<usize>,
+    /// Principal components observed by the Kalman decoder (0 = every active neuron).
+    #[arg(long, default_value_t = 12)]
+    pub components: usize,
 }
 
 /// `spikelab decode audit`.
@@ -140,12 +150,35 @@ fn inputs(a: &InputArgs) -> Result<DecodeInputs> {
 fn fit(a: FitArgs) -> Result<()> {
     LinearDecoderFit::check_writable(&a.input.out, a.input.force)?;
     let DecodeInputs { counts, target } = inputs(&a.input)?;
+    if let LinearKind::Kalman = a.model {
+        let window = match &a.input.lags {
+            Some(l) => l.parse()?,
+            None => KalmanDecoderParams::default().window,
+        };
+        let params = KalmanDecoderParams {
+            window,
+            n_components: (a.components > 0).then_some(a.components),
+            ..Default::default()
+        };
+        let fit = params.check()?.fit(counts.view(), target.view())?;
+        println!(
+            "{} neurons × {} frames → {} outputs; Kalman filter on {} components",
+            counts.nrows(),
+            counts.ncols(),
+            target.ncols(),
+            fit.model.projection.ncols()
+        );
+        println!("train R² {:.4}, test R² {:.4}", fit.train_r2, fit.test_r2);
+        fit.write(&a.input.out, a.input.force)?;
+        println!("wrote {}", a.input.out.display());
+        return Ok(());
+    }
     let mut params = LinearDecoderParams {
-        lags: a.input.lags.parse()?,
+        lags: a.input.lags.as_deref().unwrap_or(DEFAULT_LAGS).parse()?,
         ..Default::default()
     };
     match a.model {
-        LinearKind::Ridge => {}
+        LinearKind::Ridge | LinearKind::Kalman => {}
         LinearKind::Wiener => params.lags = Lags::Causal(20),
         LinearKind::Rrr => {
             params.rank = Some(a.bottleneck.context("--model rrr needs --bottleneck")?)
@@ -207,7 +240,7 @@ fn audit(a: AuditArgs) -> Result<()> {
         bar.set_position(p.step as u64 + 1);
         Flow::Continue
     };
-    let lags: Lags = a.input.lags.parse()?;
+    let lags: Lags = a.input.lags.as_deref().unwrap_or(DEFAULT_LAGS).parse()?;
     let rep = params
         .check()?
         .run_recording(counts.view(), target.view(), &lags, &mut obs)?;

@@ -403,7 +403,7 @@ pub fn train_bottleneck(
     let enc = Linear::new(d, b, true, &pb.pp("bottleneck"))?;
     let dec = Linear::new(b, q, true, &pb.pp("head"))?;
     let forward = |x: &Tensor| -> Result<Tensor> { dec.forward(&enc.forward(x)?) };
-    let mut opt = candle_nn::AdamW::new(
+    let mut opt = crate::train::FlatAdamW::new(
         varmap.all_vars(),
         candle_nn::ParamsAdamW {
             lr: g.lr,

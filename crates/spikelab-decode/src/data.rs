@@ -48,21 +48,9 @@ impl Lags {
     }
 }
 
-/// Lagged count features: row t = [counts(t − ℓ) for ℓ in `lags`], each block `n_neurons`
-/// wide (lag-major). Frames outside the recording read as 0.
-///
-/// `counts` is `[neuron, frame]`; the result is `[frame, lag·neuron]`.
-///
-/// ```
-/// use ndarray::array;
-/// use spikelab_decode::{lagged_features, Lags};
-/// let counts = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]; // 2 neurons × 3 frames
-/// let x = lagged_features(counts.view(), &Lags::Causal(2))?;
-/// assert_eq!(x.row(1).to_vec(), vec![2.0, 5.0, 1.0, 4.0]);
-/// assert_eq!(x.row(0).to_vec(), vec![1.0, 4.0, 0.0, 0.0]);
-/// # Ok::<(), spikelab_decode::DecodeError>(())
-/// ```
-pub fn lagged_features(counts: ArrayView2<'_, f64>, lags: &Lags) -> Result<Array2<f64>> {
+/// The offsets of `lags`, checked against a `[neuron, frame]` raster: non-empty, a non-empty
+/// raster, and no lag reaching beyond the recording.
+fn check_lags(counts: ArrayView2<'_, f64>, lags: &Lags) -> Result<Vec<i64>> {
     let offsets = lags.offsets();
     let (n, t) = counts.dim();
     if offsets.is_empty() {
@@ -79,6 +67,26 @@ pub fn lagged_features(counts: ArrayView2<'_, f64>, lags: &Lags) -> Result<Array
             format!("a lag of the set {offsets:?} reaches beyond the {t}-frame recording"),
         ));
     }
+    Ok(offsets)
+}
+
+/// Lagged count features: row t = [counts(t − ℓ) for ℓ in `lags`], each block `n_neurons`
+/// wide (lag-major). Frames outside the recording read as 0.
+///
+/// `counts` is `[neuron, frame]`; the result is `[frame, lag·neuron]`.
+///
+/// ```
+/// use ndarray::array;
+/// use spikelab_decode::{lagged_features, Lags};
+/// let counts = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]; // 2 neurons × 3 frames
+/// let x = lagged_features(counts.view(), &Lags::Causal(2))?;
+/// assert_eq!(x.row(1).to_vec(), vec![2.0, 5.0, 1.0, 4.0]);
+/// assert_eq!(x.row(0).to_vec(), vec![1.0, 4.0, 0.0, 0.0]);
+/// # Ok::<(), spikelab_decode::DecodeError>(())
+/// ```
+pub fn lagged_features(counts: ArrayView2<'_, f64>, lags: &Lags) -> Result<Array2<f64>> {
+    let offsets = check_lags(counts, lags)?;
+    let (n, t) = counts.dim();
     let mut x = Array2::<f64>::zeros((t, n * offsets.len()));
     for (k, &l) in offsets.iter().enumerate() {
         for frame in 0..t {
@@ -91,6 +99,35 @@ pub fn lagged_features(counts: ArrayView2<'_, f64>, lags: &Lags) -> Result<Array
         }
     }
     Ok(x)
+}
+
+/// Counts summed over the frames of a lag set: row t = Σ_ℓ counts(t − ℓ) for ℓ in `lags`
+/// (frames outside the recording read as 0). `counts` is `[neuron, frame]`; the result is
+/// `[frame, neuron]`.
+///
+/// ```
+/// use ndarray::array;
+/// use spikelab_decode::{window_sums, Lags};
+/// let counts = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]; // 2 neurons × 3 frames
+/// let w = window_sums(counts.view(), &Lags::Causal(2))?;
+/// assert_eq!(w.row(0).to_vec(), vec![1.0, 4.0]);
+/// assert_eq!(w.row(2).to_vec(), vec![5.0, 11.0]);
+/// # Ok::<(), spikelab_decode::DecodeError>(())
+/// ```
+pub fn window_sums(counts: ArrayView2<'_, f64>, lags: &Lags) -> Result<Array2<f64>> {
+    let offsets = check_lags(counts, lags)?;
+    let (n, t) = counts.dim();
+    let mut w = Array2::<f64>::zeros((t, n));
+    for &l in &offsets {
+        for frame in 0..t {
+            let src = frame as i64 - l;
+            if (0..t as i64).contains(&src) {
+                w.row_mut(frame)
+                    .zip_mut_with(&counts.column(src as usize), |o, &v| *o += v);
+            }
+        }
+    }
+    Ok(w)
 }
 
 /// Event counts of a raster as `f64`, `[neuron, frame]`.

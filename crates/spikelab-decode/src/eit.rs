@@ -554,6 +554,36 @@ fn gather(x: &Array4<f64>, idx: &[usize], dtype: DType, device: &Device) -> Resu
     Ok(Tensor::from_vec(v, (idx.len(), n, c, t), device)?.to_dtype(dtype)?)
 }
 
+/// EIT inputs from a raster: consecutive non-overlapping windows of `len` frames of `counts`
+/// `[neuron, frame]` as `[window, neuron, 1, frame]` (one channel: the count), each labelled
+/// with `labels` at its first frame. Frames after the last whole window are dropped.
+///
+/// ```
+/// let counts = ndarray::Array2::from_shape_fn((3, 7), |(n, t)| (n * 10 + t) as f64);
+/// let (x, y) = spikelab_decode::eit::raster_windows(counts.view(), &[0, 0, 1, 1, 2, 2, 3], 2)?;
+/// assert_eq!(x.dim(), (3, 3, 1, 2));
+/// assert_eq!((x[[1, 2, 0, 0]], x[[1, 2, 0, 1]]), (22.0, 23.0)); // window 1, neuron 2
+/// assert_eq!(y, vec![0, 1, 2]);
+/// # Ok::<(), spikelab_decode::DecodeError>(())
+/// ```
+pub fn raster_windows(
+    counts: ndarray::ArrayView2<'_, f64>,
+    labels: &[u32],
+    len: usize,
+) -> Result<(Array4<f64>, Vec<u32>)> {
+    if labels.len() != counts.ncols() {
+        return Err(DecodeError::Shape(format!(
+            "{} labels for {} frames",
+            labels.len(),
+            counts.ncols()
+        )));
+    }
+    let (w, starts) = crate::data::count_windows(counts, len, len)?;
+    let (n_win, _, n) = w.dim();
+    let x = Array4::from_shape_fn((n_win, n, 1, len), |(k, j, _, t)| w[[k, t, j]]);
+    Ok((x, starts.iter().map(|&s| labels[s]).collect()))
+}
+
 /// Training settings (defaults: the original synthetic recipe).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainParams {
@@ -619,7 +649,7 @@ pub fn train<M: StepClassifier + ?Sized>(
     }
     let device = model.on_device().clone();
     let dtype = model.param_dtype();
-    let mut opt = candle_nn::AdamW::new(
+    let mut opt = crate::train::FlatAdamW::new(
         vars.unwrap_or_else(|| model.params().all_vars()),
         candle_nn::ParamsAdamW {
             lr: params.lr,

@@ -71,6 +71,9 @@ pub enum DecodeError {
     /// An error of `spikelab-data`.
     #[error(transparent)]
     Data(#[from] spikelab_data::DataError),
+    /// An error of `spikelab-lds` (the Kalman-filter decoder's model and filter).
+    #[error(transparent)]
+    Lds(#[from] spikelab_lds::LdsError),
     /// An error of `spikelab-core` (device parsing).
     #[error(transparent)]
     Core(#[from] spikelab_core::CoreError),

@@ -7,12 +7,14 @@
 //! | --- | --- | --- |
 //! | [`data`] | lagged count features from rasters / spike trains, time-ordered train/validation/test splits, count windows | — |
 //! | [`linear`], [`decoder`] | ridge with unpenalised intercept (Wiener filter on causal lags), α chosen on a validation split, reduced-rank regression | Izenman 1975; scikit-learn `Ridge` |
+//! | [`kalman`] | the Kalman-filter decoder: supervised linear-Gaussian state (target and its velocity) observed through the population's principal components, filtered by `spikelab-lds` | Wu et al., Neural Computation 2006 |
 //! | [`metrics`] | R² per output and averaged (scikit-learn semantics), accuracy | — |
 //! | [`brainbits`] | bottleneck sweep (closed form and the paper's AdamW path), random-input baseline, ceiling, normalised fidelity, smallest b at 90 %, block bootstrap | Mayo et al., NeurIPS 2024 |
 //! | [`nn`] | transformer blocks on candle with gradients that are actually computed (checked by finite differences) | — |
 //! | [`poyo`] | POYO: spike tokens, PerceiverIO with rotary time embeddings, SparseLamb/OneCycle, unit identification on new recordings | Azabou et al., NeurIPS 2023; torch-brain 0.2.1 |
 //! | [`pipeline`] | files in, fits / audits and their output files out (what the CLI runs) | — |
 //! | [`train`] | the one mini-batch loop (schedule, shuffles, divergence check, best-epoch selection, observer) of the gradient paths | — |
+//! | [`eit_windows`] | EIT on a recording: classes of an integer target from short raster windows, beside a linear probe on the same windows | — |
 //! | [`eit`] | EIT: per-unit temporal transformer + population transformer, transfer across unit counts; the NDT peer of its repository | Liu et al., NeurIPS 2022 |
 //!
 //! **The maths.** Ridge solves min_W ‖Y_c − X_c W‖² + α‖W‖² on centred training rows,
@@ -25,8 +27,9 @@
 //! m_rand the score of the same pipeline on uniform [0, 1) inputs and m_ceil the score without
 //! bottleneck.
 //!
-//! **Not here yet.** The Kalman-filter decoder (it will come from `spikelab-lds`), EIT and POYO
-//! on recordings from the CLI.
+//! The Kalman-filter decoder fits s_t = A s_{t−1} + w_t, f_t = C s_t + d + ε_t by least squares
+//! on training frames (s_t the target and its first difference, f_t the population features)
+//! and decodes with the Kalman filter's means m_{t|t}.
 //!
 //! # Example
 //! ```
@@ -54,7 +57,9 @@ pub mod brainbits;
 pub mod data;
 pub mod decoder;
 pub mod eit;
+pub mod eit_windows;
 pub mod error;
+pub mod kalman;
 pub mod linear;
 pub mod metrics;
 pub mod nn;
@@ -70,9 +75,11 @@ pub use brainbits::{
 };
 pub use data::{
     Lags, TimeSplit, check_target, count_windows, lagged_features, raster_counts, spike_counts,
+    window_sums,
 };
 pub use decoder::{DEFAULT_ALPHAS, LinearDecoder, LinearDecoderFit, LinearDecoderParams};
 pub use error::{DecodeError, Result};
+pub use kalman::{KalmanDecoder, KalmanDecoderFit, KalmanDecoderParams, KalmanModel};
 pub use linear::{LinearModel, RidgePath, choose_alpha, fit_ridge, fit_rrr, rrr_from_ridge};
 pub use metrics::{accuracy, r2_per_output, r2_score};
 pub use pipeline::{DecodeInputs, one_hot, read_inputs};

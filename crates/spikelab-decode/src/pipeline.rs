@@ -3,7 +3,8 @@
 //!
 //! * [`read_inputs`]: counts `[neuron, frame]` (a raster, or spike trains binned at `bin_s`)
 //!   and a target `[frame, output]` whose frame axis is found by its length.
-//! * [`LinearDecoderFit::write`]: `fit.json` and `test_prediction.npy` `[test frame, output]`.
+//! * [`LinearDecoderFit::write`], [`KalmanDecoderFit::write`]: `fit.json` and
+//!   `test_prediction.npy` `[test frame, output]`.
 //! * [`Audit::run_recording`]: lagged features, the time-ordered 80 % / 20 % split (validation =
 //!   the last 1/8 of the training frames) and the BrainBits audit;
 //!   [`AuditReport::write_json`] writes `audit.json`.
@@ -24,6 +25,7 @@ use crate::brainbits::{Audit, AuditReport};
 use crate::data::{Lags, TimeSplit, lagged_features, raster_counts, rows, spike_counts};
 use crate::decoder::LinearDecoderFit;
 use crate::error::{DecodeError, Result};
+use crate::kalman::KalmanDecoderFit;
 
 impl FromStr for Lags {
     type Err = DecodeError;
@@ -169,9 +171,28 @@ fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
+/// Files of a decoder fit: the fit as JSON and the test predictions.
+const FIT_FILES: [&str; 2] = ["fit.json", "test_prediction.npy"];
+
+/// Writes `dir/fit.json` and `dir/test_prediction.npy` atomically; creates `dir`.
+fn write_fit(
+    dir: &Path,
+    fit: &impl serde::Serialize,
+    prediction: &Array2<f64>,
+    force: bool,
+) -> Result<()> {
+    check_files(dir, &FIT_FILES, force)?;
+    create_dir(dir)?;
+    io::write_json(&dir.join(FIT_FILES[0]), fit, force)?;
+    io::write_atomic(&dir.join(FIT_FILES[1]), force, |tmp| {
+        io::npy::write(tmp, prediction, true)
+    })?;
+    Ok(())
+}
+
 impl LinearDecoderFit {
     /// Files written by [`LinearDecoderFit::write`].
-    pub const FILES: [&'static str; 2] = ["fit.json", "test_prediction.npy"];
+    pub const FILES: [&'static str; 2] = FIT_FILES;
 
     /// Checks that [`LinearDecoderFit::write`] may write into `dir`.
     pub fn check_writable(dir: &Path, force: bool) -> Result<()> {
@@ -181,14 +202,16 @@ impl LinearDecoderFit {
     /// Writes `dir/fit.json` (parameters, α grid, split, scores, weights) and
     /// `dir/test_prediction.npy`; creates `dir`.
     pub fn write(&self, dir: &Path, force: bool) -> Result<()> {
-        Self::check_writable(dir, force)?;
-        create_dir(dir)?;
-        io::write_json(&dir.join(Self::FILES[0]), self, force)?;
-        let npy = dir.join(Self::FILES[1]);
-        io::write_atomic(&npy, force, |tmp| {
-            io::npy::write(tmp, &self.test_prediction, true)
-        })?;
-        Ok(())
+        write_fit(dir, self, &self.test_prediction, force)
+    }
+}
+
+impl KalmanDecoderFit {
+    /// Writes `dir/fit.json` (parameters, split, scores, the feature map and the state-space
+    /// model, which [`crate::KalmanModel`] reads back) and `dir/test_prediction.npy`; creates
+    /// `dir`. The files are those of [`LinearDecoderFit::FILES`].
+    pub fn write(&self, dir: &Path, force: bool) -> Result<()> {
+        write_fit(dir, self, &self.test_prediction, force)
     }
 }
 
