@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | [`data`] | lagged count features from rasters / spike trains, time-ordered train/validation/test splits, count windows | — |
 //! | [`linear`], [`decoder`] | ridge with unpenalised intercept (Wiener filter on causal lags), α chosen on a validation split, reduced-rank regression | Izenman 1975; scikit-learn `Ridge` |
+//! | [`sparse`] | design matrices: dense views or compressed sparse rows (products in O(non-zeros)) | — |
 //! | [`metrics`] | R² per output and averaged (scikit-learn semantics), accuracy | — |
 //! | [`brainbits`] | bottleneck sweep (closed form and the paper's AdamW path), random-input baseline, ceiling, normalised fidelity, smallest b at 90 %, block bootstrap | Mayo et al., NeurIPS 2024 |
 //! | [`nn`] | transformer blocks on candle with gradients that are actually computed (checked by finite differences) | — |
@@ -62,6 +63,7 @@ pub mod pipeline;
 #[cfg(feature = "plot")]
 mod plot;
 pub mod poyo;
+pub mod sparse;
 pub mod train;
 
 pub use brainbits::{
@@ -69,10 +71,15 @@ pub use brainbits::{
     LatentPopulationParams,
 };
 pub use data::{
-    Lags, TimeSplit, check_target, count_windows, lagged_features, raster_counts, spike_counts,
+    Lags, TimeSplit, check_target, count_windows, lagged_features, lagged_features_sparse,
+    raster_counts, spike_counts,
 };
 pub use decoder::{DEFAULT_ALPHAS, LinearDecoder, LinearDecoderFit, LinearDecoderParams};
 pub use error::{DecodeError, Result};
-pub use linear::{LinearModel, RidgePath, choose_alpha, fit_ridge, fit_rrr, rrr_from_ridge};
+pub use linear::{
+    EIGEN_MAX_FEATURES, LinearModel, RidgeMethod, RidgePath, choose_alpha, fit_ridge, fit_rrr,
+    rrr_from_ridge,
+};
 pub use metrics::{accuracy, r2_per_output, r2_score};
 pub use pipeline::{DecodeInputs, one_hot, read_inputs};
+pub use sparse::{Design, SparseRows};
