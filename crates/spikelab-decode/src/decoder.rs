@@ -30,7 +30,8 @@ pub struct LinearDecoderParams {
     /// Reduced-rank regression of this rank; `None` = full-rank ridge.
     pub rank: Option<usize>,
     /// Ridge solver (default [`RidgeMethod::Auto`]: exact eigendecomposition up to
-    /// [`crate::EIGEN_MAX_FEATURES`] features, sparse conjugate gradients above).
+    /// [`crate::EIGEN_MAX_FEATURES`] features, sparse conjugate gradients for wider sparse
+    /// designs such as 20 lags of a spike raster).
     #[serde(default)]
     pub method: RidgeMethod,
 }

@@ -15,9 +15,11 @@
 //!   [`DecodeError::NotConverged`] after `max_iter` iterations instead of a rough answer.
 //!
 //! [`RidgeMethod::Auto`] (the default) takes the eigen path up to [`EIGEN_MAX_FEATURES`]
-//! features and conjugate gradients above. On the CA1 raster (452 units, 20 lags = 9 040
-//! features, ~270 000 non-zeros in the training rows) the eigen path is out of reach on a small
-//! machine, while conjugate gradients serve the α grid in seconds.
+//! features, and above that conjugate gradients when X is sparse enough for them to be the
+//! cheaper ([`RidgeMethod::resolve`]). On the CA1 raster (452 units, 20 lags = 9 040 features,
+//! 275 000 non-zeros in the 14 509 training rows) the eigen path would take about 20 minutes
+//! and 2 GB on a 2-core machine (p³ scaling of the measured 3.4 s at 1 356 features); conjugate
+//! gradients serve the whole α grid in about 1 s (~800 iterations).
 //!
 //! Reduced-rank regression of rank b (Izenman 1975): with B the ridge/OLS coefficients and
 //! Ŷ = X B, let V_b be the top-b eigenvectors of ŶᵀŶ; B_b = B V_b V_bᵀ. For α = 0 this is the
@@ -91,18 +93,25 @@ fn from_na(m: &DMatrix<f64>) -> Array2<f64> {
     Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
 }
 
-/// Largest feature count that [`RidgeMethod::Auto`] sends to the dense eigendecomposition.
+/// Largest feature count that [`RidgeMethod::Auto`] always sends to the dense
+/// eigendecomposition (exact, also α = 0).
 ///
-/// Its cost grows as p³: on a loaded 2-core machine about 2 s at 1 024 features and 15 s at
-/// 1 356 (nalgebra, release build), where conjugate gradients on sparse lagged counts take a
-/// fraction of a second. Below the threshold the exact path also admits α = 0.
+/// Its cost grows as p³: on a loaded 2-core machine (nalgebra, release build) 1.2 s at 904
+/// features, 3.4 s at 1 356 and 10.7 s at 1 808, where conjugate gradients on the sparse
+/// lagged CA1 counts take 0.07–0.14 s for the same six-α grid.
 pub const EIGEN_MAX_FEATURES: usize = 1024;
+
+/// Conjugate gradients must look this many times cheaper in the rough cost model of
+/// [`RidgeMethod::resolve`] to be chosen: (non-zeros + samples + features) · outputs per
+/// iteration, ~1 000 iterations per grid and a few times the per-flop cost of the dense
+/// eigendecomposition.
+const CG_COST_FACTOR: f64 = 4_000.0;
 
 /// How [`RidgePath`] solves (XcᵀXc + αI) W = XcᵀYc (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub enum RidgeMethod {
-    /// Eigen up to [`EIGEN_MAX_FEATURES`] features, conjugate gradients (default tolerances)
-    /// above.
+    /// Eigen up to [`EIGEN_MAX_FEATURES`] features or when X is dense, conjugate gradients
+    /// (default tolerances) for wide sparse X; see [`RidgeMethod::resolve`].
     #[default]
     Auto,
     /// One dense eigendecomposition of XcᵀXc: exact, any α ≥ 0, O(p³).
@@ -140,10 +149,18 @@ impl RidgeMethod {
         Ok(self)
     }
 
-    /// The concrete method for `n_features` features (resolves [`RidgeMethod::Auto`]).
-    pub fn resolve(self, n_features: usize) -> Self {
+    /// The concrete method for design `x` and `n_outputs` targets (resolves
+    /// [`RidgeMethod::Auto`]): eigen when p ≤ [`EIGEN_MAX_FEATURES`]; otherwise conjugate
+    /// gradients if 4 000·(nnz + n + p)·q < p³ (a rough cost model fitted on this crate's
+    /// timings: 9 040 sparse lagged CA1 features go to conjugate gradients, 1 356 z-scored dense
+    /// ones with 24 outputs stay on the eigen path, 3.6 s against 45 s).
+    pub fn resolve(self, x: &impl Design, n_outputs: usize) -> Self {
+        let (n, p) = x.size();
+        let (pf, work) = (p as f64, (x.nnz() + n + p) as f64 * n_outputs as f64);
         match self {
-            Self::Auto if n_features <= EIGEN_MAX_FEATURES => Self::Eigen,
+            Self::Auto if p <= EIGEN_MAX_FEATURES || CG_COST_FACTOR * work >= pf * pf * pf => {
+                Self::Eigen
+            }
             Self::Auto => Self::CONJUGATE_GRADIENT,
             m => m,
         }
@@ -323,7 +340,7 @@ impl RidgePath {
         method: RidgeMethod,
     ) -> Result<Self> {
         check_xy(&x, y)?;
-        let method = method.check()?.resolve(x.size().1);
+        let method = method.check()?.resolve(&x, y.ncols());
         let x_mean = x.col_means();
         let y_mean = y.mean_axis(Axis(0)).expect("rows checked");
         let yc = &y - &y_mean;
@@ -662,13 +679,26 @@ mod tests {
         ] {
             assert!(RidgePath::with_method(x.view(), y.view(), bad).is_err());
         }
+        // Auto: small → eigen; wide and sparse → CG; wide and dense → eigen.
+        let sparse_wide = SparseRows::from_dense(
+            Array2::from_shape_fn((100, EIGEN_MAX_FEATURES + 1), |(i, j)| {
+                f64::from(u8::from(i == j % 100))
+            })
+            .view(),
+        );
+        assert_eq!(RidgeMethod::Auto.resolve(&x.view(), 3), RidgeMethod::Eigen);
         assert_eq!(
-            RidgeMethod::Auto.resolve(EIGEN_MAX_FEATURES),
+            RidgeMethod::Auto.resolve(&sparse_wide, 1),
+            RidgeMethod::CONJUGATE_GRADIENT
+        );
+        let dense_wide = Array2::<f64>::ones((5_000, EIGEN_MAX_FEATURES + 1));
+        assert_eq!(
+            RidgeMethod::Auto.resolve(&dense_wide.view(), 24),
             RidgeMethod::Eigen
         );
         assert_eq!(
-            RidgeMethod::Auto.resolve(EIGEN_MAX_FEATURES + 1),
-            RidgeMethod::CONJUGATE_GRADIENT
+            RidgeMethod::Eigen.resolve(&sparse_wide, 1),
+            RidgeMethod::Eigen
         );
     }
 }

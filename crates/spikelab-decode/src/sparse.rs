@@ -142,6 +142,8 @@ pub trait Design {
     fn size(&self) -> (usize, usize);
     /// X W for `w` `[feature, k]`; the result is `[sample, k]`.
     fn times(&self, w: ArrayView2<'_, f64>) -> Array2<f64>;
+    /// Number of non-zero entries.
+    fn nnz(&self) -> usize;
     /// The mean of every feature over the samples (zeros when there are no samples).
     fn col_means(&self) -> Array1<f64>;
     /// Whether every entry is finite.
@@ -158,6 +160,9 @@ impl Design for ArrayView2<'_, f64> {
     }
     fn times(&self, w: ArrayView2<'_, f64>) -> Array2<f64> {
         self.dot(&w)
+    }
+    fn nnz(&self) -> usize {
+        self.iter().filter(|&&v| v != 0.0).count()
     }
     fn col_means(&self) -> Array1<f64> {
         self.mean_axis(Axis(0))
@@ -188,6 +193,9 @@ impl Design for SparseRows {
         }
         out
     }
+    fn nnz(&self) -> usize {
+        SparseRows::nnz(self)
+    }
     fn col_means(&self) -> Array1<f64> {
         let mut m = Array1::zeros(self.ncols);
         for (&j, &v) in self.indices.iter().zip(&self.values) {
@@ -215,6 +223,9 @@ impl<T: Design + ?Sized> Design for &T {
     }
     fn times(&self, w: ArrayView2<'_, f64>) -> Array2<f64> {
         (**self).times(w)
+    }
+    fn nnz(&self) -> usize {
+        (**self).nnz()
     }
     fn col_means(&self) -> Array1<f64> {
         (**self).col_means()
