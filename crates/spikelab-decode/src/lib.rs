@@ -18,13 +18,14 @@
 //!
 //! **The maths.** Ridge solves min_W ‖Y_c − X_c W‖² + α‖W‖² on centred training rows,
 //! W = (X_cᵀX_c + αI)⁻¹X_cᵀY_c, intercept ȳ − x̄W; one eigendecomposition of X_cᵀX_c gives
-//! every α of the grid. Reduced-rank regression of rank b projects the fitted values on their
-//! top-b principal directions V_b: B_b = B V_b V_bᵀ, the exact least-squares optimum of a
-//! linear bottleneck of width b followed by a linear readout (BrainBits' model), so the
-//! closed-form audit needs no training. R²_j = 1 − Σ(y − ŷ)²/Σ(y − ȳ)² per output, averaged
-//! uniformly. BrainBits' normalised fidelity is f(b) = (m(b) − m_rand)/(m_ceil − m_rand) with
-//! m_rand the score of the same pipeline on uniform [0, 1) inputs and m_ceil the score without
-//! bottleneck.
+//! every α of the grid, or, for wide sparse designs (20 lags of a spike raster), conjugate
+//! gradients on sparse rows with the centring applied on the fly. Reduced-rank regression of
+//! rank b projects the fitted values on their top-b principal directions V_b: B_b = B V_b V_bᵀ,
+//! the exact least-squares optimum of a linear bottleneck of width b followed by a linear
+//! readout (BrainBits' model), so the closed-form audit needs no training.
+//! R²_j = 1 − Σ(y − ŷ)²/Σ(y − ȳ)² per output, averaged uniformly. BrainBits' normalised
+//! fidelity is f(b) = (m(b) − m_rand)/(m_ceil − m_rand) with m_rand the score of the same
+//! pipeline on uniform [0, 1) inputs and m_ceil the score without bottleneck.
 //!
 //! **Not here yet.** The Kalman-filter decoder (it will come from `spikelab-lds`), EIT and POYO
 //! on recordings from the CLI.
