@@ -59,7 +59,7 @@ impl LinearModel {
                 self.weights.nrows()
             )));
         }
-        Ok(x.times(self.weights.view()) + &self.intercept)
+        Ok(x.times(self.weights.view())? + &self.intercept)
     }
 }
 
@@ -209,10 +209,10 @@ impl CgSystem {
         yc: ArrayView2<'_, f64>,
         rel_tol: f64,
         max_iter: usize,
-    ) -> Self {
+    ) -> Result<Self> {
         let n = x.nrows() as f64;
         // Xcᵀ Yc = Xᵀ Yc − x̄ (1ᵀ Yc).
-        let rhs = x.t_dot(yc) - outer(&x_mean, &yc.sum_axis(Axis(0)));
+        let rhs = x.t_dot(yc)? - outer(&x_mean, &yc.sum_axis(Axis(0)));
         // ‖x_j − x̄_j‖² = Σ x_j² − n x̄_j².
         let sq = x.col_sq_sums();
         let diag = Array1::from_iter(
@@ -220,7 +220,7 @@ impl CgSystem {
                 .zip(&x_mean)
                 .map(|(s, m)| (s - n * m * m).max(0.0)),
         );
-        Self {
+        Ok(Self {
             x,
             x_mean,
             rhs,
@@ -228,14 +228,14 @@ impl CgSystem {
             rel_tol,
             max_iter,
             iterations: Cell::new(0),
-        }
+        })
     }
 
     /// (XcᵀXc + αI) V for `v` `[feature, k]`.
-    fn apply(&self, v: &Array2<f64>, alpha: f64) -> Array2<f64> {
+    fn apply(&self, v: &Array2<f64>, alpha: f64) -> Result<Array2<f64>> {
         // z = Xc v = X v − 1 (x̄ᵀ v); Xcᵀ z = Xᵀ z − x̄ (1ᵀ z).
-        let z = self.x.times(v.view()) - &self.x_mean.dot(v);
-        self.x.t_dot(z.view()) - outer(&self.x_mean, &z.sum_axis(Axis(0))) + alpha * v
+        let z = self.x.times(v.view())? - &self.x_mean.dot(v);
+        Ok(self.x.t_dot(z.view())? - outer(&self.x_mean, &z.sum_axis(Axis(0))) + alpha * v)
     }
 
     /// Solves at `alpha` > 0 starting from `w` `[feature, output]`.
@@ -247,6 +247,12 @@ impl CgSystem {
             .into_iter()
             .map(|b| self.rel_tol * b.dot(&b).sqrt())
             .collect();
+        // XcᵀYc = 0 (a constant target column): the solution is 0 whatever the start.
+        for (k, &t) in target.iter().enumerate() {
+            if t == 0.0 {
+                w.column_mut(k).fill(0.0);
+            }
+        }
         let precond = self.diag.mapv(|d| 1.0 / (d + alpha));
         let mut done = 0;
         let residual_norms = |r: &Array2<f64>| -> Vec<f64> {
@@ -255,7 +261,7 @@ impl CgSystem {
         loop {
             // (Re)start from the true residual, so that rounding in the recurrence cannot
             // declare convergence early.
-            let mut r = &self.rhs - &self.apply(&w, alpha);
+            let mut r = &self.rhs - &self.apply(&w, alpha)?;
             let norms = residual_norms(&r);
             let mut active: Vec<bool> = (0..q).map(|k| norms[k] > target[k]).collect();
             if !active.contains(&true) {
@@ -278,7 +284,7 @@ impl CgSystem {
             let mut rz: Vec<f64> = (0..q).map(|k| r.column(k).dot(&z.column(k))).collect();
             while done < self.max_iter {
                 done += 1;
-                let ap = self.apply(&p, alpha);
+                let ap = self.apply(&p, alpha)?;
                 for k in 0..q {
                     if !active[k] {
                         continue;
@@ -346,7 +352,7 @@ impl RidgePath {
         let yc = &y - &y_mean;
         let solver = match method {
             RidgeMethod::ConjugateGradient { rel_tol, max_iter } => Solver::Cg(Box::new(
-                CgSystem::new(x.to_sparse(), x_mean.clone(), yc.view(), rel_tol, max_iter),
+                CgSystem::new(x.to_sparse(), x_mean.clone(), yc.view(), rel_tol, max_iter)?,
             )),
             _ => {
                 let xc = x.to_dense() - &x_mean;
@@ -572,7 +578,7 @@ pub fn rrr_from_ridge(
     }
     let x_mean = x.col_means();
     let bw = &ridge.weights * &sqrt_c; // B diag(√c)
-    let yhat = x.times(bw.view()) - &x_mean.dot(&bw); // Xc B diag(√c)
+    let yhat = x.times(bw.view())? - &x_mean.dot(&bw); // Xc B diag(√c)
     let eig = SymmetricEigen::new(to_na(&yhat.t().dot(&yhat)));
     let mut order: Vec<usize> = (0..q).collect();
     order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
@@ -644,6 +650,13 @@ mod tests {
                 e.alpha
             );
         }
+        // A constant target column has zero weights, even from a non-zero start.
+        let mut yk = y.clone();
+        yk.column_mut(2).fill(4.0);
+        let cgk =
+            RidgePath::with_method(&sparse, yk.view(), RidgeMethod::CONJUGATE_GRADIENT).unwrap();
+        let mk = cgk.model_from(1.0, Some(&me[0].weights)).unwrap();
+        assert!(mk.weights.column(2).iter().all(|&v| v == 0.0) && mk.intercept[2] == 4.0);
         // A cold start reaches the same answer as the warm-started grid.
         let cold = cg.model(0.1).unwrap();
         assert!(max_rel(&cold.weights, &me[1].weights) < 1e-8);

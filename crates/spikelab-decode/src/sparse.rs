@@ -31,7 +31,8 @@ impl SparseRows {
         }
     }
 
-    /// Appends a row from `(column, value)` pairs; zeros are skipped.
+    /// Appends a row from `(column, value)` pairs; zeros are skipped and repeated columns add
+    /// up.
     pub fn push_row(&mut self, entries: impl IntoIterator<Item = (usize, f64)>) -> Result<()> {
         for (j, v) in entries {
             if j >= self.ncols {
@@ -107,7 +108,7 @@ impl SparseRows {
         let mut a = Array2::zeros((self.nrows(), self.ncols));
         for r in 0..self.nrows() {
             for (j, v) in self.row(r) {
-                a[[r, j]] = v;
+                a[[r, j]] += v;
             }
         }
         a
@@ -123,15 +124,21 @@ impl SparseRows {
     }
 
     /// Xᵀ U for `u` `[row, k]`; the result is `[column, k]`.
-    pub fn t_dot(&self, u: ArrayView2<'_, f64>) -> Array2<f64> {
-        assert_eq!(u.nrows(), self.nrows(), "Xᵀ U: row counts differ");
+    pub fn t_dot(&self, u: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        if u.nrows() != self.nrows() {
+            return Err(DecodeError::Shape(format!(
+                "Xᵀ U with X of {} rows and U of {}",
+                self.nrows(),
+                u.nrows()
+            )));
+        }
         let mut out = Array2::zeros((self.ncols, u.ncols()));
         for (r, ur) in u.rows().into_iter().enumerate() {
             for (j, v) in self.row(r) {
                 out.row_mut(j).scaled_add(v, &ur);
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -141,7 +148,7 @@ pub trait Design {
     /// `(samples, features)`.
     fn size(&self) -> (usize, usize);
     /// X W for `w` `[feature, k]`; the result is `[sample, k]`.
-    fn times(&self, w: ArrayView2<'_, f64>) -> Array2<f64>;
+    fn times(&self, w: ArrayView2<'_, f64>) -> Result<Array2<f64>>;
     /// Number of non-zero entries.
     fn nnz(&self) -> usize;
     /// The mean of every feature over the samples (zeros when there are no samples).
@@ -154,12 +161,23 @@ pub trait Design {
     fn to_sparse(&self) -> SparseRows;
 }
 
+fn check_inner(ncols: usize, w: ArrayView2<'_, f64>) -> Result<()> {
+    if w.nrows() != ncols {
+        return Err(DecodeError::Shape(format!(
+            "X W with X of {ncols} columns and W of {} rows",
+            w.nrows()
+        )));
+    }
+    Ok(())
+}
+
 impl Design for ArrayView2<'_, f64> {
     fn size(&self) -> (usize, usize) {
         ArrayView2::dim(self)
     }
-    fn times(&self, w: ArrayView2<'_, f64>) -> Array2<f64> {
-        self.dot(&w)
+    fn times(&self, w: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        check_inner(self.ncols(), w)?;
+        Ok(self.dot(&w))
     }
     fn nnz(&self) -> usize {
         self.iter().filter(|&&v| v != 0.0).count()
@@ -183,15 +201,15 @@ impl Design for SparseRows {
     fn size(&self) -> (usize, usize) {
         (self.nrows(), self.ncols)
     }
-    fn times(&self, w: ArrayView2<'_, f64>) -> Array2<f64> {
-        assert_eq!(w.nrows(), self.ncols, "X W: inner dimensions differ");
+    fn times(&self, w: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        check_inner(self.ncols, w)?;
         let mut out = Array2::zeros((self.nrows(), w.ncols()));
         for (r, mut o) in out.rows_mut().into_iter().enumerate() {
             for (j, v) in self.row(r) {
                 o.scaled_add(v, &w.row(j));
             }
         }
-        out
+        Ok(out)
     }
     fn nnz(&self) -> usize {
         SparseRows::nnz(self)
@@ -221,7 +239,7 @@ impl<T: Design + ?Sized> Design for &T {
     fn size(&self) -> (usize, usize) {
         (**self).size()
     }
-    fn times(&self, w: ArrayView2<'_, f64>) -> Array2<f64> {
+    fn times(&self, w: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
         (**self).times(w)
     }
     fn nnz(&self) -> usize {
@@ -258,9 +276,11 @@ mod tests {
         assert_eq!((s.nrows(), s.ncols(), s.nnz()), (4, 3, 4));
         assert_eq!(s.to_dense(), a);
         let w = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
-        assert_eq!(s.times(w.view()), a.dot(&w));
+        assert_eq!(s.times(w.view()).unwrap(), a.dot(&w));
+        assert!(s.times(w.t()).is_err() && a.view().times(w.t()).is_err());
         let u = array![[1.0], [2.0], [3.0], [4.0]];
-        assert_eq!(s.t_dot(u.view()), a.t().dot(&u));
+        assert_eq!(s.t_dot(u.view()).unwrap(), a.t().dot(&u));
+        assert!(s.t_dot(w.view()).is_err());
         assert_eq!(s.col_means(), Design::col_means(&a.view()));
         let mid = s.rows(1..4).unwrap();
         assert_eq!(mid.to_dense(), a.slice(ndarray::s![1..4, ..]));
