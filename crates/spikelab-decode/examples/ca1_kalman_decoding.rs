@@ -33,12 +33,13 @@ fn ridge_r2(
     y_te: ArrayView2<'_, f64>,
 ) -> anyhow::Result<(f64, f64)> {
     let cut = x_tr.nrows() * 7 / 8;
-    let (alpha, _) = choose_alpha(
+    let (alpha, _, _) = choose_alpha(
         x_tr.slice(s![..cut, ..]),
         y_tr.slice(s![..cut, ..]),
         x_tr.slice(s![cut.., ..]),
         y_tr.slice(s![cut.., ..]),
         &spikelab_decode::DEFAULT_ALPHAS,
+        spikelab_decode::RidgeMethod::Auto,
     )?;
     let model = fit_ridge(x_tr, y_tr, alpha)?;
     Ok((r2_score(y_te, model.predict(x_te)?.view())?, alpha))

@@ -32,7 +32,7 @@ use spikelab_core::{Flow, Observer, Progress, Silent};
 
 use crate::decoder::DEFAULT_ALPHAS;
 use crate::error::{DecodeError, Result};
-use crate::linear::{LinearModel, RidgePath, choose_alpha, rrr_from_ridge};
+use crate::linear::{LinearModel, RidgeMethod, RidgePath, choose_alpha, rrr_from_ridge};
 use crate::metrics::r2_score;
 use crate::nn::{Linear, ParamBuilder};
 use crate::train::{BestEpoch, LoopParams, Schedule, train_epochs};
@@ -260,12 +260,13 @@ impl Audit {
             )));
         }
         let cut = xtr.nrows() - n_val;
-        let (alpha, _) = choose_alpha(
+        let (alpha, _, _) = choose_alpha(
             xtr.slice(s![..cut, ..]),
             ytr.slice(s![..cut, ..]),
             xtr.slice(s![cut.., ..]),
             ytr.slice(s![cut.., ..]),
             &p.alphas,
+            RidgeMethod::Auto,
         )?;
         let full = RidgePath::new(xtr.view(), ytr.view())?.model(alpha)?;
         let full_rand = RidgePath::new(rtr.view(), ytr.view())?.model(alpha)?;

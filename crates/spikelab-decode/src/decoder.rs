@@ -4,9 +4,9 @@
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Lags, TimeSplit, check_target, lagged_features, rows};
+use crate::data::{Lags, TimeSplit, check_target, lagged_features_sparse, rows};
 use crate::error::{DecodeError, Result};
-use crate::linear::{LinearModel, RidgePath, choose_alpha, rrr_from_ridge};
+use crate::linear::{LinearModel, RidgeMethod, RidgePath, choose_alpha, rrr_from_ridge};
 use crate::metrics::{r2_per_output, r2_score};
 
 /// The ridge α grid of the spec: {0.1, 1, 10, 100, 10³, 10⁴}.
@@ -23,8 +23,17 @@ pub struct LinearDecoderParams {
     pub train_fraction: f64,
     /// Fraction of the training frames (from their end) that scores α (default 1/8).
     pub val_fraction: f64,
+    /// Fraction of the training frames, from their start, that fit and validate (default 1;
+    /// the test frames do not move): learning curves. See [`TimeSplit::with_used`].
+    #[serde(default = "one")]
+    pub train_used: f64,
     /// Reduced-rank regression of this rank; `None` = full-rank ridge.
     pub rank: Option<usize>,
+    /// Ridge solver (default [`RidgeMethod::Auto`]: exact eigendecomposition up to
+    /// [`crate::EIGEN_MAX_FEATURES`] features, sparse conjugate gradients for wider sparse
+    /// designs such as 20 lags of a spike raster).
+    #[serde(default)]
+    pub method: RidgeMethod,
 }
 
 impl Default for LinearDecoderParams {
@@ -37,9 +46,15 @@ impl Default for LinearDecoderParams {
             alphas: DEFAULT_ALPHAS.to_vec(),
             train_fraction: 0.8,
             val_fraction: 0.125,
+            train_used: 1.0,
             rank: None,
+            method: RidgeMethod::Auto,
         }
     }
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Validated [`LinearDecoderParams`].
@@ -74,9 +89,16 @@ impl LinearDecoderParams {
                 format!("{} not in (0, 1)", self.val_fraction),
             ));
         }
+        if !(self.train_used > 0.0 && self.train_used <= 1.0) {
+            return Err(DecodeError::param(
+                "train_used",
+                format!("{} not in (0, 1]", self.train_used),
+            ));
+        }
         if self.rank == Some(0) {
             return Err(DecodeError::param("rank", "must be ≥ 1"));
         }
+        self.method.check()?;
         Ok(LinearDecoder { params: self })
     }
 }
@@ -86,7 +108,7 @@ impl LinearDecoderParams {
 pub struct LinearDecoderFit {
     /// The parameters used.
     pub params: LinearDecoderParams,
-    /// The model refitted on all training frames.
+    /// The model refitted on all training frames in use.
     pub model: LinearModel,
     /// The split.
     pub split: TimeSplit,
@@ -133,26 +155,32 @@ impl LinearDecoder {
         target: ArrayView2<'_, f64>,
     ) -> Result<LinearDecoderFit> {
         let p = &self.params;
-        let x = lagged_features(counts, &p.lags)?;
+        // Sparse rows: lagged spike counts are mostly zero.
+        let x = lagged_features_sparse(counts, &p.lags)?;
         check_target(target, x.nrows())?;
-        let split = TimeSplit::new(x.nrows(), p.train_fraction, p.val_fraction)?;
-        let xf = rows(x.view(), split.fit.clone());
-        let yf = rows(target, split.fit.clone());
-        let xv = rows(x.view(), split.val.clone());
-        let yv = rows(target, split.val.clone());
-        let (alpha, scores) = choose_alpha(xf.view(), yf.view(), xv.view(), yv.view(), &p.alphas)?;
-        let xtr = rows(x.view(), split.train.clone());
-        let ytr = rows(target, split.train.clone());
-        let mut model = RidgePath::new(xtr.view(), ytr.view())?.model(alpha)?;
+        let split =
+            TimeSplit::with_used(x.nrows(), p.train_fraction, p.val_fraction, p.train_used)?;
+        let (xf, yf) = (x.rows(split.fit.clone())?, rows(target, split.fit.clone()));
+        let (xv, yv) = (x.rows(split.val.clone())?, rows(target, split.val.clone()));
+        let (alpha, scores, models) =
+            choose_alpha(&xf, yf.view(), &xv, yv.view(), &p.alphas, p.method)?;
+        let (xtr, ytr) = (
+            x.rows(split.train.clone())?,
+            rows(target, split.train.clone()),
+        );
+        // The fit-rows solution at the chosen α starts the iterative refit.
+        let start = models.iter().find(|m| m.alpha == alpha).map(|m| &m.weights);
+        let mut model =
+            RidgePath::with_method(&xtr, ytr.view(), p.method)?.model_from(alpha, start)?;
         if let Some(rank) = p.rank {
-            model = rrr_from_ridge(&model, xtr.view(), rank, None)?;
+            model = rrr_from_ridge(&model, &xtr, rank, None)?;
         }
-        let xte = rows(x.view(), split.test.clone());
+        let xte = x.rows(split.test.clone())?;
         let yte = rows(target, split.test.clone());
-        let pred = model.predict(xte.view())?;
+        let pred = model.predict(&xte)?;
         Ok(LinearDecoderFit {
             params: p.clone(),
-            train_r2: r2_score(ytr.view(), model.predict(xtr.view())?.view())?,
+            train_r2: r2_score(ytr.view(), model.predict(&xtr)?.view())?,
             test_r2_per_output: r2_per_output(yte.view(), pred.view())?,
             test_r2: r2_score(yte.view(), pred.view())?,
             validation: p.alphas.iter().copied().zip(scores).collect(),

@@ -17,7 +17,7 @@ use crate::data::check_target;
 use crate::decoder::DEFAULT_ALPHAS;
 use crate::eit::{Eit, EitConfig, EpochStats, TrainParams, accuracy, raster_windows, train};
 use crate::error::{DecodeError, Result};
-use crate::linear::{choose_alpha, fit_ridge};
+use crate::linear::{RidgeMethod, choose_alpha, fit_ridge};
 
 /// Parameters of [`fit_windows`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,12 +150,13 @@ pub fn fit_windows(
     };
     let otr = one_hot(ytr);
     let cut = n_train * 7 / 8;
-    let (probe_alpha, _) = choose_alpha(
+    let (probe_alpha, _, _) = choose_alpha(
         ftr.slice(ndarray::s![..cut, ..]),
         otr.slice(ndarray::s![..cut, ..]),
         ftr.slice(ndarray::s![cut.., ..]),
         otr.slice(ndarray::s![cut.., ..]),
         &DEFAULT_ALPHAS,
+        RidgeMethod::Auto,
     )?;
     let probe = fit_ridge(ftr.view(), otr.view(), probe_alpha)?;
     let pred = argmax_rows(&probe.predict(fte.view())?);

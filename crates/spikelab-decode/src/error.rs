@@ -22,6 +22,19 @@ pub enum DecodeError {
     /// features); use a ridge penalty α > 0.
     #[error("singular system: {0}")]
     Singular(String),
+    /// An iterative solver stopped at its iteration limit before reaching its tolerance; no
+    /// result was returned.
+    #[error(
+        "{what} did not converge in {iterations} iterations (relative residual {rel_residual:.3e})"
+    )]
+    NotConverged {
+        /// Which solver, at which parameter.
+        what: String,
+        /// Iterations run.
+        iterations: usize,
+        /// The worst relative residual reached.
+        rel_residual: f64,
+    },
     /// Training produced a non-finite loss; no weights were written.
     #[error("training diverged at epoch {epoch}, step {step}: loss is {loss}")]
     Diverged {

@@ -8,6 +8,7 @@
 //! | [`data`] | lagged count features from rasters / spike trains, time-ordered train/validation/test splits, count windows | — |
 //! | [`linear`], [`decoder`] | ridge with unpenalised intercept (Wiener filter on causal lags), α chosen on a validation split, reduced-rank regression | Izenman 1975; scikit-learn `Ridge` |
 //! | [`kalman`] | the Kalman-filter decoder: supervised linear-Gaussian state (target and its velocity) observed through the population's principal components, filtered by `spikelab-lds` | Wu et al., Neural Computation 2006 |
+//! | [`sparse`] | design matrices: dense views or compressed sparse rows (products in O(non-zeros)) | — |
 //! | [`metrics`] | R² per output and averaged (scikit-learn semantics), accuracy | — |
 //! | [`brainbits`] | bottleneck sweep (closed form and the paper's AdamW path), random-input baseline, ceiling, normalised fidelity, smallest b at 90 %, block bootstrap | Mayo et al., NeurIPS 2024 |
 //! | [`nn`] | transformer blocks on candle with gradients that are actually computed (checked by finite differences) | — |
@@ -19,13 +20,14 @@
 //!
 //! **The maths.** Ridge solves min_W ‖Y_c − X_c W‖² + α‖W‖² on centred training rows,
 //! W = (X_cᵀX_c + αI)⁻¹X_cᵀY_c, intercept ȳ − x̄W; one eigendecomposition of X_cᵀX_c gives
-//! every α of the grid. Reduced-rank regression of rank b projects the fitted values on their
-//! top-b principal directions V_b: B_b = B V_b V_bᵀ, the exact least-squares optimum of a
-//! linear bottleneck of width b followed by a linear readout (BrainBits' model), so the
-//! closed-form audit needs no training. R²_j = 1 − Σ(y − ŷ)²/Σ(y − ȳ)² per output, averaged
-//! uniformly. BrainBits' normalised fidelity is f(b) = (m(b) − m_rand)/(m_ceil − m_rand) with
-//! m_rand the score of the same pipeline on uniform [0, 1) inputs and m_ceil the score without
-//! bottleneck.
+//! every α of the grid, or, for wide sparse designs (20 lags of a spike raster), conjugate
+//! gradients on sparse rows with the centring applied on the fly. Reduced-rank regression of
+//! rank b projects the fitted values on their top-b principal directions V_b: B_b = B V_b V_bᵀ,
+//! the exact least-squares optimum of a linear bottleneck of width b followed by a linear
+//! readout (BrainBits' model), so the closed-form audit needs no training.
+//! R²_j = 1 − Σ(y − ŷ)²/Σ(y − ȳ)² per output, averaged uniformly. BrainBits' normalised
+//! fidelity is f(b) = (m(b) − m_rand)/(m_ceil − m_rand) with m_rand the score of the same
+//! pipeline on uniform [0, 1) inputs and m_ceil the score without bottleneck.
 //!
 //! The Kalman-filter decoder fits s_t = A s_{t−1} + w_t, f_t = C s_t + d + ε_t by least squares
 //! on training frames (s_t the target and its first difference, f_t the population features)
@@ -67,6 +69,7 @@ pub mod pipeline;
 #[cfg(feature = "plot")]
 mod plot;
 pub mod poyo;
+pub mod sparse;
 pub mod train;
 
 pub use brainbits::{
@@ -74,12 +77,16 @@ pub use brainbits::{
     LatentPopulationParams,
 };
 pub use data::{
-    Lags, TimeSplit, check_target, count_windows, lagged_features, raster_counts, spike_counts,
-    window_sums,
+    Lags, TimeSplit, check_target, count_windows, lagged_features, lagged_features_sparse,
+    raster_counts, spike_counts, window_sums,
 };
 pub use decoder::{DEFAULT_ALPHAS, LinearDecoder, LinearDecoderFit, LinearDecoderParams};
 pub use error::{DecodeError, Result};
 pub use kalman::{KalmanDecoder, KalmanDecoderFit, KalmanDecoderParams, KalmanModel};
-pub use linear::{LinearModel, RidgePath, choose_alpha, fit_ridge, fit_rrr, rrr_from_ridge};
+pub use linear::{
+    EIGEN_MAX_FEATURES, LinearModel, RidgeMethod, RidgePath, choose_alpha, fit_ridge, fit_rrr,
+    rrr_from_ridge,
+};
 pub use metrics::{accuracy, r2_per_output, r2_score};
 pub use pipeline::{DecodeInputs, one_hot, read_inputs};
+pub use sparse::{Design, SparseRows};

@@ -184,3 +184,66 @@ fn braindiffuser_objective_and_scale_latents_match_numpy() {
         "scaled",
     );
 }
+
+/// The four CA1 anchors on 9 040 / 4 520 lagged features (scikit-learn, measured), served by
+/// the sparse conjugate-gradient path that `RidgeMethod::Auto` picks at this size. The odd units
+/// are the odd 0-based rows (1, 3, …, 451): the 1-based reading gives 0.554 and 0.741.
+#[test]
+fn ca1_lagged_ridge_matches_anchors() {
+    let (counts, pos) = ca1();
+    let odd: Vec<usize> = (1..452).step_by(2).collect();
+    let odd_counts = counts.select(ndarray::Axis(0), &odd);
+    let centred = Lags::Centred {
+        past: 9,
+        future: 10,
+    };
+    let cases = [
+        (
+            "causal 0…19, all units",
+            &counts,
+            Lags::Causal(20),
+            1.0,
+            0.795,
+        ),
+        (
+            "centred −10…+9, all units",
+            &counts,
+            centred.clone(),
+            1.0,
+            0.805,
+        ),
+        (
+            "centred, odd units, first 20 %",
+            &odd_counts,
+            centred.clone(),
+            0.2,
+            0.639,
+        ),
+        ("centred, odd units", &odd_counts, centred, 1.0, 0.724),
+    ];
+    for (name, counts, lags, train_used, anchor) in cases {
+        let start = std::time::Instant::now();
+        let fit = LinearDecoderParams {
+            lags,
+            train_used,
+            ..Default::default()
+        }
+        .check()
+        .unwrap()
+        .fit(counts.view(), pos.view())
+        .unwrap();
+        println!(
+            "{name}: R² {:.4} (anchor {anchor}), α {}, {:.2} s",
+            fit.test_r2,
+            fit.model.alpha,
+            start.elapsed().as_secs_f64()
+        );
+        assert_eq!(fit.split.test, 14_509..18_137);
+        assert!(
+            (fit.test_r2 - anchor).abs() <= 0.01,
+            "{name}: R² {} (α {}), anchor {anchor}",
+            fit.test_r2,
+            fit.model.alpha
+        );
+    }
+}
