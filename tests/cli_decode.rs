@@ -78,3 +78,58 @@ fn kalman_and_ridge_fits_on_ca1() {
     let r2 = json["test_r2"].as_f64().unwrap();
     assert!((r2 - 0.221).abs() < 0.01, "lag-0 ridge test R² {r2}");
 }
+
+/// `--model eit` on a small raster whose two classes are set by which neurons fire: EIT and
+/// the probe classify it, the fit and the model are written, and the saved model loads and
+/// predicts.
+#[test]
+fn eit_windows_fit_writes_a_model_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (n, t) = (6, 400);
+    let label = |f: usize| ((f / 20) % 2) as u8;
+    let raster = ndarray::Array2::from_shape_fn((n, t), |(j, f)| {
+        let on = (j < 3) == (label(f) == 0);
+        f64::from(u8::from(on && (f * 7 + j * 3) % 3 != 0))
+    });
+    let target = ndarray::Array1::from_shape_fn(t, |f| f64::from(label(f) + 1));
+    spikelab_data::io::npy::write(&d.join("raster.npy"), &raster, false).unwrap();
+    spikelab_data::io::npy::write(&d.join("target.npy"), &target, false).unwrap();
+    let args = [
+        "decode",
+        "fit",
+        "--spikes",
+        "raster.npy",
+        "--target",
+        "target.npy",
+        "--model",
+        "eit",
+        "--epochs",
+        "30",
+        "--out",
+        "eit",
+    ];
+    let out = spikelab(&args, d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("eit/fit.json")).unwrap()).unwrap();
+    assert_eq!(json["classes"], serde_json::json!([1.0, 2.0]));
+    let acc = json["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.9, "EIT accuracy {acc}: {json}");
+    assert!(json["probe_accuracy"].as_f64().unwrap() > 0.9);
+    let model = spikelab_decode::eit::Eit::load(
+        &d.join("eit/model.safetensors"),
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(model.config().n_units, n);
+    assert!(
+        !spikelab(&args, d).status.success(),
+        "overwrote without --force"
+    );
+}

@@ -2,13 +2,14 @@
 //! `spikelab-decode`, module `pipeline`).
 //!
 //! ```text
-//! spikelab decode fit --spikes raster.mat --target pos.mat --model ridge|wiener|rrr|kalman \
-//!     [--bottleneck b] [--components 12] [--lags centred:9,10] --out DIR [--force]
+//! spikelab decode fit --spikes raster.mat --target pos.mat --model ridge|wiener|rrr|kalman|eit \
+//!     [--bottleneck b] [--components 12] [--lags centred:9,10] \
+//!     [--window 2 --epochs 100 --device cuda] --out DIR [--force]
 //! spikelab decode audit --spikes raster.mat --target pos.mat [--one-hot] \
 //!     [--bottlenecks 1,2,5,10,20,50] [--gradient --epochs 100 --device cuda] --out DIR
 //! ```
 //! `fit` writes `DIR/fit.json` (α grid, split, scores, weights) and `DIR/test_prediction.npy`
-//! (`[test frame, output]`); `audit` writes `DIR/audit.json` and `DIR/audit.png`. Files are
+//! (`[test frame, output]`), or for `eit` `DIR/fit.json` and `DIR/model.safetensors`; `audit` writes `DIR/audit.json` and `DIR/audit.png`. Files are
 //! written through a temporary name and renamed; existing files are refused without `--force`.
 
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::{Flow, Progress};
+use spikelab_decode::eit::TrainParams;
+use spikelab_decode::eit_windows::{WindowFit, WindowParams, fit_windows};
 use spikelab_decode::{
     AuditMode, AuditParams, DecodeInputs, GradientParams, KalmanDecoderParams, Lags,
     LinearDecoderFit, LinearDecoderParams, read_inputs,
@@ -28,7 +31,8 @@ const DEFAULT_LAGS: &str = "centred:9,10";
 /// `spikelab decode` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum DecodeCommand {
-    /// Fit a linear decoder (ridge, Wiener filter, reduced-rank) and score it on held-out time.
+    /// Fit a decoder (ridge, Wiener filter, reduced-rank, Kalman filter, EIT) and score it on
+    /// held-out time.
     Fit(FitArgs),
     /// BrainBits bottleneck audit: decoding R² against the bottleneck size b.
     Audit(AuditArgs),
@@ -76,6 +80,9 @@ pub enum LinearKind {
     /// Kalman filter on a [target, velocity] state observed through --components principal
     /// components of the counts summed over --lags (default window t − 10 … t + 9).
     Kalman,
+    /// EIT classifying an integer target (one class per value) from --window-frame windows of
+    /// the raster, beside a linear probe on the same windows.
+    Eit,
 }
 
 /// `spikelab decode fit`.
@@ -92,6 +99,15 @@ pub struct FitArgs {
     /// Principal components observed by the Kalman decoder (0 = every active neuron).
     #[arg(long, default_value_t = 12)]
     pub components: usize,
+    /// Frames per window of the EIT classifier.
+    #[arg(long, default_value_t = WindowParams::default().window)]
+    pub window: usize,
+    /// Training epochs of the EIT classifier.
+    #[arg(long, default_value_t = WindowParams::default().train.epochs)]
+    pub epochs: usize,
+    /// Device of the EIT classifier: `cpu`, `cuda[:N]`, `metal[:N]`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// `spikelab decode audit`.
@@ -147,7 +163,54 @@ fn inputs(a: &InputArgs) -> Result<DecodeInputs> {
     )?)
 }
 
+/// `decode fit --model eit`: train, print the accuracies, write the fit and the model.
+fn fit_eit(a: &FitArgs) -> Result<()> {
+    WindowFit::check_writable(&a.input.out, a.input.force)?;
+    let DecodeInputs { counts, target } = inputs(&a.input)?;
+    let defaults = WindowParams::default();
+    let params = WindowParams {
+        window: a.window,
+        device: a.device.parse()?,
+        train: TrainParams {
+            epochs: a.epochs,
+            ..defaults.train
+        },
+        ..defaults
+    };
+    let bar = ProgressBar::new(a.epochs as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "epoch [{bar:30}] {pos}/{len} {msg}",
+    )?);
+    let mut obs = |p: &Progress<'_>| {
+        bar.set_position(p.step as u64 + 1);
+        if let Some(acc) = p.metric("accuracy") {
+            bar.set_message(format!("test accuracy {acc:.3}"));
+        }
+        Flow::Continue
+    };
+    let (model, fit) = fit_windows(counts.view(), target.view(), &params, &mut obs)?;
+    bar.finish_and_clear();
+    println!(
+        "{} neurons, {} classes, {} train / {} test windows of {} frames",
+        counts.nrows(),
+        fit.classes.len(),
+        fit.n_windows.0,
+        fit.n_windows.1,
+        a.window
+    );
+    println!(
+        "test accuracy: EIT {:.4}, linear probe {:.4} (α {}), majority class {:.4}",
+        fit.test_accuracy, fit.probe_accuracy, fit.probe_alpha, fit.majority_accuracy
+    );
+    fit.write(&model, &a.input.out, a.input.force)?;
+    println!("wrote {}", a.input.out.display());
+    Ok(())
+}
+
 fn fit(a: FitArgs) -> Result<()> {
+    if let LinearKind::Eit = a.model {
+        return fit_eit(&a);
+    }
     LinearDecoderFit::check_writable(&a.input.out, a.input.force)?;
     let DecodeInputs { counts, target } = inputs(&a.input)?;
     if let LinearKind::Kalman = a.model {
@@ -178,7 +241,7 @@ fn fit(a: FitArgs) -> Result<()> {
         ..Default::default()
     };
     match a.model {
-        LinearKind::Ridge | LinearKind::Kalman => {}
+        LinearKind::Ridge | LinearKind::Kalman | LinearKind::Eit => {}
         LinearKind::Wiener => params.lags = Lags::Causal(20),
         LinearKind::Rrr => {
             params.rank = Some(a.bottleneck.context("--model rrr needs --bottleneck")?)

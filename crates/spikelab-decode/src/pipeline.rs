@@ -4,7 +4,8 @@
 //! * [`read_inputs`]: counts `[neuron, frame]` (a raster, or spike trains binned at `bin_s`)
 //!   and a target `[frame, output]` whose frame axis is found by its length.
 //! * [`LinearDecoderFit::write`], [`KalmanDecoderFit::write`]: `fit.json` and
-//!   `test_prediction.npy` `[test frame, output]`.
+//!   `test_prediction.npy` `[test frame, output]`; `WindowFit::write` (EIT on raster
+//!   windows): `fit.json` and the model.
 //! * [`Audit::run_recording`]: lagged features, the time-ordered 80 % / 20 % split (validation =
 //!   the last 1/8 of the training frames) and the BrainBits audit;
 //!   [`AuditReport::write_json`] writes `audit.json`.
@@ -212,6 +213,27 @@ impl KalmanDecoderFit {
     /// `dir`. The files are those of [`LinearDecoderFit::FILES`].
     pub fn write(&self, dir: &Path, force: bool) -> Result<()> {
         write_fit(dir, self, &self.test_prediction, force)
+    }
+}
+
+impl crate::eit_windows::WindowFit {
+    /// Files written by [`WindowFit::write`](crate::eit_windows::WindowFit::write).
+    pub const FILES: [&'static str; 3] = ["fit.json", "model.safetensors", "model.json"];
+
+    /// Checks that `write` may write into `dir`.
+    pub fn check_writable(dir: &Path, force: bool) -> Result<()> {
+        check_files(dir, &Self::FILES, force)
+    }
+
+    /// Writes `dir/fit.json` (parameters, classes, per-epoch history, EIT and probe
+    /// accuracies) and the trained model (`dir/model.safetensors` + `dir/model.json`, read
+    /// back by [`crate::eit::Eit::load`]); creates `dir`.
+    pub fn write(&self, model: &crate::eit::Eit, dir: &Path, force: bool) -> Result<()> {
+        Self::check_writable(dir, force)?;
+        create_dir(dir)?;
+        model.save(&dir.join(Self::FILES[1]), force)?;
+        io::write_json(&dir.join(Self::FILES[0]), self, force)?;
+        Ok(())
     }
 }
 
