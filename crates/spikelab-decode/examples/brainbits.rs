@@ -52,17 +52,14 @@ fn main() -> anyhow::Result<()> {
     }
 
     // 2. CA1.
-    let raster = spikelab_data::io::mat::read_raster(
+    let spikelab_decode::DecodeInputs { counts, target } = spikelab_decode::read_inputs(
         &spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?,
-        "neuronal_activity_mat",
+        Some("neuronal_activity_mat"),
+        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
+        Some("position_per_frame"),
         0.05,
     )?;
-    let pos = spikelab_data::io::mat::read_matrix(
-        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
-        "position_per_frame",
-    )?;
-    let pos: Vec<f64> = pos.iter().copied().collect();
-    let counts = spikelab_decode::raster_counts(&raster);
+    let pos: Vec<f64> = target.iter().copied().collect();
     let x = lagged_features(counts.view(), &Lags::Centred { past: 1, future: 1 })?;
     let y = Array2::from_shape_fn((pos.len(), 24), |(i, j)| {
         f64::from(u8::from(pos[i] as usize == j + 1))

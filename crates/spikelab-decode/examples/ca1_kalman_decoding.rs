@@ -46,18 +46,17 @@ fn ridge_r2(
 }
 
 fn main() -> anyhow::Result<()> {
-    let raster = spikelab_data::io::mat::read_raster(
+    let spikelab_decode::DecodeInputs {
+        counts,
+        target: pos,
+    } = spikelab_decode::read_inputs(
         &spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?,
-        "neuronal_activity_mat",
+        Some("neuronal_activity_mat"),
+        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
+        Some("position_per_frame"),
         0.05,
     )?;
-    let pos = spikelab_data::io::mat::read_matrix(
-        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
-        "position_per_frame",
-    )?;
-    let counts = spikelab_decode::raster_counts(&raster);
     let t_all = counts.ncols();
-    let pos = Array2::from_shape_vec((t_all, 1), pos.iter().copied().collect())?;
 
     // 1. Supervised Kalman decoder.
     let fit = KalmanDecoderParams::default()

@@ -23,20 +23,17 @@ use spikelab_synth::{TwoBodyLabel, TwoBodyParams};
 /// The CA1 smoke at full size (see the module docs).
 fn ca1(epochs: usize, device: spikelab_core::Device) -> anyhow::Result<()> {
     use spikelab_decode::eit_windows::{WindowParams, fit_windows};
-    let raster = spikelab_data::io::mat::read_raster(
+    let spikelab_decode::DecodeInputs {
+        counts,
+        target: pos,
+    } = spikelab_decode::read_inputs(
         &spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?,
-        "neuronal_activity_mat",
+        Some("neuronal_activity_mat"),
+        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
+        Some("position_per_frame"),
         0.05,
     )?;
-    let pos = spikelab_data::io::mat::read_matrix(
-        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
-        "position_per_frame",
-    )?;
-    let counts = spikelab_decode::raster_counts(&raster);
-    let coarse = ndarray::Array2::from_shape_vec(
-        (pos.len(), 1),
-        pos.iter().map(|p| ((p - 1.0) / 4.0).floor()).collect(),
-    )?;
+    let coarse = pos.mapv(|p| ((p - 1.0) / 4.0).floor());
     let params = WindowParams {
         train: TrainParams {
             epochs,

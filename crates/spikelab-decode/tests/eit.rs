@@ -211,16 +211,16 @@ fn bad_training_input_is_a_typed_error() -> Res<()> {
 #[test]
 fn ca1_position_windows_smoke() -> Res<()> {
     use spikelab_decode::eit_windows::{WindowParams, fit_windows};
-    let raster = spikelab_data::io::mat::read_raster(
+    let spikelab_decode::DecodeInputs {
+        counts,
+        target: pos,
+    } = spikelab_decode::read_inputs(
         &spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat")?,
-        "neuronal_activity_mat",
+        Some("neuronal_activity_mat"),
+        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
+        Some("position_per_frame"),
         0.05,
     )?;
-    let pos = spikelab_data::io::mat::read_matrix(
-        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat")?,
-        "position_per_frame",
-    )?;
-    let counts = spikelab_decode::raster_counts(&raster);
     let train_frames = counts.ncols() * 8 / 10;
     let mut order: Vec<usize> = (0..counts.nrows()).collect();
     let active = |j: usize| counts.row(j).iter().take(train_frames).sum::<f64>();
@@ -228,9 +228,7 @@ fn ca1_position_windows_smoke() -> Res<()> {
     order.truncate(64);
     order.sort_unstable();
     let sub = counts.select(Axis(0), &order);
-    let coarse = ndarray::Array2::from_shape_fn((pos.len(), 1), |(t, _)| {
-        ((pos.iter().nth(t).copied().unwrap_or(1.0) - 1.0) / 4.0).floor()
-    });
+    let coarse = pos.mapv(|p| ((p - 1.0) / 4.0).floor());
     let params = WindowParams {
         heads: 2,
         dim_head: 16,

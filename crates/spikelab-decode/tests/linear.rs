@@ -68,23 +68,15 @@ fn ridge_rrr_and_r2_match_numpy_reference() {
 }
 
 fn ca1() -> (Array2<f64>, Array2<f64>) {
-    let raster = spikelab_data::io::mat::read_raster(
+    let inputs = spikelab_decode::read_inputs(
         &spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat").unwrap(),
-        "neuronal_activity_mat",
+        Some("neuronal_activity_mat"),
+        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat").unwrap(),
+        Some("position_per_frame"),
         0.05,
     )
     .unwrap();
-    let pos = spikelab_data::io::mat::read_matrix(
-        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat").unwrap(),
-        "position_per_frame",
-    )
-    .unwrap();
-    let pos: Vec<f64> = pos.iter().copied().collect();
-    let n = pos.len();
-    (
-        spikelab_decode::raster_counts(&raster),
-        Array2::from_shape_vec((n, 1), pos).unwrap(),
-    )
+    (inputs.counts, inputs.target)
 }
 
 /// The spec's CA1 anchor for ridge on lag 0 only (scikit-learn, measured): test R² 0.221.
