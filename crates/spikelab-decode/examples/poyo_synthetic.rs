@@ -6,7 +6,7 @@
 //! cargo run --release -p spikelab-decode --example poyo_synthetic -- \
 //!     [sessions] [units_min] [units_max] [duration_s] [rate_span] [steps] [batch] [max_lr] [model] [device]
 //! ```
-//! Defaults: 3 sessions, 30–40 units, 80 s, span 4, 300 steps, batch 16, lr 0.01, model
+//! Defaults: 3 sessions, 30–40 units, 80 s, span 4, 300 steps, batch 16, lr 2e-3, model
 //! `small` (dim 32, depth 1, 16 latents; `1.3m` for POYO-1.3M), device cpu.
 
 use std::time::Instant;
@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     };
     let steps: usize = arg(5, "300").parse()?;
     let batch: usize = arg(6, "16").parse()?;
-    let lr: f64 = arg(7, "0.01").parse()?;
+    let lr: f64 = arg(7, "0.002").parse()?;
     let cfg = match arg(8, "small").as_str() {
         "1.3m" => PoyoConfig::poyo_1_3m(2),
         _ => PoyoConfig {

@@ -317,7 +317,9 @@ fn synthetic_multi_session(steps: usize) -> Res<(f64, f64, f64, f64)> {
     let params = TrainParams {
         steps,
         batch: 16,
-        max_lr: Some(0.01),
+        // 4× the reference's scaling (3.125e-5 × batch = 5e-4) for a short run; at 0.01 the
+        // flat phase of OneCycle does not learn (loss stays ≈ 1, the z-scored variance).
+        max_lr: Some(2e-3),
         seed: 1,
         ..Default::default()
     };
@@ -387,15 +389,15 @@ fn synthetic_multi_session(steps: usize) -> Res<(f64, f64, f64, f64)> {
     Ok((mean, r2_new, report.loss[0], last))
 }
 
-/// CI check of the training machinery: the loss falls, held-out R² is finite and above the
-/// mean predictor's 0, and unit identification leaves the trained network bit-identical.
-/// Measured (300 steps): loss 1.095 → 0.703, held-out R² 0.059, new session R² below that:
-/// the R² ≥ 0.8 is not reached (docs/decode.md).
+/// CI check of the training: the loss falls, held-out R² of the trained sessions is well above
+/// the mean predictor's 0, and unit identification leaves the trained network bit-identical.
+/// Centred ridge (±200 ms of 10-ms counts) reaches 0.72–0.76 on these sessions; the issue's
+/// R² ≥ 0.8 is not reached at this CPU scale (docs/decode.md).
 #[test]
 fn synthetic_multi_session_training_and_unit_identification() -> Res<()> {
     let (mean, r2_new, first, last) = synthetic_multi_session(300)?;
     assert!(last < 0.8 * first, "loss {first} → {last}");
-    assert!(mean.is_finite() && mean > 0.0, "held-out R² {mean}");
+    assert!(mean > 0.4, "held-out R² {mean}");
     assert!(r2_new.is_finite(), "unit identification R² {r2_new}");
     Ok(())
 }
