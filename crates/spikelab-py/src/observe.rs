@@ -13,7 +13,8 @@ pub struct Interruptible {
 }
 
 impl Interruptible {
-    /// `callback(step, total, loss)` after each step, if given.
+    /// `callback(step, total, metric)` after each step, if given: the step's `loss`, or else
+    /// its first metric (EM's `loglik`), or `None`.
     pub fn new(callback: Option<Py<PyAny>>) -> Self {
         Interruptible {
             callback,
@@ -34,7 +35,10 @@ impl Observer for Interruptible {
     fn observe(&mut self, p: &Progress<'_>) -> Flow {
         Python::attach(|py| {
             let result = py.check_signals().and_then(|()| match &self.callback {
-                Some(cb) => cb.call1(py, (p.step, p.total, p.metric("loss"))).map(drop),
+                Some(cb) => {
+                    let metric = p.metric("loss").or_else(|| p.metrics.first().map(|m| m.1));
+                    cb.call1(py, (p.step, p.total, metric)).map(drop)
+                }
                 None => Ok(()),
             });
             match result {
@@ -62,4 +66,19 @@ pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDy
     }
     let arr = np.call_method1("asarray", (arr, "float64"))?;
     Ok(arr.extract()?)
+}
+
+/// `obj` as a 2-D float64 array `name` of axes `axes` (e.g. `"[frame, neuron]"`), copied;
+/// another number of dimensions is a `DataError`, a non-numeric dtype a `TypeError`.
+pub fn matrix(obj: &Bound<'_, PyAny>, name: &str, axes: &str) -> PyResult<ndarray::Array2<f64>> {
+    let arr = as_f64(obj)?;
+    let view = arr.as_array();
+    match view.clone().into_dimensionality::<ndarray::Ix2>() {
+        Ok(m) => Ok(m.to_owned()),
+        Err(_) => Err(crate::errors::DataError::new_err(format!(
+            "{name} must be 2-D {axes}, got {} dimensions (shape {:?})",
+            view.ndim(),
+            view.shape()
+        ))),
+    }
 }

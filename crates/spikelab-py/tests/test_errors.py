@@ -11,7 +11,10 @@ import spikelab
 
 
 def test_hierarchy() -> None:
-    for cls in (spikelab.DataError, spikelab.CalciumError, spikelab.ConvSeqError, spikelab.SynthError):
+    for cls in (
+        spikelab.DataError, spikelab.CalciumError, spikelab.ConvSeqError, spikelab.SynthError,
+        spikelab.DecodeError, spikelab.LdsError,
+    ):
         assert issubclass(cls, spikelab.SpikelabError)
     assert issubclass(spikelab.SpikelabError, Exception)
 
