@@ -12,23 +12,17 @@ use spikelab_lds::{
 };
 
 use crate::errors;
-use crate::observe::{Interruptible, as_f64, matrix};
+use crate::observe::{Interruptible, as_f64, matrix, shaped};
 
 fn dmatrix(obj: &Bound<'_, PyAny>, name: &str, axes: &str) -> PyResult<DMatrix<f64>> {
     let m = matrix(obj, name, axes)?;
     Ok(DMatrix::from_fn(m.nrows(), m.ncols(), |i, j| m[[i, j]]))
 }
 
-fn dvector(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<DVector<f64>> {
+fn dvector(obj: &Bound<'_, PyAny>, name: &str, axes: &str) -> PyResult<DVector<f64>> {
     let arr = as_f64(obj)?;
-    let view = arr.as_array();
-    if view.ndim() != 1 {
-        return Err(errors::DataError::new_err(format!(
-            "{name} must be 1-D, got shape {:?}",
-            view.shape()
-        )));
-    }
-    Ok(DVector::from_iterator(view.len(), view.iter().copied()))
+    let v = shaped::<ndarray::Ix1>(&arr, name, axes)?;
+    Ok(DVector::from_iterator(v.len(), v.iter().copied()))
 }
 
 fn to_py2<'py>(py: Python<'py>, m: &DMatrix<f64>) -> Bound<'py, PyArray2<f64>> {
@@ -80,17 +74,17 @@ pub fn lds_posterior<'py>(
         dmatrix(q, "Q", sq)?,
         dmatrix(c, "C", "[output, state]")?,
         dmatrix(r, "R", "[output, output]")?,
-        dvector(mu0, "mu0")?,
+        dvector(mu0, "mu0", "[state]")?,
         dmatrix(sigma0, "Sigma0", sq)?,
     )
     .map_err(errors::lds)?;
     if b.is_some() || d.is_some() {
         let b = match b {
-            Some(b) => dvector(b, "b")?,
+            Some(b) => dvector(b, "b", "[state]")?,
             None => DVector::zeros(lds.n_states()),
         };
         let d = match d {
-            Some(d) => dvector(d, "d")?,
+            Some(d) => dvector(d, "d", "[output]")?,
             None => DVector::zeros(lds.n_outputs()),
         };
         lds = lds.with_offsets(b, d).map_err(errors::lds)?;

@@ -68,17 +68,25 @@ pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDy
     Ok(arr.extract()?)
 }
 
-/// `obj` as a 2-D float64 array `name` of axes `axes` (e.g. `"[frame, neuron]"`), copied;
-/// another number of dimensions is a `DataError`, a non-numeric dtype a `TypeError`.
+/// `arr` as a `D`-dimensional view, or a `DataError` naming the array `name` and its axes
+/// (e.g. `"[frame, neuron]"`): the one check of the number of dimensions.
+pub fn shaped<'a, D: ndarray::Dimension>(
+    arr: &'a numpy::PyReadonlyArrayDyn<'_, f64>,
+    name: &str,
+    axes: &str,
+) -> PyResult<ndarray::ArrayView<'a, f64, D>> {
+    let view = arr.as_array();
+    let (ndim, shape) = (view.ndim(), view.shape().to_vec());
+    view.into_dimensionality::<D>().map_err(|_| {
+        crate::errors::DataError::new_err(format!(
+            "{name} must be {}-D {axes}, got {ndim} dimensions (shape {shape:?})",
+            D::NDIM.unwrap_or(ndim)
+        ))
+    })
+}
+
+/// `obj` as an owned 2-D float64 array (see [`as_f64`] and [`shaped`]).
 pub fn matrix(obj: &Bound<'_, PyAny>, name: &str, axes: &str) -> PyResult<ndarray::Array2<f64>> {
     let arr = as_f64(obj)?;
-    let view = arr.as_array();
-    match view.clone().into_dimensionality::<ndarray::Ix2>() {
-        Ok(m) => Ok(m.to_owned()),
-        Err(_) => Err(crate::errors::DataError::new_err(format!(
-            "{name} must be 2-D {axes}, got {} dimensions (shape {:?})",
-            view.ndim(),
-            view.shape()
-        ))),
-    }
+    Ok(shaped::<ndarray::Ix2>(&arr, name, axes)?.to_owned())
 }
