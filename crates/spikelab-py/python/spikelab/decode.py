@@ -84,7 +84,7 @@ def fit(
         target: ``[frame, output]`` (or ``[frame]``) behaviour, finite.
         model: ``"ridge"`` (ridge on the lagged counts, α chosen on the last
             ``val_fraction`` of the training frames), ``"wiener"`` (ridge on causal lags
-            0 … 19), ``"rrr"`` (reduced-rank ridge of rank ``rank``) or ``"kalman"`` (the
+            0 … 19, or on ``lags`` when given), ``"rrr"`` (reduced-rank ridge of rank ``rank``) or ``"kalman"`` (the
             Kalman-filter decoder, Wu et al. 2006).
         lags: linear models: the frames feeding frame t, ``"zero"``, ``"causal:N"``,
             ``"centred:PAST,FUTURE"`` (default ``"centred:9,10"``, frames t − 10 … t + 9) or a
