@@ -793,6 +793,17 @@ pub fn init_from_data(trajs: &[Trajectory], n_states: usize, seed: u64) -> Resul
             reason: "0 (need ≥ 1)".into(),
         });
     }
+    for (i, tr) in trajs.iter().enumerate() {
+        let sizes = (tr.y.ncols(), tr.v.ncols(), tr.u.ncols());
+        let want = (m, first.v.ncols(), first.u.ncols());
+        if sizes != want {
+            return Err(crate::error::dim_err(
+                format!("trajectory {i} (outputs, dynamics inputs, emission inputs)"),
+                format!("{want:?} as trajectory 0"),
+                format!("{sizes:?}"),
+            ));
+        }
+    }
     let rows: Vec<(usize, usize)> = trajs
         .iter()
         .enumerate()

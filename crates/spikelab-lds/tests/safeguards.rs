@@ -438,3 +438,13 @@ fn molds_em_is_bit_identical_for_any_thread_count() {
         assert_eq!(many.responsibilities, one.responsibilities);
     }
 }
+
+/// Trajectories with different numbers of outputs are a typed error of `init_from_data`, not
+/// an index panic (found through the Python binding).
+#[test]
+fn init_from_data_refuses_mixed_output_counts() {
+    let a = sample(&system(), 50, 1);
+    let b = Trajectory::new(a.y.columns(0, 1).into_owned()).unwrap();
+    let err = spikelab_lds::init_from_data(&[a, b], 2, 0).unwrap_err();
+    assert!(matches!(err, LdsError::Dimension { .. }), "{err}");
+}

@@ -7,7 +7,7 @@ use spikelab_calcium::deconvolve::{Deconvolver, DeconvolverParams, ModelChoice, 
 use spikelab_data::CalciumTraces;
 
 use crate::errors;
-use crate::observe::{Interruptible, as_f64};
+use crate::observe::{Interruptible, matrix};
 
 /// `model` → the library's choice: `model1` … `model5` (`elephant` = `model1`), `ensemble`,
 /// `cascade:DIR` or a weights file path.
@@ -62,20 +62,11 @@ impl PyDeconvolver {
         traces: &Bound<'py, PyAny>,
         frame_rate_hz: f64,
     ) -> PyResult<(Bound<'py, PyArray2<f64>>, String)> {
-        let traces = as_f64(traces)?;
-        let view = traces.as_array();
-        if view.ndim() != 2 {
-            return Err(errors::DataError::new_err(format!(
-                "traces must be 2-D [time, neuron], got {} dimensions (shape {:?}); \
-                 one neuron is traces[:, None]",
-                view.ndim(),
-                view.shape()
-            )));
-        }
-        let data = view
-            .into_dimensionality::<ndarray::Ix2>()
-            .expect("ndim checked")
-            .to_owned();
+        let data = matrix(
+            traces,
+            "traces",
+            "[time, neuron] (one neuron is traces[:, None])",
+        )?;
         let mut observer = Interruptible::new(None);
         let out = py.detach(|| {
             let traces = CalciumTraces::new(data, frame_rate_hz)?;

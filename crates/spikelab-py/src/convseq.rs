@@ -7,24 +7,14 @@ use spikelab_convseq as cs;
 use spikelab_data::{BinnedRaster, SparseRaster};
 
 use crate::errors;
-use crate::observe::{Interruptible, as_f64};
+use crate::observe::{Interruptible, as_f64, shaped};
 use crate::params;
 
 /// A `[neuron, bin]` count array (any numeric dtype; whole non-negative numbers) as the
 /// library's sparse raster.
 fn raster(obj: &Bound<'_, PyAny>, bin_s: f64) -> PyResult<SparseRaster> {
     let arr = as_f64(obj)?;
-    let view = arr.as_array();
-    if view.ndim() != 2 {
-        return Err(errors::DataError::new_err(format!(
-            "raster must be 2-D [neuron, bin], got {} dimensions (shape {:?})",
-            view.ndim(),
-            view.shape()
-        )));
-    }
-    let view = view
-        .into_dimensionality::<ndarray::Ix2>()
-        .expect("ndim checked");
+    let view = shaped::<ndarray::Ix2>(&arr, "raster", "[neuron, bin]")?;
     Ok(BinnedRaster::from_f64(view, bin_s)
         .map_err(errors::data)?
         .to_sparse())

@@ -34,6 +34,18 @@ create_exception!(
     SpikelabError,
     "A synthetic-data generator failed (spikelab-synth's `SynthError`)."
 );
+create_exception!(
+    spikelab,
+    DecodeError,
+    SpikelabError,
+    "A decoder or the BrainBits audit failed (spikelab-decode's `DecodeError`)."
+);
+create_exception!(
+    spikelab,
+    LdsError,
+    SpikelabError,
+    "A linear dynamical system computation failed (spikelab-lds's `LdsError`)."
+);
 
 /// Adds the exception classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -43,6 +55,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CalciumError", py.get_type::<CalciumError>())?;
     m.add("ConvSeqError", py.get_type::<ConvSeqError>())?;
     m.add("SynthError", py.get_type::<SynthError>())?;
+    m.add("DecodeError", py.get_type::<DecodeError>())?;
+    m.add("LdsError", py.get_type::<LdsError>())?;
     Ok(())
 }
 
@@ -72,5 +86,22 @@ pub fn synth(e: spikelab_synth::SynthError) -> PyErr {
     match e {
         spikelab_synth::SynthError::Data(d) => data(d),
         e => SynthError::new_err(e.to_string()),
+    }
+}
+
+/// `spikelab.DecodeError`, or `DataError` for the data errors it wraps (the Kalman decoder's
+/// `LdsError`s are decoder failures: `DecodeError`).
+pub fn decode(e: spikelab_decode::DecodeError) -> PyErr {
+    match e {
+        spikelab_decode::DecodeError::Data(d) => data(d),
+        e => DecodeError::new_err(e.to_string()),
+    }
+}
+
+/// `spikelab.LdsError`, or `DataError` for the data errors it wraps.
+pub fn lds(e: spikelab_lds::LdsError) -> PyErr {
+    match e {
+        spikelab_lds::LdsError::Data(d) => data(d),
+        e => LdsError::new_err(e.to_string()),
     }
 }

@@ -14,8 +14,10 @@ use pyo3::prelude::*;
 
 mod calcium;
 mod convseq;
+mod decode;
 mod errors;
 mod io;
+mod lds;
 mod observe;
 mod params;
 mod synth;
@@ -33,6 +35,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(synth::synth_poisson, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_default_params, m)?)?;
     m.add_function(wrap_pyfunction!(io::io_read, m)?)?;
+    m.add_function(wrap_pyfunction!(decode::decode_fit_linear, m)?)?;
+    m.add_function(wrap_pyfunction!(decode::decode_fit_kalman, m)?)?;
+    m.add_function(wrap_pyfunction!(decode::decode_kalman_from_json, m)?)?;
+    m.add_function(wrap_pyfunction!(decode::decode_audit, m)?)?;
+    m.add_class::<decode::LinearFit>()?;
+    m.add_class::<decode::KalmanFit>()?;
+    m.add_function(wrap_pyfunction!(lds::lds_posterior, m)?)?;
+    m.add_function(wrap_pyfunction!(lds::lds_fit_em, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

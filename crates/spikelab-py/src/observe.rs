@@ -13,7 +13,8 @@ pub struct Interruptible {
 }
 
 impl Interruptible {
-    /// `callback(step, total, loss)` after each step, if given.
+    /// `callback(step, total, metric)` after each step, if given: the step's `loss`, or else
+    /// its first metric (EM's `loglik`), or `None`.
     pub fn new(callback: Option<Py<PyAny>>) -> Self {
         Interruptible {
             callback,
@@ -34,7 +35,10 @@ impl Observer for Interruptible {
     fn observe(&mut self, p: &Progress<'_>) -> Flow {
         Python::attach(|py| {
             let result = py.check_signals().and_then(|()| match &self.callback {
-                Some(cb) => cb.call1(py, (p.step, p.total, p.metric("loss"))).map(drop),
+                Some(cb) => {
+                    let metric = p.metric("loss").or_else(|| p.metrics.first().map(|m| m.1));
+                    cb.call1(py, (p.step, p.total, metric)).map(drop)
+                }
                 None => Ok(()),
             });
             match result {
@@ -62,4 +66,27 @@ pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDy
     }
     let arr = np.call_method1("asarray", (arr, "float64"))?;
     Ok(arr.extract()?)
+}
+
+/// `arr` as a `D`-dimensional view, or a `DataError` naming the array `name` and its axes
+/// (e.g. `"[frame, neuron]"`): the one check of the number of dimensions.
+pub fn shaped<'a, D: ndarray::Dimension>(
+    arr: &'a numpy::PyReadonlyArrayDyn<'_, f64>,
+    name: &str,
+    axes: &str,
+) -> PyResult<ndarray::ArrayView<'a, f64, D>> {
+    let view = arr.as_array();
+    let (ndim, shape) = (view.ndim(), view.shape().to_vec());
+    view.into_dimensionality::<D>().map_err(|_| {
+        crate::errors::DataError::new_err(format!(
+            "{name} must be {}-D {axes}, got {ndim} dimensions (shape {shape:?})",
+            D::NDIM.unwrap_or(ndim)
+        ))
+    })
+}
+
+/// `obj` as an owned 2-D float64 array (see [`as_f64`] and [`shaped`]).
+pub fn matrix(obj: &Bound<'_, PyAny>, name: &str, axes: &str) -> PyResult<ndarray::Array2<f64>> {
+    let arr = as_f64(obj)?;
+    Ok(shaped::<ndarray::Ix2>(&arr, name, axes)?.to_owned())
 }

@@ -11,7 +11,10 @@ import spikelab
 
 
 def test_hierarchy() -> None:
-    for cls in (spikelab.DataError, spikelab.CalciumError, spikelab.ConvSeqError, spikelab.SynthError):
+    for cls in (
+        spikelab.DataError, spikelab.CalciumError, spikelab.ConvSeqError, spikelab.SynthError,
+        spikelab.DecodeError, spikelab.LdsError,
+    ):
         assert issubclass(cls, spikelab.SpikelabError)
     assert issubclass(spikelab.SpikelabError, Exception)
 
@@ -103,3 +106,44 @@ def test_io_errors_are_data_errors(tmp_path: Path) -> None:
         spikelab.io.read(csv, content="traces")  # a CSV stores no frame rate
     with pytest.raises(spikelab.DataError):
         spikelab.io.read(csv, content="nonsense")  # type: ignore[arg-type]
+
+
+EMPTY_OR_TINY = {
+    "decode, no frames": lambda: spikelab.decode.fit(np.zeros((0, 3)), np.zeros(0), lags="zero"),
+    "decode, no neurons": lambda: spikelab.decode.fit(np.zeros((100, 0)), np.zeros(100), lags="zero"),
+    "decode, 2 frames": lambda: spikelab.decode.fit(np.ones((2, 3)), np.ones(2), lags="zero"),
+    "decode, no outputs": lambda: spikelab.decode.fit(np.ones((100, 3)), np.zeros((100, 0)), lags="zero"),
+    "decode, lags longer than the recording": lambda: spikelab.decode.fit(
+        np.ones((10, 3)), np.ones(10), lags="causal:100"
+    ),
+    "kalman, 5 frames": lambda: spikelab.decode.fit(np.ones((5, 3)), np.arange(5.0), model="kalman"),
+    "kalman, silent": lambda: spikelab.decode.fit(np.zeros((100, 3)), np.arange(100.0), model="kalman"),
+    "audit, no frames": lambda: spikelab.decode.audit(np.zeros((0, 3)), np.zeros(0), bottlenecks=[1]),
+    "audit, 3 frames": lambda: spikelab.decode.audit(np.ones((3, 3)), np.ones(3), bottlenecks=[1], lags="zero"),
+    "lds, no steps": lambda: spikelab.lds.filter(np.zeros((0, 1)), 1.0, 1.0, 1.0, 1.0, 0.0, 1.0),
+    "lds, NaN parameter": lambda: spikelab.lds.filter(np.ones((5, 1)), np.nan, 1.0, 1.0, 1.0, 0.0, 1.0),
+    "lds, zero noise and prior": lambda: spikelab.lds.filter(np.ones((5, 1)), 1.0, 1.0, 1.0, 0.0, 0.0, 0.0),
+    "em, no trajectories": lambda: spikelab.lds.fit_em([], 1),
+    "em, one step": lambda: spikelab.lds.fit_em(np.ones((1, 2)), 1),
+    "em, all missing": lambda: spikelab.lds.fit_em(np.full((10, 2), np.nan), 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_OR_TINY))
+def test_decode_and_lds_empty_or_tiny_input_is_typed(name: str) -> None:
+    with pytest.raises(spikelab.SpikelabError):
+        EMPTY_OR_TINY[name]()
+
+
+def test_a_raising_em_callback_stops_the_fit() -> None:
+    y = np.random.default_rng(0).normal(size=(200, 2))
+    seen: list[int] = []
+
+    def stop_at_two(k: int, total: int | None, loglik: float | None) -> None:
+        seen.append(k)
+        if k == 2:
+            raise ValueError("enough")
+
+    with pytest.raises(ValueError, match="enough"):
+        spikelab.lds.fit_em(y, 2, max_iter=1000, tol=0.0, progress=stop_at_two)
+    assert seen == [0, 1, 2]

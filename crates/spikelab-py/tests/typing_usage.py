@@ -8,6 +8,8 @@ import numpy.typing as npt
 
 import spikelab
 from spikelab.convseq import ConvSeqFit, Detection
+from spikelab.decode import AuditResult, KalmanFit, LinearFit
+from spikelab.lds import EmResult, Posterior
 
 
 def rates(dff: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -47,3 +49,37 @@ def errors() -> str:
 def batch(paths: list[str]) -> list[str]:
     outs = spikelab.batch.map(spikelab.batch.calcium(30.0, units="rates_hz"), paths, client=None)
     return [str(o) for o in outs]
+
+
+def decoding(counts: npt.NDArray[np.int64], pos: npt.NDArray[np.float64]) -> float:
+    ridge: LinearFit = spikelab.decode.fit(counts, pos, model="ridge", lags="centred:9,10")
+    rrr: LinearFit = spikelab.decode.fit(counts, pos, model="rrr", rank=2, lags=[0, 1, 2])
+    kf: KalmanFit = spikelab.decode.fit(counts, pos, model="kalman", n_components=None)
+    w: npt.NDArray[np.float64] = ridge.weights
+    pred: npt.NDArray[np.float64] = kf.decode(counts) + kf.predict(counts) + ridge.predict(counts)
+    again: KalmanFit = spikelab.decode.load_kalman(kf.to_json())
+    audit: AuditResult = spikelab.decode.audit(counts, pos, bottlenecks=[1, 2], one_hot=False)
+    b90: int | None = audit.b90
+    try:
+        spikelab.decode.fit(counts, pos[:-1])
+    except spikelab.DecodeError:
+        pass
+    return (
+        ridge.test_r2 + ridge.alpha + rrr.train_r2 + float(w.sum() + pred.sum())
+        + float(ridge.intercept.sum() + kf.test_r2_per_output.sum() + kf.test_prediction.sum())
+        + again.test_r2 + audit.ceiling + float(audit.r2.sum()) + (b90 or 0)
+    )
+
+
+def state_space(y: npt.NDArray[np.float64]) -> float:
+    a, q = np.eye(2) * 0.9, np.eye(2)
+    c, r = np.ones((y.shape[1], 2)), np.eye(y.shape[1])
+    f: Posterior = spikelab.lds.filter(y, a, q, c, r, np.zeros(2), np.eye(2))
+    s: Posterior = spikelab.lds.smooth(y, a, q, c, r, np.zeros(2), np.eye(2), d=np.zeros(y.shape[1]))
+    means, covs, loglik = s
+    fit: EmResult = spikelab.lds.fit_em([y, y[:50]], 2, max_iter=10, seed=1)
+    try:
+        spikelab.lds.fit_em(y, 0)
+    except spikelab.LdsError:
+        pass
+    return f.loglik + loglik + float(means.sum() + covs.sum() + fit.loglik[-1] + fit.A.sum())
