@@ -128,6 +128,26 @@ impl KalmanModel {
         ))
     }
 
+    /// Checks that the parts of a model (e.g. one read from a file) fit together.
+    fn check(&self) -> Result<()> {
+        let k = self.neurons.len();
+        let consistent = self.neurons.iter().all(|&j| j < self.n_neurons)
+            && self.mean.len() == k
+            && self.sd.len() == k
+            && self.sd.iter().all(|&s| s > 0.0 && s.is_finite())
+            && self.projection.nrows() == k
+            && self.projection.ncols() == self.lds.n_outputs()
+            && self.n_outputs <= self.lds.n_states();
+        if !consistent {
+            return Err(DecodeError::InvalidData(
+                "inconsistent Kalman model: neurons, statistics, projection and state-space \
+                 sizes do not fit together"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The observations the filter reads from `counts` `[neuron, frame]`: windowed sums,
     /// z-scored with the training statistics, projected; `[frame, component]`.
     pub fn features(&self, counts: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
@@ -141,6 +161,7 @@ impl KalmanModel {
         if counts.iter().any(|v| !v.is_finite()) {
             return Err(DecodeError::InvalidData("counts contain NaN or ∞".into()));
         }
+        self.check()?;
         let summed = window_sums(counts, &self.window)?;
         Ok(self.project(summed.view()))
     }
