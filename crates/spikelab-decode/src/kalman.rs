@@ -109,13 +109,7 @@ pub struct KalmanModel {
 impl KalmanModel {
     /// Z-scores windowed sums `[frame, neuron]` of all input neurons and projects them.
     fn project(&self, summed: ArrayView2<'_, f64>) -> Array2<f64> {
-        let mut z = Array2::<f64>::zeros((summed.nrows(), self.neurons.len()));
-        for (k, &j) in self.neurons.iter().enumerate() {
-            let (m, s) = (self.mean[k], self.sd[k]);
-            z.column_mut(k)
-                .zip_mut_with(&summed.column(j), |o, &v| *o = (v - m) / s);
-        }
-        z.dot(&self.projection)
+        standardise(summed, &self.neurons, &self.mean, &self.sd).dot(&self.projection)
     }
 
     /// Filtered means of the decoded outputs `[frame, output]` for features `[frame, component]`.
@@ -191,6 +185,22 @@ pub struct KalmanDecoderFit {
     /// Test predictions `[test frame, output]`.
     #[serde(skip)]
     pub test_prediction: Array2<f64>,
+}
+
+/// Columns `neurons` of `summed` `[frame, neuron]`, each z-scored with its `mean` and `sd`.
+fn standardise(
+    summed: ArrayView2<'_, f64>,
+    neurons: &[usize],
+    mean: &[f64],
+    sd: &[f64],
+) -> Array2<f64> {
+    let mut z = Array2::<f64>::zeros((summed.nrows(), neurons.len()));
+    for (k, &j) in neurons.iter().enumerate() {
+        let (m, s) = (mean[k], sd[k]);
+        z.column_mut(k)
+            .zip_mut_with(&summed.column(j), |o, &v| *o = (v - m) / s);
+    }
+    z
 }
 
 fn to_na(a: ArrayView2<'_, f64>) -> DMatrix<f64> {
@@ -276,11 +286,9 @@ impl KalmanDecoder {
             ));
         }
         let kept = neurons.len();
-        let mut z = Array2::<f64>::zeros((n_train, kept));
-        for (k, &j) in neurons.iter().enumerate() {
-            z.column_mut(k)
-                .zip_mut_with(&summed_train.column(j), |o, &v| *o = (v - mean[j]) / sd[j]);
-        }
+        let mean: Vec<f64> = neurons.iter().map(|&j| mean[j]).collect();
+        let sd: Vec<f64> = neurons.iter().map(|&j| sd[j]).collect();
+        let z = standardise(summed_train, &neurons, &mean, &sd);
         let projection = match p.n_components {
             None => Array2::eye(kept),
             Some(k) if k > kept => {
@@ -332,8 +340,8 @@ impl KalmanDecoder {
             .with_offsets(DVector::zeros(n_state), d)?;
         let model = KalmanModel {
             window: p.window.clone(),
-            mean: neurons.iter().map(|&j| mean[j]).collect(),
-            sd: neurons.iter().map(|&j| sd[j]).collect(),
+            mean,
+            sd,
             neurons,
             projection,
             n_outputs: q,

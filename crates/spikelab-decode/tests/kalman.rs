@@ -1,23 +1,14 @@
 //! The Kalman-filter decoder: CA1 position beside ridge, a simulated state-space population
 //! whose optimum is known, decoding a new recording, and bad input.
 
+mod common;
+use common::ca1;
+
 use ndarray::{Array2, s};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use spikelab_decode::{DecodeError, KalmanDecoderParams, KalmanModel, Lags};
-
-fn ca1() -> (Array2<f64>, Array2<f64>) {
-    let inputs = spikelab_decode::read_inputs(
-        &spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat").unwrap(),
-        Some("neuronal_activity_mat"),
-        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat").unwrap(),
-        Some("position_per_frame"),
-        0.05,
-    )
-    .unwrap();
-    (inputs.counts, inputs.target)
-}
 
 /// CA1 position (452 neurons, 20 Hz): the defaults (window t − 10 … t + 9, 12 components,
 /// [position, velocity] state) reach test R² 0.88; ridge on the same 20 frames of all neurons

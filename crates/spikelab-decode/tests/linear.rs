@@ -1,6 +1,9 @@
 //! Ridge, reduced-rank regression and R² against a NumPy reference of the same equations
 //! (`scripts/make_linear_fixture.py`), the CA1 lag-0 anchor, and bad input.
 
+mod common;
+use common::ca1;
+
 use ndarray::{Array1, Array2};
 use spikelab_decode::{
     DecodeError, Lags, LinearDecoderParams, TimeSplit, fit_ridge, fit_rrr, r2_per_output,
@@ -65,18 +68,6 @@ fn ridge_rrr_and_r2_match_numpy_reference() {
             &what,
         );
     }
-}
-
-fn ca1() -> (Array2<f64>, Array2<f64>) {
-    let inputs = spikelab_decode::read_inputs(
-        &spikelab_datasets::convseq("ca1_rubin/neuronal_activity_mat.mat").unwrap(),
-        Some("neuronal_activity_mat"),
-        &spikelab_datasets::convseq("ca1_rubin/position_per_frame.mat").unwrap(),
-        Some("position_per_frame"),
-        0.05,
-    )
-    .unwrap();
-    (inputs.counts, inputs.target)
 }
 
 /// The spec's CA1 anchor for ridge on lag 0 only (scikit-learn, measured): test R² 0.221.
