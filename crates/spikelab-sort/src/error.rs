@@ -1,0 +1,46 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong in `spikelab-sort`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SortError {
+    /// A parameter or option is outside its valid range.
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// Which parameter.
+        name: &'static str,
+        /// Why, and what is accepted.
+        reason: String,
+    },
+    /// Two arrays that must agree in size do not.
+    #[error("dimension mismatch in {what}: expected {expected}, got {got}")]
+    Dimension {
+        /// Which array.
+        what: String,
+        /// The size it must have.
+        expected: String,
+        /// The size it has.
+        got: String,
+    },
+    /// An input holds NaN or ±inf.
+    #[error("non-finite value in {0}")]
+    NonFinite(String),
+    /// A file that cannot be read or does not hold what is expected.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
+    /// An error of the data layer (readers, writers).
+    #[error(transparent)]
+    Data(#[from] spikelab_data::DataError),
+}
+
+/// `Result` with [`SortError`].
+pub type Result<T, E = SortError> = std::result::Result<T, E>;

@@ -1,0 +1,18 @@
+//! Spike sorting for spikelab.
+//!
+//! Modules (each documents its maths and reference):
+//! - the ground-truth comparison of SpikeForest / spikeinterface (match counts within ±Δ,
+//!   agreement, Hungarian assignment, per-unit accuracy), and SimSort's own variant;
+//! - the signal chain (zero-phase Butterworth band-pass equal to SciPy's `butter` + `filtfilt`,
+//!   common-median reference, z-scoring, ZCA whitening) and the threshold detector;
+//! - clustering and the sorting pipeline.
+//!
+//! Reference: Zhang, Han, Wang, Lv, Gu, Li, "SimSort: A Data-Driven Framework for Spike Sorting by
+//! Large-Scale Electrophysiology Simulation", NeurIPS 2025 (arXiv 2502.03198); Magland et al.,
+//! "SpikeForest, reproducible web-facing ground-truth validation of automated neural spike
+//! sorters", eLife 2020; Buccino et al., "SpikeInterface", eLife 2020.
+#![warn(missing_docs)]
+
+pub mod error;
+
+pub use error::{Result, SortError};
