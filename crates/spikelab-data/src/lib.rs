@@ -11,6 +11,8 @@
 //! | [`SparseRaster`] | `[neuron, bin]` counts (per-neuron sorted lists) | bin width `bin_s` seconds |
 //! | [`CalciumTraces`] | `[time, neuron]` fluorescence, NaN-padded | `frame_rate_hz` |
 //! | [`PopulationActivity`] | `[population, bin]` | bin width `bin_s` seconds |
+//! | [`Recording`] | `[sample, channel]` voltage (f32) with its [`Probe`] | `sampling_rate_hz`, µV via gain/offset |
+//! | [`Sorting`] | per unit: sorted sample frames | `sampling_rate_hz`, `[0, n_samples)` |
 //!
 //! Constructors check their invariants (finite, sorted, inside the interval, positive bin
 //! widths and rates) and return [`DataError`]; no function in this crate panics on bad input.
@@ -46,6 +48,7 @@ pub mod intervals;
 pub mod io;
 pub mod population;
 pub mod raster;
+pub mod recording;
 pub mod spikes;
 
 pub use calcium::CalciumTraces;
@@ -53,4 +56,5 @@ pub use error::{DataError, Result};
 pub use intervals::{ColumnValues, IntervalColumn, TimeIntervals};
 pub use population::PopulationActivity;
 pub use raster::{BinnedRaster, DenseWindow, SparseRaster};
+pub use recording::{Probe, Recording, Sorting};
 pub use spikes::SpikeTrains;
