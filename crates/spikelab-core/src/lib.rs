@@ -9,6 +9,8 @@
 //!   sweep) reports progress and can be asked to stop early.
 //! * [`stats`]: NumPy-exact sums, percentiles and medians with an explicit NaN policy;
 //!   Pearson and Spearman (average ranks for ties) correlations as SciPy.
+//! * [`pca`]: principal component analysis as scikit-learn's full-SVD `PCA` (calcium's
+//!   statistical embedding, spike-sorting features).
 //! * [`smooth`]: Gaussian smoothing with `scipy.ndimage.gaussian_filter1d` semantics.
 //! * [`simd`]: the one runtime CPU dispatch (AVX-512, AVX2+FMA or portable) of the vectorised
 //!   loops, with the `SPIKELAB_SIMD` override; [`fastexp`]: the fast `e^x` kernels those loops
@@ -41,6 +43,7 @@ mod device;
 mod error;
 pub mod fastexp;
 mod observer;
+pub mod pca;
 pub mod simd;
 pub mod smooth;
 pub mod stats;

@@ -42,7 +42,6 @@ mod features;
 mod hurst;
 mod model;
 mod numeric;
-mod pca;
 mod plan;
 mod predictive;
 mod psd;
@@ -58,7 +57,6 @@ pub use model::{
     DatasetWeights, Embedding, EmbeddingParts, TREE_MAX_DEPTH, WEIGHT_DECAY_LENGTH,
     weights_from_distances,
 };
-pub use pca::Pca;
 pub use plan::{
     EFFECTIVE_RETRAINING_LR, INTENDED_RETRAINING_LR, ORIGINAL_DATASET_SIZES, PlanEntry,
     RetrainingPlan,
@@ -66,4 +64,5 @@ pub use plan::{
 pub use predictive::{PredictiveEmbedding, predictive_embedding};
 pub use psd::{WELCH_NOVERLAP, WELCH_NPERSEG};
 pub use recommend::{EmbeddingReport, RecommendOptions};
+pub use spikelab_core::pca::Pca;
 pub use tree::{MaeTreeMap, TreeEnsemble};

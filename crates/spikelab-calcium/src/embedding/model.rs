@@ -8,9 +8,9 @@ use spikelab_data::io::mat::MatFile;
 
 use super::features::{N_FEATURES, features_of_traces};
 use super::numeric::{mean, median, std};
-use super::pca::Pca;
 use super::tree::{MaeTreeMap, TreeEnsemble};
 use crate::error::{CalciumError, Result};
+use spikelab_core::pca::Pca;
 
 /// Depth of the two regression trees of the original map.
 pub const TREE_MAX_DEPTH: usize = 7;

@@ -4,8 +4,8 @@
 use ndarray::{Array2, ArrayView2};
 
 use super::numeric::{pairwise_sum, percentile, percentile_sorted, sorted};
-use super::pca::Pca;
 use crate::error::{CalciumError, Result};
+use spikelab_core::pca::Pca;
 
 /// Result of [`predictive_embedding`].
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 use nalgebra::DMatrix;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
-use crate::error::{CalciumError, Result};
+use crate::error::{CoreError, Result};
 
 /// A fitted PCA: centring plus projection on the leading right singular vectors.
 ///
@@ -15,14 +15,14 @@ use crate::error::{CalciumError, Result};
 ///
 /// ```
 /// use ndarray::array;
-/// use spikelab_calcium::embedding::Pca;
+/// use spikelab_core::pca::Pca;
 /// let x = array![[2.0, 0.0], [0.0, 1.0], [-2.0, 0.0], [0.0, -1.0], [4.0, 0.1]];
 /// let pca = Pca::fit(x.view(), 1)?;
 /// let scores = pca.transform(x.view())?;
 /// // The sample with the largest |score| (the last) scores positive.
 /// assert!(scores[[4, 0]] > 0.0);
 /// assert!(pca.explained_variance_ratio()[0] > 0.9);
-/// # Ok::<(), spikelab_calcium::CalciumError>(())
+/// # Ok::<(), spikelab_core::CoreError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pca {
@@ -41,21 +41,21 @@ impl Pca {
     pub fn fit(x: ArrayView2<'_, f64>, n_components: usize) -> Result<Self> {
         let (n, p) = x.dim();
         if n < 2 || p == 0 {
-            return Err(CalciumError::InvalidInput {
-                what: "PCA input".into(),
-                reason: format!("needs ≥ 2 samples and ≥ 1 feature, got {n}×{p}"),
+            return Err(CoreError::InvalidParameter {
+                name: "x",
+                reason: format!("PCA needs ≥ 2 samples and ≥ 1 feature, got {n}×{p}"),
             });
         }
         if n_components == 0 || n_components > n.min(p) {
-            return Err(CalciumError::InvalidParameter {
+            return Err(CoreError::InvalidParameter {
                 name: "n_components",
                 reason: format!("must be in 1..={}, got {n_components}", n.min(p)),
             });
         }
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(CalciumError::InvalidInput {
-                what: "PCA input".into(),
-                reason: "contains a non-finite value".into(),
+            return Err(CoreError::InvalidParameter {
+                name: "x",
+                reason: "PCA input contains a non-finite value".into(),
             });
         }
         // Column means: NumPy's axis-0 mean of a C-ordered array adds rows in sequence.
@@ -130,10 +130,10 @@ impl Pca {
     /// Scores of `x` (`[sample, feature]`) → `[sample, component]`: `(x − mean) · componentsᵀ`.
     pub fn transform(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
         if x.ncols() != self.n_features() {
-            return Err(CalciumError::InvalidInput {
-                what: "PCA transform input".into(),
+            return Err(CoreError::InvalidParameter {
+                name: "x",
                 reason: format!(
-                    "expected {} features (columns), got {}",
+                    "PCA transform expects {} features (columns), got {}",
                     self.n_features(),
                     x.ncols()
                 ),
