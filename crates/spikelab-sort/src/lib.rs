@@ -13,6 +13,7 @@
 //! sorters", eLife 2020; Buccino et al., "SpikeInterface", eLife 2020.
 #![warn(missing_docs)]
 
+pub mod cluster;
 pub mod error;
 
 pub use error::{Result, SortError};
