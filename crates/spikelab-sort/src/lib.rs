@@ -15,5 +15,6 @@
 
 pub mod cluster;
 pub mod error;
+pub mod features;
 
 pub use error::{Result, SortError};
