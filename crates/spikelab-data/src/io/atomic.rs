@@ -96,3 +96,66 @@ pub fn write_json<T: serde::Serialize + ?Sized>(
         std::io::Write::flush(&mut w).map_err(|e| DataError::io(tmp, e))
     })
 }
+
+/// Writes the folder `dir` atomically: `write` fills a hidden temporary sibling folder, which
+/// is then renamed to `dir`. An existing `dir` is a [`DataError::AlreadyExists`] unless
+/// `overwrite`; then the old folder is moved aside, the new one renamed into place and the old
+/// one removed, so a crash leaves either the old or the new folder complete (plus a hidden
+/// `.tmp-`/`.old-` sibling). On any error the temporary folder is removed and `dir` is as it
+/// was.
+///
+/// ```
+/// let base = tempfile::tempdir()?;
+/// let dir = base.path().join("sorting");
+/// spikelab_data::io::write_dir_atomic(&dir, false, |tmp| {
+///     std::fs::write(tmp.join("a.txt"), "1").map_err(|e| spikelab_data::DataError::io(tmp, e))
+/// })?;
+/// assert!(dir.join("a.txt").is_file());
+/// assert!(spikelab_data::io::write_dir_atomic(&dir, false, |_| Ok::<(), spikelab_data::DataError>(())).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_dir_atomic<E: From<DataError>>(
+    dir: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    super::check_writable(dir, overwrite)?;
+    let name = dir
+        .file_name()
+        .ok_or_else(|| DataError::param("dir", format!("{} has no folder name", dir.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let sibling = |kind: &str| {
+        dir.with_file_name(format!(
+            ".{kind}-{}-{}-{name}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ))
+    };
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
+    }
+    let tmp = sibling("tmp");
+    std::fs::create_dir(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    let result = write(&tmp).and_then(|()| {
+        if dir.exists() {
+            if !overwrite {
+                return Err(DataError::AlreadyExists {
+                    path: dir.to_path_buf(),
+                }
+                .into());
+            }
+            let old = sibling("old");
+            std::fs::rename(dir, &old).map_err(|e| DataError::io(dir, e))?;
+            std::fs::rename(&tmp, dir).map_err(|e| DataError::io(dir, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| DataError::io(&old, e).into())
+        } else {
+            std::fs::rename(&tmp, dir).map_err(|e| DataError::io(dir, e).into())
+        }
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}

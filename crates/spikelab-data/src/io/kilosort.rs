@@ -552,3 +552,142 @@ pub fn write_kilosort(
     );
     super::write_bytes_atomic(&files[2], text.as_bytes(), overwrite)
 }
+
+/// What [`write_phy`] needs besides the sorting: the waveform of each unit and where the
+/// voltage data lives.
+#[derive(Debug, Clone)]
+pub struct PhyExport<'a> {
+    /// The sorted units; unit index `u` is template `u`, its id the phy cluster id.
+    pub sorting: &'a crate::Sorting,
+    /// Mean waveform per unit, `[unit, sample, channel]`.
+    pub templates: ndarray::ArrayView3<'a, f32>,
+    /// Amplitude per spike, in [`crate::Sorting::spike_vector`] order (`None`: all 1).
+    pub amplitudes: Option<&'a [f32]>,
+    /// Contact positions (µm).
+    pub probe: &'a crate::Probe,
+    /// The voltage file phy reads waveforms from (written into `params.py` as given), its
+    /// NumPy dtype name (`"int16"`, `"float32"`), its channel count and header offset in bytes.
+    pub dat: Option<(&'a Path, &'a str, usize, u64)>,
+    /// Whether that file is already high-pass filtered.
+    pub hp_filtered: bool,
+}
+
+/// Writes a phy template-gui folder (`spike_times`, `spike_templates`, `spike_clusters`,
+/// `amplitudes`, `templates`, `similar_templates`, `channel_map`, `channel_positions`,
+/// `whitening_mat_inv`, `params.py`), atomically as a whole ([`crate::io::write_dir_atomic`]):
+/// an existing `dir` is an error unless `overwrite`. [`read_kilosort`] reads it back.
+///
+/// Errors: templates whose unit or channel count does not match the sorting or the probe,
+/// amplitudes of the wrong length, unit ids outside `i32`.
+///
+/// ```
+/// use ndarray::Array3;
+/// use spikelab_data::{Probe, Sorting, io::kilosort};
+/// let base = tempfile::tempdir()?;
+/// let sorting = Sorting::new(vec![3, 7], vec![vec![10, 50], vec![20]], 30_000.0, 100)?;
+/// let templates = Array3::<f32>::zeros((2, 60, 4));
+/// let probe = Probe::tetrode(20.0);
+/// let export = kilosort::PhyExport {
+///     sorting: &sorting, templates: templates.view(), amplitudes: None, probe: &probe,
+///     dat: None, hp_filtered: true,
+/// };
+/// kilosort::write_phy(&base.path().join("phy"), &export, false)?;
+/// let back = kilosort::read_kilosort(&base.path().join("phy"))?;
+/// assert_eq!(back.unit_ids(), &[3, 7]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_phy(dir: &Path, export: &PhyExport<'_>, overwrite: bool) -> Result<()> {
+    let s = export.sorting;
+    let (n_units, n_t, n_c) = export.templates.dim();
+    if n_units != s.n_units() || n_c != export.probe.n_channels() {
+        return Err(DataError::Shape {
+            what: "templates".into(),
+            expected: format!(
+                "[{} units, samples, {} channels]",
+                s.n_units(),
+                export.probe.n_channels()
+            ),
+            got: format!("[{n_units}, {n_t}, {n_c}]"),
+        });
+    }
+    let spikes = s.spike_vector();
+    if let Some(a) = export.amplitudes
+        && a.len() != spikes.len()
+    {
+        return Err(DataError::Shape {
+            what: "amplitudes".into(),
+            expected: format!("{} values (one per spike)", spikes.len()),
+            got: format!("{} values", a.len()),
+        });
+    }
+    let ids: Vec<i32> = s
+        .unit_ids()
+        .iter()
+        .map(|&id| {
+            i32::try_from(id).map_err(|_| {
+                DataError::param("sorting", format!("unit id {id} does not fit phy's int32"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    // Cosine similarity of the flattened templates.
+    let flat: Vec<Vec<f64>> = export
+        .templates
+        .outer_iter()
+        .map(|t| t.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    let similar = ndarray::Array2::from_shape_fn((n_units, n_units), |(a, b)| {
+        let dot: f64 = flat[a].iter().zip(&flat[b]).map(|(x, y)| x * y).sum();
+        let na: f64 = flat[a].iter().map(|x| x * x).sum::<f64>().sqrt();
+        let nb: f64 = flat[b].iter().map(|x| x * x).sum::<f64>().sqrt();
+        if na > 0.0 && nb > 0.0 {
+            (dot / (na * nb)) as f32
+        } else {
+            0.0
+        }
+    });
+    let mut params = String::from("# written by spikelab-data\n");
+    match export.dat {
+        Some((path, dtype, n_channels, offset)) => params.push_str(&format!(
+            "dat_path = r'{}'\nn_channels_dat = {n_channels}\ndtype = '{dtype}'\noffset = {offset}\n",
+            path.display()
+        )),
+        None => params.push_str(&format!(
+            "dat_path = ''\nn_channels_dat = {n_c}\ndtype = 'float32'\noffset = 0\n"
+        )),
+    }
+    params.push_str(&format!(
+        "sample_rate = {:?}\nhp_filtered = {}\nn_samples = {}\n",
+        s.sampling_rate_hz(),
+        if export.hp_filtered { "True" } else { "False" },
+        s.n_samples()
+    ));
+    super::write_dir_atomic(dir, overwrite, |tmp| {
+        let times: Array1<i64> = spikes.iter().map(|x| x.0).collect();
+        let templ: Array1<i32> = spikes.iter().map(|x| x.1 as i32).collect();
+        let clusters: Array1<i32> = spikes.iter().map(|x| ids[x.1]).collect();
+        let amps: Array1<f32> = match export.amplitudes {
+            Some(a) => a.iter().copied().collect(),
+            None => Array1::ones(spikes.len()),
+        };
+        npy::write(&tmp.join("spike_times.npy"), &times, false)?;
+        npy::write(&tmp.join("spike_templates.npy"), &templ, false)?;
+        npy::write(&tmp.join("spike_clusters.npy"), &clusters, false)?;
+        npy::write(&tmp.join("amplitudes.npy"), &amps, false)?;
+        npy::write(
+            &tmp.join("templates.npy"),
+            &export.templates.to_owned(),
+            false,
+        )?;
+        npy::write(&tmp.join("similar_templates.npy"), &similar, false)?;
+        let map: Array1<i32> = (0..n_c as i32).collect();
+        npy::write(&tmp.join("channel_map.npy"), &map, false)?;
+        let pos = ndarray::Array2::from_shape_fn((n_c, 2), |(c, d)| export.probe.position_um(c)[d]);
+        npy::write(&tmp.join("channel_positions.npy"), &pos, false)?;
+        npy::write(
+            &tmp.join("whitening_mat_inv.npy"),
+            &ndarray::Array2::<f64>::eye(n_c),
+            false,
+        )?;
+        super::write_bytes_atomic(&tmp.join("params.py"), params.as_bytes(), false)
+    })
+}

@@ -36,7 +36,7 @@ mod pickle;
 pub mod spikeinterface;
 pub mod suite2p;
 
-pub use atomic::{write_atomic, write_bytes_atomic, write_json};
+pub use atomic::{write_atomic, write_bytes_atomic, write_dir_atomic, write_json};
 pub use open::{
     Content, Loaded, ReadOptions, open, read_population_activity, read_raster, read_spike_trains,
     read_traces, spike_time_resolution_s,
