@@ -14,5 +14,6 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod filter;
 
 pub use error::{Result, SortError};
