@@ -15,5 +15,6 @@
 
 pub mod error;
 pub mod filter;
+pub mod preprocess;
 
 pub use error::{Result, SortError};
