@@ -13,8 +13,10 @@
 //! sorters", eLife 2020; Buccino et al., "SpikeInterface", eLife 2020.
 #![warn(missing_docs)]
 
+pub mod detect;
 pub mod error;
 pub mod filter;
 pub mod preprocess;
+pub mod snippets;
 
 pub use error::{Result, SortError};

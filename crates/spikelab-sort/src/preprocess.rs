@@ -318,7 +318,7 @@ pub fn filter_channels(traces: ArrayView2<f32>, filter: &ZeroPhase) -> Result<Ar
     Ok(out)
 }
 
-fn median_in_place(v: &mut [f64]) -> f64 {
+pub(crate) fn median_in_place(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
