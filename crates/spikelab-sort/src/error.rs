@@ -26,6 +26,17 @@ pub enum SortError {
         /// The size it has.
         got: String,
     },
+    /// A signal is too short for the edge padding of zero-phase filtering.
+    #[error(
+        "the signal has {n_samples} samples but zero-phase filtering pads {padlen} at each end and \
+         needs more than {padlen}; use a longer signal or a lower filter order"
+    )]
+    SignalTooShort {
+        /// Samples in the signal.
+        n_samples: usize,
+        /// The padding length.
+        padlen: usize,
+    },
     /// An input holds NaN or ±inf.
     #[error("non-finite value in {0}")]
     NonFinite(String),

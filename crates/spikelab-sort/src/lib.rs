@@ -14,7 +14,11 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod detect;
 pub mod error;
 pub mod features;
+pub mod filter;
+pub mod preprocess;
+pub mod snippets;
 
 pub use error::{Result, SortError};
