@@ -597,6 +597,15 @@ pub struct PhyExport<'a> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_phy(dir: &Path, export: &PhyExport<'_>, overwrite: bool) -> Result<()> {
+    super::write_dir_atomic(dir, overwrite, |tmp| write_phy_files(tmp, export))
+}
+
+/// The files of [`write_phy`], written into the existing folder `dir` (each refuses to replace
+/// a file already there). Use it inside [`crate::io::write_dir_atomic`] to add files of your own
+/// to the folder.
+///
+/// Errors: as [`write_phy`].
+pub fn write_phy_files(dir: &Path, export: &PhyExport<'_>) -> Result<()> {
     let s = export.sorting;
     let (n_units, n_t, n_c) = export.templates.dim();
     if n_units != s.n_units() || n_c != export.probe.n_channels() {
@@ -661,7 +670,8 @@ pub fn write_phy(dir: &Path, export: &PhyExport<'_>, overwrite: bool) -> Result<
         if export.hp_filtered { "True" } else { "False" },
         s.n_samples()
     ));
-    super::write_dir_atomic(dir, overwrite, |tmp| {
+    {
+        let tmp = dir;
         let times: Array1<i64> = spikes.iter().map(|x| x.0).collect();
         let templ: Array1<i32> = spikes.iter().map(|x| x.1 as i32).collect();
         let clusters: Array1<i32> = spikes.iter().map(|x| ids[x.1]).collect();
@@ -689,5 +699,5 @@ pub fn write_phy(dir: &Path, export: &PhyExport<'_>, overwrite: bool) -> Result<
             false,
         )?;
         super::write_bytes_atomic(&tmp.join("params.py"), params.as_bytes(), false)
-    })
+    }
 }
