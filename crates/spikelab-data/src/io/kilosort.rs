@@ -670,34 +670,31 @@ pub fn write_phy_files(dir: &Path, export: &PhyExport<'_>) -> Result<()> {
         if export.hp_filtered { "True" } else { "False" },
         s.n_samples()
     ));
-    {
-        let tmp = dir;
-        let times: Array1<i64> = spikes.iter().map(|x| x.0).collect();
-        let templ: Array1<i32> = spikes.iter().map(|x| x.1 as i32).collect();
-        let clusters: Array1<i32> = spikes.iter().map(|x| ids[x.1]).collect();
-        let amps: Array1<f32> = match export.amplitudes {
-            Some(a) => a.iter().copied().collect(),
-            None => Array1::ones(spikes.len()),
-        };
-        npy::write(&tmp.join("spike_times.npy"), &times, false)?;
-        npy::write(&tmp.join("spike_templates.npy"), &templ, false)?;
-        npy::write(&tmp.join("spike_clusters.npy"), &clusters, false)?;
-        npy::write(&tmp.join("amplitudes.npy"), &amps, false)?;
-        npy::write(
-            &tmp.join("templates.npy"),
-            &export.templates.to_owned(),
-            false,
-        )?;
-        npy::write(&tmp.join("similar_templates.npy"), &similar, false)?;
-        let map: Array1<i32> = (0..n_c as i32).collect();
-        npy::write(&tmp.join("channel_map.npy"), &map, false)?;
-        let pos = ndarray::Array2::from_shape_fn((n_c, 2), |(c, d)| export.probe.position_um(c)[d]);
-        npy::write(&tmp.join("channel_positions.npy"), &pos, false)?;
-        npy::write(
-            &tmp.join("whitening_mat_inv.npy"),
-            &ndarray::Array2::<f64>::eye(n_c),
-            false,
-        )?;
-        super::write_bytes_atomic(&tmp.join("params.py"), params.as_bytes(), false)
-    }
+    let times: Array1<i64> = spikes.iter().map(|x| x.0).collect();
+    let templ: Array1<i32> = spikes.iter().map(|x| x.1 as i32).collect();
+    let clusters: Array1<i32> = spikes.iter().map(|x| ids[x.1]).collect();
+    let amps: Array1<f32> = match export.amplitudes {
+        Some(a) => a.iter().copied().collect(),
+        None => Array1::ones(spikes.len()),
+    };
+    npy::write(&dir.join("spike_times.npy"), &times, false)?;
+    npy::write(&dir.join("spike_templates.npy"), &templ, false)?;
+    npy::write(&dir.join("spike_clusters.npy"), &clusters, false)?;
+    npy::write(&dir.join("amplitudes.npy"), &amps, false)?;
+    npy::write(
+        &dir.join("templates.npy"),
+        &export.templates.to_owned(),
+        false,
+    )?;
+    npy::write(&dir.join("similar_templates.npy"), &similar, false)?;
+    let map: Array1<i32> = (0..n_c as i32).collect();
+    npy::write(&dir.join("channel_map.npy"), &map, false)?;
+    let pos = ndarray::Array2::from_shape_fn((n_c, 2), |(c, d)| export.probe.position_um(c)[d]);
+    npy::write(&dir.join("channel_positions.npy"), &pos, false)?;
+    npy::write(
+        &dir.join("whitening_mat_inv.npy"),
+        &ndarray::Array2::<f64>::eye(n_c),
+        false,
+    )?;
+    super::write_bytes_atomic(&dir.join("params.py"), params.as_bytes(), false)
 }
