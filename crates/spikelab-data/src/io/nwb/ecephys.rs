@@ -12,7 +12,7 @@
 //!   `/general/extracellular_ephys/electrodes`) picks the rows; their `rel_x`/`rel_y` columns
 //!   (position in the electrode group, µm, as spikeinterface reads them) or else `x`/`y`
 //!   give the contacts. Without either, the default linear layout
-//!   ([`default_linear_probe`](crate::io::raw::default_linear_probe)).
+//!   ([`crate::io::raw::default_linear_probe`]).
 //!
 //! # Example
 //! ```
