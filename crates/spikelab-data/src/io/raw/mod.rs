@@ -673,11 +673,14 @@ pub struct RawOptions {
 }
 
 /// Opens a recording, detecting the format from the path (module docs). The result is a
-/// lazy [`RecordingSource`].
+/// lazy [`RecordingSource`] that threads may share (each chunk read locks the file briefly).
 ///
 /// Errors: [`DataError::UnknownFormat`] for a path that is none of the known formats and
 /// no [`RawOptions::binary`]; the readers' errors.
-pub fn open_recording(path: &Path, options: &RawOptions) -> Result<Box<dyn RecordingSource>> {
+pub fn open_recording(
+    path: &Path,
+    options: &RawOptions,
+) -> Result<Box<dyn RecordingSource + Send + Sync>> {
     if let Some(b) = &options.binary {
         return Ok(Box::new(BinaryRecording::open(path, b)?));
     }
