@@ -310,6 +310,11 @@ fn spikeglx_np1_gains_geometry_and_sync() {
     );
     let any = raw::open_recording(&bin, &RawOptions::default()).unwrap();
     assert_eq!(any.n_channels(), 4);
+    require_min_samples(&any, 50, "the whole file").unwrap();
+    assert_eq!(
+        channel_health(&any, 7).unwrap().flat_channels,
+        Vec::<usize>::new()
+    );
 }
 
 #[test]
@@ -338,6 +343,20 @@ fn spikeglx_shank_map_lf_subset_and_default_layout() {
         vec![1.0, 2.0, 3.0, 4.0]
     );
     assert_eq!(rec.read_sync(1, 1).unwrap(), vec![0]);
+
+    // No snsApLfSy in an .lf file: the last channel is sync, the others LF (5th imro field).
+    let bin3 = dir.path().join("z_g0_t0.imec0.lf.bin");
+    write_i16(&bin3, &[1, 2, 0]);
+    std::fs::write(
+        bin3.with_extension("meta"),
+        "imSampRate=2500\nnSavedChans=3\nimAiRangeMax=0.6\nimMaxInt=512\n\
+         ~imroTbl=(0,2)(0 0 0 500 125 1)(1 0 0 500 50 1)\n",
+    )
+    .unwrap();
+    let rec = spikeglx::open(&bin3, &SpikeGlxOptions::default()).unwrap();
+    assert_eq!(rec.n_channels(), 2);
+    assert!((rec.gain_to_uv()[1] as f64 - 0.6 / 512.0 / 50.0 * 1e6).abs() < 1e-4);
+    assert_eq!(rec.sync_file_columns(), &[2]);
 
     // NP2.0 imro (no gains), imMaxInt 8192, no map: gain 80, default linear layout.
     let bin2 = dir.path().join("y_g0_t0.imec0.ap.bin");

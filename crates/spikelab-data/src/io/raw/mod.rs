@@ -158,6 +158,33 @@ impl RecordingSource for Recording {
     }
 }
 
+impl<T: RecordingSource + ?Sized> RecordingSource for Box<T> {
+    fn n_samples(&self) -> usize {
+        (**self).n_samples()
+    }
+    fn n_channels(&self) -> usize {
+        (**self).n_channels()
+    }
+    fn sampling_rate_hz(&self) -> f64 {
+        (**self).sampling_rate_hz()
+    }
+    fn probe(&self) -> &Probe {
+        (**self).probe()
+    }
+    fn gain_to_uv(&self) -> &[f32] {
+        (**self).gain_to_uv()
+    }
+    fn offset_to_uv(&self) -> &[f32] {
+        (**self).offset_to_uv()
+    }
+    fn read_chunk(&self, start_sample: usize, n_samples: usize) -> Result<Array2<f32>> {
+        (**self).read_chunk(start_sample, n_samples)
+    }
+    fn load(&self) -> Result<Recording> {
+        (**self).load()
+    }
+}
+
 pub(crate) fn scale_to_uv(chunk: &mut Array2<f32>, gain: &[f32], offset: &[f32]) {
     for (mut col, (&g, &o)) in chunk.columns_mut().into_iter().zip(gain.iter().zip(offset)) {
         if g != 1.0 || o != 0.0 {

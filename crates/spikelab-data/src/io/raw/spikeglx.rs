@@ -12,7 +12,8 @@
 //! * channel kinds from `snsApLfSy` (imec: counts of AP, LF and sync channels) or
 //!   `snsMnMaXaDw` (NI: multiplexed neural, auxiliary analog, other analog, digital words),
 //!   with `snsSaveChanSubset` (`all`, or a list like `0:10,50,384`) naming the acquired
-//!   channels that were saved, in order;
+//!   channels that were saved, in order (without `snsApLfSy`, the last channel is sync and
+//!   the others are AP, or LF for a `.lf.bin`);
 //! * gains to µV. Imec: `V = i · imAiRangeMax / imMaxInt / gain`, with `gain` the AP
 //!   (`.ap.bin`, 4th field) or LF (`.lf.bin`, 5th field) gain of the channel's `imroTbl`
 //!   entry `(chan bank refid apgain lfgain apfilt)` (Neuropixels 1.0 / 3A/3B); tables whose
@@ -315,15 +316,17 @@ pub fn open(path: &Path, options: &SpikeGlxOptions) -> Result<SpikeGlxRecording>
         .map(|n| n.to_string_lossy().contains(".lf."))
         .unwrap_or(false);
     let acquired: Vec<Kind> = if imec {
-        let v = meta
-            .get("snsApLfSy")
-            .cloned()
-            .unwrap_or_else(|| format!("{},0,1", n_saved - 1));
+        let v = meta.get("snsApLfSy").cloned().unwrap_or_else(|| {
+            if stream_lf {
+                format!("0,{},1", n_saved - 1)
+            } else {
+                format!("{},0,1", n_saved - 1)
+            }
+        });
         let c = counts(m, "snsApLfSy", &v, 3)?;
-        let lf_group = if stream_lf { Group::Lf } else { Group::Ap };
         (0..c[0])
             .map(|i| Kind::Neural(i, Group::Ap))
-            .chain((0..c[1]).map(|i| Kind::Neural(i, if c[0] == 0 { lf_group } else { Group::Lf })))
+            .chain((0..c[1]).map(|i| Kind::Neural(i, Group::Lf)))
             .chain((0..c[2]).map(|_| Kind::Sync))
             .collect()
     } else {
