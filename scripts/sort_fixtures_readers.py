@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Makes the NWB fixture of spikelab-data's raw-recording reader (datasets/sort/readers/nwb/).
+"""Makes the NWB and SpikeGLX fixtures of spikelab-data's raw-recording readers
+(datasets/sort/readers/nwb/, datasets/sort/readers/spikeglx/).
 
-    /path/to/venv/bin/python scripts/sort_fixtures_readers.py datasets/sort/readers/nwb
+    /path/to/venv/bin/python scripts/sort_fixtures_readers.py datasets/sort/readers
 
 Needs pynwb (4.2.0, hdmf 6.2.0), numpy (2.4) and spikeinterface (0.105.3).
 
@@ -14,7 +15,13 @@ Needs pynwb (4.2.0, hdmf 6.2.0), numpy (2.4) and spikeinterface (0.105.3).
   (get_traces(return_in_uV=True)).
 * expected_locations.npy: float64 [channel, 2], spikeinterface's channel locations.
 
-crates/spikelab-data/tests/raw_readers.rs compares spikelab's reader with these (values only).
+* spikeglx/run_g0_t0.imec0.ap.{bin,meta}: a Neuropixels 1.0 AP file laid out as the SpikeGLX
+  metadata pages describe (384 AP + 1 sync int16 channels, 20 samples at 30 kHz), imroTbl with
+  banks 0/1 alternating and AP gains 500, 250, 1000, 2000 in turn, a snsShankMap; no
+  snsGeomMap. expected_gain_uv.npy (float64 [channel]) and expected_locations.npy (float64
+  [channel, 2]) are spikeinterface's read_spikeglx gains and channel locations.
+
+crates/spikelab-data/tests/raw_readers.rs compares spikelab's readers with these (values only).
 """
 import sys
 from datetime import datetime, timezone
@@ -25,8 +32,51 @@ from pynwb import NWBHDF5IO, NWBFile
 from pynwb.ecephys import ElectricalSeries
 
 
-def main(out):
-    out = Path(out)
+def spikeglx(out):
+    out.mkdir(parents=True, exist_ok=True)
+    n, ns = 384, 20
+    rng = np.random.default_rng(7)
+    d = rng.integers(-200, 200, size=(ns, n + 1)).astype(np.int16)
+    d[:, -1] = np.arange(ns) % 2 * 64
+    name = "run_g0_t0.imec0.ap"
+    d.tofile(out / f"{name}.bin")
+    gains = [500, 250, 1000, 2000]
+    imro = "(0,384)" + "".join(f"({c} {c % 2} 0 {gains[c % 4]} 250 1)" for c in range(n))
+    chan_map = "(384,384,1)" + "".join(f"(AP{c};{c}:{c})" for c in range(n)) + "(SY0;768:768)"
+    shank_map = "(1,2,480)" + "".join(
+        f"(0:{(c % 2 * 384 + c) % 2}:{(c % 2 * 384 + c) // 2}:1)" for c in range(n)
+    )
+    meta = "\n".join([
+        "acqApLfSy=384,384,1",
+        "appVersion=20231207",
+        f"fileName=D:/SGL_DATA/run_g0/run_g0_imec0/{name}.bin",
+        f"fileSizeBytes={d.nbytes}",
+        f"fileTimeSecs={ns / 30000}",
+        "firstSample=0",
+        "imAiRangeMax=0.6",
+        "imAiRangeMin=-0.6",
+        "imDatPrb_pn=NP1000",
+        "imDatPrb_type=0",
+        "imMaxInt=512",
+        "imSampRate=30000",
+        "nSavedChans=385",
+        "snsApLfSy=384,0,1",
+        "snsSaveChanSubset=all",
+        "typeThis=imec",
+        f"~imroTbl={imro}",
+        f"~snsChanMap={chan_map}",
+        f"~snsShankMap={shank_map}",
+    ]) + "\n"
+    (out / f"{name}.meta").write_text(meta)
+
+    import spikeinterface.extractors as se
+
+    rec = se.read_spikeglx(str(out), stream_id="imec0.ap")
+    np.save(out / "expected_gain_uv.npy", rec.get_channel_gains().astype(np.float64))
+    np.save(out / "expected_locations.npy", rec.get_channel_locations().astype(np.float64))
+
+
+def nwb(out):
     out.mkdir(parents=True, exist_ok=True)
     path = out / "ecephys_pynwb.nwb"
     rng = np.random.default_rng(18)
@@ -71,4 +121,6 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "datasets/sort/readers/nwb")
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "datasets/sort/readers")
+    nwb(root / "nwb")
+    spikeglx(root / "spikeglx")

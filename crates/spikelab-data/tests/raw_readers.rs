@@ -317,6 +317,40 @@ fn spikeglx_np1_gains_geometry_and_sync() {
     );
 }
 
+/// A Neuropixels 1.0 file read by spikeinterface 0.105.3 (scripts/sort_fixtures_readers.py).
+#[test]
+fn spikeglx_np1_matches_spikeinterface() {
+    use ndarray::Array1;
+    use ndarray_npy::read_npy;
+    let dir = spikelab_datasets::root()
+        .unwrap()
+        .join("sort/readers/spikeglx");
+    let rec = spikeglx::open(
+        &dir.join("run_g0_t0.imec0.ap.bin"),
+        &SpikeGlxOptions::default(),
+    )
+    .unwrap();
+    let gains: Array1<f64> = read_npy(dir.join("expected_gain_uv.npy")).unwrap();
+    let loc: Array2<f64> = read_npy(dir.join("expected_locations.npy")).unwrap();
+    assert_eq!((rec.n_samples(), rec.n_channels()), (20, 384));
+    let worst = rec
+        .gain_to_uv()
+        .iter()
+        .zip(&gains)
+        .map(|(a, b)| (*a as f64 - b).abs() / b)
+        .fold(0.0, f64::max);
+    eprintln!("SpikeGLX gains vs spikeinterface: max relative error {worst:e}");
+    assert!(worst < 1e-7, "{worst}");
+    for c in 0..384 {
+        assert_eq!(
+            rec.probe().position_um(c),
+            [loc[[c, 0]], loc[[c, 1]]],
+            "channel {c}"
+        );
+    }
+    assert_eq!(rec.read_sync(0, 4).unwrap(), vec![0, 64, 0, 64]);
+}
+
 #[test]
 fn spikeglx_shank_map_lf_subset_and_default_layout() {
     let dir = tempfile::tempdir().unwrap();
@@ -336,8 +370,8 @@ fn spikeglx_shank_map_lf_subset_and_default_layout() {
     let g = rec.gain_to_uv();
     assert!((g[0] as f64 - 0.6 / 512.0 / 125.0 * 1e6).abs() < 1e-4);
     assert!((g[1] as f64 - 0.6 / 512.0 / 50.0 * 1e6).abs() < 1e-4);
-    // col · 32 µm, row · 20 µm.
-    assert_eq!(rec.probe().positions_um(), &[[32.0, 0.0], [0.0, 20.0]]);
+    // NP 1.0 imro geometry wins over the shank map: electrodes 1 (row 0) and 3 (row 1).
+    assert_eq!(rec.probe().positions_um(), &[[48.0, 0.0], [32.0, 20.0]]);
     assert_eq!(
         rec.read_chunk(0, 2).unwrap().into_raw_vec_and_offset().0,
         vec![1.0, 2.0, 3.0, 4.0]
@@ -358,18 +392,19 @@ fn spikeglx_shank_map_lf_subset_and_default_layout() {
     assert!((rec.gain_to_uv()[1] as f64 - 0.6 / 512.0 / 50.0 * 1e6).abs() < 1e-4);
     assert_eq!(rec.sync_file_columns(), &[2]);
 
-    // NP2.0 imro (no gains), imMaxInt 8192, no map: gain 80, default linear layout.
+    // NP2.0 imro (no gains, no NP 1.0 geometry), imMaxInt 8192: gain 80, shank map.
     let bin2 = dir.path().join("y_g0_t0.imec0.ap.bin");
     write_i16(&bin2, &[1, 2, 3, 4]);
     std::fs::write(
         bin2.with_extension("meta"),
         "imSampRate=30000\nnSavedChans=2\nimAiRangeMax=0.5\nimMaxInt=8192\nsnsApLfSy=2,0,0\n\
-         ~imroTbl=(21,2)(0 0 0 0)(1 0 0 1)\n",
+         ~imroTbl=(21,2)(0 0 0 0)(1 0 0 1)\n~snsShankMap=(1,2,480)(0:1:0:1)(0:0:1:1)\n",
     )
     .unwrap();
     let rec = spikeglx::open(&bin2, &SpikeGlxOptions::default()).unwrap();
     assert!((rec.gain_to_uv()[0] as f64 - 0.5 / 8192.0 / 80.0 * 1e6).abs() < 1e-6);
-    assert_eq!(rec.probe().positions_um(), &[[0.0, 0.0], [0.0, 20.0]]);
+    // col · 32 µm, row · 20 µm.
+    assert_eq!(rec.probe().positions_um(), &[[32.0, 0.0], [0.0, 20.0]]);
     assert!(rec.read_sync(0, 1).is_err());
 }
 
@@ -391,6 +426,11 @@ fn spikeglx_nidq_gains() {
         assert!((*g as f64 / (e * 1e6) - 1.0).abs() < 1e-6);
     }
     assert_eq!(rec.read_sync(0, 2).unwrap(), vec![7, 8]);
+    // No map: one column 20 µm apart.
+    assert_eq!(
+        rec.probe().positions_um(),
+        &[[0.0, 0.0], [0.0, 20.0], [0.0, 40.0]]
+    );
 }
 
 #[test]

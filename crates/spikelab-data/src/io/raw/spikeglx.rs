@@ -21,12 +21,16 @@
 //!   `imMaxInt` missing (metadata before 2019) is 512. NI: `V = i · niAiRangeMax / niMaxInt /
 //!   gain` with `niMNGain` for MN channels, `niMAGain` for MA and 1 for XA; `niMaxInt`
 //!   missing is 32768. Offsets are 0;
-//! * geometry: `snsGeomMap` `(part,n_shanks,shank_pitch_um,shank_width_um)(shank:x_um:z_um:used)…`
-//!   gives `x = x_um + shank · shank_pitch_um`, `y = z_um`; otherwise `snsShankMap`
-//!   `(n_shanks,n_cols,n_rows)(shank:col:row:used)…` gives `x = col · col_pitch + shank ·
+//! * geometry, first found of: `snsGeomMap`
+//!   `(part,n_shanks,shank_pitch_um,shank_width_um)(shank:x_um:z_um:used)…` giving `x = x_um +
+//!   shank · shank_pitch_um`, `y = z_um`; a Neuropixels 1.0 / 3A `imroTbl`, whose entry
+//!   `(chan bank …)` is electrode `e = bank · 384 + chan` at row `r = e / 2`, `y = 20 r` µm,
+//!   `x = 32 (e mod 2) + 16` on even rows and `32 (e mod 2)` on odd ones (probeinterface's
+//!   layout; SpikeGLX's own `snsGeomMap` is its mirror image, same distances); `snsShankMap`
+//!   `(n_shanks,n_cols,n_rows)(shank:col:row:used)…` giving `x = col · col_pitch + shank ·
 //!   shank_pitch`, `y = row · row_pitch` with [`SpikeGlxOptions::shank_map_pitch_um`]
-//!   (Neuropixels 1.0 defaults: 32, 20 and 250 µm); without either, the default linear
-//!   layout ([`super::default_linear_probe`]). A given [`SpikeGlxOptions::probe`] wins.
+//!   (default 32, 20 and 250 µm); else the default linear layout
+//!   ([`super::default_linear_probe`]). A given [`SpikeGlxOptions::probe`] wins.
 //!
 //! The recording's channels are the neural ones (AP or LF for imec, MN/MA/XA for NI); the
 //! sync channel (imec `SY`) or the digital words (NI `XD`) are not channels of the probe and
@@ -386,8 +390,8 @@ pub fn open(path: &Path, options: &SpikeGlxOptions) -> Result<SpikeGlxRecording>
         Ok(range / max)
     };
     let gains: Vec<f32> = if imec {
-        let (_, imro) = table(meta.get("imroTbl").map_or("", |s| s.as_str()));
-        let imro_gains = imro.iter().all(|e| e.split_whitespace().count() >= 6) && !imro.is_empty();
+        let (header, imro) = table(meta.get("imroTbl").map_or("", |s| s.as_str()));
+        let imro_gains = imro_has_gains(&header, &imro);
         let vpc = volts_per_count("imAiRangeMax", "imMaxInt", 512.0)?;
         let fixed: f64 = num(m, &meta, "imChan0apGain")?.unwrap_or(80.0);
         neural
@@ -518,6 +522,31 @@ fn geometry(
             .collect::<Result<Vec<_>>>()?;
         return Probe::new(pos, 0.0);
     }
+    if let Some(v) = meta.get("imroTbl") {
+        let (header, imro) = table(v);
+        if imro_has_gains(&header, &imro) {
+            // Neuropixels 1.0 / 3A: electrode e = bank·384 + chan in two staggered columns.
+            let pos = neural
+                .iter()
+                .map(|&(_, i, _)| {
+                    let e = imro.get(i).ok_or_else(|| {
+                        raw_err(m, format!("imroTbl has {} entries but channel {i} was saved; the .meta is inconsistent", imro.len()))
+                    })?;
+                    let f: Vec<usize> = e
+                        .split_whitespace()
+                        .take(2)
+                        .map(|x| x.parse::<usize>())
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(|_| raw_err(m, format!("imroTbl entry ({e}) does not start with chan bank")))?;
+                    let electrode = f[1] * 384 + f[0];
+                    let row = electrode / 2;
+                    let stagger = if row.is_multiple_of(2) { 16.0 } else { 0.0 };
+                    Ok([(electrode % 2) as f64 * 32.0 + stagger, row as f64 * 20.0])
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Probe::new(pos, 0.0);
+        }
+    }
     if let Some(v) = meta.get("snsShankMap") {
         let (_, entries) = table(v);
         let pos = pick("snsShankMap", &entries)?
@@ -537,4 +566,22 @@ fn geometry(
         return Probe::new(pos, 0.0);
     }
     default_linear_probe(n)
+}
+
+/// Whether an `imroTbl` carries per-channel gains: Neuropixels 1.0 (header `(0,n)`, entries
+/// `chan bank refid apgain lfgain apfilt`) or 3A (header `(serial,option,n)`, entries
+/// `chan bank refid apgain lfgain`).
+fn imro_has_gains(header: &str, entries: &[String]) -> bool {
+    let h: Vec<&str> = header.split(',').map(str::trim).collect();
+    let fields = if h.len() == 3 {
+        5
+    } else if h.first() == Some(&"0") {
+        6
+    } else {
+        return false;
+    };
+    !entries.is_empty()
+        && entries
+            .iter()
+            .all(|e| e.split_whitespace().count() >= fields)
 }
