@@ -176,6 +176,65 @@ pub enum DataError {
         /// What the file holds.
         found: String,
     },
+    /// A raw recording (SpikeGLX, Open Ephys, plain binary, NWB `ElectricalSeries`) whose
+    /// file or metadata cannot be read as asked: a missing key, a channel count that does not
+    /// match the probe, a file shorter than its metadata says. The reason says how to fix it.
+    #[error("{path}: {reason}")]
+    RawRecording {
+        /// The data or metadata file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A binary recording whose size is not a whole number of sample rows.
+    #[error(
+        "{path}: {extra_bytes} bytes after the last whole sample row; the size must be a multiple of {row_bytes} bytes (channels × bytes per value) after the {header_bytes}-byte header. Check the channel count and dtype, or set drop_partial_row to read the whole rows only"
+    )]
+    PartialSampleRow {
+        /// The binary file.
+        path: PathBuf,
+        /// Bytes past the last whole row.
+        extra_bytes: u64,
+        /// Bytes per sample row.
+        row_bytes: u64,
+        /// Bytes skipped at the start of the file.
+        header_bytes: u64,
+    },
+    /// A NaN or infinite value in a floating-point recording.
+    #[error(
+        "{path}: value {value} at sample {sample}, channel {channel}; interpolate or zero the bad samples before sorting"
+    )]
+    NonFiniteSample {
+        /// The file.
+        path: PathBuf,
+        /// Sample (row) index from the start of the recording.
+        sample: usize,
+        /// Channel (column) index.
+        channel: usize,
+        /// The value found.
+        value: f64,
+    },
+    /// A recording shorter than a window an algorithm needs.
+    #[error(
+        "recording has {n_samples} samples but {what} needs at least {required}; use a longer recording or a shorter window"
+    )]
+    RecordingTooShort {
+        /// What needs the samples (e.g. `"noise estimation window"`).
+        what: String,
+        /// Samples in the recording.
+        n_samples: usize,
+        /// Samples required.
+        required: usize,
+    },
+    /// Channels that are constant (e.g. all zero: disconnected or the reference), asked to be
+    /// divided by their standard deviation.
+    #[error(
+        "channels {channels:?} are constant (standard deviation 0) and cannot be z-scored; remove them from the recording (and probe) first"
+    )]
+    FlatChannels {
+        /// Indices of the constant channels.
+        channels: Vec<usize>,
+    },
     /// A bundled dataset could not be located.
     #[error("bundled dataset {name} not found: {reason}")]
     DatasetNotFound {

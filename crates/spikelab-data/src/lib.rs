@@ -54,6 +54,7 @@ pub mod spikes;
 pub use calcium::CalciumTraces;
 pub use error::{DataError, Result};
 pub use intervals::{ColumnValues, IntervalColumn, TimeIntervals};
+pub use io::raw::RecordingSource;
 pub use population::PopulationActivity;
 pub use raster::{BinnedRaster, DenseWindow, SparseRaster};
 pub use recording::{Probe, Recording, Sorting};

@@ -25,6 +25,8 @@
 //!   `[t_start_s, t_stop_s)`, decoding only the chunks that hold it and those a search for
 //!   its bounds lands on, so the time does not grow with the file's length ([`OphysWindow`]
 //!   carries the first frame's time).
+//! * [`ecephys::open`]: raw voltage of an `ElectricalSeries` as a lazy
+//!   [`RecordingSource`](crate::RecordingSource) (also `io::raw::nwb`).
 //! * [`inspect`]: an [`NwbSummary`] of what a file holds (units, every `RoiResponseSeries`,
 //!   every generic `TimeSeries` of the processing modules).
 //!
@@ -54,6 +56,7 @@
 //! ```
 
 mod append;
+pub mod ecephys;
 mod h5;
 mod inspect;
 mod intervals;
