@@ -13,6 +13,8 @@
 //! sorters", eLife 2020; Buccino et al., "SpikeInterface", eLife 2020.
 #![warn(missing_docs)]
 
+pub mod assignment;
+pub mod compare;
 pub mod error;
 
 pub use error::{Result, SortError};
