@@ -286,6 +286,8 @@ def hand_cases(w):
     w.case("params_custom", "tie_gt", "tie_merged", gt, tt2, fs, n,
            params=dict(delta_time=0.8, match_score=0.3, well_detected_score=0.9, redundant_score=0.1,
                        overmerged_score=0.3, chance_score=0.05), note="non-default parameters")
+    w.case("match_mode_best", "tie_gt", "tie_merged", gt, tt2, fs, n, params=dict(match_mode="best"),
+           note="counts from the best match: both GT units take tested unit 1")
 
 
 def random_cases(w, rng, n_cases=8):

@@ -11,7 +11,8 @@ use serde_json::Value;
 use spikelab_data::Sorting;
 use spikelab_sort::assignment::linear_sum_assignment;
 use spikelab_sort::compare::{
-    CompareParams, SimSortParams, compare_to_ground_truth, detection_score, simsort_accuracy,
+    CompareParams, MatchMode, SimSortParams, compare_to_ground_truth, detection_score,
+    simsort_accuracy,
 };
 
 const TOL: f64 = 1e-12;
@@ -75,6 +76,11 @@ fn params(p: &Value) -> CompareParams {
         redundant_score: get("redundant_score", d.redundant_score),
         overmerged_score: get("overmerged_score", d.overmerged_score),
         chance_score: get("chance_score", d.chance_score),
+        match_mode: match p.get("match_mode").and_then(Value::as_str) {
+            Some("best") => MatchMode::Best,
+            None | Some("hungarian") => MatchMode::Hungarian,
+            Some(m) => panic!("unknown match_mode {m}"),
+        },
         ..d
     }
 }
