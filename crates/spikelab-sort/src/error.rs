@@ -48,6 +48,17 @@ pub enum SortError {
         /// What is wrong, and the fix.
         reason: String,
     },
+    /// Two sortings compared with each other have different sampling rates.
+    #[error(
+        "sampling rates differ: ground truth {gt_hz} Hz, tested {tested_hz} Hz (they must agree \
+         within 0.1 %; resample the frames of one sorting to the other's rate)"
+    )]
+    SamplingRateMismatch {
+        /// Rate of the ground truth, Hz.
+        gt_hz: f64,
+        /// Rate of the tested sorting, Hz.
+        tested_hz: f64,
+    },
     /// An error of the data layer (readers, writers).
     #[error(transparent)]
     Data(#[from] spikelab_data::DataError),

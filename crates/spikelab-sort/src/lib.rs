@@ -13,7 +13,9 @@
 //! sorters", eLife 2020; Buccino et al., "SpikeInterface", eLife 2020.
 #![warn(missing_docs)]
 
+pub mod assignment;
 pub mod cluster;
+pub mod compare;
 pub mod detect;
 pub mod error;
 pub mod features;
