@@ -13,8 +13,10 @@
 //! | SpikeGLX `.bin` + `.meta` | [`spikeglx::open`] | SpikeGLX "Metadata" help pages (billkarsh.github.io/SpikeGLX) |
 //! | Open Ephys binary (`structure.oebin`) | [`openephys::open`] | Open Ephys GUI docs, "Binary format" |
 //! | NWB `ElectricalSeries` (feature `hdf5`) | `nwb::open` | NWB core schema, `ecephys` |
+//! | spikelab recording folder (`recording.json` + binary, optional ground truth) | [`folder::open`] | [`folder`] |
 //!
-//! [`open_recording`] picks the reader from the path: a `.meta` or a `.bin` with a `.meta`
+//! [`open_recording`] picks the reader from the path: a folder holding `recording.json` (or that
+//! file) → spikelab recording folder; a `.meta` or a `.bin` with a `.meta`
 //! sibling → SpikeGLX; `structure.oebin` or a folder holding one → Open Ephys; `.nwb` → NWB;
 //! anything else needs [`RawOptions::binary`]. The recording is not part of [`crate::io::open`]
 //! (whose [`Loaded`](crate::io::Loaded) holds whole in-memory objects); open it here.
@@ -60,6 +62,7 @@ use crate::{Probe, Recording};
 
 #[cfg(feature = "hdf5")]
 pub use crate::io::nwb::ecephys as nwb;
+pub mod folder;
 pub mod openephys;
 pub mod spikeglx;
 
@@ -710,6 +713,9 @@ pub fn open_recording(
 ) -> Result<Box<dyn RecordingSource + Send + Sync>> {
     if let Some(b) = &options.binary {
         return Ok(Box::new(BinaryRecording::open(path, b)?));
+    }
+    if folder::sidecar_path(path).is_some() {
+        return Ok(Box::new(folder::open(path)?));
     }
     if spikeglx::meta_path(path).is_some_and(|m| m.is_file()) {
         return Ok(Box::new(spikeglx::open(path, &options.spikeglx)?));
