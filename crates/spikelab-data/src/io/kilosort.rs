@@ -594,6 +594,8 @@ pub struct PhyExport<'a> {
 /// kilosort::write_phy(&base.path().join("phy"), &export, false)?;
 /// let back = kilosort::read_kilosort(&base.path().join("phy"))?;
 /// assert_eq!(back.unit_ids(), &[3, 7]);
+/// // In frames, the sorting comes back whole.
+/// assert_eq!(spikelab_data::io::open_sorting(&base.path().join("phy"))?, sorting);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_phy(dir: &Path, export: &PhyExport<'_>, overwrite: bool) -> Result<()> {
@@ -697,4 +699,27 @@ pub fn write_phy_files(dir: &Path, export: &PhyExport<'_>) -> Result<()> {
         false,
     )?;
     super::write_bytes_atomic(&dir.join("params.py"), params.as_bytes(), false)
+}
+
+/// A Kilosort/phy folder as a [`crate::Sorting`] in sample frames (`spike_times.npy` as
+/// stored), over `n_samples` from `params.py` (or the last spike + 1).
+///
+/// Errors: as [`read_kilosort_output`].
+pub fn read_phy_sorting(dir: &Path) -> Result<crate::Sorting> {
+    let out = read_kilosort_output(dir)?;
+    let fs = out.sample_rate_hz;
+    let frames: Vec<Vec<i64>> = out
+        .spike_trains
+        .trains()
+        .iter()
+        .map(|t| t.iter().map(|&s| (s * fs).round() as i64).collect())
+        .collect();
+    let last = frames.iter().flatten().copied().max().unwrap_or(-1);
+    let n_samples = out
+        .params
+        .get("n_samples")
+        .and_then(PyValue::as_f64)
+        .map_or(0, |n| n as i64)
+        .max(last + 1);
+    crate::Sorting::new(out.spike_trains.unit_ids().to_vec(), frames, fs, n_samples)
 }

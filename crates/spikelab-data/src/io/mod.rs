@@ -172,3 +172,37 @@ impl Format {
         Ok(fmt)
     }
 }
+
+/// A spike sorting in sample frames from any folder that holds one: a spikelab recording
+/// folder's ground truth ([`raw::folder`]), a Kilosort/phy folder, or a spikeinterface
+/// `NumpyFolderSorting` (first segment).
+///
+/// Errors: [`DataError::UnknownFormat`] for anything else; the readers' errors.
+pub fn open_sorting(path: &Path) -> Result<crate::Sorting> {
+    if raw::folder::sidecar_path(path).is_some() {
+        return raw::folder::read_ground_truth(path)?.ok_or_else(|| DataError::UnknownFormat {
+            path: path.to_path_buf(),
+            reason: "the recording folder has no ground_truth/".into(),
+        });
+    }
+    if path.join("spike_times.npy").is_file() {
+        return kilosort::read_phy_sorting(path);
+    }
+    if spikeinterface::is_sorting_folder(path) {
+        let s = spikeinterface::read_sorting(path, 0)?;
+        let fs = s.sampling_frequency_hz;
+        let frames: Vec<Vec<i64>> = s
+            .trains
+            .trains()
+            .iter()
+            .map(|t| t.iter().map(|&x| (x * fs).round() as i64).collect())
+            .collect();
+        let n = (s.trains.t_stop_s() * fs).round() as i64;
+        let last = frames.iter().flatten().copied().max().unwrap_or(-1);
+        return crate::Sorting::new(s.trains.unit_ids().to_vec(), frames, fs, n.max(last + 1));
+    }
+    Err(DataError::UnknownFormat {
+        path: path.to_path_buf(),
+        reason: "not a spikelab recording folder with ground_truth/, a phy/Kilosort folder (spike_times.npy) or a spikeinterface sorting folder".into(),
+    })
+}
