@@ -21,6 +21,13 @@ Needs pynwb (4.2.0, hdmf 6.2.0), numpy (2.4) and spikeinterface (0.105.3).
   snsGeomMap. expected_gain_uv.npy (float64 [channel]) and expected_locations.npy (float64
   [channel, 2]) are spikeinterface's read_spikeglx gains and channel locations.
 
+* openephys/Record_Node_101/experiment1/recording1/: an Open Ephys GUI 0.5 binary recording
+  (no stream_name; the stream is known by its folder_name Rhythm_FPGA-100.0)
+  (structure.oebin, continuous/<folder>/continuous.dat int16 30 samples × 4 channels,
+  sample_numbers.npy, timestamps.npy): 3 neural channels (bit_volts 0.195, uV) and one ADC
+  (bit_volts 0.00015258789, V). expected_uv.npy (float32 [sample, channel]) is spikeinterface's
+  read_openephys µV traces, its neural stream (id 0) then its ADC stream (id 1) side by side.
+
 crates/spikelab-data/tests/raw_readers.rs compares spikelab's readers with these (values only).
 """
 import sys
@@ -76,6 +83,42 @@ def spikeglx(out):
     np.save(out / "expected_locations.npy", rec.get_channel_locations().astype(np.float64))
 
 
+def openephys(out):
+    import json
+
+    rec = out / "Record_Node_101" / "experiment1" / "recording1"
+    folder = "Rhythm_FPGA-100.0"
+    (rec / "continuous" / folder).mkdir(parents=True, exist_ok=True)
+    ns, nc = 30, 4
+    rng = np.random.default_rng(3)
+    d = rng.integers(-300, 300, size=(ns, nc)).astype(np.int16)
+    d.tofile(rec / "continuous" / folder / "continuous.dat")
+    samples = np.arange(1000, 1000 + ns, dtype=np.int64)
+    np.save(rec / "continuous" / folder / "sample_numbers.npy", samples)
+    np.save(rec / "continuous" / folder / "timestamps.npy", samples / 30000.0)
+
+    def channel(i, name, bit_volts, units):
+        return {"channel_name": name, "description": "", "identifier": "", "history": "",
+                "bit_volts": bit_volts, "units": units, "source_processor_index": i,
+                "recorded_processor_index": i}
+
+    chans = [channel(i, f"CH{i + 1}", 0.195, "uV") for i in range(3)]
+    chans.append(channel(3, "ADC1", 0.00015258789, "V"))
+    oebin = {"GUI version": "0.5.5", "continuous": [{
+        "folder_name": folder + "/", "sample_rate": 30000.0,
+        "source_processor_name": "Rhythm FPGA", "source_processor_id": 100,
+        "source_processor_sub_idx": 0, "recorded_processor": "Record Node",
+        "recorded_processor_id": 101, "num_channels": nc, "channels": chans}],
+        "events": [], "spikes": []}
+    (rec / "structure.oebin").write_text(json.dumps(oebin, indent=2))
+
+    from spikeinterface.extractors import read_openephys
+
+    neural = read_openephys(str(out), stream_id="0").get_traces(return_in_uV=True)
+    adc = read_openephys(str(out), stream_id="1").get_traces(return_in_uV=True)
+    np.save(out / "expected_uv.npy", np.hstack([neural, adc]).astype(np.float32))
+
+
 def nwb(out):
     out.mkdir(parents=True, exist_ok=True)
     path = out / "ecephys_pynwb.nwb"
@@ -124,3 +167,4 @@ if __name__ == "__main__":
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "datasets/sort/readers")
     nwb(root / "nwb")
     spikeglx(root / "spikeglx")
+    openephys(root / "openephys")

@@ -598,6 +598,33 @@ fn openephys_streams_values_and_gains() {
     assert_eq!(any.load().unwrap().traces()[[0, 1]], v[1] as f32);
 }
 
+/// An Open Ephys GUI 0.5 recording read by spikeinterface 0.105.3
+/// (scripts/sort_fixtures_readers.py): its µV, neural and ADC streams side by side.
+#[test]
+fn openephys_matches_spikeinterface() {
+    use ndarray_npy::read_npy;
+    let root = spikelab_datasets::root()
+        .unwrap()
+        .join("sort/readers/openephys");
+    let expected: Array2<f32> = read_npy(root.join("expected_uv.npy")).unwrap();
+    let rec = openephys::open(
+        &root.join("Record_Node_101/experiment1/recording1"),
+        &OpenEphysOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(rec.stream_name(), "Rhythm_FPGA-100.0");
+    assert_eq!(rec.sampling_rate_hz(), 30_000.0);
+    let uv = rec.read_chunk_uv(0, rec.n_samples()).unwrap();
+    assert_eq!(uv.dim(), expected.dim());
+    let worst = uv
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| ((a - b) / b.abs().max(1.0)).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!("Open Ephys vs spikeinterface: max relative error {worst:e}");
+    assert!(worst < 1e-6, "{worst}");
+}
+
 #[test]
 fn openephys_bad_input() {
     let dir = tempfile::tempdir().unwrap();

@@ -398,18 +398,16 @@ pub fn open(path: &Path, options: &SpikeGlxOptions) -> Result<SpikeGlxRecording>
             .iter()
             .map(|&(_, i, g)| {
                 let gain = if imro_gains {
-                    let e = imro.get(i).ok_or_else(|| {
-                        raw_err(m, format!("imroTbl has {} entries but channel {i} was saved; the .meta is inconsistent", imro.len()))
-                    })?;
                     let field = if g == Group::Lf { 4 } else { 3 };
-                    e.split_whitespace().nth(field).and_then(|x| x.parse::<f64>().ok()).ok_or_else(|| {
-                        raw_err(m, format!("imroTbl entry ({e}) has no gain in field {}", field + 1))
-                    })?
+                    imro_fields(m, &imro, i)?[field]
                 } else {
                     fixed
                 };
                 if !(gain.is_finite() && gain > 0.0) {
-                    return Err(raw_err(m, format!("gain {gain} of channel {i} must be positive")));
+                    return Err(raw_err(
+                        m,
+                        format!("gain {gain} of channel {i} must be positive"),
+                    ));
                 }
                 Ok((vpc / gain * 1e6) as f32)
             })
@@ -488,8 +486,10 @@ fn geometry(
         neural
             .iter()
             .map(|&(_, i, _)| {
+                let k = entries.len();
                 entries.get(i).cloned().ok_or_else(|| {
-                    raw_err(m, format!("{key} has {} entries but neural channel {i} was saved; the .meta is inconsistent", entries.len()))
+                    let why = format!("{key} has {k} entries but neural channel {i} was saved");
+                    raw_err(m, format!("{why}; the .meta is inconsistent"))
                 })
             })
             .collect()
@@ -529,16 +529,8 @@ fn geometry(
             let pos = neural
                 .iter()
                 .map(|&(_, i, _)| {
-                    let e = imro.get(i).ok_or_else(|| {
-                        raw_err(m, format!("imroTbl has {} entries but channel {i} was saved; the .meta is inconsistent", imro.len()))
-                    })?;
-                    let f: Vec<usize> = e
-                        .split_whitespace()
-                        .take(2)
-                        .map(|x| x.parse::<usize>())
-                        .collect::<std::result::Result<_, _>>()
-                        .map_err(|_| raw_err(m, format!("imroTbl entry ({e}) does not start with chan bank")))?;
-                    let electrode = f[1] * 384 + f[0];
+                    let f = imro_fields(m, &imro, i)?;
+                    let electrode = f[1] as usize * 384 + f[0] as usize;
                     let row = electrode / 2;
                     let stagger = if row.is_multiple_of(2) { 16.0 } else { 0.0 };
                     Ok([(electrode % 2) as f64 * 32.0 + stagger, row as f64 * 20.0])
@@ -584,4 +576,34 @@ fn imro_has_gains(header: &str, entries: &[String]) -> bool {
         && entries
             .iter()
             .all(|e| e.split_whitespace().count() >= fields)
+}
+
+/// The numbers of `imroTbl` entry `i` (at least the 5 or 6 [`imro_has_gains`] checked).
+fn imro_fields(m: &Path, imro: &[String], i: usize) -> Result<Vec<f64>> {
+    let e = imro.get(i).ok_or_else(|| {
+        raw_err(
+            m,
+            format!(
+                "imroTbl has {} entries but channel {i} was saved; the .meta is inconsistent",
+                imro.len()
+            ),
+        )
+    })?;
+    let f: Vec<f64> = e
+        .split_whitespace()
+        .map(str::parse::<f64>)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            raw_err(
+                m,
+                format!("imroTbl entry ({e}) holds a value that is not a number"),
+            )
+        })?;
+    if f.len() < 5 || f.iter().take(2).any(|v| *v < 0.0 || v.fract() != 0.0) {
+        return Err(raw_err(
+            m,
+            format!("imroTbl entry ({e}) is not (chan bank refid apgain lfgain …)"),
+        ));
+    }
+    Ok(f)
 }
