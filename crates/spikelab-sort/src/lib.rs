@@ -1,8 +1,9 @@
 //! Spike sorting for spikelab.
 //!
 //! Modules (each documents its maths and reference):
-//! - the ground-truth comparison of SpikeForest / spikeinterface (match counts within ±Δ,
-//!   agreement, Hungarian assignment, per-unit accuracy), and SimSort's own variant;
+//! - [`compare`]: the ground-truth comparison of SpikeForest / spikeinterface (match counts
+//!   within ±Δ, agreement, Hungarian assignment, per-unit accuracy), SimSort's own variant and a
+//!   detection-level score; [`assignment`]: rectangular linear sum assignment with SciPy's ties;
 //! - the signal chain (zero-phase Butterworth band-pass equal to SciPy's `butter` + `filtfilt`,
 //!   common-median reference, z-scoring, ZCA whitening) and the threshold detector;
 //! - clustering and the sorting pipeline.
