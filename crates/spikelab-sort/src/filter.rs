@@ -533,10 +533,6 @@ impl Ba {
         let a0 = self.a[0];
         let mut b: Vec<f64> = self.b.iter().map(|v| v / a0).collect();
         let mut a: Vec<f64> = self.a.iter().map(|v| v / a0).collect();
-        if a0 == 1.0 {
-            b.clone_from(&self.b);
-            a.clone_from(&self.a);
-        }
         b.resize(n, 0.0);
         a.resize(n, 0.0);
         (b, a)
@@ -976,5 +972,20 @@ mod tests {
             a: vec![1.0],
         };
         assert!(lfilter(&ba, &[1.0], Some(&[0.0, 0.0])).is_err());
+        // a[0] ≠ 1 is normalised away.
+        let x = [1.0, -2.0, 0.5, 4.0];
+        let scaled = Ba {
+            b: vec![2.0, 2.0],
+            a: vec![2.0, -1.0],
+        };
+        let unit = Ba {
+            b: vec![1.0, 1.0],
+            a: vec![1.0, -0.5],
+        };
+        assert_eq!(
+            lfilter(&scaled, &x, None).unwrap(),
+            lfilter(&unit, &x, None).unwrap()
+        );
+        assert_eq!(lfilter_zi(&scaled).unwrap(), lfilter_zi(&unit).unwrap());
     }
 }

@@ -20,6 +20,7 @@ use ndarray::{Array3, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SortError};
+use crate::filter::{Ba, lfilter};
 
 /// Samples kept before and after the spike frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,37 @@ pub fn extract_snippets(
             .assign(&traces.slice(s![lo..hi, ..]));
     }
     Ok(out)
+}
+
+/// Causal filtering of every snippet along time, in place (`lfilter(b, a, snippets, axis=1)`
+/// from rest, in f64). SimSort low-passes its *training* snippets this way (Butterworth order
+/// 1, 1 kHz at 10 kHz; specification §5) and not its test snippets.
+///
+/// ```
+/// use ndarray::Array3;
+/// use spikelab_sort::filter::{butter_ba, Band};
+/// use spikelab_sort::snippets::filter_snippets_causal;
+/// let mut s = Array3::<f32>::ones((2, 60, 4));
+/// let ba = butter_ba(1, Band::Lowpass { cutoff_hz: 1000.0 }, 10_000.0)?;
+/// filter_snippets_causal(&mut s, &ba)?;
+/// assert!(s[(0, 0, 0)] < 0.5 && (s[(1, 59, 3)] - 1.0).abs() < 1e-6);
+/// # Ok::<(), spikelab_sort::SortError>(())
+/// ```
+///
+/// Errors: invalid coefficients.
+pub fn filter_snippets_causal(snippets: &mut Array3<f32>, ba: &Ba) -> Result<()> {
+    let (n_spikes, _, n_channels) = snippets.dim();
+    for k in 0..n_spikes {
+        for c in 0..n_channels {
+            let mut lane = snippets.slice_mut(s![k, .., c]);
+            let x: Vec<f64> = lane.iter().map(|&v| f64::from(v)).collect();
+            let (y, _) = lfilter(ba, &x, None)?;
+            for (o, v) in lane.iter_mut().zip(y) {
+                *o = v as f32;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -42,3 +42,32 @@ fn simsort_detector_matches_reference() {
     }
     assert!(n_frames > 40);
 }
+
+/// The standard detector on the band-passed fixture finds the injected spikes (troughs at the
+/// frames set in `make_signal` of the fixture script), one peak each, and nothing else.
+#[test]
+fn standard_detector_finds_injected_spikes() {
+    use spikelab_sort::detect::ThresholdDetector;
+    let dir = spikelab_datasets::root().unwrap().join("sort/filter");
+    let bp: Array2<f64> = read_npy(dir.join("chain_bandpass.npy")).unwrap();
+    let injected = [40i64, 120, 131, 250, 262, 400, 470, 480, 600, 745];
+    let peaks = ThresholdDetector {
+        dead_time: 8,
+        exclude_sweep: 5,
+        ..Default::default()
+    }
+    .detect(bp.view(), None)
+    .unwrap();
+    let frames: Vec<i64> = peaks.iter().map(|p| p.frame).collect();
+    for p in &frames {
+        assert!(
+            injected.iter().any(|t| (p - t).abs() <= 2),
+            "spurious peak at {p}"
+        );
+    }
+    let found = injected
+        .iter()
+        .filter(|t| frames.iter().any(|p| (p - *t).abs() <= 2))
+        .count();
+    assert_eq!(found, 10, "{frames:?}");
+}

@@ -94,3 +94,19 @@ fn simsort_test_chain_matches_scipy_numpy() {
     assert_eq!(out_rec.traces(), out.traces.view());
     assert!(out.zero_std_channels.is_empty());
 }
+
+/// The same chain with the filter in sos form agrees with SciPy's ba filtfilt chain too.
+#[test]
+fn sos_form_chain_matches_too() {
+    let x = load("signal.npy");
+    let mut p = Preprocess::simsort_test();
+    p.filter.as_mut().unwrap().form = spikelab_sort::preprocess::FilterForm::Sos;
+    let out = p
+        .validate(30_000.0)
+        .unwrap()
+        .apply(f32s(&x).view())
+        .unwrap();
+    let e = rel_err(&out.traces, &load("chain_whiten.npy"));
+    eprintln!("SimSort test chain, sos form: relative error {e:.2e}");
+    assert!(e < 2e-6, "{e:e}");
+}
