@@ -174,8 +174,9 @@ impl TemplateRanges {
         ]
     }
 
-    /// Checks every range: finite, `low ≤ high`, positive lower bound (angles: ≥ 0 is not
-    /// required), and that the waveform fits in `ms_before` + `ms_after` at `sampling_rate_hz`.
+    /// Checks every range: finite, `low ≤ high`, a positive lower bound (≥ 0 for
+    /// `positive_amplitude`, any for the angle), and that the longest waveform fits in
+    /// `ms_before` + `ms_after` at `sampling_rate_hz`.
     pub fn validate(&self, sampling_rate_hz: f64, ms_before: f64, ms_after: f64) -> Result<()> {
         for (name, (lo, hi)) in self.fields() {
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
@@ -862,7 +863,9 @@ pub struct GroundTruthParams {
     pub duration_s: f64,
     /// Sampling rate (Hz).
     pub sampling_rate_hz: f64,
-    /// Probe (contact positions in µm, z = 0).
+    /// Probe (contact positions in µm, z = 0): e.g. [`Probe::tetrode`], a linear probe from
+    /// [`Probe::multi_column`] with one column, or MEAutility's `tetrode` (2 × 2, 16-µm pitch,
+    /// 8-µm contacts) through [`Probe::new`].
     pub probe: Probe,
     /// Number of units.
     pub n_units: UnitCount,
@@ -943,7 +946,7 @@ pub struct RecordingTruth {
     /// Contact nearest to the unit in x/y (spikeinterface's `main_channel_id`).
     pub main_channel: Vec<usize>,
     /// Peak |template| / σ on the extremum channel (equals the target when one is set;
-    /// infinite with zero noise).
+    /// infinite with zero noise, which JSON stores as `null`).
     pub snr: Vec<f64>,
     /// Factor applied to spikeinterface's template to reach the target SNR (1 without).
     pub template_scale: Vec<f64>,
