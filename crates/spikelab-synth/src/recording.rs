@@ -225,19 +225,28 @@ impl TemplateRanges {
     }
 }
 
-/// One unit's template parameters (see [`TemplateRanges`] for their meaning).
+/// One unit's template parameters (the ranges they are drawn from are [`TemplateRanges`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct UnitTemplateParams {
+    /// Amplitude scale (a.u.; µV when no SNR target rescales the template).
     pub alpha: f64,
+    /// Depolarisation duration (ms), ending at the trough.
     pub depolarization_ms: f64,
+    /// Repolarisation duration (ms), trough to positive peak.
     pub repolarization_ms: f64,
+    /// Recovery duration (ms), positive peak back to 0.
     pub recovery_ms: f64,
+    /// Height of the positive peak relative to the trough (−1).
     pub positive_amplitude: f64,
+    /// Gaussian smoothing σ (ms).
     pub smooth_ms: f64,
+    /// Exponential spatial decay length (µm).
     pub spatial_decay_um: f64,
+    /// Propagation speed of the channel delays (µm/ms).
     pub propagation_speed_um_per_ms: f64,
+    /// Shrink factor of the ellipsoid's y axis.
     pub ellipse_shrink: f64,
+    /// Rotation of the ellipsoid about z (rad).
     pub ellipse_angle_rad: f64,
 }
 
