@@ -13,6 +13,7 @@
 //! | [`LifParams`] | [`PopulationActivity`](spikelab_data::PopulationActivity) + recorded [`SpikeTrains`](spikelab_data::SpikeTrains) | [`LifTruth`] | neuLVM's microscopic escape-noise LIF simulator (Wang et al., NeurIPS 2022; Schwalger et al. 2017) |
 //! | [`TwoBodyParams`] | two gravitating pairs, positions `[trial, body, coord, step]` | masses, pairings, permutation classes | EIT's synthetic benchmark (Liu et al., NeurIPS 2022) |
 //! | [`MultiSessionParams`] | sessions of [`SpikeTrains`](spikelab_data::SpikeTrains) with different units | 2-D OU velocity targets, tuning | POYO's multi-session decoding benchmark (Azabou et al., NeurIPS 2023) |
+//! | [`GroundTruthParams`] | [`Recording`](spikelab_data::Recording) `[sample, channel]` f32 + ground-truth [`Sorting`](spikelab_data::Sorting) | [`RecordingTruth`] | spikeinterface's `generate_ground_truth_recording` (Buccino et al., eLife 2020): analytic templates, Poisson trains, white noise |
 //! | [`PoissonParams`] | [`SpikeTrains`](spikelab_data::SpikeTrains) | [`PoissonTruth`] | Poisson/gamma renewal processes with dead time, constant or time-varying rates |
 //!
 //! [`recipes`] holds the ready-made datasets of `spikelab synth` (flat serde option structs with
@@ -24,7 +25,8 @@
 //!
 //! **Units and axes** are in the names (`bin_s`, `rate_hz`, `dt_s`, `_bins`); rasters are
 //! `[neuron, bin]`, calcium traces `[time, neuron]`, population activity `[population, bin]`.
-//! Everything is `f64`, as in the NumPy originals.
+//! Everything is `f64`, as in the NumPy originals, except extracellular traces and templates
+//! (`f32`, as recorded files and spikeinterface store them; `[sample, channel]`).
 //!
 //! # Example
 //! ```
@@ -55,6 +57,7 @@ pub mod lif;
 pub mod multisession;
 pub mod poisson;
 pub mod recipes;
+pub mod recording;
 pub mod rng;
 pub mod sequences;
 pub mod twobody;
@@ -64,6 +67,7 @@ pub use error::{Result, SynthError};
 pub use lif::{ExternalInput, LifOutput, LifParams, LifTruth, Rebinned};
 pub use multisession::{MultiSessionParams, Session};
 pub use poisson::{PoissonParams, PoissonTruth, Rates};
+pub use recording::{GroundTruthParams, GroundTruthRecording, RecordingTruth, tetrode_benchmark};
 pub use sequences::{
     Background, Occurrence, Occurrences, ParityParams, RateModel, SequenceChunk, SequenceMode,
     SequenceParams, SequenceStream, SequenceTruth, SequenceType, TypeTruth,

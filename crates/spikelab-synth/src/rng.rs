@@ -23,6 +23,18 @@ pub(crate) const S_OCC: u64 = NAMED + 1024;
 pub(crate) const S_NOISE: u64 = NAMED + (1 << 40);
 /// Named stream: drift (calcium) of neuron `j` uses `S_DRIFT + j`.
 pub(crate) const S_DRIFT: u64 = NAMED + (1 << 41);
+/// Named stream: extracellular recordings, per-seed draws (unit count, rates, SNRs).
+pub(crate) const S_REC_DRAWS: u64 = NAMED + (1 << 42);
+/// Named stream: extracellular recordings, unit locations.
+pub(crate) const S_REC_LOC: u64 = S_REC_DRAWS + 1;
+/// Named stream: extracellular recordings, template parameters.
+pub(crate) const S_REC_TEMPLATES: u64 = S_REC_DRAWS + 2;
+/// Named stream: extracellular recordings, per-spike amplitude factors.
+pub(crate) const S_REC_JITTER: u64 = S_REC_DRAWS + 3;
+/// Named stream: extracellular recordings, spikes of unit `u` use `S_REC_SPIKES + u`.
+pub(crate) const S_REC_SPIKES: u64 = NAMED + (1 << 43);
+/// Named stream: extracellular recordings, noise block `b` uses `S_REC_NOISE + b`.
+pub(crate) const S_REC_NOISE: u64 = NAMED + (1 << 44);
 
 /// The generator for stream `stream` of seed `seed`.
 ///
