@@ -5,7 +5,8 @@
 //!   agreement, Hungarian assignment, per-unit accuracy), and SimSort's own variant;
 //! - the signal chain (zero-phase Butterworth band-pass equal to SciPy's `butter` + `filtfilt`,
 //!   common-median reference, z-scoring, ZCA whitening) and the threshold detector;
-//! - clustering and the sorting pipeline.
+//! - clustering and the sorting pipeline;
+//! - SimSort's detection transformer ([`detector`]) and its training ([`detector_train`]).
 //!
 //! Reference: Zhang, Han, Wang, Lv, Gu, Li, "SimSort: A Data-Driven Framework for Spike Sorting by
 //! Large-Scale Electrophysiology Simulation", NeurIPS 2025 (arXiv 2502.03198); Magland et al.,
@@ -13,6 +14,8 @@
 //! sorters", eLife 2020; Buccino et al., "SpikeInterface", eLife 2020.
 #![warn(missing_docs)]
 
+pub mod detector;
+pub mod detector_train;
 pub mod error;
 
 pub use error::{Result, SortError};
