@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p spikelab-sort --example train_detector -- [steps] [config] [device]
 //! ```
-//! `steps` (default 300), `config`: `small` (hidden 32, 1 layer, 256-sample windows; default),
+//! `steps` (default 300), `config`: `small` (hidden 32, 1 layer, 128-sample windows; default),
 //! `default` (the reference's 1-layer model, 2 000-sample windows) or `four` (4 layers, dropout
 //! 0.2), `device`: `cpu` (default), `cuda[:N]` (build with `--features cuda`) or `metal`.
 //!
@@ -43,7 +43,7 @@ fn toy(n: usize, seed: u64) -> (Array2<f32>, Vec<i64>) {
     let mut frames = Vec::new();
     let mut f = 100i64;
     loop {
-        f += rng.random_range(90..1500);
+        f += rng.random_range(60..600);
         if f + 40 >= n as i64 {
             break;
         }
@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
             hidden: 32,
             heads: 2,
             ff: 64,
-            window: 256,
+            window: 128,
             ..Default::default()
         },
         "default" => DetectorConfig::default(),
@@ -105,7 +105,7 @@ fn main() -> anyhow::Result<()> {
     println!("untrained F1 {:.3}", before.f1());
     let params = TrainParams {
         steps,
-        batch: if config == "small" { 8 } else { 12 },
+        batch: if config == "small" { 16 } else { 12 },
         lr: if config == "small" { 3e-3 } else { 5e-4 },
         warmup_steps: steps / 10,
         augment: Augmentation {
@@ -136,6 +136,16 @@ fn main() -> anyhow::Result<()> {
         &params,
         &mut observer,
     )?;
+    for threshold in [0.5, 0.9] {
+        let p = DetectParams { threshold, ..dp };
+        let s = match_detections(&test_frames, &det.detect(&test, &p)?, tol)?;
+        println!(
+            "threshold {threshold}: F1 {:.3} (precision {:.3}, recall {:.3})",
+            s.f1(),
+            s.precision(),
+            s.recall()
+        );
+    }
     let after = match_detections(&test_frames, &det.detect(&test, &dp)?, tol)?;
     println!(
         "trained F1 {:.3} (precision {:.3}, recall {:.3}; {} test spikes) in {:.1} s",
