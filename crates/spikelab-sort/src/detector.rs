@@ -350,17 +350,7 @@ impl Detector {
     /// Writes the parameters as safetensors at `path` and the configuration as JSON at `path`
     /// with the extension `json`. Existing files are an error unless `overwrite`.
     pub fn save(&self, path: &Path, overwrite: bool) -> Result<()> {
-        let json = path.with_extension("json");
-        let text = serde_json::to_string_pretty(&self.config).map_err(|e| SortError::File {
-            path: json.clone(),
-            reason: e.to_string(),
-        })?;
-        spikelab_data::io::write_atomic(path, overwrite, |tmp| {
-            self.varmap.save(tmp)?;
-            Ok::<(), SortError>(())
-        })?;
-        spikelab_data::io::write_bytes_atomic(&json, text.as_bytes(), overwrite)?;
-        Ok(())
+        save_model(&self.varmap, &self.config, path, overwrite)
     }
 
     /// Reads a model that [`Detector::save`] wrote, with parameters of `dtype` on `device`.
@@ -379,21 +369,9 @@ impl Detector {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        let json = path.with_extension("json");
-        let text = std::fs::read_to_string(&json).map_err(|e| SortError::File {
-            path: json.clone(),
-            reason: format!("{e} (the configuration written by Detector::save)"),
-        })?;
-        let config: DetectorConfig = serde_json::from_str(&text).map_err(|e| SortError::File {
-            path: json.clone(),
-            reason: e.to_string(),
-        })?;
+        let config: DetectorConfig = load_config(path)?;
         let mut det = Self::new(config, 0, dtype, device)?;
-        det.varmap.load(path).map_err(|e| SortError::File {
-            path: path.to_path_buf(),
-            reason: format!("{e} (parameters must match the configuration in the JSON file)"),
-        })?;
-        // `VarMap::load` sets the values in place; the layers hold those same vars.
+        load_params(&mut det.varmap, path)?;
         Ok(det)
     }
 
@@ -486,6 +464,48 @@ impl Detector {
         }
         Ok(probs)
     }
+}
+
+/// Writes `varmap` as safetensors at `path` and `config` as JSON beside it (extension
+/// `json`), each atomically.
+pub(crate) fn save_model<C: Serialize>(
+    varmap: &VarMap,
+    config: &C,
+    path: &Path,
+    overwrite: bool,
+) -> Result<()> {
+    let json = path.with_extension("json");
+    let text = serde_json::to_string_pretty(config).map_err(|e| SortError::File {
+        path: json.clone(),
+        reason: e.to_string(),
+    })?;
+    spikelab_data::io::write_atomic(path, overwrite, |tmp| {
+        varmap.save(tmp)?;
+        Ok::<(), SortError>(())
+    })?;
+    spikelab_data::io::write_bytes_atomic(&json, text.as_bytes(), overwrite)?;
+    Ok(())
+}
+
+/// Reads the JSON configuration that [`save_model`] wrote beside `path`.
+pub(crate) fn load_config<C: serde::de::DeserializeOwned>(path: &Path) -> Result<C> {
+    let json = path.with_extension("json");
+    let text = std::fs::read_to_string(&json).map_err(|e| SortError::File {
+        path: json.clone(),
+        reason: format!("{e} (the configuration written beside the weights)"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| SortError::File {
+        path: json,
+        reason: e.to_string(),
+    })
+}
+
+/// Sets the values of `varmap` (in place: the model holds the same vars) from `path`.
+pub(crate) fn load_params(varmap: &mut VarMap, path: &Path) -> Result<()> {
+    varmap.load(path).map_err(|e| SortError::File {
+        path: path.to_path_buf(),
+        reason: format!("{e} (parameters must match the configuration in the JSON file)"),
+    })
 }
 
 /// Runs of `probs > threshold` merged to one frame each: the argmax of |x| within the run on

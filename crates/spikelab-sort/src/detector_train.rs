@@ -232,14 +232,14 @@ fn labels(n: usize, frames: &[i64], before: usize, after: usize) -> Vec<u8> {
 }
 
 /// Circular shift by a fraction of a sample through one real FFT.
-struct Jitter {
+pub(crate) struct Jitter {
     r2c: Arc<dyn RealToComplex<f64>>,
     c2r: Arc<dyn ComplexToReal<f64>>,
     n: usize,
 }
 
 impl Jitter {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         let mut planner = RealFftPlanner::<f64>::new();
         Self {
             r2c: planner.plan_fft_forward(n),
@@ -249,7 +249,7 @@ impl Jitter {
     }
 
     /// y[t] = x[t − shift] circularly, band-limited.
-    fn shift(&self, x: &mut [f64], shift: f64) -> Result<()> {
+    pub(crate) fn shift(&self, x: &mut [f64], shift: f64) -> Result<()> {
         let n = self.n;
         let mut spec = self.r2c.make_output_vec();
         let fft_err = |e: realfft::FftError| SortError::InvalidParameter {

@@ -6,7 +6,8 @@
 //! - the signal chain (zero-phase Butterworth band-pass equal to SciPy's `butter` + `filtfilt`,
 //!   common-median reference, z-scoring, ZCA whitening) and the threshold detector;
 //! - clustering and the sorting pipeline;
-//! - SimSort's detection transformer ([`detector`]) and its training ([`detector_train`]).
+//! - SimSort's detection transformer ([`detector`]) and its training ([`detector_train`]);
+//! - SimSort's GRU embedder with its triplet training ([`embedder`]).
 //!
 //! Reference: Zhang, Han, Wang, Lv, Gu, Li, "SimSort: A Data-Driven Framework for Spike Sorting by
 //! Large-Scale Electrophysiology Simulation", NeurIPS 2025 (arXiv 2502.03198); Magland et al.,
@@ -16,6 +17,7 @@
 
 pub mod detector;
 pub mod detector_train;
+pub mod embedder;
 pub mod error;
 
 pub use error::{Result, SortError};
