@@ -673,3 +673,51 @@ pub fn match_detections(
         fn_: truth.len() - tp,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model whose output is +100 everywhere: every scanned sample is positive, so each chunk
+    /// gives one run, placed at the max |x| of the chunk's max channel within the scanned part.
+    #[test]
+    fn tails_are_scanned_or_skipped() -> Result<()> {
+        let cfg = DetectorConfig {
+            hidden: 8,
+            heads: 2,
+            ff: 16,
+            window: 10,
+            ..Default::default()
+        };
+        let det = Detector::new(cfg, 1, DType::F32, &Device::Cpu)?;
+        {
+            let data = det.varmap.data().lock().expect("lock");
+            data["output.weight"].set(&Tensor::zeros((1, 8), DType::F32, &Device::Cpu)?)?;
+            data["output.bias"].set(&Tensor::new(&[100f32], &Device::Cpu)?)?;
+        }
+        // 35 samples; channel 2 has the largest Σ|x|; its peaks at 7, 22 and 31.
+        let mut x = ndarray::Array2::<f32>::zeros((35, 4));
+        for t in 0..35 {
+            x[[t, 2]] = 1.0;
+        }
+        x[[7, 2]] = 5.0;
+        x[[22, 2]] = -9.0;
+        x[[31, 2]] = 6.0;
+        let p = DetectParams {
+            chunk_samples: 25,
+            ..Default::default()
+        };
+        // Faithful: chunk 0..25 scanned on 0..20 only; the 10-sample tail chunk is dropped.
+        let faithful = DetectParams {
+            scan_tail: false,
+            ..p
+        };
+        assert_eq!(det.detect(&x.view(), &faithful)?, vec![7]);
+        // Scanning tails: 0..25 in full (peak 22), then the chunk 25..35 (peak 31).
+        assert_eq!(det.detect(&x.view(), &p)?, vec![22, 31]);
+        // A last chunk shorter than a window is zero-padded.
+        let short = x.slice(ndarray::s![..31, ..]);
+        assert_eq!(det.detect(&short, &p)?, vec![22, 25]);
+        Ok(())
+    }
+}
