@@ -470,6 +470,47 @@ pub fn train_detector(
     })
 }
 
+/// [`train_detector`] on a recording and its ground truth: the traces (as stored, in the
+/// recording's units; filter and standardise them first) and the frames of every unit pooled.
+/// The two sampling rates must agree.
+///
+/// ```
+/// use candle_core::{DType, Device};
+/// use spikelab_data::{Probe, Recording, Sorting};
+/// use spikelab_sort::detector::{Detector, DetectorConfig};
+/// use spikelab_sort::detector_train::{TrainParams, train_detector_on_recording};
+/// let x = ndarray::Array2::<f32>::from_shape_fn((400, 4), |(t, c)| ((t * 3 + c) % 7) as f32 - 3.0);
+/// let rec = Recording::new(x, 30_000.0, Probe::tetrode(20.0))?;
+/// let gt = Sorting::new(vec![1, 2], vec![vec![50, 300], vec![120]], 30_000.0, 400)?;
+/// let cfg = DetectorConfig { hidden: 8, heads: 2, ff: 16, window: 32, ..Default::default() };
+/// let mut det = Detector::new(cfg, 1, DType::F32, &Device::Cpu)?;
+/// let p = TrainParams { steps: 2, batch: 2, ..Default::default() };
+/// let r = train_detector_on_recording(&mut det, &rec, &gt, &p, &mut spikelab_core::Silent)?;
+/// assert_eq!(r.losses.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn train_detector_on_recording(
+    detector: &mut Detector,
+    recording: &spikelab_data::Recording,
+    ground_truth: &spikelab_data::Sorting,
+    params: &TrainParams,
+    observer: &mut dyn Observer,
+) -> Result<TrainReport> {
+    let fs = recording.sampling_rate_hz();
+    if (ground_truth.sampling_rate_hz() - fs).abs() > 1e-9 * fs {
+        return Err(SortError::InvalidParameter {
+            name: "ground_truth",
+            reason: format!(
+                "sampled at {} Hz, the recording at {fs} Hz: resample one of them",
+                ground_truth.sampling_rate_hz()
+            ),
+        });
+    }
+    let mut frames: Vec<i64> = ground_truth.trains().iter().flatten().copied().collect();
+    frames.sort_unstable();
+    train_detector(detector, &recording.traces(), &frames, fs, params, observer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
