@@ -1,7 +1,7 @@
 //! The detector learns: on a toy tetrode recording (three spike shapes of known waveform at
 //! random frames in unit Gaussian noise), a small model trained for a few hundred CPU steps
 //! detects the spikes of a held-out stretch with F1 (SimSort's greedy ±1 ms matching) far above
-//! the untrained model's and above 0.6; a saved and reloaded model detects the same frames.
+//! the untrained model's and above 0.7; a saved and reloaded model detects the same frames.
 
 use candle_core::{DType, Device};
 use ndarray::{Array2, s};
@@ -82,8 +82,8 @@ fn a_trained_detector_finds_the_spikes() -> anyhow::Result<()> {
     let f1_before = match_detections(&test_frames, &det.detect(&test, &dp)?, tol)?.f1();
 
     let params = TrainParams {
-        steps: 300,
-        batch: 16,
+        steps: 250,
+        batch: 12,
         lr: 3e-3,
         warmup_steps: 30,
         augment: Augmentation {
@@ -118,7 +118,7 @@ fn a_trained_detector_finds_the_spikes() -> anyhow::Result<()> {
         score.recall()
     );
     assert!(tail < 0.5 * head, "loss {head} → {tail}");
-    assert!(score.f1() > 0.6, "F1 {}", score.f1());
+    assert!(score.f1() > 0.7, "F1 {}", score.f1());
     assert!(score.f1() > f1_before + 0.5);
 
     // The faithful mode skips the last 30 000 mod 128 samples, so it finds no more.
