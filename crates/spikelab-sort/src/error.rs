@@ -59,6 +59,20 @@ pub enum SortError {
         /// Rate of the tested sorting, Hz.
         tested_hz: f64,
     },
+    /// Training produced a non-finite loss; the parameters were not updated with it.
+    #[error("training diverged at step {step}: loss is {loss}")]
+    Diverged {
+        /// Zero-based optimiser step.
+        step: usize,
+        /// The offending loss value.
+        loss: f64,
+    },
+    /// An error of the tensor library (device, shapes inside a model, safetensors files).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// An error of the shared network blocks (`spikelab_decode::nn`).
+    #[error(transparent)]
+    Decode(#[from] spikelab_decode::DecodeError),
     /// An error of the data layer (readers, writers).
     #[error(transparent)]
     Data(#[from] spikelab_data::DataError),

@@ -6,7 +6,9 @@
 //!   detection-level score; [`assignment`]: rectangular linear sum assignment with SciPy's ties;
 //! - the signal chain (zero-phase Butterworth band-pass equal to SciPy's `butter` + `filtfilt`,
 //!   common-median reference, z-scoring, ZCA whitening) and the threshold detector;
-//! - clustering and the sorting pipeline.
+//! - clustering and the sorting pipeline;
+//! - SimSort's detection transformer ([`detector`]) and its training ([`detector_train`]);
+//! - SimSort's GRU embedder with its triplet training ([`embedder`]).
 //!
 //! Reference: Zhang, Han, Wang, Lv, Gu, Li, "SimSort: A Data-Driven Framework for Spike Sorting by
 //! Large-Scale Electrophysiology Simulation", NeurIPS 2025 (arXiv 2502.03198); Magland et al.,
@@ -18,6 +20,9 @@ pub mod assignment;
 pub mod cluster;
 pub mod compare;
 pub mod detect;
+pub mod detector;
+pub mod detector_train;
+pub mod embedder;
 pub mod error;
 pub mod features;
 pub mod filter;
