@@ -16,6 +16,7 @@
 //! spikelab synth molds [--trajectories 600] [--steps 200] [--weights 0.5,0.3,0.2] [--states 3]
 //!     [--outputs 2] [--inputs 2] [--snr-db 10] [--seed S] --out Y.npy [--force]
 //! spikelab synth twobody [--trials 500] [--seed S] --out FILE.npy [--force]
+//! spikelab synth recording [--preset tetrode-benchmark|spikeinterface] [--duration-s D] [--seed S] --out DIR [--force]
 //! ```
 //!
 //! Every run writes the data (`.npy`, or NWB when FILE ends in `.nwb`) and the ground truth as
@@ -35,10 +36,10 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use spikelab_lds::MoldsSpec;
 use spikelab_lds::pipeline::{MoldsDataset, MoldsTruth};
-use spikelab_synth::TwoBodyParams;
 use spikelab_synth::recipes::{
     self, CalciumRecipe, LifRecipe, PoissonRecipe, SequencesRecipe, truth_path,
 };
+use spikelab_synth::{GroundTruthParams, TwoBodyParams};
 
 /// `spikelab synth …`
 #[derive(clap::Subcommand, Debug)]
@@ -55,6 +56,38 @@ pub enum SynthCommand {
     Molds(MoldsArgs),
     /// Two gravitating pairs (EIT's benchmark), positions and velocities per trial.
     Twobody(TwoBodyArgs),
+    /// Multichannel extracellular voltage with ground-truth units (spikeinterface's generator).
+    Recording(RecordingArgs),
+}
+
+/// Which recording generator `spikelab synth recording` runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum RecordingPreset {
+    /// The sorting benchmark: 2 × 2 tetrode, 30 kHz, 5–8 units, SNR 3–15, σ 10 µV, 600 s.
+    TetrodeBenchmark,
+    /// spikeinterface's `generate_ground_truth_recording` defaults (25 kHz, 10 units, 10 s).
+    Spikeinterface,
+}
+
+/// Arguments of `spikelab synth recording` (`--out DIR`: a recording folder, see
+/// `spikelab_data::io::raw::folder`, with `ground_truth/` and `ground_truth/truth.json`).
+#[derive(clap::Args, Debug)]
+pub struct RecordingArgs {
+    /// Parameter set.
+    #[arg(long, value_enum, default_value = "tetrode-benchmark")]
+    pub preset: RecordingPreset,
+    /// Duration in seconds (default: the preset's).
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// Seed (the benchmark holds out seeds 1001–1005; training uses 1–200).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing folder.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options every generator shares.
@@ -272,6 +305,7 @@ pub fn run(cmd: SynthCommand) -> Result<()> {
         SynthCommand::Poisson(a) => poisson(a),
         SynthCommand::Molds(a) => molds(a),
         SynthCommand::Twobody(a) => twobody(a),
+        SynthCommand::Recording(a) => recording(a),
     }
 }
 
@@ -461,5 +495,30 @@ fn twobody(a: TwoBodyArgs) -> Result<()> {
         out.display(),
         tp.display()
     );
+    Ok(())
+}
+
+fn recording(a: RecordingArgs) -> Result<()> {
+    spikelab_data::io::check_writable(&a.out, a.force)?;
+    let mut params = match a.preset {
+        RecordingPreset::TetrodeBenchmark => GroundTruthParams::tetrode_benchmark(),
+        RecordingPreset::Spikeinterface => GroundTruthParams::default(),
+    };
+    if let Some(d) = a.duration_s {
+        params.duration_s = d;
+    }
+    let gt = params.generate(a.seed)?;
+    gt.write_folder(&a.out, a.force)?;
+    println!(
+        "wrote {:.0} s × {} channels at {} Hz with {} units to {}",
+        gt.recording.duration_s(),
+        gt.recording.n_channels(),
+        gt.recording.sampling_rate_hz(),
+        gt.sorting.n_units(),
+        a.out.display()
+    );
+    for (u, (&n, snr)) in gt.sorting.counts().iter().zip(&gt.truth.snr).enumerate() {
+        println!("  unit {u}: {n} spikes, SNR {snr:.1}");
+    }
     Ok(())
 }

@@ -929,6 +929,27 @@ pub struct GroundTruthRecording {
     pub truth: RecordingTruth,
 }
 
+impl GroundTruthRecording {
+    /// Writes a spikelab recording folder (`spikelab_data::io::raw::folder`: float32
+    /// `recording.dat`, `recording.json`, `ground_truth/frames.npy` and `labels.npy`) plus
+    /// `ground_truth/truth.json` (this [`RecordingTruth`]), atomically; an existing `dir` is an
+    /// error unless `overwrite`. spikeinterface reads the folder with `read_binary` and
+    /// `NumpySorting.from_samples_and_labels`.
+    ///
+    /// Errors: [`SynthError::Data`](crate::SynthError::Data) from the writers.
+    pub fn write_folder(&self, dir: &std::path::Path, overwrite: bool) -> Result<()> {
+        spikelab_data::io::write_dir_atomic(dir, overwrite, |tmp| {
+            spikelab_data::io::raw::folder::write_files(tmp, &self.recording, Some(&self.sorting))?;
+            spikelab_data::io::write_json(
+                &tmp.join("ground_truth").join("truth.json"),
+                &self.truth,
+                false,
+            )
+        })?;
+        Ok(())
+    }
+}
+
 /// The ground truth of a generated recording besides its spikes (serde-serialisable).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordingTruth {
