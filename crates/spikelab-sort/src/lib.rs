@@ -26,6 +26,7 @@ pub mod embedder;
 pub mod error;
 pub mod features;
 pub mod filter;
+pub mod pipeline;
 pub mod preprocess;
 pub mod snippets;
 
