@@ -44,6 +44,9 @@ enum Command {
     /// Decoding behaviour: linear decoders and the BrainBits bottleneck audit.
     #[command(subcommand)]
     Decode(commands::decode::DecodeCommand),
+    /// Spike sorting of raw recordings, and scoring against ground truth.
+    #[command(subcommand)]
+    Sort(commands::sort::SortCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,5 +82,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Neulvm(c) => commands::neulvm::run(c),
         Command::Lds(c) => commands::lds::run(c),
         Command::Decode(c) => commands::decode::run(c),
+        Command::Sort(c) => commands::sort::run(c),
     }
 }

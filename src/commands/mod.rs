@@ -11,4 +11,5 @@ pub mod demo;
 pub mod lds;
 pub mod neulvm;
 pub mod nwb_out;
+pub mod sort;
 pub mod synth;
