@@ -17,6 +17,7 @@ Writes the per-recording, per-sorter numbers as JSON to $SORT_PEERS_OUT and a ma
 to stdout.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -121,7 +122,9 @@ def main():
         row = {"duration_s": rec.get_total_duration(), "n_gt_units": len(gt.get_unit_ids())}
         for name in SORTERS:
             try:
-                row[name] = run_one(name, folder, rec, gt, fs)
+                # Peers print progress to stdout; keep stdout for the table.
+                with contextlib.redirect_stdout(sys.stderr):
+                    row[name] = run_one(name, folder, rec, gt, fs)
             except Exception as e:  # a crash is a result: its units score 0
                 row[name] = {
                     "crashed": f"{type(e).__name__}: {e}"[:500],
