@@ -438,19 +438,7 @@ pub fn train_detector(
         let y = Tensor::from_vec(ys, (p.batch, w), &device)?.to_dtype(dtype)?;
         let logits = detector.forward(&x, Some(&mut rng))?;
         let loss = bce_with_logits(&logits, &y, pos_weight)?;
-        let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        if !lv.is_finite() {
-            return Err(SortError::Diverged { step, loss: lv });
-        }
-        let mut grads = loss.backward()?;
-        if p.weight_decay > 0.0 {
-            for v in &vars {
-                if let Some(g) = grads.get(v.as_tensor()) {
-                    let g = (g + (v.as_tensor().detach() * p.weight_decay)?)?;
-                    grads.insert(v.as_tensor(), g);
-                }
-            }
-        }
+        let (lv, grads) = backward_coupled_l2(&loss, step, &vars, p.weight_decay)?;
         let lr = p.lr * lr_factor(step, p.warmup_steps, cycle);
         opt.set_learning_rate(lr);
         opt.step(&grads)?;
@@ -509,6 +497,30 @@ pub fn train_detector_on_recording(
     let mut frames: Vec<i64> = ground_truth.trains().iter().flatten().copied().collect();
     frames.sort_unstable();
     train_detector(detector, &recording.traces(), &frames, fs, params, observer)
+}
+
+/// The loss value and its gradients with PyTorch Adam's coupled L2 (`g + λθ`) added; a
+/// non-finite loss is [`SortError::Diverged`] before any parameter moves.
+pub(crate) fn backward_coupled_l2(
+    loss: &Tensor,
+    step: usize,
+    vars: &[candle_core::Var],
+    weight_decay: f64,
+) -> Result<(f64, candle_core::backprop::GradStore)> {
+    let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    if !lv.is_finite() {
+        return Err(SortError::Diverged { step, loss: lv });
+    }
+    let mut grads = loss.backward()?;
+    if weight_decay > 0.0 {
+        for v in vars {
+            if let Some(g) = grads.get(v.as_tensor()) {
+                let g = (g + (v.as_tensor().detach() * weight_decay)?)?;
+                grads.insert(v.as_tensor(), g);
+            }
+        }
+    }
+    Ok((lv, grads))
 }
 
 #[cfg(test)]

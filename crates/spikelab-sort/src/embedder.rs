@@ -43,6 +43,7 @@ use spikelab_decode::nn::{Init, ParamBuilder};
 use spikelab_decode::train::FlatAdamW;
 
 use crate::detector_train::Jitter;
+use crate::detector_train::backward_coupled_l2;
 use crate::error::{Result, SortError};
 
 /// Shape of the embedder.
@@ -430,19 +431,7 @@ pub fn train_embedder(
             emb.push(embedder.forward(&x)?);
         }
         let loss = triplet_margin_loss(&emb[0], &emb[1], &emb[2], p.margin)?;
-        let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        if !lv.is_finite() {
-            return Err(SortError::Diverged { step, loss: lv });
-        }
-        let mut grads = loss.backward()?;
-        if p.weight_decay > 0.0 {
-            for v in &vars {
-                if let Some(g) = grads.get(v.as_tensor()) {
-                    let g = (g + (v.as_tensor().detach() * p.weight_decay)?)?;
-                    grads.insert(v.as_tensor(), g);
-                }
-            }
-        }
+        let (lv, grads) = backward_coupled_l2(&loss, step, &vars, p.weight_decay)?;
         let lr = p.lr * 0.5f64.powi((step / p.lr_step_every) as i32);
         opt.set_learning_rate(lr);
         opt.step(&grads)?;
