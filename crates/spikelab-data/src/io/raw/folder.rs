@@ -139,7 +139,7 @@ pub fn open(path: &Path) -> Result<BinaryRecording> {
 }
 
 /// Writes `rec` (float32) and, if given, the ground truth into the existing folder `dir`
-/// (each file refuses to replace an existing one). Use [`write`] for a whole new folder.
+/// (each file refuses to replace an existing one). Use [`write()`] for a whole new folder.
 ///
 /// Errors: [`DataError::Io`]; [`DataError::AlreadyExists`]; [`DataError::Shape`] if the ground
 /// truth's sampling rate or length differs from the recording's.
