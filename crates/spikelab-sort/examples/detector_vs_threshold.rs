@@ -22,8 +22,21 @@
 //!   the best of a small grid on the training seeds.
 //! * Score: SimSort's rule (`match_detections`): greedy, ±1 ms (30 samples), any unit.
 //!
-//! Measured (2 shared CPU cores, `--steps 300`, other arguments default), mean over seeds
-//! 1001–1005: see the report of the commit that added this example.
+//! Measured with the defaults (`--steps 300`; 2 CPU cores shared with other jobs, load ≈ 5:
+//! training 372 s, whole run 1 465 s, most of it detector inference), F1 (precision / recall)
+//! on 20 s of each test seed (1 371, 790, 851, 694, 1 015 spikes):
+//!
+//! | method | training F1 | 1001 | 1002 | 1003 | 1004 | 1005 | mean F1 |
+//! |---|---|---|---|---|---|---|---|
+//! | SimSortThreshold 4.5 (§4.4) | 0.911 | 0.858 (0.987 / 0.759) | 0.965 (0.943 / 0.989) | 0.909 (0.840 / 0.991) | 0.909 (0.843 / 0.986) | 0.970 (0.948 / 0.992) | 0.922 |
+//! | ThresholdDetector 4.5 σ | 0.971 | 0.965 (1.000 / 0.932) | 0.990 (1.000 / 0.980) | 0.988 (1.000 / 0.975) | 0.987 (0.996 / 0.978) | 0.987 (1.000 / 0.973) | 0.983 |
+//! | detector p ≥ 0.97 (spec) | – | 0.945 (0.983 / 0.910) | 0.966 (0.939 / 0.994) | 0.936 (0.891 / 0.985) | 0.942 (0.895 / 0.994) | 0.983 (0.975 / 0.991) | 0.954 |
+//! | detector p ≥ 0.99 (chosen on training) | 0.982 | 0.869 (1.000 / 0.769) | 0.997 (1.000 / 0.994) | 0.908 (1.000 / 0.831) | 0.996 (1.000 / 0.991) | 0.988 (1.000 / 0.975) | 0.951 |
+//!
+//! At this scale (50 369 parameters, 300 steps on 160 s of training data) the detector beats
+//! the spec's §4.4 baseline by +0.032 (short of the +0.05 bar) and trails the noise-scaled
+//! threshold detector by −0.029; that baseline's 0.983 leaves no room for +0.05 on these
+//! recordings. Full-scale training (seeds 1–200, the §4.2 schedule) needs the `cuda` feature.
 
 use std::time::Instant;
 
