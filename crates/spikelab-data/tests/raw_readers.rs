@@ -522,6 +522,21 @@ fn spikeglx_bad_meta() {
             .to_string()
             .contains("imroTbl has 3 entries")
     );
+    // A channel or bank past the probe's range (found by fuzz/raw_meta: it overflowed).
+    std::fs::write(
+        &meta,
+        good.replace(
+            "(2 0 0 1000 250 1)",
+            "(2 99999999999999999999 0 1000 250 1)",
+        ),
+    )
+    .unwrap();
+    assert!(
+        spikeglx::open(&bin, &o)
+            .unwrap_err()
+            .to_string()
+            .contains("chan < 384")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

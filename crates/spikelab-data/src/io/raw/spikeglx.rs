@@ -599,10 +599,17 @@ fn imro_fields(m: &Path, imro: &[String], i: usize) -> Result<Vec<f64>> {
                 format!("imroTbl entry ({e}) holds a value that is not a number"),
             )
         })?;
-    if f.len() < 5 || f.iter().take(2).any(|v| *v < 0.0 || v.fract() != 0.0) {
+    // chan < 384 and bank < 16 (Neuropixels 1.0 has 960 electrodes: banks 0–2).
+    if f.len() < 5
+        || f.iter().take(2).any(|v| *v < 0.0 || v.fract() != 0.0)
+        || f[0] >= 384.0
+        || f[1] >= 16.0
+    {
         return Err(raw_err(
             m,
-            format!("imroTbl entry ({e}) is not (chan bank refid apgain lfgain …)"),
+            format!(
+                "imroTbl entry ({e}) is not (chan bank refid apgain lfgain …) with chan < 384, bank < 16"
+            ),
         ));
     }
     Ok(f)
