@@ -129,6 +129,31 @@ pub fn kilosort_params(data: &[u8]) {
     }
 }
 
+/// Raw-recording metadata: the bytes as a SpikeGLX `.meta` (beside a 4 KiB `.bin`), as an
+/// Open Ephys `structure.oebin` (beside a 4 KiB `continuous.dat` in the folder its first stream
+/// would name) and as a spikelab `recording.json` (beside a 4 KiB `recording.dat`); every
+/// reader that opens reads its first and last chunk.
+pub fn raw_meta(data: &[u8]) {
+    use spikelab_data::io::raw::{self, RawOptions, RecordingSource};
+    let body = [0u8; 4096];
+    scratch("sglx/run.imec0.ap.meta", data);
+    scratch("oe/continuous/Rhythm_FPGA-100.0/continuous.dat", &body);
+    let mut paths = vec![
+        scratch("sglx/run.imec0.ap.bin", &body),
+        scratch("oe/structure.oebin", data),
+    ];
+    scratch("folder/recording.dat", &body);
+    paths.push(scratch("folder/recording.json", data));
+    for p in paths {
+        if let Ok(rec) = raw::open_recording(&p, &RawOptions::default()) {
+            let n = rec.n_samples();
+            let _ = rec.read_chunk(0, n.min(16));
+            let _ = rec.read_chunk(n.saturating_sub(4), n.min(4));
+            let _ = raw::channel_health(rec.as_ref(), 1024);
+        }
+    }
+}
+
 /// NWB 2.x through libhdf5: `inspect`, `read_units`, `read_ophys` and `io::open` on the bytes
 /// as a `.nwb` file.
 #[cfg(feature = "hdf5")]
