@@ -4,7 +4,8 @@
 //! ```text
 //! CANDLE_NUM_THREADS=2 RAYON_NUM_THREADS=2 cargo run --release -p spikelab-sort \
 //!     --example detector_vs_threshold -- [--train-seeds 8] [--train-s 20] [--test-s 20] \
-//!     [--steps 300] [--lr 1e-3] [--hidden 64] [--window 500] [--batch 12] [--json PATH]
+//!     [--steps 300] [--lr 1e-3] [--hidden 64] [--window 500] [--batch 12] [--device cpu|cuda[:N]] \
+//!     [--json PATH]
 //! ```
 //!
 //! * Data: `GroundTruthParams::tetrode_benchmark()` shortened to `--train-s` / `--test-s`
@@ -40,7 +41,7 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use ndarray::{Array2, Axis, concatenate};
 use serde::Serialize;
 use spikelab_core::{Flow, Progress};
@@ -65,6 +66,7 @@ struct Args {
     window: usize,
     batch: usize,
     grid_seeds: usize,
+    device: spikelab_core::Device,
     json: Option<String>,
 }
 
@@ -79,6 +81,7 @@ fn parse_args() -> anyhow::Result<Args> {
         window: 500,
         batch: 12,
         grid_seeds: 2,
+        device: spikelab_core::Device::Cpu,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -96,6 +99,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--window" => a.window = v.parse()?,
             "--batch" => a.batch = v.parse()?,
             "--grid-seeds" => a.grid_seeds = v.parse()?,
+            "--device" => a.device = v.parse()?,
             "--json" => a.json = Some(v),
             other => anyhow::bail!("unknown argument {other}"),
         }
@@ -299,7 +303,8 @@ fn main() -> anyhow::Result<()> {
         window: a.window,
         ..Default::default()
     };
-    let mut det = Detector::new(cfg, 7, DType::F32, &Device::Cpu)?;
+    let device = a.device.to_candle()?;
+    let mut det = Detector::new(cfg, 7, DType::F32, &device)?;
     let params = TrainParams {
         steps: a.steps,
         batch: a.batch,
@@ -354,6 +359,21 @@ fn main() -> anyhow::Result<()> {
         };
         Ok(det.detect(&d.traces.view(), &p)?)
     };
+    // Inference throughput on the test recordings (after one warm-up pass).
+    detector_run(0.97, &test[0])?;
+    let t_inf = Instant::now();
+    let mut n_samples = 0usize;
+    for d in &test {
+        detector_run(0.97, d)?;
+        n_samples += d.traces.nrows();
+    }
+    let inf_s = t_inf.elapsed().as_secs_f64();
+    println!(
+        "detection throughput: {:.3e} samples/s ({n_samples} samples × {} channels in {inf_s:.2} s, {:?})",
+        n_samples as f64 / inf_s,
+        test[0].traces.ncols(),
+        a.device
+    );
     methods.push(evaluate(
         "detector p ≥ 0.97 (spec)".into(),
         0.97,
