@@ -356,22 +356,6 @@ fn benchmark_snr_matches_target() {
     }
 }
 
-/// The full-size preset (600 s × 4 channels at 30 kHz); run with `--ignored` to time it.
-#[test]
-#[ignore = "600-s recording, 288 MB; timing only"]
-fn benchmark_full_size_timing() {
-    let t0 = std::time::Instant::now();
-    let gt = spikelab_synth::recording::tetrode_benchmark(1001).unwrap();
-    eprintln!(
-        "tetrode_benchmark(1001): {} samples × {} channels, {} spikes in {:.2} s",
-        gt.recording.n_samples(),
-        gt.recording.n_channels(),
-        gt.sorting.spike_vector().len(),
-        t0.elapsed().as_secs_f64()
-    );
-    assert_eq!(gt.recording.n_samples(), 18_000_000);
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_unstable_by(f64::total_cmp);
     let n = v.len();
