@@ -24,9 +24,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use spikelab_data::io::raw::{self, BinaryOptions, Dtype, RawOptions, RecordingSource};
 use spikelab_data::{Probe, Sorting};
-use spikelab_sort::compare::{
-    CompareParams, SimSortParams, compare_to_ground_truth, simsort_accuracy,
-};
+use spikelab_sort::compare::{CompareParams, CompareReport};
 use spikelab_sort::pipeline::{SortParams, SortResult, sort};
 
 /// `spikelab sort …`
@@ -167,7 +165,7 @@ fn run_sort(a: RunArgs) -> Result<()> {
             let dir = tmp.join("units");
             std::fs::create_dir_all(&dir)?;
             for u in 0..result.sorting.n_units() {
-                unit_figure(&dir, &result, u)?;
+                result.plot_unit(&dir.join(format!("unit_{u}.png")), u)?;
             }
         }
         Ok(())
@@ -210,31 +208,6 @@ fn write_units_nwb(_: &std::path::Path, _: &SortResult) -> Result<()> {
     Ok(())
 }
 
-fn unit_figure(dir: &std::path::Path, result: &SortResult, u: usize) -> Result<()> {
-    let fs = result.sorting.sampling_rate_hz();
-    let t = result.templates.index_axis(ndarray::Axis(0), u);
-    let frames = result.sorting.frames(u);
-    let isi_ms: Vec<f64> = frames
-        .windows(2)
-        .map(|w| (w[1] - w[0]) as f64 / fs * 1e3)
-        .collect();
-    let spikes = result.sorting.spike_vector();
-    let amps: Vec<(f64, f64)> = spikes
-        .iter()
-        .zip(&result.amplitudes)
-        .filter(|((_, v), _)| *v == u)
-        .map(|((f, _), &a)| (*f as f64 / fs, f64::from(a)))
-        .collect();
-    crate::plots::unit_plot(
-        &dir.join(format!("unit_{u}.png")),
-        &format!("unit {u}: {} spikes", frames.len()),
-        t,
-        fs,
-        &isi_ms,
-        &amps,
-    )
-}
-
 fn compare(a: CompareArgs) -> Result<()> {
     if let Some(j) = &a.json {
         spikelab_data::io::check_writable(j, a.force)?;
@@ -243,47 +216,10 @@ fn compare(a: CompareArgs) -> Result<()> {
         .with_context(|| format!("reading ground truth {}", a.gt.display()))?;
     let tested: Sorting = spikelab_data::io::open_sorting(&a.sorted)
         .with_context(|| format!("reading sorting {}", a.sorted.display()))?;
-    let params = CompareParams {
-        delta_time_ms: a.delta_ms,
-        exhaustive_gt: true,
-        ..CompareParams::default()
-    };
-    let cmp = compare_to_ground_truth(&gt, &tested, &params)?;
-    // SimSort's 3 000 000-sample chunks, or one chunk for a shorter recording.
-    let chunk = SimSortParams::default().chunk_samples.min(gt.n_samples());
-    let simsort = simsort_accuracy(
-        &gt,
-        &tested,
-        &SimSortParams {
-            chunk_samples: chunk,
-            ..SimSortParams::default()
-        },
-    )?;
-    println!("| GT unit | spikes | matched unit | accuracy | recall | precision |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for (i, p) in cmp.by_unit().iter().enumerate() {
-        let m = cmp.hungarian_match_12[i]
-            .map_or("-".to_string(), |j| cmp.tested_unit_ids[j].to_string());
-        println!(
-            "| {} | {} | {m} | {:.3} | {:.3} | {:.3} |",
-            cmp.gt_unit_ids[i], cmp.gt_counts[i], p.accuracy, p.recall, p.precision
-        );
-    }
-    let mean = cmp.mean_accuracy().unwrap_or(0.0);
-    println!(
-        "mean accuracy {mean:.3} over {} GT units; {} tested units, {} well detected (≥ {}), {} false positive, {} redundant, {} overmerged; SimSort-variant accuracy {:.3}",
-        cmp.gt_unit_ids.len(),
-        cmp.tested_unit_ids.len(),
-        cmp.unit_classes.well_detected.len(),
-        params.well_detected_score,
-        cmp.unit_classes.false_positive.as_ref().map_or(0, Vec::len),
-        cmp.unit_classes.redundant.as_ref().map_or(0, Vec::len),
-        cmp.unit_classes.overmerged.as_ref().map_or(0, Vec::len),
-        simsort.mean_accuracy.unwrap_or(0.0),
-    );
+    let report = CompareReport::new(&gt, &tested, a.delta_ms)?;
+    print!("{}", report.markdown());
     if let Some(j) = &a.json {
-        let out = serde_json::json!({ "spikeinterface": cmp, "simsort": simsort });
-        spikelab_data::io::write_json(j, &out, a.force)?;
+        spikelab_data::io::write_json(j, &report, a.force)?;
     }
     Ok(())
 }

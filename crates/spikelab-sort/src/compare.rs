@@ -954,3 +954,71 @@ mod tests {
         assert_eq!(back, s);
     }
 }
+
+/// Both scores of a sorting against its ground truth, as `spikelab sort compare` prints them:
+/// spikeinterface's comparison (`exhaustive_gt = true`) and SimSort's variant (3 000 000-sample
+/// chunks, or one chunk for a shorter recording).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareReport {
+    /// spikeinterface's comparison.
+    pub spikeinterface: GroundTruthComparison,
+    /// SimSort's variant.
+    pub simsort: SimSortScore,
+}
+
+impl CompareReport {
+    /// Scores `tested` against `gt` with a matching tolerance of `delta_time_ms`.
+    ///
+    /// Errors: as [`compare_to_ground_truth`] and [`simsort_accuracy`].
+    pub fn new(gt: &Sorting, tested: &Sorting, delta_time_ms: f64) -> Result<Self> {
+        let params = CompareParams {
+            delta_time_ms,
+            exhaustive_gt: true,
+            ..CompareParams::default()
+        };
+        let spikeinterface = compare_to_ground_truth(gt, tested, &params)?;
+        let chunk_samples = SimSortParams::default().chunk_samples.min(gt.n_samples());
+        let simsort = simsort_accuracy(
+            gt,
+            tested,
+            &SimSortParams {
+                chunk_samples,
+                ..SimSortParams::default()
+            },
+        )?;
+        Ok(Self {
+            spikeinterface,
+            simsort,
+        })
+    }
+
+    /// A markdown table per ground-truth unit and a summary line.
+    pub fn markdown(&self) -> String {
+        let c = &self.spikeinterface;
+        let n = |v: &Option<Vec<i64>>| v.as_ref().map_or(0, Vec::len);
+        let mut s = String::from(
+            "| GT unit | spikes | matched unit | accuracy | recall | precision |\n| --- | --- | --- | --- | --- | --- |\n",
+        );
+        for (i, p) in c.by_unit().iter().enumerate() {
+            let m = c.hungarian_match_12[i]
+                .map_or("-".to_string(), |j| c.tested_unit_ids[j].to_string());
+            s.push_str(&format!(
+                "| {} | {} | {m} | {:.3} | {:.3} | {:.3} |\n",
+                c.gt_unit_ids[i], c.gt_counts[i], p.accuracy, p.recall, p.precision
+            ));
+        }
+        s.push_str(&format!(
+            "mean accuracy {:.3} over {} GT units; {} tested units, {} well detected (≥ {}), {} false positive, {} redundant, {} overmerged; SimSort-variant accuracy {:.3}\n",
+            c.mean_accuracy().unwrap_or(0.0),
+            c.gt_unit_ids.len(),
+            c.tested_unit_ids.len(),
+            c.unit_classes.well_detected.len(),
+            c.params.well_detected_score,
+            n(&c.unit_classes.false_positive),
+            n(&c.unit_classes.redundant),
+            n(&c.unit_classes.overmerged),
+            self.simsort.mean_accuracy.unwrap_or(0.0),
+        ));
+        s
+    }
+}

@@ -27,6 +27,8 @@ pub mod error;
 pub mod features;
 pub mod filter;
 pub mod pipeline;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod preprocess;
 pub mod snippets;
 
