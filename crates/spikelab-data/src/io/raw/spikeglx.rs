@@ -509,14 +509,7 @@ fn geometry(
         let pos = pick("snsGeomMap", &entries)?
             .iter()
             .map(|e| {
-                let f: Vec<f64> = e
-                    .split(':')
-                    .map(|x| x.trim().parse::<f64>())
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| bad("snsGeomMap", e))?;
-                if f.len() < 3 {
-                    return Err(bad("snsGeomMap", e));
-                }
+                let f = map_fields(e).ok_or_else(|| bad("snsGeomMap", e))?;
                 Ok([f[1] + f[0] * shank_pitch, f[2]])
             })
             .collect::<Result<Vec<_>>>()?;
@@ -544,14 +537,7 @@ fn geometry(
         let pos = pick("snsShankMap", &entries)?
             .iter()
             .map(|e| {
-                let f: Vec<f64> = e
-                    .split(':')
-                    .map(|x| x.trim().parse::<f64>())
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| bad("snsShankMap", e))?;
-                if f.len() < 3 {
-                    return Err(bad("snsShankMap", e));
-                }
+                let f = map_fields(e).ok_or_else(|| bad("snsShankMap", e))?;
                 Ok([f[1] * pitch[0] + f[0] * pitch[2], f[2] * pitch[1]])
             })
             .collect::<Result<Vec<_>>>()?;
@@ -579,6 +565,16 @@ fn imro_has_gains(header: &str, entries: &[String]) -> bool {
 }
 
 /// The numbers of `imroTbl` entry `i` (at least the 5 or 6 [`imro_has_gains`] checked).
+/// The numbers of a `snsGeomMap` / `snsShankMap` entry (`a:b:c[:d]`), at least three.
+fn map_fields(entry: &str) -> Option<Vec<f64>> {
+    let f: Vec<f64> = entry
+        .split(':')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    (f.len() >= 3).then_some(f)
+}
+
 fn imro_fields(m: &Path, imro: &[String], i: usize) -> Result<Vec<f64>> {
     let e = imro.get(i).ok_or_else(|| {
         raw_err(
