@@ -42,10 +42,14 @@
 //! ```
 
 use ndarray::{ArrayView2, Axis};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use spikelab_data::Probe;
 
 use crate::error::{Result, SortError};
+
+/// Samples per block of the parallel candidate search.
+const DETECT_BLOCK: usize = 65_536;
 
 /// Which channel's `|x|` picks the survivor of a merged group in [`SimSortThreshold`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,10 +238,11 @@ impl Default for ThresholdDetector {
 /// let s = spikelab_sort::detect::noise_levels_mad(array![[1.0f32], [2.0], [4.0]].view());
 /// assert!((s[0] - 1.0 / 0.6745).abs() < 1e-12);
 /// ```
-pub fn noise_levels_mad<T: Copy + Into<f64>>(traces: ArrayView2<T>) -> Vec<f64> {
-    traces
-        .axis_iter(Axis(1))
-        .map(|col| {
+pub fn noise_levels_mad<T: Copy + Into<f64> + Sync>(traces: ArrayView2<T>) -> Vec<f64> {
+    (0..traces.ncols())
+        .into_par_iter()
+        .map(|c| {
+            let col = traces.column(c);
             let mut v: Vec<f64> = col.iter().map(|&x| x.into()).collect();
             if v.is_empty() {
                 return 0.0;
@@ -274,7 +279,7 @@ impl ThresholdDetector {
     ///
     /// Errors: invalid parameters; no channel; NaN or infinite samples; a probe whose channel
     /// count differs from the traces'.
-    pub fn detect<T: Copy + Into<f64>>(
+    pub fn detect<T: Copy + Into<f64> + Sync>(
         &self,
         traces: ArrayView2<T>,
         probe: Option<&Probe>,
@@ -315,31 +320,39 @@ impl ThresholdDetector {
                 PeakSign::Both => x.abs(),
             }
         };
-        let mut candidates = Vec::new();
-        for t in 0..n {
-            for ch in 0..c {
-                let val = v(t, ch);
-                if sigma[ch] == 0.0 || val <= self.threshold_sigma * sigma[ch] {
-                    continue;
+        // Candidates per block of samples in parallel, concatenated in time order.
+        let blocks: Vec<Vec<Peak>> = (0..n.div_ceil(DETECT_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let mut found = Vec::new();
+                for t in b * DETECT_BLOCK..((b + 1) * DETECT_BLOCK).min(n) {
+                    for ch in 0..c {
+                        let val = v(t, ch);
+                        if sigma[ch] == 0.0 || val <= self.threshold_sigma * sigma[ch] {
+                            continue;
+                        }
+                        let lo = t.saturating_sub(self.exclude_sweep);
+                        let hi = (t + self.exclude_sweep + 1).min(n);
+                        let is_extremum = (lo..hi).all(|t2| {
+                            neighbours[ch].iter().all(|&c2| {
+                                let w = v(t2, c2);
+                                w < val || (w == val && (t2, c2) >= (t, ch))
+                            })
+                        });
+                        if is_extremum {
+                            found.push(Peak {
+                                frame: t as i64,
+                                channel: ch,
+                                amplitude: traces[(t, ch)].into(),
+                            });
+                        }
+                    }
                 }
-                let lo = t.saturating_sub(self.exclude_sweep);
-                let hi = (t + self.exclude_sweep + 1).min(n);
-                let is_extremum = (lo..hi).all(|t2| {
-                    neighbours[ch].iter().all(|&c2| {
-                        let w = v(t2, c2);
-                        w < val || (w == val && (t2, c2) >= (t, ch))
-                    })
-                });
-                if is_extremum {
-                    candidates.push(Peak {
-                        frame: t as i64,
-                        channel: ch,
-                        amplitude: traces[(t, ch)].into(),
-                    });
-                }
-            }
-        }
-        let mut kept: Vec<Peak> = Vec::with_capacity(candidates.len());
+                found
+            })
+            .collect();
+        let candidates = blocks.into_iter().flatten();
+        let mut kept: Vec<Peak> = Vec::new();
         for p in candidates {
             let blocked = kept
                 .iter()

@@ -18,9 +18,11 @@ use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use spikelab_core::pca::Pca;
 
 use crate::error::{Result, SortError};
+use crate::snippets::SnippetWindow;
 
 /// Flattens `[spike, sample, channel]` snippets to `[spike, sample·channel]` (f64).
 pub fn flatten(snippets: ArrayView3<'_, f32>) -> Array2<f64> {
@@ -103,26 +105,70 @@ pub fn pca_features(
     Ok(scores)
 }
 
-/// Mean snippet per cluster: `[cluster, sample, channel]` for labels `0..n_clusters`.
+/// Mean snippet per cluster over all channels, `[cluster, sample, channel]` for labels
+/// `0..n_clusters`, accumulated from `traces` (`[sample, channel]`) at `frames` (samples outside
+/// the recording count as 0), in f64, in parallel over clusters.
+///
+/// ```
+/// use ndarray::Array2;
+/// use spikelab_sort::features::templates;
+/// use spikelab_sort::snippets::SnippetWindow;
+/// let x = Array2::from_shape_fn((20, 2), |(t, c)| (t + 100 * c) as f32);
+/// let t = templates(x.view(), &[4, 8, 12], &[0, 1, 0], 2, SnippetWindow { before: 1, after: 1 })?;
+/// assert_eq!((t[(0, 0, 0)], t[(1, 0, 1)]), (7.0, 107.0));
+/// # Ok::<(), spikelab_sort::SortError>(())
+/// ```
+///
+/// Errors: [`SortError::Dimension`] if `labels` and `frames` differ in length;
+/// [`SortError::InvalidParameter`] for a label ≥ `n_clusters`.
 pub fn templates(
-    snippets: ArrayView3<'_, f32>,
+    traces: ArrayView2<'_, f32>,
+    frames: &[i64],
     labels: &[usize],
     n_clusters: usize,
-) -> Array3<f64> {
-    let (_, t, c) = snippets.dim();
-    let mut sum = Array3::<f64>::zeros((n_clusters, t, c));
-    let mut count = vec![0usize; n_clusters];
-    for (s, &l) in snippets.outer_iter().zip(labels) {
-        count[l] += 1;
-        let mut dst = sum.index_axis_mut(Axis(0), l);
-        dst.zip_mut_with(&s, |d, &v| *d += f64::from(v));
+    window: SnippetWindow,
+) -> Result<Array3<f64>> {
+    if frames.len() != labels.len() {
+        return Err(SortError::Dimension {
+            what: "labels".into(),
+            expected: frames.len().to_string(),
+            got: labels.len().to_string(),
+        });
     }
-    for (mut t, &k) in sum.outer_iter_mut().zip(&count) {
-        if k > 0 {
-            t /= k as f64;
-        }
+    if let Some(&l) = labels.iter().find(|&&l| l >= n_clusters) {
+        return Err(SortError::InvalidParameter {
+            name: "labels",
+            reason: format!("label {l} is not below n_clusters = {n_clusters}"),
+        });
     }
-    sum
+    let (n, c) = traces.dim();
+    let mut members = vec![Vec::new(); n_clusters];
+    for (&f, &l) in frames.iter().zip(labels) {
+        members[l].push(f);
+    }
+    let means: Vec<Array2<f64>> = members
+        .par_iter()
+        .map(|fs| {
+            let mut sum = Array2::<f64>::zeros((window.len(), c));
+            for &f in fs {
+                for (i, mut dst) in sum.outer_iter_mut().enumerate() {
+                    let t = f - window.before as i64 + i as i64;
+                    if t >= 0 && (t as usize) < n {
+                        dst.zip_mut_with(&traces.row(t as usize), |d, &v| *d += f64::from(v));
+                    }
+                }
+            }
+            if !fs.is_empty() {
+                sum /= fs.len() as f64;
+            }
+            sum
+        })
+        .collect();
+    let mut out = Array3::<f64>::zeros((n_clusters, window.len(), c));
+    for (mut o, m) in out.outer_iter_mut().zip(&means) {
+        o.assign(m);
+    }
+    Ok(out)
 }
 
 /// Largest normalised cross-correlation of two templates (`[sample, channel]`) over shifts
@@ -186,29 +232,53 @@ pub fn merge_similar(
     max_lag: usize,
     max_amplitude_ratio: f64,
 ) -> (Vec<usize>, usize) {
+    let all: Vec<usize> = (0..templates.dim().2).collect();
+    merge_similar_where(
+        templates,
+        min_similarity,
+        max_lag,
+        max_amplitude_ratio,
+        |_, _| Some(all.clone()),
+    )
+}
+
+/// [`merge_similar`] comparing only the pairs `(a, b)`, `a < b`, for which `channels(a, b)`
+/// gives channels, and on those channels only: on a long probe, units whose peak channels are
+/// neighbours, on their neighbourhoods (over all 384 channels the noise of the far channels
+/// would dominate the correlation). Similarities are computed in parallel; the result does not
+/// depend on the thread count.
+pub fn merge_similar_where(
+    templates: ArrayView3<'_, f64>,
+    min_similarity: f64,
+    max_lag: usize,
+    max_amplitude_ratio: f64,
+    channels: impl Fn(usize, usize) -> Option<Vec<usize>> + Sync,
+) -> (Vec<usize>, usize) {
     let k = templates.dim().0;
     let peak: Vec<f64> = templates
         .outer_iter()
         .map(|t| t.iter().fold(0.0f64, |m, v| m.max(v.abs())))
         .collect();
-    let mut parent: Vec<usize> = (0..k).collect();
-    for a in 0..k {
-        for b in a + 1..k {
+    let pairs: Vec<(usize, usize, Vec<usize>)> = (0..k)
+        .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+        .filter(|&(a, b)| {
             let (pa, pb) = (peak[a], peak[b]);
-            if pa == 0.0 || pb == 0.0 || pa.max(pb) / pa.min(pb) > max_amplitude_ratio {
-                continue;
-            }
-            let s = template_similarity(
-                templates.index_axis(Axis(0), a),
-                templates.index_axis(Axis(0), b),
-                max_lag,
-            );
-            if s >= min_similarity {
-                let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-                if ra != rb {
-                    parent[ra.max(rb)] = ra.min(rb);
-                }
-            }
+            pa != 0.0 && pb != 0.0 && pa.max(pb) / pa.min(pb) <= max_amplitude_ratio
+        })
+        .filter_map(|(a, b)| channels(a, b).map(|ch| (a, b, ch)))
+        .collect();
+    let similar: Vec<bool> = pairs
+        .par_iter()
+        .map(|(a, b, ch)| {
+            let on = |u: usize| templates.index_axis(Axis(0), u).select(Axis(1), ch);
+            template_similarity(on(*a).view(), on(*b).view(), max_lag) >= min_similarity
+        })
+        .collect();
+    let mut parent: Vec<usize> = (0..k).collect();
+    for ((a, b, _), _) in pairs.iter().zip(&similar).filter(|(_, s)| **s) {
+        let (ra, rb) = (find(&mut parent, *a), find(&mut parent, *b));
+        if ra != rb {
+            parent[ra.max(rb)] = ra.min(rb);
         }
     }
     let mut new_id = vec![usize::MAX; k];

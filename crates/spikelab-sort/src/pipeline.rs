@@ -18,7 +18,7 @@
 //! Everything is deterministic for a given seed (the PCA subset and the bandwidth subset are
 //! drawn from seeded ChaCha8 streams); the result does not depend on the number of threads.
 
-use ndarray::{Array3, ArrayView2, Axis, s};
+use ndarray::{Array3, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 use spikelab_core::{Flow, Observer, Progress};
 use spikelab_data::{Recording, Sorting};
@@ -26,9 +26,9 @@ use spikelab_data::{Recording, Sorting};
 use crate::cluster::{MeanShiftParams, mean_shift};
 use crate::detect::{Peak, ThresholdDetector};
 use crate::error::{Result, SortError};
-use crate::features::{merge_similar, pca_features, templates};
+use crate::features::{merge_similar_where, pca_features, templates};
 use crate::preprocess::Preprocess;
-use crate::snippets::{SnippetWindow, extract_snippets};
+use crate::snippets::{SnippetWindow, extract_snippets_on};
 
 /// Parameters of [`sort`].
 ///
@@ -72,6 +72,10 @@ pub struct SortParams {
     pub max_group_channels: usize,
     /// Seed of the PCA and bandwidth subsets.
     pub seed: u64,
+    /// Where the whitening's O(C²·T) covariance and product run (CPU: f64; a GPU: f32 matrix
+    /// products, see [`crate::preprocess`]); everything else runs on the CPU threads.
+    #[serde(default)]
+    pub device: spikelab_core::Device,
 }
 
 impl Default for SortParams {
@@ -105,6 +109,7 @@ impl Default for SortParams {
             group_radius_um: None,
             max_group_channels: 8,
             seed: 0,
+            device: spikelab_core::Device::Cpu,
         }
     }
 }
@@ -241,8 +246,21 @@ pub fn sort(
     }
     step(observer, "preprocess", 0, 1)?;
     let plan = params.preprocess.validate(fs)?;
-    let (pre, info) = plan.apply_recording(recording)?;
-    let traces = pre.traces();
+    let device = params
+        .device
+        .to_candle()
+        .map_err(|e| SortError::InvalidParameter {
+            name: "device",
+            reason: e.to_string(),
+        })?;
+    let identity_gain = recording.gain_to_uv().iter().all(|&g| g == 1.0)
+        && recording.offset_to_uv().iter().all(|&o| o == 0.0);
+    let info = if identity_gain {
+        plan.apply_on(recording.traces(), &device)?
+    } else {
+        plan.apply_on(recording.traces_uv().view(), &device)?
+    };
+    let traces = info.traces.view();
     step(observer, "detect", 0, 1)?;
     let peaks: Vec<Peak> = params.detector.detect(traces, Some(recording.probe()))?;
     if peaks.is_empty() {
@@ -256,22 +274,24 @@ pub fn sort(
     let mut keys: Vec<&Vec<usize>> = hoods.iter().collect();
     keys.sort();
     keys.dedup();
-    let frames: Vec<i64> = peaks.iter().map(|p| p.frame).collect();
-    let all_snippets = extract_snippets(traces, &frames, window)?;
+    let key_of_channel: Vec<usize> = hoods
+        .iter()
+        .map(|h| keys.binary_search(&h).unwrap_or(0))
+        .collect();
+    let mut members_of_key: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
+    for (i, p) in peaks.iter().enumerate() {
+        members_of_key[key_of_channel[p.channel]].push(i);
+    }
     // Cluster label per peak: (group, cluster in group) flattened to a global index.
     let mut label: Vec<Option<usize>> = vec![None; peaks.len()];
     let mut n_clusters = 0;
-    for (g, key) in keys.iter().enumerate() {
+    for (g, (key, members)) in keys.iter().zip(&members_of_key).enumerate() {
         step(observer, "cluster", g, keys.len())?;
-        let members: Vec<usize> = (0..peaks.len())
-            .filter(|&i| &hoods[peaks[i].channel] == *key)
-            .collect();
         if members.len() < params.min_unit_spikes.max(2) {
             continue;
         }
-        let snip = all_snippets
-            .select(Axis(0), &members)
-            .select(Axis(2), key.as_slice());
+        let frames: Vec<i64> = members.iter().map(|&i| peaks[i].frame).collect();
+        let snip = extract_snippets_on(traces, &frames, window, key)?;
         let n_pca = params
             .n_pca
             .min(snip.dim().1 * snip.dim().2)
@@ -289,14 +309,30 @@ pub fn sort(
     step(observer, "merge", 0, 1)?;
     let labelled: Vec<usize> = (0..peaks.len()).filter(|&i| label[i].is_some()).collect();
     let labels: Vec<usize> = labelled.iter().map(|&i| label[i].unwrap_or(0)).collect();
-    let snip = all_snippets.select(Axis(0), &labelled);
-    let t = templates(snip.view(), &labels, n_clusters);
+    let labelled_frames: Vec<i64> = labelled.iter().map(|&i| peaks[i].frame).collect();
+    let t = templates(traces, &labelled_frames, &labels, n_clusters, window)?;
     let max_lag = (params.merge_max_lag_ms * 1e-3 * fs).round() as usize;
-    let (map, n_merged) = merge_similar(
+    // On a probe, only units whose peak channels are neighbours can be one neuron, and they
+    // are compared on the union of their neighbourhoods.
+    let cluster_peak: Vec<usize> = t.outer_iter().map(|u| peak_channel(u.view())).collect();
+    let all_channels: Vec<usize> = (0..recording.n_channels()).collect();
+    let (map, n_merged) = merge_similar_where(
         t.view(),
         params.merge_similarity,
         max_lag,
         params.merge_max_amplitude_ratio,
+        |a, b| {
+            if params.group_radius_um.is_none() {
+                return Some(all_channels.clone());
+            }
+            let (ha, hb) = (&hoods[cluster_peak[a]], &hoods[cluster_peak[b]]);
+            ha.contains(&cluster_peak[b]).then(|| {
+                let mut ch: Vec<usize> = ha.iter().chain(hb).copied().collect();
+                ch.sort_unstable();
+                ch.dedup();
+                ch
+            })
+        },
     );
     let merged: Vec<usize> = labels.iter().map(|&l| map[l]).collect();
     let mut counts = vec![0usize; n_merged];
@@ -318,12 +354,12 @@ pub fn sort(
     }
     let mut trains: Vec<Vec<i64>> = vec![Vec::new(); kept.len()];
     let mut unit_labels = Vec::new();
-    let mut unit_rows = Vec::new();
+    let mut unit_frames = Vec::new();
     for (&i, &m) in labelled.iter().zip(&merged) {
         if let Some(u) = unit_of[m] {
             trains[u].push(peaks[i].frame);
             unit_labels.push(u);
-            unit_rows.push(i);
+            unit_frames.push(peaks[i].frame);
         }
     }
     for tr in &mut trains {
@@ -336,8 +372,7 @@ pub fn sort(
         fs,
         recording.n_samples() as i64,
     )?;
-    let unit_snip = all_snippets.select(Axis(0), &unit_rows);
-    let t = templates(unit_snip.view(), &unit_labels, kept.len()).mapv(|v| v as f32);
+    let t = templates(traces, &unit_frames, &unit_labels, kept.len(), window)?.mapv(|v| v as f32);
     let peak_channels = t
         .outer_iter()
         .map(|u| peak_channel(u.view()))
@@ -355,23 +390,18 @@ pub fn sort(
         amplitudes,
         n_detected: peaks.len(),
         n_clusters,
-        flat_channels: info.zero_std_channels,
+        flat_channels: info.zero_std_channels.clone(),
     })
 }
 
-fn peak_channel(t: ArrayView2<'_, f32>) -> usize {
+fn peak_channel<T: Copy + Into<f64>>(t: ArrayView2<'_, T>) -> usize {
+    let peak = |c: usize| {
+        t.slice(s![.., c])
+            .iter()
+            .fold(0.0f64, |m, &v| m.max(v.into().abs()))
+    };
     (0..t.ncols())
-        .max_by(|&a, &b| {
-            let pa = t
-                .slice(s![.., a])
-                .iter()
-                .fold(0.0f32, |m, v| m.max(v.abs()));
-            let pb = t
-                .slice(s![.., b])
-                .iter()
-                .fold(0.0f32, |m, v| m.max(v.abs()));
-            pa.total_cmp(&pb).then(b.cmp(&a))
-        })
+        .max_by(|&a, &b| peak(a).total_cmp(&peak(b)).then(b.cmp(&a)))
         .unwrap_or(0)
 }
 

@@ -61,6 +61,31 @@ pub fn extract_snippets(
     frames: &[i64],
     window: SnippetWindow,
 ) -> Result<Array3<f32>> {
+    let all: Vec<usize> = (0..traces.ncols()).collect();
+    extract_snippets_on(traces, frames, window, &all)
+}
+
+/// Snippets `[spike, sample, k]` of `traces` on the listed `channels` only (`k` indexes
+/// `channels`), so a 384-channel probe costs the size of a channel group per spike.
+///
+/// ```
+/// use ndarray::Array2;
+/// use spikelab_sort::snippets::{extract_snippets_on, SnippetWindow};
+/// let x = Array2::from_shape_fn((100, 5), |(t, c)| (t * 10 + c) as f32);
+/// let w = SnippetWindow { before: 1, after: 2 };
+/// let s = extract_snippets_on(x.view(), &[50], w, &[4, 1])?;
+/// assert_eq!(s.dim(), (1, 3, 2));
+/// assert_eq!((s[(0, 0, 0)], s[(0, 2, 1)]), (494.0, 511.0));
+/// # Ok::<(), spikelab_sort::SortError>(())
+/// ```
+///
+/// Errors: as [`extract_snippets`]; a channel outside `0..n_channels`.
+pub fn extract_snippets_on(
+    traces: ArrayView2<f32>,
+    frames: &[i64],
+    window: SnippetWindow,
+    channels: &[usize],
+) -> Result<Array3<f32>> {
     if window.is_empty() {
         return Err(SortError::InvalidParameter {
             name: "window",
@@ -68,7 +93,13 @@ pub fn extract_snippets(
         });
     }
     let (n, c) = traces.dim();
-    let mut out = Array3::<f32>::zeros((frames.len(), window.len(), c));
+    if let Some(&bad) = channels.iter().find(|&&ch| ch >= c) {
+        return Err(SortError::InvalidParameter {
+            name: "channels",
+            reason: format!("channel {bad} is outside the traces' 0..{c} channels"),
+        });
+    }
+    let mut out = Array3::<f32>::zeros((frames.len(), window.len(), channels.len()));
     for (k, &f) in frames.iter().enumerate() {
         if f < 0 || f as usize >= n {
             return Err(SortError::InvalidParameter {
@@ -80,8 +111,12 @@ pub fn extract_snippets(
         let lo = start.max(0) as usize;
         let hi = ((f + window.after as i64) as usize).min(n);
         let off = (lo as i64 - start) as usize;
-        out.slice_mut(s![k, off..off + (hi - lo), ..])
-            .assign(&traces.slice(s![lo..hi, ..]));
+        for (i, t) in (lo..hi).enumerate() {
+            let row = traces.row(t);
+            for (o, &ch) in out.slice_mut(s![k, off + i, ..]).iter_mut().zip(channels) {
+                *o = row[ch];
+            }
+        }
     }
     Ok(out)
 }

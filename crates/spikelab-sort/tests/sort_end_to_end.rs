@@ -73,6 +73,70 @@ fn generated_tetrode_is_sorted_better_than_chance() {
     );
 }
 
+/// A 64-contact, 4-column probe: channel groups by radius, the local template merge, and the
+/// candle (f32) whitening path against the f64 one.
+#[test]
+fn generated_probe_is_sorted_with_channel_groups() {
+    let gt = GroundTruthParams {
+        duration_s: 40.0,
+        probe: spikelab_data::Probe::multi_column(64, 4, 16.0, 20.0, 6.0).unwrap(),
+        ..GroundTruthParams::probe_benchmark(12)
+    }
+    .generate(11)
+    .unwrap();
+    let defaults = SortParams::default();
+    let params = SortParams {
+        detector: spikelab_sort::detect::ThresholdDetector {
+            radius_um: Some(40.0),
+            ..defaults.detector
+        },
+        group_radius_um: Some(40.0),
+        ..defaults
+    };
+    let result = sort(&gt.recording, &params, &mut spikelab_core::Silent).unwrap();
+    let cmp =
+        compare_to_ground_truth(&gt.sorting, &result.sorting, &CompareParams::default()).unwrap();
+    let acc = cmp.mean_accuracy().unwrap();
+    let per_unit: Vec<f64> = cmp.by_unit().iter().map(|p| p.accuracy).collect();
+    eprintln!(
+        "64-channel probe, seed 11, 40 s: mean accuracy {acc:.3} {per_unit:.2?}, {} units, {} clusters",
+        result.sorting.n_units(),
+        result.n_clusters
+    );
+    assert!(acc > 0.7, "mean accuracy {acc}");
+    assert_eq!(result.templates.dim().2, 64);
+
+    // The whitening's covariance and product as f32 candle products agree with the f64 path
+    // (`Device::Cpu` runs the same candle code as a GPU).
+    use spikelab_sort::preprocess::{
+        apply_whitening, covariance, covariance_on, whiten_in_place_on, zca_from_covariance,
+    };
+    let x = gt.recording.traces();
+    let dev = candle_core::Device::Cpu;
+    let (c64, c32) = (covariance(x).unwrap(), covariance_on(x, &dev).unwrap());
+    let scale = c64.diag().iter().fold(0.0f64, |m, v| m.max(*v));
+    let cov_err = c64
+        .iter()
+        .zip(&c32)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+        / scale;
+    let w = zca_from_covariance(&c64, 1e-8).unwrap();
+    let reference = apply_whitening(x, &w);
+    let mut y = x.to_owned();
+    whiten_in_place_on(&mut y, &w, &dev).unwrap();
+    let white_err = y
+        .iter()
+        .zip(&reference)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    eprintln!(
+        "f32 candle vs f64: covariance {cov_err:.1e} (of the largest variance), whitened {white_err:.1e}"
+    );
+    assert!(
+        cov_err < 1e-5 && white_err < 1e-3,
+        "{cov_err:e} {white_err:e}"
+    );
+}
+
 #[test]
 fn bad_recordings_are_typed_errors() {
     let gt = GroundTruthParams {

@@ -1020,6 +1020,29 @@ impl GroundTruthParams {
         }
     }
 
+    /// A dense-probe preset for scale runs: 384 contacts in 4 columns (16-µm column pitch,
+    /// 20-µm row pitch, 6-µm contacts; 1 900 µm long, a Neuropixels-sized shank without the
+    /// stagger), 30 kHz, 600 s, `n_units` units over the shank, otherwise as
+    /// [`GroundTruthParams::tetrode_benchmark`] (σ = 10, rates U[2, 15] Hz, SNR U[3, 15],
+    /// 5 % amplitude jitter). 600 s is 6.9·10⁹ samples, 27.6 GB as f32.
+    ///
+    /// # Example
+    /// ```
+    /// use spikelab_synth::recording::GroundTruthParams;
+    /// let p = GroundTruthParams { duration_s: 0.5, ..GroundTruthParams::probe_benchmark(40) };
+    /// let gt = p.generate(2001)?;
+    /// assert_eq!((gt.recording.n_channels(), gt.sorting.n_units()), (384, 40));
+    /// # Ok::<(), spikelab_synth::SynthError>(())
+    /// ```
+    pub fn probe_benchmark(n_units: usize) -> Self {
+        Self {
+            probe: Probe::multi_column(384, 4, 16.0, 20.0, 6.0)
+                .expect("384 contacts fill 4 columns"),
+            n_units: UnitCount::Fixed(n_units),
+            ..Self::tetrode_benchmark()
+        }
+    }
+
     /// Template samples before the trough, `round(ms_before·fs/1000)`.
     pub fn nbefore(&self) -> usize {
         ms_to_samples(self.ms_before, self.sampling_rate_hz)
