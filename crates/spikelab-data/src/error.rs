@@ -113,7 +113,8 @@ pub enum DataError {
     },
     /// A probe whose contact count differs from the recording's channel count.
     #[error(
-        "the probe has {probe_contacts} wired contacts but the recording has {recording_channels} channels; use a probe file with one wired contact per recording channel (device_channel_indices 0 to {recording_channels} − 1, unused contacts −1)"
+        "the probe has {probe_contacts} wired contacts but the recording has {recording_channels} channels; use a probe file with one wired contact per recording channel (device_channel_indices 0 to {last}, −1 for unused contacts)",
+        last = .recording_channels.saturating_sub(1)
     )]
     ProbeChannelMismatch {
         /// Contacts of the probe.
