@@ -58,6 +58,7 @@ enum CalciumCli {
 }
 
 fn main() -> std::process::ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -65,6 +66,20 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Lets a closed stdout (`spikelab … | head`) end the process quietly, as it does other Unix
+/// tools, instead of `println!` panicking with "failed printing to stdout: Broken pipe": the
+/// Rust runtime ignores SIGPIPE, so writes to a closed pipe fail with EPIPE; the default action
+/// terminates the process instead. Output files are written under a temporary name and then
+/// renamed, so a run ended this way leaves no half-written file under the final name.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

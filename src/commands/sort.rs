@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! spikelab sort run RECORDING --out DIR [--threshold 5] [--radius-um R] [--seed S]
+//!     [--probe PROBE.json]
 //!     [--dtype int16 --channels C --rate-hz FS [--gain-uv G] [--tetrode-pitch-um P]]   (plain binary)
 //!     [--no-plots] [--force]
 //! spikelab sort compare --gt GT --sorted SORTED [--delta-ms 0.4] [--json OUT.json] [--force]
@@ -9,7 +10,9 @@
 //!
 //! RECORDING is anything `spikelab_data::io::raw::open_recording` reads (a spikelab recording
 //! folder, SpikeGLX, Open Ephys binary, NWB `ElectricalSeries`, or a plain binary file with
-//! `--dtype/--channels/--rate-hz`). DIR is written whole or not at all: the phy template-gui
+//! `--dtype/--channels/--rate-hz`). `--probe` replaces the recording's probe with a
+//! probeinterface JSON file (`spikelab_data::io::probe::read_probe`: channel `i` is the contact
+//! wired to device channel `i`), which must have one wired contact per channel. DIR is written whole or not at all: the phy template-gui
 //! files (open it with `phy template-gui DIR/params.py`), `sort.json` (parameters and counts),
 //! `units.nwb` (the units as NWB `/units`, with the `hdf5` feature) and `units/unit_<id>.png`
 //! (template per channel, ISI histogram, amplitude over time). An existing DIR is replaced only
@@ -66,8 +69,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub gain_uv: Option<f32>,
     /// Plain binary: a 2 × 2 tetrode with this pitch (µm) instead of the default linear probe.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "probe")]
     pub tetrode_pitch_um: Option<f64>,
+    /// Probe geometry (probeinterface JSON) replacing the recording's: one wired contact per
+    /// channel, channel i being the contact wired to device channel i.
+    #[arg(long)]
+    pub probe: Option<PathBuf>,
     /// Skip the per-unit figures.
     #[arg(long)]
     pub no_plots: bool,
@@ -129,6 +136,18 @@ fn open(a: &RunArgs) -> Result<Box<dyn RecordingSource + Send + Sync>> {
 fn run_sort(a: RunArgs) -> Result<()> {
     spikelab_data::io::check_writable(&a.out, a.force)?;
     let source = open(&a)?;
+    let probe = match &a.probe {
+        Some(p) => {
+            let probe = spikelab_data::io::probe::read_probe(p)?;
+            probe
+                .check_n_channels(source.n_channels())
+                .with_context(|| {
+                    format!("--probe {} for {}", p.display(), a.recording.display())
+                })?;
+            Some(probe)
+        }
+        None => None,
+    };
     eprintln!(
         "{}: {} channels, {:.1} s at {} Hz",
         a.recording.display(),
@@ -136,7 +155,10 @@ fn run_sort(a: RunArgs) -> Result<()> {
         source.duration_s(),
         source.sampling_rate_hz()
     );
-    let recording = source.load()?;
+    let mut recording = source.load()?;
+    if let Some(probe) = probe {
+        recording = recording.with_probe(probe)?;
+    }
     let mut params = SortParams {
         group_radius_um: a.radius_um,
         seed: a.seed,

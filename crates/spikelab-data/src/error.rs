@@ -101,6 +101,27 @@ pub enum DataError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A probe geometry file (probeinterface JSON) that cannot be read as a 2D probe: not
+    /// JSON, a missing or mistyped field, a 3D probe, unknown units or a wiring that does not
+    /// give one contact per device channel `0..n`.
+    #[error("{path}: probe: {reason}")]
+    ProbeFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A probe whose contact count differs from the recording's channel count.
+    #[error(
+        "the probe has {probe_contacts} wired contacts but the recording has {recording_channels} channels; use a probe file with one wired contact per recording channel (device_channel_indices 0 to {last}, −1 for unused contacts)",
+        last = .recording_channels.saturating_sub(1)
+    )]
+    ProbeChannelMismatch {
+        /// Contacts of the probe.
+        probe_contacts: usize,
+        /// Channels of the recording.
+        recording_channels: usize,
+    },
     /// The file stores no frame rate and none was given.
     #[error("{path}: the file stores no frame rate; pass it with {option}")]
     MissingFrameRate {

@@ -115,6 +115,25 @@ impl Probe {
     pub fn contact_radius_um(&self) -> f64 {
         self.contact_radius_um
     }
+
+    /// Checks that the probe has one contact per channel of a recording with `n_channels`.
+    ///
+    /// Errors: [`DataError::ProbeChannelMismatch`] naming both counts.
+    ///
+    /// ```
+    /// let p = spikelab_data::Probe::tetrode(20.0);
+    /// assert!(p.check_n_channels(4).is_ok());
+    /// assert!(p.check_n_channels(32).is_err());
+    /// ```
+    pub fn check_n_channels(&self, n_channels: usize) -> Result<()> {
+        if self.n_channels() != n_channels {
+            return Err(DataError::ProbeChannelMismatch {
+                probe_contacts: self.n_channels(),
+                recording_channels: n_channels,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A multichannel voltage recording held in memory.
@@ -252,6 +271,27 @@ impl Recording {
     /// The probe.
     pub fn probe(&self) -> &Probe {
         &self.probe
+    }
+
+    /// The same recording with another probe (e.g. one read by
+    /// [`io::probe::read_probe`](crate::io::probe::read_probe)); contact `c` of `probe` is
+    /// channel `c`.
+    ///
+    /// Errors: [`DataError::ProbeChannelMismatch`] if the probe does not have one contact per
+    /// channel.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use spikelab_data::{Probe, Recording};
+    /// let rec = Recording::new(Array2::zeros((10, 4)), 30_000.0, Probe::tetrode(20.0))?;
+    /// let rec = rec.with_probe(Probe::multi_column(4, 1, 1.0, 25.0, 6.0)?)?;
+    /// assert_eq!(rec.probe().position_um(3), [0.0, 75.0]);
+    /// # Ok::<(), spikelab_data::DataError>(())
+    /// ```
+    pub fn with_probe(mut self, probe: Probe) -> Result<Self> {
+        probe.check_n_channels(self.n_channels())?;
+        self.probe = probe;
+        Ok(self)
     }
 
     /// Per-channel gain to µV.

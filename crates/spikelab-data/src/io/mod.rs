@@ -11,6 +11,7 @@
 //! | Suite2p plane folder | [`suite2p`] | [`CalciumTraces`](crate::CalciumTraces) (ΔF/F, corrected, raw or deconvolved; cells only) |
 //! | CaImAn `cnm.save` HDF5 (feature `hdf5`) | [`caiman`] | [`CalciumTraces`](crate::CalciumTraces) (`F_dff`, or `C + YrA`) |
 //! | SpikeInterface sorting folder | [`spikeinterface`] | [`SpikeTrains`](crate::SpikeTrains) |
+//! | probeinterface JSON (`.json[.gz]`) | [`probe`] | [`Probe`](crate::Probe) (read and write) |
 //! | raw voltage: SpikeGLX, Open Ephys binary, plain binary, NWB `ElectricalSeries` | [`raw`] | lazy [`RecordingSource`](crate::RecordingSource), [`Recording`](crate::Recording) |
 //!
 //! [`open`] reads any of them with the format and content detected in one place, and
@@ -34,6 +35,7 @@ pub mod npy;
 pub mod nwb;
 mod open;
 mod pickle;
+pub mod probe;
 pub mod raw;
 pub mod spikeinterface;
 pub mod suite2p;
