@@ -75,16 +75,19 @@ fn sort_run_takes_the_probe_file_and_checks_it() {
     }
 
     // 42 wired contacts for a 4-channel recording: refused before sorting, naming both counts.
-    let np1 = probe_dir().join("np1_slice.json");
-    let o = spikelab(&[
-        "sort",
-        "run",
-        rec_s,
-        "--probe",
-        np1.to_str().unwrap(),
-        "--out",
-        tmp.path().join("no").to_str().unwrap(),
-    ]);
+    let no = tmp.path().join("no");
+    let sort_with_probe = |probe: &std::path::Path| {
+        spikelab(&[
+            "sort",
+            "run",
+            rec_s,
+            "--probe",
+            probe.to_str().unwrap(),
+            "--out",
+            no.to_str().unwrap(),
+        ])
+    };
+    let o = sort_with_probe(&probe_dir().join("np1_slice.json"));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
@@ -114,15 +117,7 @@ fn sort_run_takes_the_probe_file_and_checks_it() {
     // A probe file that is not one: the reader's typed error reaches the user.
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, r#"{"probes": [{"ndim": 3, "si_units": "um"}]}"#).unwrap();
-    let o = spikelab(&[
-        "sort",
-        "run",
-        rec_s,
-        "--probe",
-        bad.to_str().unwrap(),
-        "--out",
-        tmp.path().join("no").to_str().unwrap(),
-    ]);
+    let o = sort_with_probe(&bad);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("bad.json") && err.contains("to_2d"),

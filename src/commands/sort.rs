@@ -1,7 +1,7 @@
 //! `spikelab sort`: spike sorting and its scoring (crate `spikelab-sort`).
 //!
 //! ```text
-//! spikelab sort run RECORDING --out DIR [--threshold 5] [--radius-um R] [--seed S]
+//! spikelab sort run RECORDING --out DIR [--threshold 5] [--radius-um R] [--seed S] [--device cuda]
 //!     [--probe PROBE.json]
 //!     [--dtype int16 --channels C --rate-hz FS [--gain-uv G] [--tetrode-pitch-um P]]   (plain binary)
 //!     [--no-plots] [--force]
@@ -50,9 +50,15 @@ pub struct RunArgs {
     /// Detection threshold in MAD-σ units.
     #[arg(long, default_value_t = SortParams::default().detector.threshold_sigma)]
     pub threshold: f64,
-    /// Channel-group radius in µm for large probes (default: one group of all channels).
+    /// Channel radius in µm for large probes: each spike is clustered with the channels within
+    /// it of its peak channel, and detection's local-extremum and dead-time neighbourhoods use
+    /// it (default: every channel is a neighbour, as on a tetrode).
     #[arg(long)]
     pub radius_um: Option<f64>,
+    /// Where the whitening's covariance and product run: cpu (f64), cuda[:N] or metal[:N] (f32;
+    /// needs a build with the `cuda` or `metal` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Seed of the PCA and bandwidth subsets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -162,9 +168,11 @@ fn run_sort(a: RunArgs) -> Result<()> {
     let mut params = SortParams {
         group_radius_um: a.radius_um,
         seed: a.seed,
+        device: a.device.parse()?,
         ..SortParams::default()
     };
     params.detector.threshold_sigma = a.threshold;
+    params.detector.radius_um = a.radius_um;
     let bar = indicatif::ProgressBar::new_spinner();
     let t0 = std::time::Instant::now();
     let mut observer = |p: &spikelab_core::Progress<'_>| {

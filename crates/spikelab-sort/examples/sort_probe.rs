@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! cargo run --release -p spikelab-sort --example sort_probe -- \
-//!     [--duration-s 600] [--units 192] [--seed 2001] [--radius-um 40] [--device cpu|cuda[:N]]
+//!     [--duration-s 600] [--channels 384] [--units 192] [--seed 2001] [--radius-um 40] \
+//!     [--device cpu|cuda[:N]]
 //! ```
+//!
+//! `--channels` (a multiple of 4) shortens the shank, keeping its 4 columns and pitches.
 //!
 //! With `--device cuda` (build with `--features cuda`) the whitening's covariance and product
 //! run on the GPU; filtering, detection and clustering use every CPU thread. GPU memory is not
@@ -20,6 +23,7 @@ use spikelab_synth::recording::GroundTruthParams;
 
 struct Args {
     duration_s: f64,
+    channels: usize,
     units: usize,
     seed: u64,
     radius_um: f64,
@@ -29,6 +33,7 @@ struct Args {
 fn parse() -> Result<Args, Box<dyn std::error::Error>> {
     let mut a = Args {
         duration_s: 600.0,
+        channels: 384,
         units: 192,
         seed: 2001,
         radius_um: 40.0,
@@ -39,6 +44,7 @@ fn parse() -> Result<Args, Box<dyn std::error::Error>> {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
         match k.as_str() {
             "--duration-s" => a.duration_s = v.parse()?,
+            "--channels" => a.channels = v.parse()?,
             "--units" => a.units = v.parse()?,
             "--seed" => a.seed = v.parse()?,
             "--radius-um" => a.radius_um = v.parse()?,
@@ -67,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let gen_params = GroundTruthParams {
         duration_s: a.duration_s,
+        probe: spikelab_data::Probe::multi_column(a.channels, 4, 16.0, 20.0, 6.0)?,
         ..GroundTruthParams::probe_benchmark(a.units)
     };
     let gt = gen_params.generate(a.seed)?;
@@ -90,13 +97,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..SortParams::default()
     };
     let mut stages: Vec<(String, Instant)> = Vec::new();
+    let t1 = Instant::now();
     let mut observer = |p: &Progress<'_>| {
         if stages.last().is_none_or(|(s, _)| s != p.stage) {
+            println!("  [{:7.1} s] {}", t1.elapsed().as_secs_f64(), p.stage);
             stages.push((p.stage.to_string(), Instant::now()));
         }
         Flow::Continue
     };
-    let t1 = Instant::now();
     let r = sort(rec, &params, &mut observer)?;
     let end = Instant::now();
     let sort_s = t1.elapsed().as_secs_f64();

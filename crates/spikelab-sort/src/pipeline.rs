@@ -19,6 +19,7 @@
 //! drawn from seeded ChaCha8 streams); the result does not depend on the number of threads.
 
 use ndarray::{Array3, ArrayView2, s};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use spikelab_core::{Flow, Observer, Progress};
 use spikelab_data::{Recording, Sorting};
@@ -282,13 +283,10 @@ pub fn sort(
     for (i, p) in peaks.iter().enumerate() {
         members_of_key[key_of_channel[p.channel]].push(i);
     }
-    // Cluster label per peak: (group, cluster in group) flattened to a global index.
-    let mut label: Vec<Option<usize>> = vec![None; peaks.len()];
-    let mut n_clusters = 0;
-    for (g, (key, members)) in keys.iter().zip(&members_of_key).enumerate() {
-        step(observer, "cluster", g, keys.len())?;
+    // Groups are clustered in parallel, a batch at a time so progress is reported.
+    let cluster_group = |key: &[usize], members: &[usize]| -> Result<Option<(Vec<usize>, usize)>> {
         if members.len() < params.min_unit_spikes.max(2) {
-            continue;
+            return Ok(None);
         }
         let frames: Vec<i64> = members.iter().map(|&i| peaks[i].frame).collect();
         let snip = extract_snippets_on(traces, &frames, window, key)?;
@@ -301,10 +299,29 @@ pub fn sort(
         ms.seed = params.seed;
         ms.bin_seeding = ms.bin_seeding || members.len() > params.bin_seeding_above;
         let fit = mean_shift(features.view(), &ms)?;
-        for (&i, &l) in members.iter().zip(&fit.labels) {
-            label[i] = Some(n_clusters + l);
+        let n = fit.n_clusters();
+        Ok(Some((fit.labels, n)))
+    };
+    // Cluster label per peak: (group, cluster in group) flattened to a global index, in group
+    // order.
+    let mut label: Vec<Option<usize>> = vec![None; peaks.len()];
+    let mut n_clusters = 0;
+    let batch = 4 * rayon::current_num_threads().max(1);
+    for first in (0..keys.len()).step_by(batch) {
+        step(observer, "cluster", first, keys.len())?;
+        let last = (first + batch).min(keys.len());
+        let fits: Vec<Option<(Vec<usize>, usize)>> = (first..last)
+            .into_par_iter()
+            .map(|g| cluster_group(keys[g], &members_of_key[g]))
+            .collect::<Result<_>>()?;
+        for (g, fit) in (first..last).zip(fits) {
+            if let Some((labels, n)) = fit {
+                for (&i, &l) in members_of_key[g].iter().zip(&labels) {
+                    label[i] = Some(n_clusters + l);
+                }
+                n_clusters += n;
+            }
         }
-        n_clusters += fit.n_clusters();
     }
     step(observer, "merge", 0, 1)?;
     let labelled: Vec<usize> = (0..peaks.len()).filter(|&i| label[i].is_some()).collect();

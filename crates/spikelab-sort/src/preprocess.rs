@@ -309,7 +309,8 @@ impl PreprocessPlan {
 }
 
 fn check_traces(traces: ArrayView2<f32>) -> Result<()> {
-    if traces.ncols() == 0 || traces.nrows() == 0 {
+    let (n, c) = traces.dim();
+    if c == 0 || n == 0 {
         return Err(SortError::InvalidParameter {
             name: "traces",
             reason: format!(
@@ -318,9 +319,22 @@ fn check_traces(traces: ArrayView2<f32>) -> Result<()> {
             ),
         });
     }
-    if let Some(((t, c), _)) = traces.indexed_iter().find(|(_, v)| !v.is_finite()) {
+    let x = traces.as_standard_layout();
+    let data = x.as_slice().expect("standard layout is contiguous");
+    let first_bad = data
+        .par_chunks(BLOCK_ROWS * c)
+        .enumerate()
+        .find_map_first(|(b, block)| {
+            block
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| b * BLOCK_ROWS * c + i)
+        });
+    if let Some(i) = first_bad {
         return Err(SortError::NonFinite(format!(
-            "traces at sample {t}, channel {c}"
+            "traces at sample {}, channel {}",
+            i / c,
+            i % c
         )));
     }
     Ok(())
@@ -333,16 +347,41 @@ fn check_traces(traces: ArrayView2<f32>) -> Result<()> {
 pub fn filter_channels(traces: ArrayView2<f32>, filter: &ZeroPhase) -> Result<Array2<f32>> {
     let (n, c) = traces.dim();
     let mut out = Array2::<f32>::zeros((n, c));
+    if n == 0 || c == 0 {
+        return Ok(out);
+    }
+    let x = traces.as_standard_layout();
+    let data = x.as_slice().expect("standard layout is contiguous");
     let batch = rayon::current_num_threads().max(1);
     for first in (0..c).step_by(batch) {
         let channels: Vec<usize> = (first..(first + batch).min(c)).collect();
-        let filtered: Vec<Vec<f32>> = channels
-            .par_iter()
-            .map(|&ch| {
-                let col: Vec<f64> = traces.column(ch).iter().map(|&v| f64::from(v)).collect();
+        let nb = channels.len();
+        // Gather the batch's columns with one pass over the rows: blocks `[channel, row]`.
+        let blocks: Vec<Vec<f32>> = data
+            .par_chunks(BLOCK_ROWS * c)
+            .map(|block| {
+                let rows = block.len() / c;
+                let mut t = vec![0.0f32; nb * rows];
+                for (i, row) in block.chunks_exact(c).enumerate() {
+                    for (k, &ch) in channels.iter().enumerate() {
+                        t[k * rows + i] = row[ch];
+                    }
+                }
+                t
+            })
+            .collect();
+        let filtered: Vec<Vec<f32>> = (0..nb)
+            .into_par_iter()
+            .map(|k| {
+                let mut col = Vec::with_capacity(n);
+                for b in &blocks {
+                    let rows = b.len() / nb;
+                    col.extend(b[k * rows..(k + 1) * rows].iter().map(|&v| f64::from(v)));
+                }
                 Ok(filter.apply(&col)?.into_iter().map(|v| v as f32).collect())
             })
             .collect::<Result<_>>()?;
+        drop(blocks);
         let out_rows = out
             .as_slice_mut()
             .expect("a fresh array is contiguous")
