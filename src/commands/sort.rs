@@ -55,8 +55,8 @@ pub struct RunArgs {
     /// it (default: every channel is a neighbour, as on a tetrode).
     #[arg(long)]
     pub radius_um: Option<f64>,
-    /// Where the whitening's covariance and product run: cpu (f64), cuda[:N] or metal[:N] (f32;
-    /// needs a build with the `cuda` or `metal` feature).
+    /// Where the whitening's covariance and product run: `cpu` (f64), `cuda[:N]` or `metal[:N]`
+    /// (f32; needs a build with the `cuda` or `metal` feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Seed of the PCA and bandwidth subsets.

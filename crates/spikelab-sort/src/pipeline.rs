@@ -159,7 +159,13 @@ impl SortParams {
         Ok(())
     }
 
-    fn window(&self, fs: f64) -> SnippetWindow {
+    /// The snippet window in samples at `fs` Hz (`before_ms`, `after_ms` rounded; ≥ 1 after).
+    ///
+    /// ```
+    /// let w = spikelab_sort::pipeline::SortParams::default().window(30_000.0);
+    /// assert_eq!((w.before, w.after), (20, 40));
+    /// ```
+    pub fn window(&self, fs: f64) -> SnippetWindow {
         SnippetWindow {
             before: (self.before_ms * 1e-3 * fs).round() as usize,
             after: ((self.after_ms * 1e-3 * fs).round() as usize).max(1),
