@@ -228,8 +228,9 @@ fn step(observer: &mut dyn Observer, stage: &str, k: usize, total: usize) -> Res
 }
 
 /// Sorts `recording` (see the module docs). Progress is reported per stage (`preprocess`,
-/// `detect`, `cluster` with one step per channel group, `merge`); an observer returning
-/// [`Flow::Stop`] ends the sort with an error.
+/// `detect`, `cluster` with `step` = the first channel group of each parallel batch of
+/// 4 × threads groups and `total` = the number of groups, `merge`); an observer returning
+/// [`Flow::Stop`] ends the sort with an error. The whitening runs on `params.device`.
 ///
 /// Errors: invalid parameters; a recording shorter than the filter padding or than one
 /// snippet; NaN samples; [`SortError::InvalidParameter`] when no spike is detected.
