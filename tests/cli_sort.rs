@@ -42,18 +42,21 @@ fn sort_run_takes_the_probe_file_and_checks_it() {
     let rec = tetrode_recording(tmp.path());
     let rec_s = rec.to_str().unwrap();
 
+    let sort_with_probe = |probe: &std::path::Path, out: &std::path::Path| {
+        spikelab(&[
+            "sort",
+            "run",
+            rec_s,
+            "--probe",
+            probe.to_str().unwrap(),
+            "--no-plots",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
     let probe = probe_dir().join("tetrode.json");
     let out = tmp.path().join("sorted");
-    let o = spikelab(&[
-        "sort",
-        "run",
-        rec_s,
-        "--probe",
-        probe.to_str().unwrap(),
-        "--no-plots",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = sort_with_probe(&probe, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let pos: ndarray::Array2<f64> =
         spikelab_data::io::npy::read_typed(&out.join("channel_positions.npy")).unwrap();
@@ -76,18 +79,7 @@ fn sort_run_takes_the_probe_file_and_checks_it() {
 
     // 42 wired contacts for a 4-channel recording: refused before sorting, naming both counts.
     let no = tmp.path().join("no");
-    let sort_with_probe = |probe: &std::path::Path| {
-        spikelab(&[
-            "sort",
-            "run",
-            rec_s,
-            "--probe",
-            probe.to_str().unwrap(),
-            "--out",
-            no.to_str().unwrap(),
-        ])
-    };
-    let o = sort_with_probe(&probe_dir().join("np1_slice.json"));
+    let o = sort_with_probe(&probe_dir().join("np1_slice.json"), &no);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
@@ -117,7 +109,7 @@ fn sort_run_takes_the_probe_file_and_checks_it() {
     // A probe file that is not one: the reader's typed error reaches the user.
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, r#"{"probes": [{"ndim": 3, "si_units": "um"}]}"#).unwrap();
-    let o = sort_with_probe(&bad);
+    let o = sort_with_probe(&bad, &no);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("bad.json") && err.contains("to_2d"),

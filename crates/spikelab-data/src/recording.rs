@@ -1,7 +1,7 @@
 //! Raw extracellular recordings (multichannel voltage) with their probe geometry, and spike
 //! sortings in sample frames (ground truth or a sorter's output).
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
@@ -228,8 +228,14 @@ impl Recording {
         self.traces.view()
     }
 
-    /// The traces in µV (`traces · gain + offset`), `[sample, channel]`.
-    pub fn traces_uv(&self) -> Array2<f32> {
+    /// The traces in µV (`traces · gain + offset`), `[sample, channel]`: borrowed when every
+    /// gain is 1 and every offset 0, a scaled copy otherwise.
+    pub fn traces_uv(&self) -> CowArray<'_, f32, Ix2> {
+        let identity = self.gain_to_uv.iter().all(|&g| g == 1.0)
+            && self.offset_to_uv.iter().all(|&o| o == 0.0);
+        if identity {
+            return self.traces.view().into();
+        }
         let mut out = self.traces.clone();
         for (mut col, (&g, &o)) in out
             .columns_mut()
@@ -240,7 +246,7 @@ impl Recording {
                 col.mapv_inplace(|v| v * g + o);
             }
         }
-        out
+        out.into()
     }
 
     /// Consumes the recording, returning its stored traces.

@@ -261,13 +261,7 @@ pub fn sort(
             name: "device",
             reason: e.to_string(),
         })?;
-    let identity_gain = recording.gain_to_uv().iter().all(|&g| g == 1.0)
-        && recording.offset_to_uv().iter().all(|&o| o == 0.0);
-    let info = if identity_gain {
-        plan.apply_on(recording.traces(), &device)?
-    } else {
-        plan.apply_on(recording.traces_uv().view(), &device)?
-    };
+    let info = plan.apply_on(recording.traces_uv().view(), &device)?;
     let traces = info.traces.view();
     step(observer, "detect", 0, 1)?;
     let peaks: Vec<Peak> = params.detector.detect(traces, Some(recording.probe()))?;

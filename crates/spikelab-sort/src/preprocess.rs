@@ -500,15 +500,32 @@ pub struct ZScore {
 /// ```
 pub fn zscore(traces: ArrayView2<f32>) -> ZScore {
     let mut out = traces.to_owned();
-    let stats = zscore_in_place(&mut out);
+    let ZScoreStats {
+        means,
+        stds,
+        zero_std_channels,
+    } = zscore_in_place(&mut out);
     ZScore {
         traces: out,
-        ..stats
+        means,
+        stds,
+        zero_std_channels,
     }
 }
 
-/// [`zscore`] in place; the returned `traces` is empty (`0 × 0`).
-pub fn zscore_in_place(x: &mut Array2<f32>) -> ZScore {
+/// The statistics of [`zscore_in_place`] (those of [`ZScore`] without the traces).
+#[derive(Debug, Clone)]
+pub struct ZScoreStats {
+    /// Channel means μ.
+    pub means: Vec<f64>,
+    /// Channel population standard deviations σ (0 where the channel is constant).
+    pub stds: Vec<f64>,
+    /// Channels with σ = 0 (divided by 1 instead).
+    pub zero_std_channels: Vec<usize>,
+}
+
+/// [`zscore`] in place.
+pub fn zscore_in_place(x: &mut Array2<f32>) -> ZScoreStats {
     let n = x.nrows() as f64;
     let means: Vec<f64> = channel_sums(x.view(), |v, _| f64::from(v))
         .into_iter()
@@ -535,8 +552,7 @@ pub fn zscore_in_place(x: &mut Array2<f32>) -> ZScore {
                 }
             });
     }
-    ZScore {
-        traces: Array2::zeros((0, 0)),
+    ZScoreStats {
         means,
         stds,
         zero_std_channels: zero,
