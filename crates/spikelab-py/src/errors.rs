@@ -42,6 +42,18 @@ create_exception!(
 );
 create_exception!(
     spikelab,
+    SortError,
+    SpikelabError,
+    "Spike sorting or its ground-truth comparison failed (spikelab-sort's `SortError`)."
+);
+create_exception!(
+    spikelab,
+    NeulvmError,
+    SpikelabError,
+    "A neuLVM fit or simulation failed (spikelab-neulvm's `NeulvmError`)."
+);
+create_exception!(
+    spikelab,
     LdsError,
     SpikelabError,
     "A linear dynamical system computation failed (spikelab-lds's `LdsError`)."
@@ -57,6 +69,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SynthError", py.get_type::<SynthError>())?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;
     m.add("LdsError", py.get_type::<LdsError>())?;
+    m.add("SortError", py.get_type::<SortError>())?;
+    m.add("NeulvmError", py.get_type::<NeulvmError>())?;
     Ok(())
 }
 
@@ -103,5 +117,21 @@ pub fn lds(e: spikelab_lds::LdsError) -> PyErr {
     match e {
         spikelab_lds::LdsError::Data(d) => data(d),
         e => LdsError::new_err(e.to_string()),
+    }
+}
+
+/// `spikelab.SortError`, or `DataError` for the data errors it wraps.
+pub fn sort(e: spikelab_sort::SortError) -> PyErr {
+    match e {
+        spikelab_sort::SortError::Data(d) => data(d),
+        e => SortError::new_err(e.to_string()),
+    }
+}
+
+/// `spikelab.NeulvmError`, or `DataError` for the data errors it wraps.
+pub fn neulvm(e: spikelab_neulvm::NeulvmError) -> PyErr {
+    match e {
+        spikelab_neulvm::NeulvmError::Data(d) => data(d),
+        e => NeulvmError::new_err(e.to_string()),
     }
 }

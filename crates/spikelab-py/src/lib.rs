@@ -18,8 +18,10 @@ mod decode;
 mod errors;
 mod io;
 mod lds;
+mod neulvm;
 mod observe;
 mod params;
+mod sort;
 mod synth;
 
 /// The module `spikelab._native`.
@@ -43,6 +45,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<decode::KalmanFit>()?;
     m.add_function(wrap_pyfunction!(lds::lds_posterior, m)?)?;
     m.add_function(wrap_pyfunction!(lds::lds_fit_em, m)?)?;
+    m.add_function(wrap_pyfunction!(neulvm::neulvm_preset, m)?)?;
+    m.add_function(wrap_pyfunction!(neulvm::neulvm_options, m)?)?;
+    m.add_function(wrap_pyfunction!(neulvm::neulvm_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(neulvm::neulvm_simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(sort::sort_default_params, m)?)?;
+    m.add_function(wrap_pyfunction!(sort::sort_run, m)?)?;
+    m.add_function(wrap_pyfunction!(sort::sort_compare, m)?)?;
+    m.add_class::<sort::SortOutput>()?;
+    m.add_function(wrap_pyfunction!(sort::synth_ground_truth_params, m)?)?;
+    m.add_function(wrap_pyfunction!(sort::synth_ground_truth, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -83,3 +83,14 @@ def state_space(y: npt.NDArray[np.float64]) -> float:
     except spikelab.LdsError:
         pass
     return f.loglik + loglik + float(means.sum() + covs.sum() + fit.loglik[-1] + fit.A.sum())
+
+
+def sort_tetrode() -> float:
+    gt: spikelab.sort.GroundTruth = spikelab.sort.ground_truth(1001, duration_s=5.0)
+    res: spikelab.sort.SortResult = spikelab.sort.sort(
+        gt.traces, gt.sampling_rate_hz, positions_um=gt.positions_um, group_radius_um=None
+    )
+    frames: npt.NDArray[np.int64] = res.frames
+    cmp = spikelab.sort.compare(gt.frames, gt.labels, frames, res.labels, gt.sampling_rate_hz, len(gt.traces))
+    acc: float = cmp["mean_accuracy"]
+    return acc
