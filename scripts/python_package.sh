@@ -9,7 +9,7 @@ export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 tools=target/py-venv
 [ -x "$tools/bin/python" ] || python3 -m venv "$tools"
-"$tools/bin/pip" install -q --disable-pip-version-check maturin numpy pytest mypy tqdm "dask[distributed]"
+"$tools/bin/pip" install -q --disable-pip-version-check maturin numpy pytest mypy tqdm pandas "dask[distributed]"
 
 out=target/wheels-py
 rm -rf "$out"

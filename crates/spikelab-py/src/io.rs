@@ -78,3 +78,25 @@ pub fn io_read<'py>(
     }
     Ok(out)
 }
+
+/// Spike times (s) per unit → `[unit, bin]` counts in bins of `bin_s` from `t_start_s`
+/// (`spikelab_data::SpikeTrains::sorted_from` then `bin`: ⌈duration / bin_s⌉ bins, a spike
+/// at `t_stop_s` in the last bin). Times are sorted here; NaN or times outside the span are a
+/// `DataError`.
+#[pyfunction]
+pub fn io_bin_trains<'py>(
+    py: Python<'py>,
+    trains: Vec<Vec<f64>>,
+    unit_ids: Vec<i64>,
+    t_start_s: f64,
+    t_stop_s: f64,
+    bin_s: f64,
+) -> PyResult<Bound<'py, numpy::PyArray2<u32>>> {
+    let raster = py
+        .detach(|| {
+            spikelab_data::SpikeTrains::sorted_from(trains, unit_ids, t_start_s, t_stop_s)?
+                .bin(bin_s)
+        })
+        .map_err(errors::data)?;
+    Ok(raster.into_counts().into_pyarray(py))
+}

@@ -37,6 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(synth::synth_poisson, m)?)?;
     m.add_function(wrap_pyfunction!(synth::synth_default_params, m)?)?;
     m.add_function(wrap_pyfunction!(io::io_read, m)?)?;
+    m.add_function(wrap_pyfunction!(io::io_bin_trains, m)?)?;
     m.add_function(wrap_pyfunction!(decode::decode_fit_linear, m)?)?;
     m.add_function(wrap_pyfunction!(decode::decode_fit_kalman, m)?)?;
     m.add_function(wrap_pyfunction!(decode::decode_kalman_from_json, m)?)?;

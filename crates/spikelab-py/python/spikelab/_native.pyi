@@ -245,3 +245,10 @@ def neulvm_simulate(
     spec_json: str | None = None,
     params_json: str | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint8], float]: ...
+def io_bin_trains(
+    trains: list[list[float]] | list[npt.NDArray[np.float64]],
+    unit_ids: list[int],
+    t_start_s: float,
+    t_stop_s: float,
+    bin_s: float,
+) -> npt.NDArray[np.uint32]: ...

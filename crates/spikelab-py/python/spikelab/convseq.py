@@ -11,8 +11,9 @@ import numpy.typing as npt
 
 from spikelab import _native
 from spikelab._native import ConvSeqFit, Detection
+from spikelab.io import is_spike_container, spike_trains
 
-__all__ = ["ConvSeqFit", "Detection", "default_params", "detect", "fit"]
+__all__ = ["ConvSeqFit", "Detection", "default_params", "detect", "events_frame", "fit"]
 
 Progress = Callable[[int, "int | None", "float | None"], object]
 
@@ -45,8 +46,17 @@ def _tqdm_progress() -> Progress | None:
     return update
 
 
+def _raster(raster: Any, bin_s: float) -> npt.ArrayLike:
+    """Another tool's spike container binned at ``bin_s``; arrays pass through."""
+    if is_spike_container(raster):
+        counts: npt.ArrayLike = spike_trains(raster).bin(bin_s).counts
+        return counts
+    arr: npt.ArrayLike = raster
+    return arr
+
+
 def fit(
-    raster: npt.ArrayLike,
+    raster: Any,
     bin_s: float,
     *,
     progress: bool | Progress = False,
@@ -56,7 +66,10 @@ def fit(
 
     Args:
         raster: ``[neuron, bin]`` spike counts (any numeric dtype, whole non-negative
-            values; a bin with several spikes of a neuron counts once).
+            values; a bin with several spikes of a neuron counts once), or spikes in a
+            SpikeInterface sorting, pynapple ``TsGroup``, pynwb ``Units`` table or a mapping
+            ``{unit: times_s}`` (binned at ``bin_s`` by :func:`spikelab.io.spike_trains`; rows
+            in the container's unit order).
         bin_s: bin width in seconds.
         progress: ``True`` shows a tqdm bar (if tqdm is installed); a callable gets
             ``(epoch, total, loss)`` after each epoch.
@@ -91,11 +104,23 @@ def fit(
         callback = None
     else:
         callback = progress
-    return _native.convseq_fit(raster, float(bin_s), json.dumps(params), callback)
+    return _native.convseq_fit(_raster(raster, bin_s), float(bin_s), json.dumps(params), callback)
 
 
-def detect(model: ConvSeqFit, raster: npt.ArrayLike, bin_s: float | None = None) -> Detection:
+def detect(model: ConvSeqFit, raster: Any, bin_s: float | None = None) -> Detection:
     """``model.detect(raster, bin_s)``: the learned filters on another ``[neuron, bin]``
     raster of the same neurons (α re-estimated there; ``bin_s`` defaults to the training
-    raster's)."""
-    return model.detect(raster, bin_s)
+    raster's), or on spikes in any container :func:`fit` takes."""
+    b = model.bin_s if bin_s is None else bin_s
+    return model.detect(_raster(raster, b), bin_s)
+
+
+def events_frame(result: ConvSeqFit | Detection) -> Any:
+    """The events of a fit (on its training raster) or of a detection as a pandas
+    ``DataFrame`` (columns ``filter``, ``bin``, ``time_s``, ``height``, one row per event).
+    Needs pandas."""
+    try:
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+    except ImportError as e:
+        raise ImportError("events_frame needs pandas (pip install pandas)") from e
+    return pd.DataFrame(result.events)
