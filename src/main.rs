@@ -47,6 +47,9 @@ enum Command {
     /// Spike sorting of raw recordings, and scoring against ground truth.
     #[command(subcommand)]
     Sort(commands::sort::SortCommand),
+    /// Many recordings: one command per recording for a Slurm array, HyperQueue or xargs.
+    #[command(subcommand)]
+    Batch(commands::batch::BatchCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,5 +101,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lds(c) => commands::lds::run(c),
         Command::Decode(c) => commands::decode::run(c),
         Command::Sort(c) => commands::sort::run(c),
+        Command::Batch(c) => commands::batch::run(c),
     }
 }

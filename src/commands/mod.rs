@@ -1,5 +1,6 @@
 //! One module per subcommand family.
 
+pub mod batch;
 pub mod bench;
 pub mod calcium;
 pub mod calcium_cascade;
