@@ -52,20 +52,24 @@ impl Observer for Interruptible {
     }
 }
 
-/// `obj` as a float64 NumPy array (no copy when it already is one); a non-numeric dtype is a
-/// `TypeError`.
-pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDyn<'py, f64>> {
+/// `obj` as a NumPy array of `dtype` (`"float64"`, `"float32"`; no copy when it already is
+/// one); a non-numeric dtype is a `TypeError`.
+pub fn as_numeric<'py>(obj: &Bound<'py, PyAny>, dtype: &str) -> PyResult<Bound<'py, PyAny>> {
     let np = obj.py().import("numpy")?;
     let arr = np.call_method1("asarray", (obj,))?;
     let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
     if !"biuf".contains(kind.as_str()) {
-        let dtype = arr.getattr("dtype")?.str()?.to_string();
+        let given = arr.getattr("dtype")?.str()?.to_string();
         return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "expected a numeric array (bool, int or float), got dtype {dtype}"
+            "expected a numeric array (bool, int or float), got dtype {given}"
         )));
     }
-    let arr = np.call_method1("asarray", (arr, "float64"))?;
-    Ok(arr.extract()?)
+    np.call_method1("asarray", (arr, dtype))
+}
+
+/// `obj` as a float64 NumPy array (see [`as_numeric`]).
+pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDyn<'py, f64>> {
+    Ok(as_numeric(obj, "float64")?.extract()?)
 }
 
 /// `arr` as a `D`-dimensional view, or a `DataError` naming the array `name` and its axes

@@ -2,7 +2,7 @@
 //! `spikelab_sort::compare::compare_to_ground_truth`, and the ground-truth recordings of
 //! `spikelab_synth::recording` (axis order `[sample, channel]`, as the library's).
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3};
 use pyo3::prelude::*;
 use spikelab_data::{Probe, Recording, Sorting};
 use spikelab_sort::compare::{CompareParams, compare_to_ground_truth};
@@ -10,30 +10,21 @@ use spikelab_sort::pipeline::{SortParams, SortResult, sort};
 use spikelab_synth::recording::GroundTruthParams;
 
 use crate::errors;
-use crate::observe::{Interruptible, matrix};
+use crate::observe::{Interruptible, as_numeric, matrix};
 use crate::params;
 
 /// `obj` as an owned `[sample, channel]` float32 array (one conversion by NumPy, then one
 /// copy into the library's recording).
 fn traces_f32(obj: &Bound<'_, PyAny>) -> PyResult<ndarray::Array2<f32>> {
-    let np = obj.py().import("numpy")?;
-    let arr = np.call_method1("asarray", (obj,))?;
-    let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
-    if !"biuf".contains(kind.as_str()) {
-        let dtype = arr.getattr("dtype")?.str()?.to_string();
-        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "traces must be numeric, got dtype {dtype}"
-        )));
-    }
-    let ndim: usize = arr.getattr("ndim")?.extract()?;
-    if ndim != 2 {
-        return Err(errors::DataError::new_err(format!(
+    let arr: numpy::PyReadonlyArrayDyn<'_, f32> = as_numeric(obj, "float32")?.extract()?;
+    let view = arr.as_array();
+    let ndim = view.ndim();
+    let view = view.into_dimensionality::<ndarray::Ix2>().map_err(|_| {
+        errors::DataError::new_err(format!(
             "traces must be 2-D [sample, channel], got {ndim} dimensions"
-        )));
-    }
-    let arr = np.call_method1("asarray", (arr, "float32"))?;
-    let view: PyReadonlyArray2<'_, f32> = arr.extract()?;
-    Ok(view.as_array().to_owned())
+        ))
+    })?;
+    Ok(view.to_owned())
 }
 
 /// The probe from `[channel, 2]` contact positions (µm).
