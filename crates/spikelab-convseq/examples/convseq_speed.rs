@@ -8,6 +8,7 @@
 //! cargo run --release -p spikelab-convseq --features cuda --example convseq_speed -- --cuda
 //! options: --sparse-epochs N (200) --dense-cpu-epochs N (3, 0 skips) --gpu-epochs N (200)
 //!          --alpha-samples N (15000) --no-cpu-alpha --cuda
+//!          --alpha-only (only the α table: plain scatter, then the tiled kernel per SIMD level)
 //! ```
 
 use std::time::Instant;
@@ -16,6 +17,7 @@ use spikelab_convseq::{
     AlphaOptions, Backend, ConvSeqParams, DenseDType, DenseEngine, Device, Engine, init_logits,
     make_engine, null,
 };
+use spikelab_core::simd::SimdLevel;
 use spikelab_datasets::convseq as bundled;
 
 fn arg(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     let use_cuda = args.iter().any(|a| a == "--cuda");
     let cpu_alpha = !args.iter().any(|a| a == "--no-cpu-alpha");
 
+    let alpha_only = args.iter().any(|a| a == "--alpha-only");
     let raster = bundled::demo_raster()?;
     let base = ConvSeqParams::default();
     let logits = init_logits(1, raster.n_neurons(), base.width_bins, 0);
@@ -59,6 +62,15 @@ fn main() -> anyhow::Result<()> {
         base.width_bins,
         rayon::current_num_threads()
     );
+    println!(
+        "load average before: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    if alpha_only {
+        return alpha_table(&raster, alpha_samples, cpu_alpha, use_cuda);
+    }
     println!("| path | device | dtype | ms/epoch | epochs timed |");
     println!("| --- | --- | --- | --- | --- |");
     let ps = ConvSeqParams {
@@ -134,6 +146,18 @@ fn main() -> anyhow::Result<()> {
             ));
         }
     }
+    for r in gpu_rows {
+        println!("{r}");
+    }
+    alpha_table(&raster, alpha_samples, cpu_alpha, use_cuda)
+}
+
+fn alpha_table(
+    raster: &spikelab_data::SparseRaster,
+    alpha_samples: usize,
+    cpu_alpha: bool,
+    use_cuda: bool,
+) -> anyhow::Result<()> {
     let opts = AlphaOptions {
         n_samples: alpha_samples,
         ..Default::default()
@@ -142,13 +166,24 @@ fn main() -> anyhow::Result<()> {
     println!("| α ({alpha_samples} random filters) | device | seconds | α |");
     println!("| --- | --- | --- | --- |");
     if cpu_alpha {
+        // The plain scatter and the tiled kernel at every SIMD level this CPU has, one after
+        // the other in one process (on a shared machine, compare the ratios).
         let t0 = Instant::now();
-        let a = null::alpha_random_filters(&raster, 200, &opts, 0)?;
+        let a = null::alpha_random_filters_reference(raster, 200, &opts, 0)?;
         println!(
-            "| sparse f32 | cpu | {:.2} | {:.4} |",
+            "| sparse f32, plain scatter (reference) | cpu | {:.2} | {:.6} |",
             t0.elapsed().as_secs_f64(),
             a.alpha
         );
+        for level in SimdLevel::supported().into_iter().rev() {
+            let t0 = Instant::now();
+            let a = null::alpha_random_filters_at(raster, 200, &opts, 0, level)?;
+            println!(
+                "| sparse f32, tiled, {level} | cpu | {:.2} | {:.6} |",
+                t0.elapsed().as_secs_f64(),
+                a.alpha
+            );
+        }
     }
     if use_cuda {
         let dev = spikelab_convseq::params::candle_device(Device::Cuda(0))?;
@@ -163,7 +198,7 @@ fn main() -> anyhow::Result<()> {
             ..opts
         };
         null::alpha_random_filters_dense(
-            &raster,
+            raster,
             200,
             &small,
             1,
@@ -177,7 +212,7 @@ fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             let t0 = Instant::now();
-            let a = null::alpha_random_filters_dense(&raster, 200, &opts, 0, &dev, &d)?;
+            let a = null::alpha_random_filters_dense(raster, 200, &opts, 0, &dev, &d)?;
             println!(
                 "| {label} | cuda:0 | {:.3} | {:.5} (mean {:.5}, std {:.5}) |",
                 t0.elapsed().as_secs_f64(),
@@ -187,9 +222,12 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    for r in gpu_rows {
-        println!("{r}");
-    }
+    println!(
+        "load average after: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     Ok(())
 }
 

@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ConvSeqError, Result};
 use crate::input::check_raster;
 use crate::params::{AlphaOptions, NullKind, ThresholdRule};
-use crate::sparse::{Csr, scatter_range, scatter_window};
+use crate::sparse::{
+    Csr, TILE, padded_stride, project_tiles, scatter_range, time_ordered, window_spikes,
+};
+use spikelab_core::simd::{self, SimdLevel};
 use spikelab_data::SparseRaster;
 
 /// Summary of a null distribution and the threshold derived from it.
@@ -104,7 +107,71 @@ fn moments(buf: &[f32]) -> (f64, f64, f64) {
     (mean, var.sqrt(), mx)
 }
 
-/// α from random softmax filters on the same data (the original's null), on the CPU.
+/// Running Σx̂, Σx̂² (f64) and max x̂ of a projection fed in pieces, with 8 partial sums
+/// indexed by the output's position modulo 8 (so the additions vectorise and their order
+/// does not depend on how the projection is cut into pieces).
+struct MomentLanes {
+    sum: [f64; 8],
+    sq: [f64; 8],
+    max: f32,
+}
+
+impl MomentLanes {
+    fn new() -> Self {
+        MomentLanes {
+            sum: [0.0; 8],
+            sq: [0.0; 8],
+            max: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Adds the outputs `t0..t0 + vals.len()`.
+    fn add(&mut self, t0: usize, vals: &[f32]) {
+        let head = ((8 - t0 % 8) % 8).min(vals.len());
+        let (first, rest) = vals.split_at(head);
+        for (i, &v) in first.iter().enumerate() {
+            self.one((t0 + i) % 8, v);
+        }
+        let mut chunks = rest.chunks_exact(8);
+        let (mut sum, mut sq, mut mx) = (self.sum, self.sq, [self.max; 8]);
+        for c in &mut chunks {
+            for k in 0..8 {
+                let v = c[k] as f64;
+                sum[k] += v;
+                sq[k] += v * v;
+                mx[k] = mx[k].max(c[k]);
+            }
+        }
+        (self.sum, self.sq) = (sum, sq);
+        self.max = mx.iter().copied().fold(self.max, f32::max);
+        for (k, &v) in chunks.remainder().iter().enumerate() {
+            self.one(k, v);
+        }
+    }
+
+    #[inline]
+    fn one(&mut self, k: usize, v: f32) {
+        self.sum[k] += v as f64;
+        self.sq[k] += v as f64 * v as f64;
+        self.max = self.max.max(v);
+    }
+
+    /// (mean, unbiased std, max) of the `l` outputs fed.
+    fn finish(&self, l: usize) -> (f64, f64, f64) {
+        let sum: f64 = self.sum.iter().sum();
+        let sq: f64 = self.sq.iter().sum();
+        finish_moments((sum, sq, self.max as f64), l)
+    }
+}
+
+/// α from random softmax filters on the same data (the original's null), on the CPU, with
+/// the tiled projection at the CPU's SIMD level ([`spikelab_core::simd::active`]).
+///
+/// Each filter's projection is made by output tiles held in registers (see
+/// [`alpha_random_filters_at`]); the filters, their order and the statistics are those of
+/// [`alpha_random_filters_reference`], and only the order in which each output's f32 sum is
+/// accumulated differs (time order instead of neuron order), so α agrees with it to f32
+/// rounding (≈1e-7 relative), and is the same on every thread count and SIMD level.
 ///
 /// # Example
 /// ```
@@ -122,6 +189,79 @@ pub fn alpha_random_filters(
     opts: &AlphaOptions,
     seed: u64,
 ) -> Result<NullStats> {
+    alpha_random_filters_at(raster, width_bins, opts, seed, simd::active())
+}
+
+/// [`alpha_random_filters`] at a given SIMD level (a level this CPU lacks runs the portable
+/// build). Every level gives the same bits: the kernel only adds, in the same order.
+///
+/// The projection of a filter is made in tiles of 64 outputs: the tile's accumulators stay
+/// in registers while every spike whose window meets the tile, taken in (bin, neuron)
+/// order, adds 64 consecutive taps of its reversed filter row padded with 64 zeros on
+/// each side. This does spikes × (W + 63) adds instead of spikes × W, but without a
+/// store per add, which is what bounds the plain scatter.
+///
+/// # Example
+/// ```
+/// use spikelab_convseq::{AlphaOptions, null::{alpha_random_filters, alpha_random_filters_at}};
+/// use spikelab_core::simd::SimdLevel;
+/// let ev: Vec<(usize, u64)> = (0..400u64).map(|i| ((i % 7) as usize, (i * 37) % 1000)).collect();
+/// let r = spikelab_data::SparseRaster::from_events(7, 1000, 0.05, &ev)?;
+/// let opts = AlphaOptions { n_samples: 16, ..Default::default() };
+/// let best = alpha_random_filters(&r, 20, &opts, 1)?;
+/// let portable = alpha_random_filters_at(&r, 20, &opts, 1, SimdLevel::Scalar)?;
+/// assert_eq!(best, portable);
+/// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+/// ```
+pub fn alpha_random_filters_at(
+    raster: &SparseRaster,
+    width_bins: usize,
+    opts: &AlphaOptions,
+    seed: u64,
+    level: SimdLevel,
+) -> Result<NullStats> {
+    let (n, w, p, l) = null_geometry(raster, width_bins)?;
+    let pool_rows = POOL_ROWS.max(n);
+    let by_time = time_ordered(&Csr::new(raster));
+    let pool = softmax_pool(pool_rows, w, seed);
+    let stride = padded_stride(w);
+    let per: Vec<(f64, f64, f64)> = (0..opts.n_samples)
+        .into_par_iter()
+        .map_init(
+            || (vec![0f32; n * stride], vec![0f32; l]),
+            |(padded, buf), i| {
+                draw_filter(&pool, pool_rows, w, seed, i, padded, stride, TILE);
+                project_tiles(level, &by_time, padded, w, p, 0, buf);
+                let mut m = MomentLanes::new();
+                m.add(0, buf);
+                m.finish(l)
+            },
+        )
+        .collect();
+    finish(NullKind::RandomFilters, opts.rule, &per)
+}
+
+/// [`alpha_random_filters`] with the plain neuron-ordered scatter (one W-long vector add
+/// per spike into the L-long projection): the same filters, each output summed in neuron
+/// order. Slower; kept as the reference the tiled kernel is tested and timed against.
+///
+/// # Example
+/// ```
+/// use spikelab_convseq::{AlphaOptions, null::{alpha_random_filters, alpha_random_filters_reference}};
+/// let ev: Vec<(usize, u64)> = (0..400u64).map(|i| ((i % 7) as usize, (i * 37) % 1000)).collect();
+/// let r = spikelab_data::SparseRaster::from_events(7, 1000, 0.05, &ev)?;
+/// let opts = AlphaOptions { n_samples: 16, ..Default::default() };
+/// let a = alpha_random_filters(&r, 20, &opts, 1)?.alpha;
+/// let b = alpha_random_filters_reference(&r, 20, &opts, 1)?.alpha;
+/// assert!((a - b).abs() < 1e-5 * b);
+/// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+/// ```
+pub fn alpha_random_filters_reference(
+    raster: &SparseRaster,
+    width_bins: usize,
+    opts: &AlphaOptions,
+    seed: u64,
+) -> Result<NullStats> {
     let (n, w, p, l) = null_geometry(raster, width_bins)?;
     let pool_rows = POOL_ROWS.max(n);
     let csr = Csr::new(raster);
@@ -131,7 +271,7 @@ pub fn alpha_random_filters(
         .map_init(
             || (vec![0f32; n * w], vec![0f32; l]),
             |(rev, buf), i| {
-                draw_filter(&pool, pool_rows, w, seed, i, rev);
+                draw_filter(&pool, pool_rows, w, seed, i, rev, w, 0);
                 buf.iter_mut().for_each(|v| *v = 0.0);
                 scatter_range(&csr, rev, w, p, 0, n, buf);
                 moments(buf)
@@ -164,14 +304,29 @@ fn softmax_pool(pool_rows: usize, w: usize, seed: u64) -> Vec<f32> {
     pool
 }
 
-/// Random filter `i` (reversed rows, `[N, W]`) into `rev`: N pool rows without replacement,
-/// each at a random circular shift.
-fn draw_filter(pool: &[f32], pool_rows: usize, w: usize, seed: u64, i: usize, rev: &mut [f32]) {
-    let n = rev.len() / w;
+/// Random filter `i` (reversed rows) into `rev`, row n at `rev[n·stride + offset..][..W]`
+/// (the rest untouched): N pool rows without replacement, each at a random circular shift.
+#[allow(clippy::too_many_arguments)]
+fn draw_filter(
+    pool: &[f32],
+    pool_rows: usize,
+    w: usize,
+    seed: u64,
+    i: usize,
+    rev: &mut [f32],
+    stride: usize,
+    offset: usize,
+) {
+    let n = rev.len() / stride;
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     r.set_stream(i as u64 + 1);
-    let rows = sample_indices(&mut r, pool_rows, n);
-    for (dst, src) in rev.chunks_mut(w).zip(rows.iter()) {
+    let rows = sample_indices(&mut r, pool_rows, n).into_vec();
+    for (k, (dst, &src)) in rev.chunks_mut(stride).zip(&rows).enumerate() {
+        // The pool is larger than the caches: fetch a few rows ahead.
+        if let Some(&ahead) = rows.get(k + 8) {
+            prefetch(&pool[ahead * w..(ahead + 1) * w]);
+        }
+        let dst = &mut dst[offset..offset + w];
         let shift = r.random_range(0..w);
         let src = &pool[src * w..(src + 1) * w];
         dst[..w - shift].copy_from_slice(&src[shift..]);
@@ -179,10 +334,26 @@ fn draw_filter(pool: &[f32], pool_rows: usize, w: usize, seed: u64, i: usize, re
     }
 }
 
+/// Asks the CPU to bring `data` into the cache (a hint; no effect on results).
+#[inline]
+fn prefetch(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(16) {
+        // SAFETY: prefetching is a hint that never faults; SSE is part of x86-64.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// [`alpha_random_filters`] with memory independent of the recording's length: each
-/// projection is made twice in windows of `window` outputs, straight from the raster (once
-/// for its sum and maximum, once for the squared deviations), so the statistics are
-/// accumulated in the same order and are the same numbers.
+/// projection is made in windows of `window` outputs by the same tiled kernel, from the
+/// spikes of the window gathered straight from the raster, and its moments are accumulated
+/// in the same lanes, so every output and the statistics are the same numbers.
 pub(crate) fn alpha_random_filters_bounded(
     raster: &SparseRaster,
     width_bins: usize,
@@ -194,31 +365,22 @@ pub(crate) fn alpha_random_filters_bounded(
     let window = window.min(l);
     let pool_rows = POOL_ROWS.max(n);
     let pool = softmax_pool(pool_rows, w, seed);
+    let stride = padded_stride(w);
+    let level = simd::active();
     let per: Vec<(f64, f64, f64)> = (0..opts.n_samples)
         .into_par_iter()
         .map_init(
-            || (vec![0f32; n * w], vec![0f32; window]),
-            |(rev, buf), i| {
-                draw_filter(&pool, pool_rows, w, seed, i, rev);
-                let (mut sum, mut mx) = (0.0f64, f32::NEG_INFINITY);
+            || (vec![0f32; n * stride], vec![0f32; window], Vec::new()),
+            |(padded, buf, spikes), i| {
+                draw_filter(&pool, pool_rows, w, seed, i, padded, stride, TILE);
+                let mut m = MomentLanes::new();
                 for a in (0..l).step_by(window) {
                     let out = &mut buf[..window.min(l - a)];
-                    scatter_window(raster, rev, w, p, a, out);
-                    for &v in out.iter() {
-                        sum += v as f64;
-                        mx = mx.max(v);
-                    }
+                    window_spikes(raster, w, p, a, a + out.len(), spikes);
+                    project_tiles(level, spikes, padded, w, p, a, out);
+                    m.add(a, out);
                 }
-                let mean = sum / l as f64;
-                let mut sq = 0.0f64;
-                for a in (0..l).step_by(window) {
-                    let out = &mut buf[..window.min(l - a)];
-                    scatter_window(raster, rev, w, p, a, out);
-                    for &v in out.iter() {
-                        sq += (v as f64 - mean) * (v as f64 - mean);
-                    }
-                }
-                (mean, (sq / (l as f64 - 1.0)).sqrt(), mx as f64)
+                m.finish(l)
             },
         )
         .collect();
@@ -510,4 +672,104 @@ fn null_geometry(raster: &SparseRaster, width_bins: usize) -> Result<(usize, usi
     }
     let p = w / 2;
     Ok((n, w, p, raster.n_bins() as usize + 2 * p + 1 - w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small raster with spikes on the first and last bins, bursts (several spikes of one
+    /// neuron within W) and coincident spikes of different neurons.
+    fn raster(n: usize, t: u64) -> SparseRaster {
+        let mut ev = vec![(0, 0), (n - 1, t - 1), (1, 0), (2, t - 1)];
+        for i in 0..(t * n as u64 / 9) {
+            ev.push(((i as usize * 7) % n, (i * 7919 + i * i) % t));
+        }
+        for k in 0..6 {
+            ev.push((3, 100 + k));
+        }
+        SparseRaster::from_events(n, t, 0.01, &ev).unwrap()
+    }
+
+    /// Every output of the tiled kernel, at every SIMD level, equals the plain scatter's to
+    /// f32 rounding of sums of ≤ a few dozen positive terms (only the order differs), and all
+    /// levels give the same bits; geometries with W below, at and above the tile, odd W, and
+    /// a last tile cut short.
+    #[test]
+    fn tiled_projection_matches_the_plain_scatter_at_every_level() {
+        for (n, t, w) in [
+            (9usize, 700u64, 20usize),
+            (5, 333, 64),
+            (12, 1000, 131),
+            (4, 260, 200),
+        ] {
+            let r = raster(n, t);
+            let (_, _, p, l) = null_geometry(&r, w).unwrap();
+            let csr = Csr::new(&r);
+            let by_time = time_ordered(&csr);
+            let pool_rows = 64usize.max(n);
+            let pool = softmax_pool(pool_rows, w, 5);
+            let stride = padded_stride(w);
+            for i in 0..3 {
+                let mut rev = vec![0f32; n * w];
+                draw_filter(&pool, pool_rows, w, 5, i, &mut rev, w, 0);
+                let mut padded = vec![0f32; n * stride];
+                draw_filter(&pool, pool_rows, w, 5, i, &mut padded, stride, TILE);
+                let mut want = vec![0f32; l];
+                scatter_range(&csr, &rev, w, p, 0, n, &mut want);
+                let mut first: Option<Vec<f32>> = None;
+                for level in SimdLevel::supported() {
+                    let mut got = vec![f32::NAN; l];
+                    project_tiles(level, &by_time, &padded, w, p, 0, &mut got);
+                    for (k, (&g, &e)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (g - e).abs() <= 2e-6 * e.max(1.0),
+                            "{level} n {n} w {w} filter {i} output {k}: {g} vs {e}"
+                        );
+                    }
+                    match &first {
+                        None => first = Some(got),
+                        Some(f) => assert!(
+                            f.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{level} differs from the portable build"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// α of the tiled kernel agrees with the plain scatter's to f32 rounding, at every level,
+    /// bit for bit across levels, and the windowed version gives the same bits for any window.
+    #[test]
+    fn tiled_alpha_matches_reference_levels_and_windows() {
+        let r = raster(10, 900);
+        let opts = AlphaOptions {
+            n_samples: 40,
+            ..Default::default()
+        };
+        let reference = alpha_random_filters_reference(&r, 30, &opts, 2).unwrap();
+        let best = alpha_random_filters(&r, 30, &opts, 2).unwrap();
+        for (a, b) in [
+            (best.mean, reference.mean),
+            (best.std, reference.std),
+            (best.alpha, reference.alpha),
+        ] {
+            assert!((a - b).abs() < 1e-6 * b.abs(), "{a} vs {b}");
+        }
+        for level in SimdLevel::supported() {
+            assert_eq!(
+                alpha_random_filters_at(&r, 30, &opts, 2, level).unwrap(),
+                best,
+                "{level}"
+            );
+        }
+        for window in [1usize, 7, 63, 64, 65, 500, 10_000] {
+            assert_eq!(
+                alpha_random_filters_bounded(&r, 30, &opts, 2, window).unwrap(),
+                best,
+                "window {window}"
+            );
+        }
+    }
 }
