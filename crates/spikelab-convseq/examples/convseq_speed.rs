@@ -163,23 +163,31 @@ fn alpha_table(
         ..Default::default()
     };
     println!();
-    println!("| α ({alpha_samples} random filters) | device | seconds | α |");
+    println!("| α ({alpha_samples} random filters) | device | seconds (wall, CPU) | α |");
     println!("| --- | --- | --- | --- |");
     if cpu_alpha {
         // The plain scatter and the tiled kernel at every SIMD level this CPU has, one after
-        // the other in one process (on a shared machine, compare the ratios).
-        let t0 = Instant::now();
-        let a = null::alpha_random_filters_reference(raster, 200, &opts, 0)?;
-        println!(
-            "| sparse f32, plain scatter (reference) | cpu | {:.2} | {:.6} |",
-            t0.elapsed().as_secs_f64(),
-            a.alpha
-        );
+        // the other in one process (on a shared machine, compare the ratios). CPU seconds are
+        // this process's user + system time (Linux), which other jobs inflate less than the
+        // wall-clock time; on an idle machine wall ≈ CPU / threads.
+        let mut runs: Vec<(String, AlphaRun)> = vec![(
+            "sparse f32, plain scatter (reference)".into(),
+            Box::new(|| null::alpha_random_filters_reference(raster, 200, &opts, 0)),
+        )];
         for level in SimdLevel::supported().into_iter().rev() {
-            let t0 = Instant::now();
-            let a = null::alpha_random_filters_at(raster, 200, &opts, 0, level)?;
+            runs.push((
+                format!("sparse f32, tiled, {level}"),
+                Box::new(move || null::alpha_random_filters_at(raster, 200, &opts, 0, level)),
+            ));
+        }
+        for (label, run) in runs {
+            let (t0, c0) = (Instant::now(), cpu_seconds());
+            let a = run()?;
+            let cpu = cpu_seconds()
+                .zip(c0)
+                .map_or("n/a".to_string(), |(c1, c0)| format!("{:.2}", c1 - c0));
             println!(
-                "| sparse f32, tiled, {level} | cpu | {:.2} | {:.6} |",
+                "| {label} | cpu | {:.2} (CPU {cpu}) | {:.6} |",
                 t0.elapsed().as_secs_f64(),
                 a.alpha
             );
@@ -229,6 +237,19 @@ fn alpha_table(
             .trim()
     );
     Ok(())
+}
+
+/// One way of computing the random-filter null.
+type AlphaRun<'a> = Box<dyn Fn() -> spikelab_convseq::Result<null::NullStats> + 'a>;
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, in clock
+/// ticks of 1/100 s), or `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn dtype_candle(d: DenseDType) -> candle_core::DType {

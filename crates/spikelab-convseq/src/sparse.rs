@@ -303,8 +303,9 @@ pub(crate) fn padded_stride(w: usize) -> usize {
 ///
 /// `by_time` holds the spikes `(bin, neuron)` sorted by bin then neuron (at least every spike
 /// whose window meets the outputs); `padded` is the reversed filter `[N, W + 2·TILE]`, each row
-/// `TILE` zeros, the W taps, `TILE` zeros (see [`padded_stride`]). Each tile of 64 outputs
-/// stays in registers while the spikes meeting it add 64 consecutive entries of their padded
+/// `TILE` zeros, the W taps, `TILE` zeros (see [`padded_stride`]). Each tile of outputs (64;
+/// 32 in the portable build, whose 16 SSE2 registers hold no more)
+/// stays in registers while the spikes meeting it add as many consecutive entries of their padded
 /// row (a spike meeting the tile only partly adds zeros outside its window), so the inner
 /// loop has no stores. Every output receives its spikes' taps in (bin, neuron) order
 /// whatever `a` and the tiling, plus exact zeros: the same bits for any window, at every
@@ -329,7 +330,8 @@ pub(crate) fn project_tiles(
             // SAFETY: as above; Avx2 means AVX2 and FMA are present.
             unsafe { tiles_avx2(by_time, padded, w, p, a, out) }
         }
-        _ => tiles_impl(by_time, padded, w, p, a, out),
+        // 16 SSE2 registers (x86-64 baseline) hold 32 accumulators, not 64.
+        _ => tiles_impl::<PORTABLE_TILE>(by_time, padded, w, p, a, out),
     }
 }
 
@@ -343,7 +345,7 @@ fn tiles_avx512(
     a: usize,
     out: &mut [f32],
 ) {
-    tiles_impl(by_time, padded, w, p, a, out)
+    tiles_impl::<TILE>(by_time, padded, w, p, a, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -356,11 +358,15 @@ fn tiles_avx2(
     a: usize,
     out: &mut [f32],
 ) {
-    tiles_impl(by_time, padded, w, p, a, out)
+    tiles_impl::<TILE>(by_time, padded, w, p, a, out)
 }
 
+/// Output tile of the portable build of [`project_tiles`] (≤ [`TILE`]).
+const PORTABLE_TILE: usize = 32;
+
+/// The tiled projection with tiles of `T ≤ TILE` outputs (the padded rows serve any such T).
 #[inline(always)]
-fn tiles_impl(
+fn tiles_impl<const T: usize>(
     by_time: &[(u32, u32)],
     padded: &[f32],
     w: usize,
@@ -370,13 +376,13 @@ fn tiles_impl(
 ) {
     let stride = padded_stride(w);
     // Spike s covers outputs start..start + W with start = s + P + 1 − W; it meets the tile
-    // [ta, ta + TILE) iff ta − P ≤ s < ta + TILE + W − 1 − P. Both bounds rise with ta.
+    // [ta, ta + T) iff ta − P ≤ s < ta + T + W − 1 − P. Both bounds rise with ta.
     let mut lo = 0usize;
     let mut hi = 0usize;
-    for (c, oc) in out.chunks_mut(TILE).enumerate() {
-        let ta = a + c * TILE;
+    for (c, oc) in out.chunks_mut(T).enumerate() {
+        let ta = a + c * T;
         let s_lo = ta.saturating_sub(p);
-        let s_hi = ta + TILE + w - 1 - p;
+        let s_hi = ta + T + w - 1 - p;
         while lo < by_time.len() && (by_time[lo].0 as usize) < s_lo {
             lo += 1;
         }
@@ -384,14 +390,12 @@ fn tiles_impl(
         while hi < by_time.len() && (by_time[hi].0 as usize) < s_hi {
             hi += 1;
         }
-        let mut acc = [0f32; TILE];
+        let mut acc = [0f32; T];
         for &(s, n) in &by_time[lo..hi] {
-            // Padded index of output ta: TILE + ta − start, in 1..W + TILE.
+            // Padded index of output ta: TILE + ta − start, in TILE − T + 1..TILE + W.
             let k = TILE + ta + w - 1 - p - s as usize;
             let base = n as usize * stride + k;
-            let row: &[f32; TILE] = padded[base..base + TILE]
-                .try_into()
-                .expect("TILE-long slice");
+            let row: &[f32; T] = padded[base..base + T].try_into().expect("T-long slice");
             for (x, &r) in acc.iter_mut().zip(row) {
                 *x += r;
             }
