@@ -184,6 +184,16 @@ fn alpha_table(
             "exact moments, E[mean] + 5·sqrt(E[var]) (not the Monte-Carlo α)".into(),
             Box::new(|| null::alpha_moments(raster, 200, &opts)),
         ));
+        for k in [300usize, 1500] {
+            let o = AlphaOptions {
+                n_samples: k,
+                ..opts
+            };
+            runs.push((
+                format!("control variate, {k} filters, tiled (estimates the Monte-Carlo α)"),
+                Box::new(move || null::alpha_control_variate(raster, 200, &o, 0)),
+            ));
+        }
         for (label, run) in runs {
             let (t0, c0) = (Instant::now(), cpu_seconds());
             let a = run()?;
