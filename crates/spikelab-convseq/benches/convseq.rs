@@ -1,10 +1,12 @@
 //! Criterion benches of convSeq at demo size (452 × 18 137, W 200, K 1): one epoch of the
-//! sparse path (forward + backward + Adam), the projection alone, and α from 300 random
-//! filters. `cargo bench -p spikelab-convseq --bench convseq -- --quick`
+//! sparse path (forward + backward + Adam), the projection alone, α from 300 random filters
+//! (tiled kernel and plain scatter) and α from the exact moments.
+//! `cargo bench -p spikelab-convseq --bench convseq -- --quick`
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use spikelab_convseq::{
-    AlphaOptions, Backend, ConvSeqParams, init_logits, make_engine, null::alpha_random_filters,
+    AlphaOptions, Backend, ConvSeqParams, init_logits, make_engine,
+    null::{alpha_moments, alpha_random_filters, alpha_random_filters_reference},
 };
 use spikelab_datasets::convseq as bundled;
 
@@ -28,6 +30,12 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function("alpha_300_filters", |b| {
         b.iter(|| alpha_random_filters(&raster, 200, &opts, 0).expect("alpha"))
+    });
+    g.bench_function("alpha_300_filters_plain_scatter", |b| {
+        b.iter(|| alpha_random_filters_reference(&raster, 200, &opts, 0).expect("alpha"))
+    });
+    g.bench_function("alpha_exact_moments", |b| {
+        b.iter(|| alpha_moments(&raster, 200, &opts).expect("alpha"))
     });
     g.finish();
 }

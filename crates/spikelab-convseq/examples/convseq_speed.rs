@@ -8,6 +8,7 @@
 //! cargo run --release -p spikelab-convseq --features cuda --example convseq_speed -- --cuda
 //! options: --sparse-epochs N (200) --dense-cpu-epochs N (3, 0 skips) --gpu-epochs N (200)
 //!          --alpha-samples N (15000) --no-cpu-alpha --cuda
+//!          --alpha-only (only the α table: plain scatter, then the tiled kernel per SIMD level)
 //! ```
 
 use std::time::Instant;
@@ -16,6 +17,7 @@ use spikelab_convseq::{
     AlphaOptions, Backend, ConvSeqParams, DenseDType, DenseEngine, Device, Engine, init_logits,
     make_engine, null,
 };
+use spikelab_core::simd::SimdLevel;
 use spikelab_datasets::convseq as bundled;
 
 fn arg(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     let use_cuda = args.iter().any(|a| a == "--cuda");
     let cpu_alpha = !args.iter().any(|a| a == "--no-cpu-alpha");
 
+    let alpha_only = args.iter().any(|a| a == "--alpha-only");
     let raster = bundled::demo_raster()?;
     let base = ConvSeqParams::default();
     let logits = init_logits(1, raster.n_neurons(), base.width_bins, 0);
@@ -59,6 +62,15 @@ fn main() -> anyhow::Result<()> {
         base.width_bins,
         rayon::current_num_threads()
     );
+    println!(
+        "load average before: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    if alpha_only {
+        return alpha_table(&raster, alpha_samples, cpu_alpha, use_cuda);
+    }
     println!("| path | device | dtype | ms/epoch | epochs timed |");
     println!("| --- | --- | --- | --- | --- |");
     let ps = ConvSeqParams {
@@ -134,21 +146,66 @@ fn main() -> anyhow::Result<()> {
             ));
         }
     }
+    for r in gpu_rows {
+        println!("{r}");
+    }
+    alpha_table(&raster, alpha_samples, cpu_alpha, use_cuda)
+}
+
+fn alpha_table(
+    raster: &spikelab_data::SparseRaster,
+    alpha_samples: usize,
+    cpu_alpha: bool,
+    use_cuda: bool,
+) -> anyhow::Result<()> {
     let opts = AlphaOptions {
         n_samples: alpha_samples,
         ..Default::default()
     };
     println!();
-    println!("| α ({alpha_samples} random filters) | device | seconds | α |");
+    println!("| α ({alpha_samples} random filters) | device | seconds (wall, CPU) | α |");
     println!("| --- | --- | --- | --- |");
     if cpu_alpha {
-        let t0 = Instant::now();
-        let a = null::alpha_random_filters(&raster, 200, &opts, 0)?;
-        println!(
-            "| sparse f32 | cpu | {:.2} | {:.4} |",
-            t0.elapsed().as_secs_f64(),
-            a.alpha
-        );
+        // The plain scatter and the tiled kernel at every SIMD level this CPU has, one after
+        // the other in one process (on a shared machine, compare the ratios). CPU seconds are
+        // this process's user + system time (Linux), which other jobs inflate less than the
+        // wall-clock time; on an idle machine wall ≈ CPU / threads.
+        let mut runs: Vec<(String, AlphaRun)> = vec![(
+            "sparse f32, plain scatter (reference)".into(),
+            Box::new(|| null::alpha_random_filters_reference(raster, 200, &opts, 0)),
+        )];
+        for level in SimdLevel::supported().into_iter().rev() {
+            runs.push((
+                format!("sparse f32, tiled, {level}"),
+                Box::new(move || null::alpha_random_filters_at(raster, 200, &opts, 0, level)),
+            ));
+        }
+        runs.push((
+            "exact moments, E[mean] + 5·sqrt(E[var]) (not the Monte-Carlo α)".into(),
+            Box::new(|| null::alpha_moments(raster, 200, &opts)),
+        ));
+        for k in [300usize, 1500] {
+            let o = AlphaOptions {
+                n_samples: k,
+                ..opts
+            };
+            runs.push((
+                format!("control variate, {k} filters, tiled (estimates the Monte-Carlo α)"),
+                Box::new(move || null::alpha_control_variate(raster, 200, &o, 0)),
+            ));
+        }
+        for (label, run) in runs {
+            let (t0, c0) = (Instant::now(), cpu_seconds());
+            let a = run()?;
+            let cpu = cpu_seconds()
+                .zip(c0)
+                .map_or("n/a".to_string(), |(c1, c0)| format!("{:.2}", c1 - c0));
+            println!(
+                "| {label} | cpu | {:.2} (CPU {cpu}) | {:.6} |",
+                t0.elapsed().as_secs_f64(),
+                a.alpha
+            );
+        }
     }
     if use_cuda {
         let dev = spikelab_convseq::params::candle_device(Device::Cuda(0))?;
@@ -163,7 +220,7 @@ fn main() -> anyhow::Result<()> {
             ..opts
         };
         null::alpha_random_filters_dense(
-            &raster,
+            raster,
             200,
             &small,
             1,
@@ -177,7 +234,7 @@ fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             let t0 = Instant::now();
-            let a = null::alpha_random_filters_dense(&raster, 200, &opts, 0, &dev, &d)?;
+            let a = null::alpha_random_filters_dense(raster, 200, &opts, 0, &dev, &d)?;
             println!(
                 "| {label} | cuda:0 | {:.3} | {:.5} (mean {:.5}, std {:.5}) |",
                 t0.elapsed().as_secs_f64(),
@@ -187,10 +244,26 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    for r in gpu_rows {
-        println!("{r}");
-    }
+    println!(
+        "load average after: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     Ok(())
+}
+
+/// One way of computing the random-filter null.
+type AlphaRun<'a> = Box<dyn Fn() -> spikelab_convseq::Result<null::NullStats> + 'a>;
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, in clock
+/// ticks of 1/100 s), or `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn dtype_candle(d: DenseDType) -> candle_core::DType {

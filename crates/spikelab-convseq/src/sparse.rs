@@ -9,6 +9,7 @@ use std::ops::AddAssign;
 
 use rayon::prelude::*;
 
+use spikelab_core::simd::SimdLevel;
 use spikelab_data::SparseRaster;
 
 /// The spike bins of every neuron in one flat array (compressed sparse rows, 4 bytes per
@@ -105,30 +106,6 @@ pub(crate) fn scatter_range<T: Copy + AddAssign>(
     }
 }
 
-/// [`scatter_range`] over all neurons restricted to the outputs `a..a + out.len()`, read
-/// straight from the raster's rows: every output gets the same additions in the same
-/// (neuron, spike) order, so the same values, with memory for the window only.
-pub(crate) fn scatter_window<T: Copy + AddAssign + Default>(
-    raster: &SparseRaster,
-    rev: &[T],
-    w: usize,
-    p: usize,
-    a: usize,
-    out: &mut [T],
-) {
-    out.iter_mut().for_each(|v| *v = T::default());
-    let (s_lo, s_hi) = spike_range(a, a + out.len(), w, p);
-    for (n, row) in raster.rows().iter().enumerate() {
-        let i0 = row.partition_point(|&(s, _)| (s as usize) < s_lo);
-        for &(s, _) in &row[i0..] {
-            if s as usize >= s_hi {
-                break;
-            }
-            add_span(s as usize, &rev[n * w..(n + 1) * w], w, p, a, out);
-        }
-    }
-}
-
 /// The spike bins `s_lo..s_hi` whose windows (outputs `s + P − W + 1 … s + P`) meet the
 /// outputs `a..b`.
 fn spike_range(a: usize, b: usize, w: usize, p: usize) -> (usize, usize) {
@@ -165,7 +142,24 @@ pub(crate) fn project_window(
     spikes: &mut Vec<(u32, u32)>,
 ) {
     out.iter_mut().for_each(|v| *v = 0.0);
-    let (s_lo, s_hi) = spike_range(a, a + out.len(), w, p);
+    window_spikes(raster, w, p, a, a + out.len(), spikes);
+    for &(s, n) in spikes.iter() {
+        let n = n as usize;
+        add_span(s as usize, &rev[n * w..(n + 1) * w], w, p, a, out);
+    }
+}
+
+/// The spikes `(bin, neuron)` whose windows meet the outputs `a..b`, gathered from the
+/// raster's rows into `spikes` and sorted by bin then neuron (the order of [`time_ordered`]).
+pub(crate) fn window_spikes(
+    raster: &SparseRaster,
+    w: usize,
+    p: usize,
+    a: usize,
+    b: usize,
+    spikes: &mut Vec<(u32, u32)>,
+) {
+    let (s_lo, s_hi) = spike_range(a, b, w, p);
     spikes.clear();
     for (n, row) in raster.rows().iter().enumerate() {
         let i0 = row.partition_point(|&(s, _)| (s as usize) < s_lo);
@@ -177,10 +171,6 @@ pub(crate) fn project_window(
         );
     }
     spikes.sort_unstable();
-    for &(s, n) in spikes.iter() {
-        let n = n as usize;
-        add_span(s as usize, &rev[n * w..(n + 1) * w], w, p, a, out);
-    }
 }
 
 /// The filter `[N, W]` with each row reversed (the layout of the scatters).
@@ -298,4 +288,118 @@ pub(crate) fn gather(raster: &Csr, g: &[f64], w: usize, p: usize, grev: &mut [f6
             }
         }
     });
+}
+
+/// Output tile of [`project_tiles`]: 64 f32 accumulators (4 AVX-512 or 8 AVX2 registers).
+pub(crate) const TILE: usize = 64;
+
+/// Row stride of a padded filter: `TILE` zeros, the W reversed taps, `TILE` zeros.
+pub(crate) fn padded_stride(w: usize) -> usize {
+    w + 2 * TILE
+}
+
+/// Projection of one filter in f32 by output tiles, for the random-filter null:
+/// `out[t − a] = Σ_spikes R[n, t − (s + P − W + 1)]` for `t` in `a..a + out.len()`.
+///
+/// `by_time` holds the spikes `(bin, neuron)` sorted by bin then neuron (at least every spike
+/// whose window meets the outputs); `padded` is the reversed filter `[N, W + 2·TILE]`, each row
+/// `TILE` zeros, the W taps, `TILE` zeros (see [`padded_stride`]). Each tile of outputs (64;
+/// 32 in the portable build, whose 16 SSE2 registers hold no more)
+/// stays in registers while the spikes meeting it add as many consecutive entries of their padded
+/// row (a spike meeting the tile only partly adds zeros outside its window), so the inner
+/// loop has no stores. Every output receives its spikes' taps in (bin, neuron) order
+/// whatever `a` and the tiling, plus exact zeros: the same bits for any window, at every
+/// SIMD level (only adds, no fused operations).
+pub(crate) fn project_tiles(
+    level: SimdLevel,
+    by_time: &[(u32, u32)],
+    padded: &[f32],
+    w: usize,
+    p: usize,
+    a: usize,
+    out: &mut [f32],
+) {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 if level.is_supported() => {
+            // SAFETY: the level is supported by this CPU (checked above): AVX-512F is present.
+            unsafe { tiles_avx512(by_time, padded, w, p, a, out) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 if level.is_supported() => {
+            // SAFETY: as above; Avx2 means AVX2 and FMA are present.
+            unsafe { tiles_avx2(by_time, padded, w, p, a, out) }
+        }
+        // 16 SSE2 registers (x86-64 baseline) hold 32 accumulators, not 64.
+        _ => tiles_impl::<PORTABLE_TILE>(by_time, padded, w, p, a, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tiles_avx512(
+    by_time: &[(u32, u32)],
+    padded: &[f32],
+    w: usize,
+    p: usize,
+    a: usize,
+    out: &mut [f32],
+) {
+    tiles_impl::<TILE>(by_time, padded, w, p, a, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn tiles_avx2(
+    by_time: &[(u32, u32)],
+    padded: &[f32],
+    w: usize,
+    p: usize,
+    a: usize,
+    out: &mut [f32],
+) {
+    tiles_impl::<TILE>(by_time, padded, w, p, a, out)
+}
+
+/// Output tile of the portable build of [`project_tiles`] (≤ [`TILE`]).
+const PORTABLE_TILE: usize = 32;
+
+/// The tiled projection with tiles of `T ≤ TILE` outputs (the padded rows serve any such T).
+#[inline(always)]
+fn tiles_impl<const T: usize>(
+    by_time: &[(u32, u32)],
+    padded: &[f32],
+    w: usize,
+    p: usize,
+    a: usize,
+    out: &mut [f32],
+) {
+    let stride = padded_stride(w);
+    // Spike s covers outputs start..start + W with start = s + P + 1 − W; it meets the tile
+    // [ta, ta + T) iff ta − P ≤ s < ta + T + W − 1 − P. Both bounds rise with ta.
+    let mut lo = 0usize;
+    let mut hi = 0usize;
+    for (c, oc) in out.chunks_mut(T).enumerate() {
+        let ta = a + c * T;
+        let s_lo = ta.saturating_sub(p);
+        let s_hi = ta + T + w - 1 - p;
+        while lo < by_time.len() && (by_time[lo].0 as usize) < s_lo {
+            lo += 1;
+        }
+        hi = hi.max(lo);
+        while hi < by_time.len() && (by_time[hi].0 as usize) < s_hi {
+            hi += 1;
+        }
+        let mut acc = [0f32; T];
+        for &(s, n) in &by_time[lo..hi] {
+            // Padded index of output ta: TILE + ta − start, in TILE − T + 1..TILE + W.
+            let k = TILE + ta + w - 1 - p - s as usize;
+            let base = n as usize * stride + k;
+            let row: &[f32; T] = padded[base..base + T].try_into().expect("T-long slice");
+            for (x, &r) in acc.iter_mut().zip(row) {
+                *x += r;
+            }
+        }
+        oc.copy_from_slice(&acc[..oc.len()]);
+    }
 }
