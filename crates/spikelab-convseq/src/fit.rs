@@ -12,8 +12,8 @@ use crate::error::{ConvSeqError, Result};
 use crate::loss::{LossTerms, softmax_rows};
 use crate::members::{Member, argmax_lags, participation};
 use crate::null::{
-    DenseAlphaOptions, NullStats, alpha_circular_shift, alpha_random_filters,
-    alpha_random_filters_bounded, alpha_random_filters_dense,
+    DenseAlphaOptions, NullStats, alpha_circular_shift, alpha_control_variate,
+    alpha_random_filters, alpha_random_filters_bounded, alpha_random_filters_dense,
 };
 use crate::params::{AlphaOptions, Backend, ConvSeqParams, NullKind, candle_device};
 use crate::peaks::{PeakStream, find_peaks};
@@ -316,16 +316,21 @@ impl ConvSeqFit {
             backend: Backend::Sparse,
             ..self.detect_params(raster, alpha)?
         };
-        let pre = if p.alpha.fixed.is_none() && p.alpha.null == NullKind::RandomFilters {
-            Some(alpha_random_filters_bounded(
+        let pre = match (p.alpha.fixed, p.alpha.null) {
+            (None, NullKind::RandomFilters) => Some(alpha_random_filters_bounded(
                 raster,
                 p.width_bins,
                 &p.alpha,
                 p.seed,
                 window_bins,
-            )?)
-        } else {
-            None
+            )?),
+            (None, NullKind::RandomFiltersControlVariate) => Some(alpha_control_variate(
+                raster,
+                p.width_bins,
+                &p.alpha,
+                p.seed,
+            )?),
+            _ => None,
         };
         let (k, n, w) = self.filters.dim();
         let (pad, l) = (p.padding(), p.output_len(raster.n_bins() as usize));
@@ -501,10 +506,13 @@ impl ConvSeq {
 /// The random-filter null, computed before training as the original does (on the dense
 /// device when one is asked for); `None` for a fixed α or the circular-shift null.
 fn pre_null(raster: &SparseRaster, p: &ConvSeqParams) -> Result<Option<NullStats>> {
-    if p.alpha.fixed.is_some() || p.alpha.null != NullKind::RandomFilters {
+    if p.alpha.fixed.is_some() || p.alpha.null == NullKind::CircularShift {
         return Ok(None);
     }
     let w = p.width_bins;
+    if p.alpha.null == NullKind::RandomFiltersControlVariate {
+        return Ok(Some(alpha_control_variate(raster, w, &p.alpha, p.seed)?));
+    }
     Ok(Some(match p.backend {
         Backend::Dense { device, dtype } if !device.is_cpu() => alpha_random_filters_dense(
             raster,

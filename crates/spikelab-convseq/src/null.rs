@@ -512,7 +512,7 @@ pub fn alpha_control_variate(
         });
     }
     Ok(NullStats {
-        null: NullKind::RandomFilters,
+        null: NullKind::RandomFiltersControlVariate,
         rule: opts.rule,
         n_samples: opts.n_samples,
         mean: exact.mean,
