@@ -49,10 +49,13 @@
 //!    least W apart) of the learned filter's projection on circular-shift surrogates of the
 //!    whole recording: the chance that a peak as high arises without cross-neuron timing.
 //!
-//! Detection on the whole recording then runs as in the faithful mode with the chosen
-//! filter and the α options of [`RobustOptions::detect_alpha`].
+//! 7. **Detection** on the whole recording uses the chosen filter's log-likelihood-ratio
+//!    projection ([`llr_weights`]: the Poisson matched filter, in which flat rows weigh 0,
+//!    while the softmax projection adds every non-member spike with weight 1/W): events are
+//!    its peaks, ≥ W apart, above α = mean + `detect_sigmas` × std of the same projection
+//!    on circular-shift surrogates. [`Detection::projections`] holds that projection.
 
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -62,10 +65,12 @@ use spikelab_data::SparseRaster;
 
 use crate::engine::make_engine;
 use crate::error::{ConvSeqError, Result};
-use crate::fit::{ConvSeqFit, Detection};
+use crate::fit::{ConvSeqFit, Detection, Event};
 use crate::loss::softmax_rows;
 use crate::members::argmax_lags;
-use crate::params::{AlphaOptions, Backend, ConvSeqParams, NullKind, ThresholdRule};
+use crate::members::participation;
+use crate::null::NullStats;
+use crate::params::{Backend, ConvSeqParams, NullKind, ThresholdRule};
 use crate::peaks::find_peaks;
 use crate::sparse::{Csr, scatter_range};
 
@@ -99,7 +104,7 @@ pub struct RobustOptions {
     pub top_time_fraction: f64,
     /// Power iterations per restart.
     pub power_iterations: usize,
-    /// σ of the Gaussian that smooths the lag histograms, bins (`None`: W/16).
+    /// σ of the Gaussian that smooths the lag histograms, bins (`None`: W/8).
     pub lag_sigma_bins: Option<f64>,
     /// Occurrence times are the peaks (≥ W apart) of the time course, then of the filter's
     /// projection, above mean + `centre_sd` standard deviations.
@@ -107,6 +112,9 @@ pub struct RobustOptions {
     /// Passes of lag estimation (1: against the factor only; each further pass against the
     /// peaks of the filter's own projection).
     pub lag_passes: usize,
+    /// Template passes on the whole recording after the held-out test, from the chosen
+    /// filter (0: the reported filter is the one learned on the fit part).
+    pub final_passes: usize,
     /// Adam epochs of the original objective after the initialisation (0: none).
     pub refine_epochs: usize,
     /// Adam learning rate of the refinement.
@@ -115,14 +123,15 @@ pub struct RobustOptions {
     pub n_surrogates: usize,
     /// A filter is significant when its held-out p-value is below this level.
     pub significance_level: f64,
-    /// α options of the detection on the whole recording.
-    pub detect_alpha: AlphaOptions,
+    /// Detection threshold on the whole recording: α = mean + `detect_sigmas` × std of the
+    /// log-likelihood-ratio projection on circular-shift surrogates.
+    pub detect_sigmas: f64,
 }
 
 impl Default for RobustOptions {
     fn default() -> Self {
         RobustOptions {
-            restarts: 32,
+            restarts: 64,
             heldout_fraction: 0.3,
             coarse_bins: None,
             smooth_bins: None,
@@ -131,17 +140,13 @@ impl Default for RobustOptions {
             power_iterations: 50,
             lag_sigma_bins: None,
             centre_sd: 1.0,
-            lag_passes: 3,
+            lag_passes: 5,
+            final_passes: 2,
             refine_epochs: 0,
             refine_lr: 0.01,
             n_surrogates: 200,
             significance_level: 0.01,
-            detect_alpha: AlphaOptions {
-                null: NullKind::CircularShift,
-                rule: ThresholdRule::MeanSigma { sigmas: 5.0 },
-                n_samples: 200,
-                fixed: None,
-            },
+            detect_sigmas: 3.0,
         }
     }
 }
@@ -211,11 +216,13 @@ impl RobustOptions {
                 "must lie in (0, 1)",
             ));
         }
-        ConvSeqParams {
-            alpha: self.detect_alpha,
-            ..Default::default()
+        if !self.detect_sigmas.is_finite() {
+            return Err(ConvSeqError::param(
+                "robust.detect_sigmas",
+                "must be finite",
+            ));
         }
-        .validate()
+        Ok(())
     }
 
     /// The fit part `0..t_fit` and held-out part `t_fit..T` of a recording of `n_bins` bins.
@@ -418,31 +425,7 @@ pub fn heldout_significance(
     let ns = (null.iter().map(|s| (s - nm) * (s - nm)).sum::<f64>()
         / (null.len().max(2) - 1) as f64)
         .sqrt();
-    let event_p_values = if event_heights.is_empty() {
-        Vec::new()
-    } else {
-        let wcsr = Csr::new(whole);
-        let tw = whole.n_bins() as usize;
-        let mut peaks: Vec<f64> = (0..n_surrogates)
-            .into_par_iter()
-            .map(|i| {
-                let x = project(&surrogate(&wcsr, tw, seed ^ 0x6576, i), filter, w, tw);
-                find_peaks(&x, f64::NEG_INFINITY, w)
-                    .into_iter()
-                    .map(|j| x[j])
-                    .collect::<Vec<f64>>()
-            })
-            .flatten()
-            .collect();
-        peaks.sort_by(|a, b| a.total_cmp(b));
-        event_heights
-            .iter()
-            .map(|&h| {
-                let ge = peaks.len() - peaks.partition_point(|&v| v < h);
-                (1 + ge) as f64 / (1 + peaks.len()) as f64
-            })
-            .collect()
-    };
+    let event_p_values = event_p_values(whole, filter, w, event_heights, n_surrogates, seed);
     Ok(FilterSignificance {
         filter: 0,
         skewness: obs,
@@ -453,6 +436,44 @@ pub fn heldout_significance(
         event_p_values,
         heldout_bins: (0, t),
     })
+}
+
+/// Per-event p-values: `(1 + #{surrogate peaks ≥ height}) / (1 + #surrogate peaks)` over the
+/// peaks (≥ W apart) of the log-likelihood-ratio projection of `filter` on `n_surrogates`
+/// circular-shift surrogates of `whole`.
+fn event_p_values(
+    whole: &SparseRaster,
+    filter: &[f64],
+    w: usize,
+    heights: &[f64],
+    n_surrogates: usize,
+    seed: u64,
+) -> Vec<f64> {
+    if heights.is_empty() {
+        return Vec::new();
+    }
+    let wcsr = Csr::new(whole);
+    let llr = llr_weights(filter, w);
+    let tw = whole.n_bins() as usize;
+    let mut peaks: Vec<f64> = (0..n_surrogates)
+        .into_par_iter()
+        .map(|i| {
+            let x = project(&surrogate(&wcsr, tw, seed ^ 0x6576, i), &llr, w, tw);
+            find_peaks(&x, f64::NEG_INFINITY, w)
+                .into_iter()
+                .map(|j| x[j])
+                .collect::<Vec<f64>>()
+        })
+        .flatten()
+        .collect();
+    peaks.sort_by(|a, b| a.total_cmp(b));
+    heights
+        .iter()
+        .map(|&h| {
+            let ge = peaks.len() - peaks.partition_point(|&v| v < h);
+            (1 + ge) as f64 / (1 + peaks.len()) as f64
+        })
+        .collect()
 }
 
 /// Centred activity indicators `[N, T/c]` (row-major) of `csr`: 1 if the neuron fires in
@@ -604,8 +625,8 @@ fn time_course(csr: &Csr, weights: &[f64], sd: &[f64], t: usize, b: usize) -> Ve
 
 /// Filter rows (`[N, W]` softmaxed) from the spikes around `centres`: each row is the
 /// mixture `(1 − λ_n)/W + λ_n·k_n` of a flat row and the neuron's smoothed lag histogram
-/// `k_n`, with `λ_n = max(0, c_n − e_n)/c_n` the fraction of its `c_n` spikes in the
-/// windows beyond the `e_n` expected from its rate.
+/// `k_n`, with `λ_n = max(0.01, (c_n − e_n − 2√e_n)/c_n)`: the fraction of its `c_n` spikes
+/// in the windows beyond the `e_n` expected from its rate (with a 2σ Poisson margin).
 fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f64) -> Vec<f64> {
     let n = csr.n_neurons();
     let p = w / 2;
@@ -635,10 +656,14 @@ fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f6
         }
         let count: f64 = hist.iter().sum();
         let expected = row.len() as f64 / t as f64 * (w * centres.len()) as f64;
-        if count <= 0.0 || count <= expected {
+        if count <= 0.0 {
             continue;
         }
-        let lambda = (count - expected) / count;
+        // Excess beyond a 2σ Poisson margin; chance excesses get a faint row (λ = 1 %) that
+        // keeps the neuron's most frequent lag for the order read-out and weighs ~0 in the
+        // log-likelihood ratio.
+        let excess = count - expected - 2.0 * expected.sqrt();
+        let lambda = (excess / count).max(0.01);
         let mut sm = vec![0.0; w];
         for (j, &hv) in hist.iter().enumerate() {
             if hv == 0.0 {
@@ -663,6 +688,17 @@ fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f6
     filt
 }
 
+/// Poisson log-likelihood-ratio weights `log(W·S[n, w])` of a softmaxed filter: a spike at
+/// lag w is `W·S` times likelier under "an occurrence is centred here" than under the flat
+/// background, so the projection with these weights is the matched filter (log-likelihood
+/// ratio up to a constant, Cox & Isham, *Point Processes*, 1980); flat rows weigh 0.
+pub fn llr_weights(filter: &[f64], w: usize) -> Vec<f64> {
+    filter
+        .iter()
+        .map(|&v| (w as f64 * v).max(1e-300).ln())
+        .collect()
+}
+
 /// Split-half agreement on held-out data: the Pearson correlation between the centred
 /// projections of the even-indexed and the odd-indexed neurons' rows. A sequence makes both
 /// halves peak together; a row that fits one neuron's bursts does not.
@@ -672,7 +708,7 @@ fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
         let mut c = vec![0.0; n * w];
         for i in (par..n).step_by(2) {
             for j in 0..w {
-                c[i * w + j] = filter[i * w + j] - 1.0 / w as f64;
+                c[i * w + j] = (w as f64 * filter[i * w + j]).max(1e-300).ln();
             }
         }
         let x = project(csr, &c, w, t);
@@ -681,10 +717,10 @@ fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
     spikelab_core::stats::pearson(&half(0), &half(1)).unwrap_or(0.0)
 }
 
-/// Skewness of the projection of the centred filter `S − 1/W` (flat rows contribute
+/// Skewness of the log-likelihood-ratio projection ([`llr_weights`]; flat rows contribute
 /// nothing) over the outputs whose window lies inside the recording.
 fn centred_skewness(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
-    let c: Vec<f64> = filter.iter().map(|v| v - 1.0 / w as f64).collect();
+    let c = llr_weights(filter, w);
     let x = project(csr, &c, w, t);
     skewness(&x[w / 2..x.len() - (w - w / 2 - 1)])
 }
@@ -711,19 +747,91 @@ fn restart_filter(
     let n = csr.n_neurons();
     let (z, tc, half) = coarse;
     let b = o.smooth_bins.unwrap_or((3 * w / 4).max(1));
-    let sigma = o.lag_sigma_bins.unwrap_or(w as f64 / 16.0);
+    let sigma = o.lag_sigma_bins.unwrap_or(w as f64 / 8.0);
     let load = loadings(z, n, tc, start, half, k_n, k_t, o.power_iterations);
     let h = time_course(csr, &load, sd, t, b);
     let mut centres = peaks_above(&h, o.centre_sd, w);
     let mut filt = rows_from_centres(csr, t, &centres, w, sigma);
     for _ in 1..o.lag_passes {
         // The projection index is the window centre: output t ↔ centre bin t.
-        let c: Vec<f64> = filt.iter().map(|v| v - 1.0 / w as f64).collect();
-        let x = project(csr, &c, w, t);
+        let x = project(csr, &llr_weights(&filt, w), w, t);
         centres = peaks_above(&x, o.centre_sd, w);
         filt = rows_from_centres(csr, t, &centres, w, sigma);
     }
     filt
+}
+
+/// Detection with the log-likelihood-ratio projection of `filter` (`[N, W]` softmaxed) on
+/// the whole recording: α = mean + `detect_sigmas` × std of that projection on per-neuron
+/// circular-shift surrogates (averaged over `n_surrogates`), or `p.alpha.fixed`; events are
+/// its peaks above α, at least W apart; members as in the faithful mode.
+fn llr_detection(raster: &SparseRaster, p: &ConvSeqParams, filter: &[f64]) -> Result<Detection> {
+    let o = &p.robust;
+    let (w, t) = (p.width_bins, raster.n_bins() as usize);
+    let csr = Csr::new(raster);
+    let llr = llr_weights(filter, w);
+    let x = project(&csr, &llr, w, t);
+    let l = x.len();
+    let moments = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+        (m, sd)
+    };
+    let per: Vec<(f64, f64)> = (0..o.n_surrogates)
+        .into_par_iter()
+        .map(|i| {
+            moments(&project(
+                &surrogate(&csr, t, p.seed ^ 0x646574, i),
+                &llr,
+                w,
+                t,
+            ))
+        })
+        .collect();
+    let ns = per.len() as f64;
+    let mean = per.iter().map(|a| a.0).sum::<f64>() / ns;
+    let std = per.iter().map(|a| a.1).sum::<f64>() / ns;
+    let alpha = p.alpha.fixed.unwrap_or(mean + o.detect_sigmas * std);
+    let peaks = find_peaks(&x, alpha, w);
+    let events: Vec<Event> = peaks
+        .iter()
+        .map(|&b| Event {
+            filter: 0,
+            bin: b,
+            time_s: b as f64 * raster.bin_s(),
+            height: x[b],
+        })
+        .collect();
+    let h = p.members.half_window_bins.unwrap_or((w / 20).max(1));
+    let members = participation(
+        raster,
+        filter,
+        w,
+        &peaks,
+        l,
+        h,
+        p.members.n_shuffles,
+        p.members.z_threshold,
+        p.seed,
+    );
+    Ok(Detection {
+        bin_s: raster.bin_s(),
+        null: vec![NullStats {
+            null: NullKind::CircularShift,
+            rule: ThresholdRule::MeanSigma {
+                sigmas: o.detect_sigmas,
+            },
+            n_samples: o.n_surrogates,
+            mean,
+            std,
+            alpha,
+        }],
+        alpha: vec![alpha],
+        projections: Array2::from_shape_vec((1, l), x)
+            .map_err(|e| ConvSeqError::param("projections", e.to_string()))?,
+        events,
+        members: vec![members],
+    })
 }
 
 /// The robust fit (see the module docs); called by [`ConvSeq::fit_with`](crate::ConvSeq::fit_with)
@@ -797,8 +905,29 @@ pub(crate) fn fit(
             break;
         }
     }
-    let (_, chosen, filt) =
+    let (_, chosen, train_filt) =
         best.ok_or_else(|| ConvSeqError::param("robust.restarts", "no restart ran"))?;
+    // Significance of the filter learned without the held-out part.
+    let mut sig = heldout_significance(
+        &held,
+        &train_filt,
+        w,
+        raster,
+        &[],
+        o.n_surrogates,
+        o.significance_level,
+        p.seed,
+    )?;
+    sig.heldout_bins = (t_fit, t);
+    // Final rows from the whole recording (template passes from the chosen filter).
+    let wcsr = Csr::new(raster);
+    let sigma = o.lag_sigma_bins.unwrap_or(w as f64 / 8.0);
+    let mut filt = train_filt;
+    for _ in 0..o.final_passes {
+        let x = project(&wcsr, &llr_weights(&filt, w), w, t);
+        let centres = peaks_above(&x, o.centre_sd, w);
+        filt = rows_from_centres(&wcsr, t, &centres, w, sigma);
+    }
     let mut logits: Vec<f64> = filt.iter().map(|v| v.ln()).collect();
     let mut history = Vec::new();
     if o.refine_epochs > 0 {
@@ -831,7 +960,8 @@ pub(crate) fn fit(
     let lags = argmax_lags(&filters);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| lags[[0, i]]);
-    let mut fit = ConvSeqFit {
+    let detection = llr_detection(raster, p, &s)?;
+    let fit = ConvSeqFit {
         params: p.clone(),
         bin_s: raster.bin_s(),
         logits,
@@ -839,22 +969,10 @@ pub(crate) fn fit(
         lags,
         orders: vec![order],
         loss_history: history,
-        detection: Detection {
-            bin_s: raster.bin_s(),
-            null: vec![],
-            alpha: vec![],
-            projections: Default::default(),
-            events: vec![],
-            members: vec![],
-        },
+        detection,
         robust: None,
     };
-    let alpha = if p.alpha.fixed.is_some() {
-        p.alpha
-    } else {
-        o.detect_alpha
-    };
-    fit.detection = fit.detect_with(raster, &alpha)?;
+    let mut fit = fit;
     let heights: Vec<f64> = fit
         .detection
         .events
@@ -862,17 +980,7 @@ pub(crate) fn fit(
         .filter(|e| e.filter == 0)
         .map(|e| e.height)
         .collect();
-    let mut sig = heldout_significance(
-        &held,
-        &s,
-        w,
-        raster,
-        &heights,
-        o.n_surrogates,
-        o.significance_level,
-        p.seed,
-    )?;
-    sig.heldout_bins = (t_fit, t);
+    sig.event_p_values = event_p_values(raster, &s, w, &heights, o.n_surrogates, p.seed);
     fit.robust = Some(RobustReport {
         restart_skewness: scores,
         chosen_restart: chosen,
