@@ -146,8 +146,8 @@ fn main() -> anyhow::Result<()> {
             t0.elapsed().as_secs_f64()
         );
         eprintln!(
-            "seed {seed} restarts skewness {:?}, chosen {}",
-            rep.restart_skewness, rep.chosen_restart
+            "seed {seed} restarts held-out split-half {:?}, chosen {}",
+            rep.restart_split_half, rep.chosen_restart
         );
     }
     if null {

@@ -279,8 +279,8 @@ pub struct FilterSignificance {
 /// Summary of the robust fit: per-restart selection scores and the significance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RobustReport {
-    /// Held-out projection skewness of each restart.
-    pub restart_skewness: Vec<f64>,
+    /// Held-out split-half agreement of each restart (the selection criterion).
+    pub restart_split_half: Vec<f64>,
     /// The chosen restart.
     pub chosen_restart: usize,
     /// Significance of each filter.
@@ -899,7 +899,7 @@ pub(crate) fn fit(
         let flow = observer.observe(
             &Progress::new("restart", r)
                 .with_total(o.restarts)
-                .with_metric("heldout_skewness", s),
+                .with_metric("heldout_split_half", s),
         );
         if flow == Flow::Stop {
             break;
@@ -982,7 +982,7 @@ pub(crate) fn fit(
         .collect();
     sig.event_p_values = event_p_values(raster, &s, w, &heights, o.n_surrogates, p.seed);
     fit.robust = Some(RobustReport {
-        restart_skewness: scores,
+        restart_split_half: scores,
         chosen_restart: chosen,
         significance: vec![sig],
     });
