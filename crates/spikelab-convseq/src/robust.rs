@@ -2,9 +2,10 @@
 //! seeded restarts selected on held-out data, and held-out significance.
 //!
 //! The original learns the filter from random logits by gradient ascent on the projection
-//! variance. When the sequence has few members relative to N, large jitter and dropout, the
-//! gradient at a random filter is dominated by chance coincidences and training settles on
-//! a filter that is no better than chance (docs/convseq.md, "Why the faithful mode fails").
+//! variance. When the sequence has few members relative to N, large jitter and dropout, filters
+//! whose rows each gather chance coincidences reach a larger variance than the planted
+//! sequence, so training settles on a filter that is no better than chance (docs/convseq.md,
+//! "Robust mode", "Why it fails").
 //! The robust mode finds the sequence from statistics that are not blurred by the jitter
 //! and only then works at full resolution:
 //!
@@ -26,28 +27,31 @@
 //!    apart, above mean + `centre_sd` sd) are occurrence times. Each neuron's spikes within
 //!    ±W/2 of them give a lag histogram, smoothed by a Gaussian of `lag_sigma_bins`; its row
 //!    is the mixture `(1 − λ_n)/W + λ_n·hist_n`, with `λ_n` the fraction of its spikes in
-//!    the windows beyond those expected from its rate (0 for non-members, so a flat row).
+//!    the windows beyond those expected from its rate and a 2σ Poisson margin, at least 1 %
+//!    (non-members get an almost flat row that keeps their most frequent lag).
 //!    The row is a probability over lags, as a softmaxed convSeq row; its logarithm is the
-//!    logit. `lag_passes − 1` further passes take the peaks of the projection of the
-//!    centred filter `S − 1/W` as occurrence times (template matching at full resolution)
-//!    and rebuild the rows.
+//!    logit. `lag_passes − 1` further passes take the peaks of the filter's
+//!    log-likelihood-ratio projection (step 7) as occurrence times (template matching at
+//!    full resolution) and rebuild the rows.
 //! 4. **Refinement** (optional, `refine_epochs` > 0): Adam on the original objective
 //!    (−variance + TV) at full resolution from that filter.
 //! 5. **Selection** on the held-out part, by split-half agreement: the correlation between
-//!    the centred projections of the even- and the odd-indexed neurons' rows. A sequence
+//!    the log-likelihood-ratio projections of the even- and the odd-indexed neurons' rows. A sequence
 //!    makes both halves peak together; rows fitted to one neuron's bursts do not (the
 //!    projection skewness, tried first, was driven by such rows).
 //! 6. **Held-out significance** ([`heldout_significance`]): the skewness of the winner's
-//!    centred projection (`S − 1/W`, over the outputs whose window lies inside the part) on
+//!    log-likelihood-ratio projection (over the outputs whose window lies inside the part) on
 //!    the held-out part is compared with its skewness on `n_surrogates`
 //!    rasters in which each neuron of the held-out part is circularly shifted by an
 //!    independent random offset (which keeps every neuron's rate and spike-train
 //!    autocorrelation and destroys only cross-neuron timing). `p = (1 + #{s_sur ≥ s_obs}) /
 //!    (1 + n_surrogates)`; the filter is significant if `p < significance_level`. The
 //!    filter was learned without the held-out part, so the test is not biased by the fit.
+//!    Then `final_passes` template passes on the whole recording give the reported filter.
 //!    Per event: `p = (1 + #{null peaks ≥ height}) / (1 + #null peaks)` over the peaks (at
-//!    least W apart) of the learned filter's projection on circular-shift surrogates of the
-//!    whole recording: the chance that a peak as high arises without cross-neuron timing.
+//!    least W apart) of the reported filter's projection on circular-shift surrogates of the
+//!    whole recording: the chance that a peak as high arises without cross-neuron timing
+//!    (descriptive: that filter saw the events).
 //!
 //! 7. **Detection** on the whole recording uses the chosen filter's log-likelihood-ratio
 //!    projection ([`llr_weights`]: the Poisson matched filter, in which flat rows weigh 0,
@@ -374,9 +378,9 @@ fn surrogate(csr: &Csr, t: usize, seed: u64, i: usize) -> Csr {
 /// for i in 0..300u64 { ev.push(((i % 6) as usize, (i * 7919) % 2000)); }
 /// let r = SparseRaster::from_events(6, 2000, 0.01, &ev)?;
 /// let w = 40;
-/// let mut f = vec![0.0; 6 * w];
-/// for n in 0..6 { f[n * w + 20 + 4 * n] = 1.0; }
-/// let s = heldout_significance(&r, &f, w, &r, &[], 99, 0.01, 1)?;
+/// let mut f = vec![0.5 / w as f64; 6 * w]; // half flat, half on the neuron's lag
+/// for n in 0..6 { f[n * w + 10 + 4 * n] += 0.5; }
+/// let s = heldout_significance(&r, &f, w, &r, &[], 99, 0.05, 1)?;
 /// assert!(s.significant && s.p_value <= 0.01, "{s:?}");
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
@@ -414,10 +418,10 @@ pub fn heldout_significance(
         return Err(ConvSeqError::param("n_surrogates", "must be ≥ 1"));
     }
     let csr = Csr::new(heldout);
-    let obs = centred_skewness(&csr, filter, w, t);
+    let obs = llr_skewness(&csr, filter, w, t);
     let null: Vec<f64> = (0..n_surrogates)
         .into_par_iter()
-        .map(|i| centred_skewness(&surrogate(&csr, t, seed, i), filter, w, t))
+        .map(|i| llr_skewness(&surrogate(&csr, t, seed, i), filter, w, t))
         .collect();
     let ge = null.iter().filter(|&&s| s >= obs).count();
     let p_value = (1 + ge) as f64 / (1 + n_surrogates) as f64;
@@ -699,7 +703,7 @@ pub fn llr_weights(filter: &[f64], w: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Split-half agreement on held-out data: the Pearson correlation between the centred
+/// Split-half agreement on held-out data: the Pearson correlation between the LLR
 /// projections of the even-indexed and the odd-indexed neurons' rows. A sequence makes both
 /// halves peak together; a row that fits one neuron's bursts does not.
 fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
@@ -719,7 +723,7 @@ fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
 
 /// Skewness of the log-likelihood-ratio projection ([`llr_weights`]; flat rows contribute
 /// nothing) over the outputs whose window lies inside the recording.
-fn centred_skewness(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
+fn llr_skewness(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
     let c = llr_weights(filter, w);
     let x = project(csr, &c, w, t);
     skewness(&x[w / 2..x.len() - (w - w / 2 - 1)])
