@@ -263,7 +263,7 @@ impl RobustOptions {
 pub struct FilterSignificance {
     /// Filter index.
     pub filter: usize,
-    /// Skewness of the filter's projection on the held-out part.
+    /// Skewness of the filter's log-likelihood-ratio projection on the held-out part.
     pub skewness: f64,
     /// Mean skewness over the circular-shift surrogates.
     pub null_mean: f64,
