@@ -3,6 +3,7 @@
 //! ```text
 //! spikelab convseq detect IN [--filters K] [--width W] [--epochs E] [--device cpu|cuda]
 //!     [--seed S] [--bin-s 0.05] [--variable NAME] [--null random|random-cv|shift]
+//!     [--mode faithful|robust]
 //!     [--model fit.json] --out events.csv [--json fit.json] [--plot fig.png] [--force]
 //! ```
 //! IN: a `[neuron, bin]` raster as `.npy` or `.mat` (counts > 1 count once, with a
@@ -18,8 +19,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_convseq::{
-    AlphaOptions, Backend, ConvSeq, ConvSeqFit, ConvSeqParams, DenseDType, Device, NullKind, input,
-    plot::plot,
+    AlphaOptions, Backend, ConvSeq, ConvSeqFit, ConvSeqParams, DenseDType, Device, Mode, NullKind,
+    input, plot::plot,
 };
 use spikelab_core::{Flow, Progress};
 
@@ -67,6 +68,10 @@ pub struct DetectArgs {
     /// `shift` (circularly shifted data with the learned filter).
     #[arg(long, default_value = "random")]
     pub null: String,
+    /// `faithful` (the original's learning) or `robust` (coarse-to-fine initialisation,
+    /// restarts chosen on a held-out part, held-out significance; K = 1).
+    #[arg(long, default_value = "faithful")]
+    pub mode: String,
     /// Number of null samples (random filters or shifted surrogates); default 15 000, 300
     /// with `--null random-cv`.
     #[arg(long)]
@@ -121,7 +126,13 @@ fn params(a: &DetectArgs) -> Result<ConvSeqParams> {
         "shift" => NullKind::CircularShift,
         other => bail!("--null must be random, random-cv or shift, got {other:?}"),
     };
+    let mode = match a.mode.as_str() {
+        "faithful" => Mode::Faithful,
+        "robust" => Mode::Robust,
+        other => bail!("--mode must be faithful or robust, got {other:?}"),
+    };
     Ok(ConvSeqParams {
+        mode,
         n_filters: a.filters,
         width_bins: a.width,
         epochs: a.epochs,
@@ -205,6 +216,9 @@ fn detect(a: DetectArgs) -> Result<()> {
             detection.event_bins(k).len(),
             detection.member_neurons(k).len()
         );
+    }
+    if let Some(r) = &fit.robust {
+        eprint!("{}", r.summary());
     }
     eprintln!("events → {}", a.out.display());
     if let Some(j) = &a.json {

@@ -126,6 +126,10 @@ pub struct ConvSeqFit {
     pub loss_history: Vec<LossTerms>,
     /// α, projections, events and members on the training recording.
     pub detection: Detection,
+    /// [`Mode::Robust`](crate::Mode::Robust): restart selection and held-out significance
+    /// (`None` in the faithful mode).
+    #[serde(default)]
+    pub robust: Option<crate::robust::RobustReport>,
 }
 
 impl ConvSeqFit {
@@ -453,6 +457,9 @@ impl ConvSeq {
     ) -> Result<ConvSeqFit> {
         let p = &self.params;
         p.validate_for(raster)?;
+        if p.mode == crate::params::Mode::Robust {
+            return crate::robust::fit(raster, p, observer);
+        }
         let (k, n, w) = (p.n_filters, raster.n_neurons(), p.width_bins);
         let pre = pre_null(raster, p)?;
         let logits = init_logits(k, n, w, p.seed);
@@ -499,6 +506,7 @@ impl ConvSeq {
             orders,
             loss_history: history,
             detection,
+            robust: None,
         })
     }
 }

@@ -97,6 +97,7 @@ pub mod params;
 pub mod peaks;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod robust;
 mod sparse;
 
 pub use engine::{DenseEngine, Engine, SparseEngine, init_logits, make_engine};
@@ -107,9 +108,10 @@ pub use members::{Member, argmax_lags};
 pub use metrics::{Score, Truth, score};
 pub use null::NullStats;
 pub use params::{
-    AlphaOptions, Backend, ConvSeqParams, DenseDType, MemberOptions, NullKind, ThresholdRule,
+    AlphaOptions, Backend, ConvSeqParams, DenseDType, MemberOptions, Mode, NullKind, ThresholdRule,
 };
 pub use peaks::find_peaks;
+pub use robust::{FilterSignificance, RobustOptions, RobustReport};
 pub use spikelab_core::Device;
 pub use spikelab_data::SparseRaster;
 

@@ -144,6 +144,17 @@ impl Default for MemberOptions {
     }
 }
 
+/// How the filters are learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Mode {
+    /// The original: random logits, Adam on −variance + TV (spec §1).
+    #[default]
+    Faithful,
+    /// Coarse-to-fine initialisation, restarts selected on held-out data and held-out
+    /// significance ([`crate::robust`], options in [`ConvSeqParams::robust`]).
+    Robust,
+}
+
 /// All convSeq parameters. `Default` = the original demo (`config_demo.yaml`, Adam lr 0.1,
 /// 4000 epochs as in its README), plus a seed (the original has none).
 ///
@@ -201,6 +212,12 @@ pub struct ConvSeqParams {
     pub alpha: AlphaOptions,
     /// Participation read-out options.
     pub members: MemberOptions,
+    /// Learning mode (default: the original's).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Options of [`Mode::Robust`] (ignored in the faithful mode).
+    #[serde(default)]
+    pub robust: crate::robust::RobustOptions,
 }
 
 impl Default for ConvSeqParams {
@@ -227,6 +244,8 @@ impl Default for ConvSeqParams {
             backend: Backend::Sparse,
             alpha: AlphaOptions::default(),
             members: MemberOptions::default(),
+            mode: Mode::Faithful,
+            robust: crate::robust::RobustOptions::default(),
         }
     }
 }
@@ -316,6 +335,9 @@ impl ConvSeqParams {
         }
         if !self.members.z_threshold.is_finite() {
             return Err(p("members.z_threshold", "must be finite".into()));
+        }
+        if self.mode == Mode::Robust {
+            self.robust.validate()?;
         }
         Ok(())
     }

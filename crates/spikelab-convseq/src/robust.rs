@@ -1,0 +1,994 @@
+//! Robust mode ([`Mode::Robust`](crate::Mode::Robust)): coarse-to-fine initialisation,
+//! seeded restarts selected on held-out data, and held-out significance.
+//!
+//! The original learns the filter from random logits by gradient ascent on the projection
+//! variance. When the sequence has few members relative to N, large jitter and dropout, filters
+//! whose rows each gather chance coincidences reach a larger variance than the planted
+//! sequence, so training settles on a filter that is no better than chance (docs/convseq.md,
+//! "Robust mode", "Why it fails").
+//! The robust mode finds the sequence from statistics that are not blurred by the jitter
+//! and only then works at full resolution:
+//!
+//! 1. **Split.** The first `1 − f` of the recording (f = `heldout_fraction`) is used for
+//!    learning, the last `f` for model selection and significance only.
+//! 2. **Coarse co-activity (population factor).** Each neuron's activity is coded in
+//!    coarse bins of `c` bins (`coarse_bins`) as 1 if it fires within a box of `B` bins
+//!    (`smooth_bins`, about the sequence span) around the bin, else 0, and centred per neuron
+//!    (bursts count once), giving `Z` (`[N, T/c]`). A rank-1, non-negative, bi-sparse factor
+//!    `Z ≈ v uᵀ` is found by the alternating truncated power method (Yuan & Zhang, *JMLR*
+//!    14, 2013; the sparse-SVD form of Lee et al., *J. Multivar. Anal.* 101, 2010):
+//!    `v ← top_k(max(Z u, 0))`, `u ← top_{k_t}(max(Zᵀ v, 0))`, each normalised, with `k =
+//!    top_k` neurons and `k_t = top_time_fraction · T/c` coarse bins. Restart r starts from
+//!    a seeded random coarse window; the method has local optima, hence restarts. The
+//!    un-truncated `max(Z u, 0)` gives each neuron's loading (an NMF-like rank-1 factor of the
+//!    smoothed raster, cf. seqNMF, Mackevicius et al., *eLife* 8:e38471, 2019).
+//! 3. **Lags against the factor's time course.** The time course at full resolution,
+//!    `h(t) = Σ_n (v_n/σ_n) Σ_s box_B(t − s)`, peaks at the occurrences; its peaks (≥ W
+//!    apart, above mean + `centre_sd` sd) are occurrence times. Each neuron's spikes within
+//!    ±W/2 of them give a lag histogram, smoothed by a Gaussian of `lag_sigma_bins`; its row
+//!    is the mixture `(1 − λ_n)/W + λ_n·hist_n`, with `λ_n` the fraction of its spikes in
+//!    the windows beyond those expected from its rate and a 2σ Poisson margin, at least 1 %
+//!    (non-members get an almost flat row that keeps their most frequent lag).
+//!    The row is a probability over lags, as a softmaxed convSeq row; its logarithm is the
+//!    logit. `lag_passes − 1` further passes take the peaks of the filter's
+//!    log-likelihood-ratio projection (step 7) as occurrence times (template matching at
+//!    full resolution) and rebuild the rows.
+//! 4. **Refinement** (optional, `refine_epochs` > 0): Adam on the original objective
+//!    (−variance + TV) at full resolution from that filter.
+//! 5. **Selection** on the held-out part, by split-half agreement: the correlation between
+//!    the log-likelihood-ratio projections of the even- and the odd-indexed neurons' rows. A sequence
+//!    makes both halves peak together; rows fitted to one neuron's bursts do not (the
+//!    projection skewness, tried first, was driven by such rows).
+//! 6. **Held-out significance** ([`heldout_significance`]): the skewness of the winner's
+//!    log-likelihood-ratio projection (over the outputs whose window lies inside the part) on
+//!    the held-out part is compared with its skewness on `n_surrogates`
+//!    rasters in which each neuron of the held-out part is circularly shifted by an
+//!    independent random offset (which keeps every neuron's rate and spike-train
+//!    autocorrelation and destroys only cross-neuron timing). `p = (1 + #{s_sur ≥ s_obs}) /
+//!    (1 + n_surrogates)`; the filter is significant if `p < significance_level`. The
+//!    filter was learned without the held-out part, so the test is not biased by the fit.
+//!    Then `final_passes` template passes on the whole recording give the reported filter.
+//!    Per event: `p = (1 + #{null peaks ≥ height}) / (1 + #null peaks)` over the peaks (at
+//!    least W apart) of the reported filter's projection on circular-shift surrogates of the
+//!    whole recording: the chance that a peak as high arises without cross-neuron timing
+//!    (descriptive: that filter saw the events).
+//!
+//! 7. **Detection** on the whole recording uses the chosen filter's log-likelihood-ratio
+//!    projection ([`llr_weights`]: the Poisson matched filter, in which flat rows weigh 0,
+//!    while the softmax projection adds every non-member spike with weight 1/W): events are
+//!    its peaks, ≥ W apart, above α = mean + `detect_sigmas` × std of the same projection
+//!    on circular-shift surrogates. [`Detection::projections`] holds that projection.
+
+use ndarray::{Array2, Array3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use spikelab_core::{Flow, Observer, Progress};
+use spikelab_data::SparseRaster;
+
+use crate::engine::make_engine;
+use crate::error::{ConvSeqError, Result};
+use crate::fit::{ConvSeqFit, Detection, Event};
+use crate::loss::softmax_rows;
+use crate::members::argmax_lags;
+use crate::members::participation;
+use crate::null::NullStats;
+use crate::params::{Backend, ConvSeqParams, NullKind, ThresholdRule};
+use crate::peaks::find_peaks;
+use crate::sparse::{Csr, scatter_range};
+
+/// Options of the robust mode (used when `ConvSeqParams::mode` is
+/// [`Mode::Robust`](crate::Mode::Robust)). Bin counts default to fractions of the filter
+/// width W (`None`).
+///
+/// ```
+/// use spikelab_convseq::RobustOptions;
+/// let o = RobustOptions::default();
+/// o.validate()?;
+/// assert!(RobustOptions { restarts: 0, ..o.clone() }.validate().is_err());
+/// assert!(RobustOptions { heldout_fraction: 1.0, ..o }.validate().is_err());
+/// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobustOptions {
+    /// Number of seeded restarts of the coarse stage (≥ 1).
+    pub restarts: usize,
+    /// Fraction of the recording (its end) held out for selection and significance, in
+    /// (0, 1).
+    pub heldout_fraction: f64,
+    /// Coarse bin width, bins (`None`: W/8).
+    pub coarse_bins: Option<usize>,
+    /// Box smoothing width, bins (`None`: 3W/4, about a sequence span).
+    pub smooth_bins: Option<usize>,
+    /// Truncation of the power method: the number of neurons kept (`None`: N/8, at least 4).
+    pub top_k: Option<usize>,
+    /// Truncation on the time side: the fraction of coarse bins kept (about the fraction of
+    /// time inside occurrences).
+    pub top_time_fraction: f64,
+    /// Power iterations per restart.
+    pub power_iterations: usize,
+    /// σ of the Gaussian that smooths the lag histograms, bins (`None`: W/8).
+    pub lag_sigma_bins: Option<f64>,
+    /// Occurrence times are the peaks (≥ W apart) of the time course, then of the filter's
+    /// projection, above mean + `centre_sd` standard deviations.
+    pub centre_sd: f64,
+    /// Passes of lag estimation (1: against the factor only; each further pass against the
+    /// peaks of the filter's own projection).
+    pub lag_passes: usize,
+    /// Template passes on the whole recording after the held-out test, from the chosen
+    /// filter (0: the reported filter is the one learned on the fit part).
+    pub final_passes: usize,
+    /// Adam epochs of the original objective after the initialisation (0: none).
+    pub refine_epochs: usize,
+    /// Adam learning rate of the refinement.
+    pub refine_lr: f64,
+    /// Number of circular-shift surrogates of the significance test.
+    pub n_surrogates: usize,
+    /// A filter is significant when its held-out p-value is below this level.
+    pub significance_level: f64,
+    /// Detection threshold on the whole recording: α = mean + `detect_sigmas` × std of the
+    /// log-likelihood-ratio projection on circular-shift surrogates.
+    pub detect_sigmas: f64,
+}
+
+impl Default for RobustOptions {
+    fn default() -> Self {
+        RobustOptions {
+            restarts: 64,
+            heldout_fraction: 0.3,
+            coarse_bins: None,
+            smooth_bins: None,
+            top_k: None,
+            top_time_fraction: 0.15,
+            power_iterations: 50,
+            lag_sigma_bins: None,
+            centre_sd: 1.0,
+            lag_passes: 5,
+            final_passes: 2,
+            refine_epochs: 0,
+            refine_lr: 0.01,
+            n_surrogates: 200,
+            significance_level: 0.01,
+            detect_sigmas: 3.0,
+        }
+    }
+}
+
+impl RobustOptions {
+    /// Checks the options (not against a raster; see [`RobustOptions::split_bins`]).
+    pub fn validate(&self) -> Result<()> {
+        if self.restarts == 0 {
+            return Err(ConvSeqError::param(
+                "robust.restarts",
+                "need at least 1 restart",
+            ));
+        }
+        if !(self.heldout_fraction > 0.0 && self.heldout_fraction < 1.0) {
+            return Err(ConvSeqError::param(
+                "robust.heldout_fraction",
+                format!(
+                    "must lie in (0, 1) (e.g. 0.3), got {}",
+                    self.heldout_fraction
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("robust.coarse_bins", self.coarse_bins),
+            ("robust.smooth_bins", self.smooth_bins),
+            ("robust.top_k", self.top_k),
+        ] {
+            if v == Some(0) {
+                return Err(ConvSeqError::param(name, "must be ≥ 1"));
+            }
+        }
+        if !(self.top_time_fraction > 0.0 && self.top_time_fraction <= 1.0) {
+            return Err(ConvSeqError::param(
+                "robust.top_time_fraction",
+                "must lie in (0, 1]",
+            ));
+        }
+        if self.power_iterations == 0 || self.lag_passes == 0 {
+            return Err(ConvSeqError::param(
+                "robust.power_iterations/lag_passes",
+                "must be ≥ 1",
+            ));
+        }
+        if !self.centre_sd.is_finite() {
+            return Err(ConvSeqError::param("robust.centre_sd", "must be finite"));
+        }
+        if let Some(s) = self.lag_sigma_bins
+            && !(s.is_finite() && s >= 0.0)
+        {
+            return Err(ConvSeqError::param(
+                "robust.lag_sigma_bins",
+                "must be finite and ≥ 0",
+            ));
+        }
+        if !(self.refine_lr.is_finite() && self.refine_lr > 0.0) {
+            return Err(ConvSeqError::param("robust.refine_lr", "must be > 0"));
+        }
+        if self.n_surrogates < 19 {
+            return Err(ConvSeqError::param(
+                "robust.n_surrogates",
+                "need at least 19 surrogates for p < 0.05 to be reachable",
+            ));
+        }
+        if !(self.significance_level > 0.0 && self.significance_level < 1.0) {
+            return Err(ConvSeqError::param(
+                "robust.significance_level",
+                "must lie in (0, 1)",
+            ));
+        }
+        if !self.detect_sigmas.is_finite() {
+            return Err(ConvSeqError::param(
+                "robust.detect_sigmas",
+                "must be finite",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The fit part `0..t_fit` and held-out part `t_fit..T` of a recording of `n_bins` bins.
+    /// Each part must hold at least 2W bins: otherwise
+    /// [`ConvSeqError::InvalidRaster`] says how long the recording must be.
+    ///
+    /// ```
+    /// use spikelab_convseq::RobustOptions;
+    /// let o = RobustOptions { heldout_fraction: 0.25, ..Default::default() };
+    /// assert_eq!(o.split_bins(4000, 200)?, 3000);
+    /// assert!(o.split_bins(1000, 200).is_err());
+    /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+    /// ```
+    pub fn split_bins(&self, n_bins: usize, width_bins: usize) -> Result<usize> {
+        let t_fit = ((1.0 - self.heldout_fraction) * n_bins as f64).round() as usize;
+        let need = 2 * width_bins;
+        if t_fit < need || n_bins - t_fit < need {
+            let min_total =
+                (need as f64 / self.heldout_fraction.min(1.0 - self.heldout_fraction)).ceil();
+            return Err(ConvSeqError::InvalidRaster(format!(
+                "{n_bins} bins are too short for the held-out split: the fit part has {t_fit} bins \
+                 and the held-out part {} (fraction {}); each needs ≥ 2W = {need} bins, so the \
+                 recording needs ≥ {min_total} bins (or a smaller W)",
+                n_bins - t_fit,
+                self.heldout_fraction
+            )));
+        }
+        Ok(t_fit)
+    }
+}
+
+/// Held-out significance of one learned filter ([`heldout_significance`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilterSignificance {
+    /// Filter index.
+    pub filter: usize,
+    /// Skewness of the filter's log-likelihood-ratio projection on the held-out part.
+    pub skewness: f64,
+    /// Mean skewness over the circular-shift surrogates.
+    pub null_mean: f64,
+    /// Std of the skewness over the surrogates.
+    pub null_std: f64,
+    /// `(1 + #{surrogate skewness ≥ observed}) / (1 + n_surrogates)`.
+    pub p_value: f64,
+    /// `p_value < significance_level`.
+    pub significant: bool,
+    /// Per event of this filter (in the order of [`Detection::event_bins`]): the fraction
+    /// of surrogate projection peaks at least as high (see the module docs).
+    pub event_p_values: Vec<f64>,
+    /// Held-out bins `start..end` the test ran on.
+    pub heldout_bins: (usize, usize),
+}
+
+/// Summary of the robust fit: per-restart selection scores and the significance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobustReport {
+    /// Held-out split-half agreement of each restart (the selection criterion).
+    pub restart_split_half: Vec<f64>,
+    /// The chosen restart.
+    pub chosen_restart: usize,
+    /// Significance of each filter.
+    pub significance: Vec<FilterSignificance>,
+}
+
+impl RobustReport {
+    /// Whether any filter is significant.
+    pub fn any_significant(&self) -> bool {
+        self.significance.iter().any(|s| s.significant)
+    }
+
+    /// One line per filter: its p-value and whether it is significant, or
+    /// "no significant sequence".
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for s in &self.significance {
+            out.push_str(&format!(
+                "filter {}: held-out skewness {:.3} (surrogates {:.3} ± {:.3}), p = {:.4}: {}\n",
+                s.filter,
+                s.skewness,
+                s.null_mean,
+                s.null_std,
+                s.p_value,
+                if s.significant {
+                    "significant sequence"
+                } else {
+                    "not significant"
+                }
+            ));
+        }
+        if !self.any_significant() {
+            out.push_str("no significant sequence\n");
+        }
+        out
+    }
+}
+
+/// Sample skewness `m3 / m2^{3/2}` (biased moments, as `scipy.stats.skew`); 0 for a constant.
+pub fn skewness(x: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    if x.len() < 3 {
+        return 0.0;
+    }
+    let mean = x.iter().sum::<f64>() / n;
+    let (mut m2, mut m3) = (0.0, 0.0);
+    for &v in x {
+        let d = v - mean;
+        m2 += d * d;
+        m3 += d * d * d;
+    }
+    m2 /= n;
+    m3 /= n;
+    if m2 <= 1e-300 { 0.0 } else { m3 / m2.powf(1.5) }
+}
+
+/// Projection of one softmaxed filter (`[N, W]` row-major) on `csr` of `t` bins.
+fn project(csr: &Csr, filter: &[f64], w: usize, t: usize) -> Vec<f64> {
+    let p = w / 2;
+    let l = t + 2 * p + 1 - w;
+    let n = csr.n_neurons();
+    let mut rev = vec![0.0; n * w];
+    for (dst, src) in rev.chunks_mut(w).zip(filter.chunks(w)) {
+        for j in 0..w {
+            dst[j] = src[w - 1 - j];
+        }
+    }
+    let mut out = vec![0.0; l];
+    scatter_range(csr, &rev, w, p, 0, n, &mut out);
+    out
+}
+
+/// Random per-neuron circular shifts of `csr` (surrogate `i` of stream `seed`).
+fn surrogate(csr: &Csr, t: usize, seed: u64, i: usize) -> Csr {
+    let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x726f_6275);
+    r.set_stream(i as u64 + 1);
+    let shifts: Vec<usize> = (0..csr.n_neurons()).map(|_| r.random_range(0..t)).collect();
+    csr.shifted(t, &shifts)
+}
+
+/// Held-out significance of filter `filter` (softmaxed, `[N, W]`) on `heldout` and
+/// per-event p-values of `event_heights` against surrogate peaks of `whole`
+/// (see the module docs). `n_surrogates` ≥ 1.
+///
+/// ```
+/// use spikelab_convseq::robust::heldout_significance;
+/// use spikelab_data::SparseRaster;
+/// // 6 neurons fire in order every 100 bins: a flat filter sees nothing, an ordered one does.
+/// let mut ev = Vec::new();
+/// for onset in (10..2000u64).step_by(100) { for n in 0..6 { ev.push((n, onset + 4 * n as u64)); } }
+/// for i in 0..300u64 { ev.push(((i % 6) as usize, (i * 7919) % 2000)); }
+/// let r = SparseRaster::from_events(6, 2000, 0.01, &ev)?;
+/// let w = 40;
+/// let mut f = vec![0.5 / w as f64; 6 * w]; // half flat, half on the neuron's lag
+/// for n in 0..6 { f[n * w + 10 + 4 * n] += 0.5; }
+/// let s = heldout_significance(&r, &f, w, &r, &[], 99, 0.05, 1)?;
+/// assert!(s.significant && s.p_value <= 0.01, "{s:?}");
+/// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn heldout_significance(
+    heldout: &SparseRaster,
+    filter: &[f64],
+    width_bins: usize,
+    whole: &SparseRaster,
+    event_heights: &[f64],
+    n_surrogates: usize,
+    significance_level: f64,
+    seed: u64,
+) -> Result<FilterSignificance> {
+    crate::input::check_raster(heldout)?;
+    let (n, w, t) = (heldout.n_neurons(), width_bins, heldout.n_bins() as usize);
+    if w < 2 || w > t {
+        return Err(ConvSeqError::param(
+            "width_bins",
+            "need 2 ≤ W ≤ held-out bins",
+        ));
+    }
+    if filter.len() != n * w || whole.n_neurons() != n {
+        return Err(ConvSeqError::Shape {
+            what: "filter".into(),
+            expected: format!("N·W = {} for both rasters", n * w),
+            got: format!(
+                "{} (whole raster: {} neurons)",
+                filter.len(),
+                whole.n_neurons()
+            ),
+        });
+    }
+    if n_surrogates == 0 {
+        return Err(ConvSeqError::param("n_surrogates", "must be ≥ 1"));
+    }
+    let csr = Csr::new(heldout);
+    let obs = llr_skewness(&csr, filter, w, t);
+    let null: Vec<f64> = (0..n_surrogates)
+        .into_par_iter()
+        .map(|i| llr_skewness(&surrogate(&csr, t, seed, i), filter, w, t))
+        .collect();
+    let ge = null.iter().filter(|&&s| s >= obs).count();
+    let p_value = (1 + ge) as f64 / (1 + n_surrogates) as f64;
+    let nm = null.iter().sum::<f64>() / null.len() as f64;
+    let ns = (null.iter().map(|s| (s - nm) * (s - nm)).sum::<f64>()
+        / (null.len().max(2) - 1) as f64)
+        .sqrt();
+    let event_p_values = event_p_values(whole, filter, w, event_heights, n_surrogates, seed);
+    Ok(FilterSignificance {
+        filter: 0,
+        skewness: obs,
+        null_mean: nm,
+        null_std: ns,
+        p_value,
+        significant: p_value < significance_level,
+        event_p_values,
+        heldout_bins: (0, t),
+    })
+}
+
+/// Per-event p-values: `(1 + #{surrogate peaks ≥ height}) / (1 + #surrogate peaks)` over the
+/// peaks (≥ W apart) of the log-likelihood-ratio projection of `filter` on `n_surrogates`
+/// circular-shift surrogates of `whole`.
+fn event_p_values(
+    whole: &SparseRaster,
+    filter: &[f64],
+    w: usize,
+    heights: &[f64],
+    n_surrogates: usize,
+    seed: u64,
+) -> Vec<f64> {
+    if heights.is_empty() {
+        return Vec::new();
+    }
+    let wcsr = Csr::new(whole);
+    let llr = llr_weights(filter, w);
+    let tw = whole.n_bins() as usize;
+    let mut peaks: Vec<f64> = (0..n_surrogates)
+        .into_par_iter()
+        .map(|i| {
+            let x = project(&surrogate(&wcsr, tw, seed ^ 0x6576, i), &llr, w, tw);
+            find_peaks(&x, f64::NEG_INFINITY, w)
+                .into_iter()
+                .map(|j| x[j])
+                .collect::<Vec<f64>>()
+        })
+        .flatten()
+        .collect();
+    peaks.sort_by(|a, b| a.total_cmp(b));
+    heights
+        .iter()
+        .map(|&h| {
+            let ge = peaks.len() - peaks.partition_point(|&v| v < h);
+            (1 + ge) as f64 / (1 + peaks.len()) as f64
+        })
+        .collect()
+}
+
+/// Centred activity indicators `[N, T/c]` (row-major) of `csr`: 1 if the neuron fires in
+/// the box of `box_c` coarse bins around the coarse bin, minus the row mean.
+fn coarse_z(csr: &Csr, t: usize, c: usize, box_c: usize) -> (Vec<f64>, usize) {
+    let n = csr.n_neurons();
+    let tc = t / c;
+    let mut z = vec![0.0; n * tc];
+    let mut counts = vec![0.0; tc];
+    for i in 0..n {
+        counts.iter_mut().for_each(|v| *v = 0.0);
+        for &s in csr.row(i) {
+            let j = s as usize / c;
+            if j < tc {
+                counts[j] += 1.0;
+            }
+        }
+        // Centred box of box_c coarse bins via prefix sums.
+        let mut pre = vec![0.0; tc + 1];
+        for j in 0..tc {
+            pre[j + 1] = pre[j] + counts[j];
+        }
+        let half = box_c / 2;
+        let row = &mut z[i * tc..(i + 1) * tc];
+        for (j, v) in row.iter_mut().enumerate() {
+            let a = j.saturating_sub(half);
+            let b = (j + box_c - half).min(tc);
+            // Active or not in the window: bursts count once.
+            *v = if pre[b] - pre[a] > 0.0 { 1.0 } else { 0.0 };
+        }
+        let mean = row.iter().sum::<f64>() / tc as f64;
+        for v in row.iter_mut() {
+            *v -= mean;
+        }
+    }
+    (z, tc)
+}
+
+fn normalise(v: &mut [f64]) {
+    let s = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if s > 0.0 {
+        v.iter_mut().for_each(|x| *x /= s);
+    }
+}
+
+/// Keeps the `k` largest positive entries of `v`, zeroes the rest.
+fn truncate_top(v: &mut [f64], k: usize) {
+    let mut sorted: Vec<f64> = v.iter().map(|x| x.max(0.0)).collect();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let thr = sorted[k.min(v.len()) - 1];
+    let mut kept = 0;
+    for x in v.iter_mut() {
+        if *x > 0.0 && *x >= thr && kept < k {
+            kept += 1;
+        } else {
+            *x = 0.0;
+        }
+    }
+}
+
+/// `max(Z u, 0)` for `Z` `[N, T_c]` row-major.
+fn z_times_u(z: &[f64], n: usize, tc: usize, u: &[f64]) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            z[i * tc..(i + 1) * tc]
+                .iter()
+                .zip(u)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                .max(0.0)
+        })
+        .collect()
+}
+
+/// `max(Zᵀ v, 0)`.
+fn zt_times_v(z: &[f64], n: usize, tc: usize, v: &[f64]) -> Vec<f64> {
+    let mut u = vec![0.0; tc];
+    for i in 0..n {
+        if v[i] == 0.0 {
+            continue;
+        }
+        for (o, &x) in u.iter_mut().zip(&z[i * tc..(i + 1) * tc]) {
+            *o += v[i] * x;
+        }
+    }
+    u.iter_mut().for_each(|x| *x = x.max(0.0));
+    u
+}
+
+/// Non-negative neuron loadings of the rank-1 bi-sparse factor of `Z` found by the
+/// alternating truncated power method from the coarse window `start` (± `half`).
+#[allow(clippy::too_many_arguments)]
+fn loadings(
+    z: &[f64],
+    n: usize,
+    tc: usize,
+    start: usize,
+    half: usize,
+    k_n: usize,
+    k_t: usize,
+    iters: usize,
+) -> Vec<f64> {
+    let mut u = vec![0.0; tc];
+    for v in &mut u[start.saturating_sub(half)..(start + half + 1).min(tc)] {
+        *v = 1.0;
+    }
+    normalise(&mut u);
+    for _ in 0..iters {
+        let mut v = z_times_u(z, n, tc, &u);
+        truncate_top(&mut v, k_n);
+        normalise(&mut v);
+        let mut nu = zt_times_v(z, n, tc, &v);
+        truncate_top(&mut nu, k_t);
+        normalise(&mut nu);
+        if nu.iter().all(|&x| x == 0.0) {
+            break;
+        }
+        u = nu;
+    }
+    let mut full = z_times_u(z, n, tc, &u);
+    normalise(&mut full);
+    full
+}
+
+/// Full-resolution time course `h(t) = Σ_n (w_n/σ_n) Σ_s box_B(t − s)` (length t).
+fn time_course(csr: &Csr, weights: &[f64], sd: &[f64], t: usize, b: usize) -> Vec<f64> {
+    let mut diff = vec![0.0; t + 1];
+    let half = b / 2;
+    for (i, (&wi, &si)) in weights.iter().zip(sd).enumerate() {
+        if wi <= 0.0 || si <= 0.0 {
+            continue;
+        }
+        let a = wi / si;
+        for &s in csr.row(i) {
+            let lo = (s as usize).saturating_sub(half);
+            let hi = (s as usize + b - half).min(t);
+            diff[lo] += a;
+            diff[hi] -= a;
+        }
+    }
+    let mut h = vec![0.0; t];
+    let mut acc = 0.0;
+    for j in 0..t {
+        acc += diff[j];
+        h[j] = acc;
+    }
+    h
+}
+
+/// Filter rows (`[N, W]` softmaxed) from the spikes around `centres`: each row is the
+/// mixture `(1 − λ_n)/W + λ_n·k_n` of a flat row and the neuron's smoothed lag histogram
+/// `k_n`, with `λ_n = max(0.01, (c_n − e_n − 2√e_n)/c_n)`: the fraction of its `c_n` spikes
+/// in the windows beyond the `e_n` expected from its rate (with a 2σ Poisson margin).
+fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f64) -> Vec<f64> {
+    let n = csr.n_neurons();
+    let p = w / 2;
+    let mut filt = vec![1.0 / w as f64; n * w];
+    let kernel: Vec<f64> = if sigma > 0.0 {
+        let r = (3.0 * sigma).ceil() as isize;
+        (-r..=r)
+            .map(|d| (-(d as f64).powi(2) / (2.0 * sigma * sigma)).exp())
+            .collect()
+    } else {
+        vec![1.0]
+    };
+    let kr = (kernel.len() / 2) as isize;
+    for i in 0..n {
+        let row = csr.row(i);
+        let mut hist = vec![0.0; w];
+        for &c in centres {
+            let lo = c as i64 - p as i64;
+            let a = row.partition_point(|&s| (s as i64) < lo);
+            for &s in &row[a..] {
+                let d = s as i64 - lo;
+                if d >= w as i64 {
+                    break;
+                }
+                hist[d as usize] += 1.0;
+            }
+        }
+        let count: f64 = hist.iter().sum();
+        let expected = row.len() as f64 / t as f64 * (w * centres.len()) as f64;
+        if count <= 0.0 {
+            continue;
+        }
+        // Excess beyond a 2σ Poisson margin; chance excesses get a faint row (λ = 1 %) that
+        // keeps the neuron's most frequent lag for the order read-out and weighs ~0 in the
+        // log-likelihood ratio.
+        let excess = count - expected - 2.0 * expected.sqrt();
+        let lambda = (excess / count).max(0.01);
+        let mut sm = vec![0.0; w];
+        for (j, &hv) in hist.iter().enumerate() {
+            if hv == 0.0 {
+                continue;
+            }
+            for (o, &kv) in kernel.iter().enumerate() {
+                let jj = j as isize + o as isize - kr;
+                if jj >= 0 && (jj as usize) < w {
+                    sm[jj as usize] += hv * kv;
+                }
+            }
+        }
+        let total: f64 = sm.iter().sum();
+        if total <= 0.0 {
+            continue;
+        }
+        let dst = &mut filt[i * w..(i + 1) * w];
+        for j in 0..w {
+            dst[j] = (1.0 - lambda) / w as f64 + lambda * sm[j] / total;
+        }
+    }
+    filt
+}
+
+/// Poisson log-likelihood-ratio weights `log(W·S[n, w])` of a softmaxed filter: a spike at
+/// lag w is `W·S` times likelier under "an occurrence is centred here" than under the flat
+/// background, so the projection with these weights is the matched filter (log-likelihood
+/// ratio up to a constant, Cox & Isham, *Point Processes*, 1980); flat rows weigh 0.
+pub fn llr_weights(filter: &[f64], w: usize) -> Vec<f64> {
+    filter
+        .iter()
+        .map(|&v| (w as f64 * v).max(1e-300).ln())
+        .collect()
+}
+
+/// Split-half agreement on held-out data: the Pearson correlation between the LLR
+/// projections of the even-indexed and the odd-indexed neurons' rows. A sequence makes both
+/// halves peak together; a row that fits one neuron's bursts does not.
+fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
+    let n = csr.n_neurons();
+    let half = |par: usize| {
+        let mut c = vec![0.0; n * w];
+        for i in (par..n).step_by(2) {
+            for j in 0..w {
+                c[i * w + j] = (w as f64 * filter[i * w + j]).max(1e-300).ln();
+            }
+        }
+        let x = project(csr, &c, w, t);
+        x[w / 2..x.len() - (w - w / 2 - 1)].to_vec()
+    };
+    spikelab_core::stats::pearson(&half(0), &half(1)).unwrap_or(0.0)
+}
+
+/// Skewness of the log-likelihood-ratio projection ([`llr_weights`]; flat rows contribute
+/// nothing) over the outputs whose window lies inside the recording.
+fn llr_skewness(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
+    let c = llr_weights(filter, w);
+    let x = project(csr, &c, w, t);
+    skewness(&x[w / 2..x.len() - (w - w / 2 - 1)])
+}
+
+fn peaks_above(x: &[f64], k_sd: f64, w: usize) -> Vec<usize> {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let sd = (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+    find_peaks(x, mean + k_sd * sd, w)
+}
+
+/// One restart's filter (`[N, W]` softmaxed) learned on `train`.
+#[allow(clippy::too_many_arguments)]
+fn restart_filter(
+    csr: &Csr,
+    t: usize,
+    coarse: (&[f64], usize, usize),
+    sd: &[f64],
+    start: usize,
+    w: usize,
+    o: &RobustOptions,
+    (k_n, k_t): (usize, usize),
+) -> Vec<f64> {
+    let n = csr.n_neurons();
+    let (z, tc, half) = coarse;
+    let b = o.smooth_bins.unwrap_or((3 * w / 4).max(1));
+    let sigma = o.lag_sigma_bins.unwrap_or(w as f64 / 8.0);
+    let load = loadings(z, n, tc, start, half, k_n, k_t, o.power_iterations);
+    let h = time_course(csr, &load, sd, t, b);
+    let mut centres = peaks_above(&h, o.centre_sd, w);
+    let mut filt = rows_from_centres(csr, t, &centres, w, sigma);
+    for _ in 1..o.lag_passes {
+        // The projection index is the window centre: output t ↔ centre bin t.
+        let x = project(csr, &llr_weights(&filt, w), w, t);
+        centres = peaks_above(&x, o.centre_sd, w);
+        filt = rows_from_centres(csr, t, &centres, w, sigma);
+    }
+    filt
+}
+
+/// Detection with the log-likelihood-ratio projection of `filter` (`[N, W]` softmaxed) on
+/// the whole recording: α = mean + `detect_sigmas` × std of that projection on per-neuron
+/// circular-shift surrogates (averaged over `n_surrogates`), or `p.alpha.fixed`; events are
+/// its peaks above α, at least W apart; members as in the faithful mode.
+fn llr_detection(raster: &SparseRaster, p: &ConvSeqParams, filter: &[f64]) -> Result<Detection> {
+    let o = &p.robust;
+    let (w, t) = (p.width_bins, raster.n_bins() as usize);
+    let csr = Csr::new(raster);
+    let llr = llr_weights(filter, w);
+    let x = project(&csr, &llr, w, t);
+    let l = x.len();
+    let moments = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+        (m, sd)
+    };
+    let per: Vec<(f64, f64)> = (0..o.n_surrogates)
+        .into_par_iter()
+        .map(|i| {
+            moments(&project(
+                &surrogate(&csr, t, p.seed ^ 0x646574, i),
+                &llr,
+                w,
+                t,
+            ))
+        })
+        .collect();
+    let ns = per.len() as f64;
+    let mean = per.iter().map(|a| a.0).sum::<f64>() / ns;
+    let std = per.iter().map(|a| a.1).sum::<f64>() / ns;
+    let alpha = p.alpha.fixed.unwrap_or(mean + o.detect_sigmas * std);
+    let peaks = find_peaks(&x, alpha, w);
+    let events: Vec<Event> = peaks
+        .iter()
+        .map(|&b| Event {
+            filter: 0,
+            bin: b,
+            time_s: b as f64 * raster.bin_s(),
+            height: x[b],
+        })
+        .collect();
+    let h = p.members.half_window_bins.unwrap_or((w / 20).max(1));
+    let members = participation(
+        raster,
+        filter,
+        w,
+        &peaks,
+        l,
+        h,
+        p.members.n_shuffles,
+        p.members.z_threshold,
+        p.seed,
+    );
+    Ok(Detection {
+        bin_s: raster.bin_s(),
+        null: vec![NullStats {
+            null: NullKind::CircularShift,
+            rule: ThresholdRule::MeanSigma {
+                sigmas: o.detect_sigmas,
+            },
+            n_samples: o.n_surrogates,
+            mean,
+            std,
+            alpha,
+        }],
+        alpha: vec![alpha],
+        projections: Array2::from_shape_vec((1, l), x)
+            .map_err(|e| ConvSeqError::param("projections", e.to_string()))?,
+        events,
+        members: vec![members],
+    })
+}
+
+/// The robust fit (see the module docs); called by [`ConvSeq::fit_with`](crate::ConvSeq::fit_with)
+/// for [`Mode::Robust`](crate::Mode::Robust).
+pub(crate) fn fit(
+    raster: &SparseRaster,
+    p: &ConvSeqParams,
+    observer: &mut impl Observer,
+) -> Result<ConvSeqFit> {
+    let o = &p.robust;
+    o.validate()?;
+    if p.n_filters != 1 {
+        return Err(ConvSeqError::param(
+            "n_filters",
+            "the robust mode learns one filter (K = 1); use Mode::Faithful for K > 1",
+        ));
+    }
+    let (n, w, t) = (raster.n_neurons(), p.width_bins, raster.n_bins() as usize);
+    let t_fit = o.split_bins(t, w)?;
+    let train = raster.slice_bins(0, t_fit as u64)?;
+    let held = raster.slice_bins(t_fit as u64, t as u64)?;
+    crate::input::check_raster(&train)?;
+    crate::input::check_raster(&held)?;
+    let csr = Csr::new(&train);
+    let hcsr = Csr::new(&held);
+    let c = o.coarse_bins.unwrap_or((w / 8).max(1));
+    let b = o.smooth_bins.unwrap_or((3 * w / 4).max(1));
+    let box_c = (b / c).max(1);
+    let (z, tc) = coarse_z(&csr, t_fit, c, box_c);
+    if tc < 2 {
+        return Err(ConvSeqError::param(
+            "robust.coarse_bins",
+            format!("coarse bins of {c} leave fewer than 2 in the fit part ({t_fit} bins)"),
+        ));
+    }
+    // Full-resolution sd of each neuron's box-smoothed train (for the time course).
+    let sd: Vec<f64> = (0..n)
+        .map(|i| {
+            let r = csr.row(i).len() as f64 / t_fit as f64;
+            (r * b as f64).sqrt()
+        })
+        .collect();
+    let k_n = o.top_k.unwrap_or((n / 8).max(4)).min(n);
+    let k_t = ((o.top_time_fraction * tc as f64).round() as usize).clamp(1, tc);
+    let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x7374_6172);
+    let starts: Vec<usize> = (0..o.restarts).map(|_| rng.random_range(0..tc)).collect();
+    let mut best: Option<(f64, usize, Vec<f64>)> = None;
+    let mut scores = Vec::with_capacity(o.restarts);
+    for (r, &start) in starts.iter().enumerate() {
+        let filt = restart_filter(
+            &csr,
+            t_fit,
+            (&z, tc, box_c / 2),
+            &sd,
+            start,
+            w,
+            o,
+            (k_n, k_t),
+        );
+        let s = split_half(&hcsr, &filt, w, t - t_fit);
+        scores.push(s);
+        if best.as_ref().is_none_or(|b| s > b.0) {
+            best = Some((s, r, filt));
+        }
+        let flow = observer.observe(
+            &Progress::new("restart", r)
+                .with_total(o.restarts)
+                .with_metric("heldout_split_half", s),
+        );
+        if flow == Flow::Stop {
+            break;
+        }
+    }
+    let (_, chosen, train_filt) =
+        best.ok_or_else(|| ConvSeqError::param("robust.restarts", "no restart ran"))?;
+    // Significance of the filter learned without the held-out part.
+    let mut sig = heldout_significance(
+        &held,
+        &train_filt,
+        w,
+        raster,
+        &[],
+        o.n_surrogates,
+        o.significance_level,
+        p.seed,
+    )?;
+    sig.heldout_bins = (t_fit, t);
+    // Final rows from the whole recording (template passes from the chosen filter).
+    let wcsr = Csr::new(raster);
+    let sigma = o.lag_sigma_bins.unwrap_or(w as f64 / 8.0);
+    let mut filt = train_filt;
+    for _ in 0..o.final_passes {
+        let x = project(&wcsr, &llr_weights(&filt, w), w, t);
+        let centres = peaks_above(&x, o.centre_sd, w);
+        filt = rows_from_centres(&wcsr, t, &centres, w, sigma);
+    }
+    let mut logits: Vec<f64> = filt.iter().map(|v| v.ln()).collect();
+    let mut history = Vec::new();
+    if o.refine_epochs > 0 {
+        let rp = ConvSeqParams {
+            lr: o.refine_lr,
+            backend: Backend::Sparse,
+            ..p.clone()
+        };
+        let mut engine = make_engine(&train, &rp, logits)?;
+        for ep in 0..o.refine_epochs {
+            let tl = engine.step()?;
+            let flow = observer.observe(
+                &Progress::new("epoch", ep)
+                    .with_total(o.refine_epochs)
+                    .with_metric("loss", tl.total),
+            );
+            history.push(tl);
+            if flow == Flow::Stop {
+                break;
+            }
+        }
+        logits = engine.logits()?.iter().copied().collect();
+    }
+    let mut s = vec![0.0; logits.len()];
+    softmax_rows(&logits, w, &mut s);
+    let logits = Array3::from_shape_vec((1, n, w), logits)
+        .map_err(|e| ConvSeqError::param("logits", e.to_string()))?;
+    let filters = Array3::from_shape_vec((1, n, w), s.clone())
+        .map_err(|e| ConvSeqError::param("filters", e.to_string()))?;
+    let lags = argmax_lags(&filters);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| lags[[0, i]]);
+    let detection = llr_detection(raster, p, &s)?;
+    let fit = ConvSeqFit {
+        params: p.clone(),
+        bin_s: raster.bin_s(),
+        logits,
+        filters,
+        lags,
+        orders: vec![order],
+        loss_history: history,
+        detection,
+        robust: None,
+    };
+    let mut fit = fit;
+    let heights: Vec<f64> = fit
+        .detection
+        .events
+        .iter()
+        .filter(|e| e.filter == 0)
+        .map(|e| e.height)
+        .collect();
+    sig.event_p_values = event_p_values(raster, &s, w, &heights, o.n_surrogates, p.seed);
+    fit.robust = Some(RobustReport {
+        restart_split_half: scores,
+        chosen_restart: chosen,
+        significance: vec![sig],
+    });
+    Ok(fit)
+}
