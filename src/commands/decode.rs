@@ -8,7 +8,7 @@
 //!     [--window 2 --epochs 100 --device cuda] --out DIR [--force]
 //! spikelab decode transfer --from DIR --spikes new.mat --target pos.mat --out DIR2
 //! spikelab decode predict --model DIR --spikes raster.mat --out pred.npy
-//! spikelab decode audit --spikes raster.mat --target pos.mat [--one-hot] \
+//! spikelab decode audit --spikes raster.mat --target pos.mat [--one-hot] [--units odd] \
 //!     [--bottlenecks 1,2,5,10,20,50] [--gradient --epochs 100 --device cuda] --out DIR
 //! ```
 //! `fit` writes `DIR/fit.json` (α grid, split, scores, weights) and `DIR/test_prediction.npy`
@@ -167,6 +167,9 @@ pub struct AuditArgs {
     /// Seed of the random baseline, bootstrap and training.
     #[arg(long, default_value_t = AuditParams::default().seed)]
     pub seed: u64,
+    /// Raster rows to decode from: `all`, `odd`, `even` or 0-based rows `0,2,5-9`.
+    #[arg(long, default_value = "all")]
+    pub units: String,
 }
 
 /// Runs a `decode` subcommand.
@@ -324,6 +327,7 @@ fn audit(a: AuditArgs) -> Result<()> {
         spikelab_data::io::check_writable(p, a.input.force)?;
     }
     let DecodeInputs { counts, target } = inputs(&a.input)?;
+    let (counts, _) = a.units.parse::<UnitSelection>()?.select(counts.view())?;
     let target = if a.one_hot {
         spikelab_decode::one_hot(target.view())?
     } else {
