@@ -2,14 +2,18 @@
 //! `spikelab-decode`, module `pipeline`).
 //!
 //! ```text
-//! spikelab decode fit --spikes raster.mat --target pos.mat --model ridge|wiener|rrr|kalman|eit \
+//! spikelab decode fit --spikes raster.mat --target pos.mat --model ridge|wiener|rrr|kalman|eit|poyo \
+//!     [--units all|odd|even|0,2,5-9] [--train-used F] \
 //!     [--bottleneck b] [--components 12] [--lags centred:9,10] \
 //!     [--window 2 --epochs 100 --device cuda] --out DIR [--force]
-//! spikelab decode audit --spikes raster.mat --target pos.mat [--one-hot] \
+//! spikelab decode transfer --from DIR --spikes new.mat --target pos.mat --out DIR2
+//! spikelab decode predict --model DIR --spikes raster.mat --out pred.npy
+//! spikelab decode audit --spikes raster.mat --target pos.mat [--one-hot] [--units odd] \
 //!     [--bottlenecks 1,2,5,10,20,50] [--gradient --epochs 100 --device cuda] --out DIR
 //! ```
 //! `fit` writes `DIR/fit.json` (α grid, split, scores, weights) and `DIR/test_prediction.npy`
-//! (`[test frame, output]`), or for `eit` `DIR/fit.json` and `DIR/model.safetensors`; `audit` writes `DIR/audit.json` and `DIR/audit.png`. Files are
+//! (`[test frame, output]`), or for `eit` `DIR/fit.json` and `DIR/model.safetensors`; `audit` writes `DIR/audit.json` and `DIR/audit.png`;
+//! POYO (`--model poyo`, `transfer`, `predict`): see [`super::decode_poyo`]. Files are
 //! written through a temporary name and renamed; existing files are refused without `--force`.
 
 use std::path::PathBuf;
@@ -20,10 +24,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spikelab_core::{Flow, Progress};
 use spikelab_decode::eit::TrainParams;
 use spikelab_decode::eit_windows::{WindowFit, WindowParams, fit_windows};
+use spikelab_decode::poyo::PoyoFit;
 use spikelab_decode::{
     AuditMode, AuditParams, DecodeInputs, GradientParams, KalmanDecoderParams, Lags,
-    LinearDecoderFit, LinearDecoderParams, read_inputs,
+    LinearDecoderFit, LinearDecoderParams, UnitSelection, read_inputs,
 };
+
+use super::decode_poyo::{self, PoyoPreset, PoyoTrainArgs, PredictArgs, TransferArgs, UnitArgs};
 
 /// Lags of the linear decoders and the audit when `--lags` is not given.
 const DEFAULT_LAGS: &str = "centred:9,10";
@@ -31,9 +38,14 @@ const DEFAULT_LAGS: &str = "centred:9,10";
 /// `spikelab decode` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum DecodeCommand {
-    /// Fit a decoder (ridge, Wiener filter, reduced-rank, Kalman filter, EIT) and score it on
-    /// held-out time.
+    /// Fit a decoder (ridge, Wiener filter, reduced-rank, Kalman filter, EIT, POYO) and score
+    /// it on held-out time.
     Fit(FitArgs),
+    /// POYO unit identification: adapt a trained POYO model to a recording of new units (only
+    /// the new unit and session embeddings train, then optionally everything).
+    Transfer(TransferArgs),
+    /// Decode every frame of a recording with a trained POYO model.
+    Predict(PredictArgs),
     /// BrainBits bottleneck audit: decoding R² against the bottleneck size b.
     Audit(AuditArgs),
 }
@@ -83,6 +95,8 @@ pub enum LinearKind {
     /// EIT classifying an integer target (one class per value) from --window-frame windows of
     /// the raster, beside a linear probe on the same windows.
     Eit,
+    /// POYO: spike tokens at their frame times, a PerceiverIO with rotary time embeddings.
+    Poyo,
 }
 
 /// `spikelab decode fit`.
@@ -105,9 +119,19 @@ pub struct FitArgs {
     /// Training epochs of the EIT classifier.
     #[arg(long, default_value_t = WindowParams::default().train.epochs)]
     pub epochs: usize,
-    /// Device of the EIT classifier: `cpu`, `cuda[:N]`, `metal[:N]`.
+    /// Device of EIT and POYO: `cpu`, `cuda[:N]`, `metal[:N]`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    #[command(flatten)]
+    pub units: UnitArgs,
+    /// POYO configuration.
+    #[arg(long, value_enum, default_value = "1.3m")]
+    pub poyo_config: PoyoPreset,
+    /// POYO context window (s).
+    #[arg(long, default_value_t = 1.0)]
+    pub context_s: f64,
+    #[command(flatten)]
+    pub poyo: PoyoTrainArgs,
 }
 
 /// `spikelab decode audit`.
@@ -143,12 +167,17 @@ pub struct AuditArgs {
     /// Seed of the random baseline, bootstrap and training.
     #[arg(long, default_value_t = AuditParams::default().seed)]
     pub seed: u64,
+    /// Raster rows to decode from: `all`, `odd`, `even` or 0-based rows `0,2,5-9`.
+    #[arg(long, default_value = "all")]
+    pub units: String,
 }
 
 /// Runs a `decode` subcommand.
 pub fn run(cmd: DecodeCommand) -> Result<()> {
     match cmd {
         DecodeCommand::Fit(a) => fit(a),
+        DecodeCommand::Transfer(a) => decode_poyo::transfer(a),
+        DecodeCommand::Predict(a) => decode_poyo::predict(a),
         DecodeCommand::Audit(a) => audit(a),
     }
 }
@@ -167,6 +196,11 @@ fn inputs(a: &InputArgs) -> Result<DecodeInputs> {
 fn fit_eit(a: &FitArgs) -> Result<()> {
     WindowFit::check_writable(&a.input.out, a.input.force)?;
     let DecodeInputs { counts, target } = inputs(&a.input)?;
+    let (counts, _) = a
+        .units
+        .units
+        .parse::<UnitSelection>()?
+        .select(counts.view())?;
     let defaults = WindowParams::default();
     let params = WindowParams {
         window: a.window,
@@ -208,11 +242,32 @@ fn fit_eit(a: &FitArgs) -> Result<()> {
 }
 
 fn fit(a: FitArgs) -> Result<()> {
+    if a.units.train_used != 1.0 && matches!(a.model, LinearKind::Kalman | LinearKind::Eit) {
+        anyhow::bail!("--train-used applies to ridge, wiener, rrr and poyo");
+    }
     if let LinearKind::Eit = a.model {
         return fit_eit(&a);
     }
+    if let LinearKind::Poyo = a.model {
+        PoyoFit::check_writable(&a.input.out, a.input.force)?;
+        let data = inputs(&a.input)?;
+        return decode_poyo::fit(
+            &a.input,
+            data,
+            &a.units,
+            &a.poyo,
+            a.poyo_config,
+            a.context_s,
+            &a.device,
+        );
+    }
     LinearDecoderFit::check_writable(&a.input.out, a.input.force)?;
     let DecodeInputs { counts, target } = inputs(&a.input)?;
+    let (counts, _) = a
+        .units
+        .units
+        .parse::<UnitSelection>()?
+        .select(counts.view())?;
     if let LinearKind::Kalman = a.model {
         let window = match &a.input.lags {
             Some(l) => l.parse()?,
@@ -238,10 +293,11 @@ fn fit(a: FitArgs) -> Result<()> {
     }
     let mut params = LinearDecoderParams {
         lags: a.input.lags.as_deref().unwrap_or(DEFAULT_LAGS).parse()?,
+        train_used: a.units.train_used,
         ..Default::default()
     };
     match a.model {
-        LinearKind::Ridge | LinearKind::Kalman | LinearKind::Eit => {}
+        LinearKind::Ridge | LinearKind::Kalman | LinearKind::Eit | LinearKind::Poyo => {}
         LinearKind::Wiener => params.lags = Lags::Causal(20),
         LinearKind::Rrr => {
             params.rank = Some(a.bottleneck.context("--model rrr needs --bottleneck")?)
@@ -271,6 +327,7 @@ fn audit(a: AuditArgs) -> Result<()> {
         spikelab_data::io::check_writable(p, a.input.force)?;
     }
     let DecodeInputs { counts, target } = inputs(&a.input)?;
+    let (counts, _) = a.units.parse::<UnitSelection>()?.select(counts.view())?;
     let target = if a.one_hot {
         spikelab_decode::one_hot(target.view())?
     } else {

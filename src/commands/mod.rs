@@ -8,6 +8,7 @@ pub mod calcium_embed;
 pub mod convseq;
 pub mod data;
 pub mod decode;
+pub mod decode_poyo;
 pub mod demo;
 pub mod lds;
 pub mod neulvm;

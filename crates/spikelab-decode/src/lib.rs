@@ -88,5 +88,5 @@ pub use linear::{
     rrr_from_ridge,
 };
 pub use metrics::{accuracy, r2_per_output, r2_score};
-pub use pipeline::{DecodeInputs, one_hot, read_inputs};
+pub use pipeline::{DecodeInputs, UnitSelection, one_hot, read_counts, read_inputs};
 pub use sparse::{Design, SparseRows};

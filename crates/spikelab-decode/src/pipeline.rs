@@ -10,7 +10,11 @@
 //!   the last 1/8 of the training frames) and the BrainBits audit;
 //!   [`AuditReport::write_json`] writes `audit.json`.
 //! * [`one_hot`]: a one-hot code of an integer target; `Lags` parses from
-//!   `zero`, `causal:N`, `centred:PAST,FUTURE`.
+//!   `zero`, `causal:N`, `centred:PAST,FUTURE`; [`UnitSelection`] (`all`, `odd`, `even`,
+//!   `0,2,5-9`) picks raster rows.
+//! * POYO on the same inputs: [`crate::poyo::FrameParams`], [`crate::poyo::fit_frames`],
+//!   [`crate::poyo::transfer_frames`], [`crate::poyo::PoyoFit::write`],
+//!   [`crate::poyo::predict_frames`].
 //!
 //! Files are written through a temporary name in their folder and renamed; existing files
 //! are refused unless `force`.
@@ -63,6 +67,106 @@ impl FromStr for Lags {
     }
 }
 
+/// Which rows (units) of a `[neuron, frame]` raster a decoder uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum UnitSelection {
+    /// Every row.
+    #[default]
+    All,
+    /// The odd 0-based rows 1, 3, 5, … (the spec's "odd-numbered units").
+    Odd,
+    /// The even 0-based rows 0, 2, 4, ….
+    Even,
+    /// These 0-based rows, in this order.
+    List(Vec<usize>),
+}
+
+impl FromStr for UnitSelection {
+    type Err = DecodeError;
+
+    /// `all`, `odd`, `even`, or a comma-separated list of 0-based rows and ranges `a-b`
+    /// (inclusive).
+    ///
+    /// ```
+    /// use spikelab_decode::UnitSelection;
+    /// assert_eq!("odd".parse::<UnitSelection>()?.rows(6)?, vec![1, 3, 5]);
+    /// assert_eq!("0,4-6".parse::<UnitSelection>()?.rows(8)?, vec![0, 4, 5, 6]);
+    /// assert!("3".parse::<UnitSelection>()?.rows(3).is_err());
+    /// # Ok::<(), spikelab_decode::DecodeError>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            DecodeError::param(
+                "units",
+                format!("{s:?}: expected all, odd, even or rows like 0,2,5-9"),
+            )
+        };
+        let num = |v: &str| v.trim().parse::<usize>().map_err(|_| bad());
+        Ok(match s {
+            "all" => Self::All,
+            "odd" => Self::Odd,
+            "even" => Self::Even,
+            _ => {
+                let mut rows = Vec::new();
+                for part in s.split(',') {
+                    match part.split_once('-') {
+                        Some((a, b)) => {
+                            let (a, b) = (num(a)?, num(b)?);
+                            if b < a {
+                                return Err(bad());
+                            }
+                            rows.extend(a..=b);
+                        }
+                        None => rows.push(num(part)?),
+                    }
+                }
+                Self::List(rows)
+            }
+        })
+    }
+}
+
+impl UnitSelection {
+    /// The selected rows of a raster with `n` rows. Errors: rows ≥ `n`, repeated rows, an
+    /// empty selection.
+    pub fn rows(&self, n: usize) -> Result<Vec<usize>> {
+        let rows: Vec<usize> = match self {
+            Self::All => (0..n).collect(),
+            Self::Odd => (1..n).step_by(2).collect(),
+            Self::Even => (0..n).step_by(2).collect(),
+            Self::List(r) => {
+                if let Some(&bad) = r.iter().find(|&&i| i >= n) {
+                    return Err(DecodeError::param(
+                        "units",
+                        format!("row {bad} is not among the raster's {n} rows (0-based)"),
+                    ));
+                }
+                let mut seen = std::collections::HashSet::new();
+                if let Some(dup) = r.iter().find(|&&i| !seen.insert(i)) {
+                    return Err(DecodeError::param(
+                        "units",
+                        format!("row {dup} is repeated"),
+                    ));
+                }
+                r.clone()
+            }
+        };
+        if rows.is_empty() {
+            return Err(DecodeError::param(
+                "units",
+                format!("selects no row of a raster with {n} rows"),
+            ));
+        }
+        Ok(rows)
+    }
+
+    /// The selected rows of `counts` `[neuron, frame]` and their 0-based indices.
+    pub fn select(&self, counts: ArrayView2<'_, f64>) -> Result<(Array2<f64>, Vec<usize>)> {
+        let rows = self.rows(counts.nrows())?;
+        Ok((counts.select(Axis(0), &rows), rows))
+    }
+}
+
 /// Counts and target of a decoding run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeInputs {
@@ -103,6 +207,18 @@ fn open(path: &Path, bin_s: f64, variable: Option<&str>) -> Result<Loaded> {
     Ok(io::open(path, &options)?)
 }
 
+/// Reads counts `[neuron, frame]`: a raster or array as stored, or spike trains binned at
+/// `bin_s` seconds (the spikes of [`read_inputs`], without a target).
+pub fn read_counts(spikes: &Path, variable: Option<&str>, bin_s: f64) -> Result<Array2<f64>> {
+    if !(bin_s > 0.0 && bin_s.is_finite()) {
+        return Err(DecodeError::param("bin_s", format!("{bin_s} is not > 0")));
+    }
+    match open(spikes, bin_s, variable)? {
+        Loaded::SpikeTrains(s) => spike_counts(&s, bin_s),
+        other => as_matrix(other, spikes),
+    }
+}
+
 /// Reads the spikes (a `[neuron, frame]` raster or array, or spike trains binned at `bin_s`
 /// seconds) and the target (one row or one column per frame; `bin_s` is also the frame
 /// period of plain arrays). `*_variable` names the MATLAB variable in a `.mat` file.
@@ -113,13 +229,7 @@ pub fn read_inputs(
     target_variable: Option<&str>,
     bin_s: f64,
 ) -> Result<DecodeInputs> {
-    if !(bin_s > 0.0 && bin_s.is_finite()) {
-        return Err(DecodeError::param("bin_s", format!("{bin_s} is not > 0")));
-    }
-    let counts = match open(spikes, bin_s, spikes_variable)? {
-        Loaded::SpikeTrains(s) => spike_counts(&s, bin_s)?,
-        other => as_matrix(other, spikes)?,
-    };
+    let counts = read_counts(spikes, spikes_variable, bin_s)?;
     let t = counts.ncols();
     let y = as_matrix(open(target, bin_s, target_variable)?, target)?;
     let target = if y.nrows() == t {

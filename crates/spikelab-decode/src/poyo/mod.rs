@@ -51,12 +51,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod frames;
 pub mod model;
 pub mod optim;
 pub mod tokenize;
 pub mod train;
 pub mod vocab;
 
+pub use frames::{
+    EVAL_BATCH, FrameParams, FramedRecording, PoyoFit, fit_frames, frame_unit_ids, predict_frames,
+    spikes_from_counts, transfer_frames,
+};
 pub use model::{
     GegluBlock, Poyo, PoyoConfig, PoyoMeta, Rotary, RotaryCrossAttention, RotarySelfAttention,
     SPARSE_TABLES, Trace, rotate, weighted_mse,

@@ -79,6 +79,30 @@ impl PoyoConfig {
         }
     }
 
+    /// A small configuration for CPU runs and tests: dim 32, depth 1, one 32-wide cross head,
+    /// 2 self heads, 4 latents per 250-ms step, no dropout, 1-s context (the configuration of
+    /// the synthetic CI check in `tests/poyo.rs`).
+    ///
+    /// ```
+    /// let c = spikelab_decode::poyo::PoyoConfig::small(2);
+    /// assert_eq!((c.dim, c.depth, c.grid().latents().0.len()), (32, 1, 16));
+    /// ```
+    pub fn small(dim_out: usize) -> Self {
+        Self {
+            dim: 32,
+            depth: 1,
+            dim_head: 32,
+            cross_heads: 1,
+            self_heads: 2,
+            latents_per_step: 4,
+            latent_step_s: 0.25,
+            ffn_dropout: 0.0,
+            lin_dropout: 0.0,
+            atn_dropout: 0.0,
+            ..Self::poyo_1_3m(dim_out)
+        }
+    }
+
     /// Checks every field.
     pub fn check(&self) -> Result<()> {
         let pos = |name, v: usize| {
