@@ -21,7 +21,8 @@ use candle_core::DType;
 use ndarray::{Array2, Axis};
 use spikelab_core::{Flow, Progress};
 use spikelab_decode::poyo::{
-    self, PoyoConfig, Recording, TrainParams, TransferParams, UnitDropout,
+    self, FrameParams, PoyoConfig, Recording, TrainParams, TransferParams, UnitDropout,
+    frame_unit_ids,
 };
 
 const BIN_S: f64 = 0.05;
@@ -45,14 +46,14 @@ fn recording(
     rows: &[usize],
 ) -> anyhow::Result<Recording> {
     let sub = counts.select(Axis(0), rows);
-    let ids = rows.iter().map(|r| r.to_string()).collect();
-    Ok(Recording::from_counts(
-        id,
-        sub.view(),
-        ids,
-        BIN_S,
-        target.clone(),
-    )?)
+    let frames = FrameParams {
+        session: id.into(),
+        frame_s: BIN_S,
+        ..FrameParams::default()
+    };
+    Ok(frames
+        .recording(sub.view(), target.view(), frame_unit_ids(rows, ""))?
+        .recording)
 }
 
 fn params(steps: usize, total: usize, batch: usize) -> TrainParams {

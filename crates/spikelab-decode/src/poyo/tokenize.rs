@@ -105,61 +105,6 @@ impl Recording {
         })
     }
 
-    /// A recording from a binned raster: `counts[neuron, frame]` (non-negative integers; a
-    /// count c puts c spike tokens at the frame's start time `frame × bin_s`, as POYO's CA1
-    /// recipe does), one target row per frame (`targets[frame, output]`, sampled at the
-    /// frame times), and one unit id per neuron row.
-    ///
-    /// ```
-    /// use ndarray::array;
-    /// use spikelab_decode::poyo::Recording;
-    /// let counts = array![[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]];
-    /// let y = array![[0.0], [1.0], [2.0]];
-    /// let r = Recording::from_counts("s", counts.view(), vec!["a".into(), "b".into()], 0.05, y)?;
-    /// assert_eq!(r.spikes.train(0), &[0.0, 0.1, 0.1]);
-    /// assert_eq!(r.target_times_s, vec![0.0, 0.05, 0.1]);
-    /// # Ok::<(), spikelab_decode::DecodeError>(())
-    /// ```
-    pub fn from_counts(
-        id: impl Into<String>,
-        counts: ndarray::ArrayView2<'_, f64>,
-        unit_ids: Vec<String>,
-        bin_s: f64,
-        targets: Array2<f64>,
-    ) -> Result<Self> {
-        if !(bin_s > 0.0 && bin_s.is_finite()) {
-            return Err(DecodeError::param("bin_s", format!("{bin_s} is not > 0")));
-        }
-        if let Some(((n, f), v)) = counts
-            .indexed_iter()
-            .find(|(_, v)| !(v.is_finite() && **v >= 0.0 && v.fract() == 0.0))
-        {
-            return Err(DecodeError::InvalidData(format!(
-                "count [{n}, {f}] is {v}, expected a non-negative integer"
-            )));
-        }
-        let n_frames = counts.ncols();
-        if targets.nrows() != n_frames {
-            return Err(DecodeError::Shape(format!(
-                "{} target rows for {n_frames} frames",
-                targets.nrows()
-            )));
-        }
-        let trains = counts
-            .rows()
-            .into_iter()
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .flat_map(|(f, &c)| std::iter::repeat_n(f as f64 * bin_s, c as usize))
-                    .collect()
-            })
-            .collect();
-        let spikes = SpikeTrains::new(trains, 0.0, n_frames as f64 * bin_s)?;
-        let times = (0..n_frames).map(|f| f as f64 * bin_s).collect();
-        Self::new(id, spikes, unit_ids, times, targets)
-    }
-
     /// Sets the loss weight of every target time (finite, ≥ 0).
     pub fn with_weights(mut self, weights: Vec<f64>) -> Result<Self> {
         if weights.len() != self.target_times_s.len()
