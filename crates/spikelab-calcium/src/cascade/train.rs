@@ -27,8 +27,8 @@
 //!    random to that share, and at most `max_windows` (5·10⁶) windows are kept in all.
 //! 5. **Fit.** A fresh network ([`SpikeNetArch`] from the config; Glorot-uniform kernels, zero
 //!    biases) is fitted with MSE and tf.keras' Adagrad (learning rate 0.05, accumulators
-//!    starting at 0.1, ε = 1e-7), `nr_of_epochs` epochs of `batch_size` windows, reshuffled
-//!    every epoch — the same training loop as the Elephant network ([`crate::train`]).
+//!    starting at 0.1, ε = 1e-7; the update rule of [`crate::train`]) for `nr_of_epochs`
+//!    epochs; each epoch visits every window once in steps of about `batch_size` windows.
 //!
 //! Every random draw comes from ChaCha8 streams derived from the seed, one per
 //! (noise level, member): a run is reproducible and members differ.
@@ -39,7 +39,12 @@
 //! target lies beyond its grid); the noise is calibrated after resampling, at the rate the
 //! network sees; the last spike bin is a whole frame wide (NumPy's histogram edges in CASCADE
 //! make it half a frame); windows containing NaN frames are dropped (CASCADE would train on
-//! NaN).
+//! NaN). And for speed, a step's windows are `batch_size / 256` runs of up to
+//! [`PIECE_OUTPUTS`] = 256 consecutive windows (runs shuffled every epoch), evaluated
+//! fully-convolutionally like inference, instead of independently shuffled windows: the loss
+//! of a step is the same mean of squared errors over its windows, but the windows of a step
+//! are correlated. Per window this costs ≈ 12× fewer multiply-adds; measured ≈ 5× faster
+//! than per-window training on the CPU.
 //!
 //! ```no_run
 //! use spikelab_calcium::cascade::train::{GroundTruthDataset, TrainCascadeParams, train};
