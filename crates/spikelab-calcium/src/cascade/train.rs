@@ -826,8 +826,8 @@ pub fn train(
     cfg.validate()?;
     let device = p.device.to_candle()?;
     let n_members = p.noise_levels.len() * p.ensemble_size;
-    // Total steps, for the observer, from the first member's data size (an estimate for the
-    // others: their noise draws differ, not their sizes, except through thinning).
+    // Total steps for the observer: from the first member's data size, an estimate (other
+    // levels have other replica counts).
     let mut ensembles = Vec::new();
     let mut levels = Vec::new();
     let mut global_step = 0usize;
