@@ -89,3 +89,68 @@ fn embed_writes_its_report() {
             .ends_with("4.test.calcium.csv.gz")
     );
 }
+
+#[test]
+fn train_cascade_writes_a_model_folder_that_deconvolve_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gt = data("cascade-sample");
+    let base = [
+        "calcium",
+        "train-cascade",
+        "--ground-truth",
+        &gt,
+        "--frame-rate",
+        "30",
+        "--noise-levels",
+        "2",
+        "--ensemble",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--max-replicas",
+        "1",
+        "--max-windows",
+        "2000",
+        "--out",
+        "my_model",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--indicator", "GCaMP6f"]);
+    ok(&spikelab(&args, d));
+    let model = d.join("my_model");
+    assert!(model.join("config.yaml").is_file());
+    assert!(model.join("Model_NoiseLevel_2_Ensemble_0.h5").is_file());
+    let cfg = std::fs::read_to_string(model.join("config.yaml")).unwrap();
+    assert!(cfg.contains("model_name: my_model") && cfg.contains("- DS09-GCaMP6f-m-V1"));
+    // No overwrite without --force; an indicator that selects nothing names what exists.
+    fails_with(&spikelab(&args, d), "exists");
+    let mut ogb = base.to_vec();
+    ogb.extend(["--indicator", "OGB", "--force"]);
+    fails_with(&spikelab(&ogb, d), "DS09-GCaMP6f-m-V1");
+    let mut bad = base.to_vec();
+    bad[7] = "2.5";
+    bad.push("--force");
+    fails_with(&spikelab(&bad, d), "noise_levels");
+    // The folder is a CASCADE model for `deconvolve`.
+    let npy = data("cascade-golden/ds09_global_exc_30hz/input_dff.npy");
+    let m = format!("cascade:{}", model.display());
+    ok(&spikelab(
+        &[
+            "calcium",
+            "deconvolve",
+            &npy,
+            "out.npy",
+            "--neurons-first",
+            "--fps",
+            "30",
+            "--model",
+            &m,
+        ],
+        d,
+    ));
+    let y = spikelab_data::io::npy::read_typed::<f64, ndarray::Ix2>(&d.join("out.npy")).unwrap();
+    assert_eq!(y.dim(), (3000, 24));
+}

@@ -6,6 +6,7 @@
 //! spikelab calcium models
 //! spikelab calcium evaluate [--model …] [--ensemble] [--padding zero|nan]
 //! spikelab calcium train OUT.safetensors [--steps N] [--init model1.h5|glorot] [--seed S]
+//! spikelab calcium train-cascade --ground-truth DIR... --frame-rate HZ --noise-levels 2,3 --out DIR
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ pub enum CalciumCommand {
     Train(TrainArgs),
     /// List the CASCADE models: bundled ones and those its authors publish for download.
     Models,
+    /// Train a CASCADE model for a frame rate from CASCADE ground truth (`CAttached_*.mat`).
+    TrainCascade(super::calcium_cascade::TrainCascadeArgs),
 }
 
 /// Which network(s) to run.
@@ -180,6 +183,7 @@ pub fn run(cmd: CalciumCommand) -> Result<()> {
         CalciumCommand::Evaluate(a) => evaluate_cmd(a),
         CalciumCommand::Train(a) => train_cmd(a),
         CalciumCommand::Models => super::calcium_cascade::models(),
+        CalciumCommand::TrainCascade(a) => super::calcium_cascade::train_cascade(a),
     }
 }
 

@@ -1,9 +1,14 @@
-//! `spikelab calcium models` and the `cascade:NAME|FOLDER` names of `--model`.
+//! `spikelab calcium models`, `spikelab calcium train-cascade` and the `cascade:NAME|FOLDER`
+//! names of `--model`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use spikelab_calcium::cascade::train::{
+    GroundTruthDataset, TargetSmoothing, TrainCascadeParams, find_datasets, train,
+};
 use spikelab_calcium::cascade::zoo;
+use spikelab_core::{Flow, Progress};
 
 /// Prints the CASCADE model zoo.
 pub fn models() -> Result<()> {
@@ -41,4 +46,127 @@ pub fn model_dir(name: &str) -> Result<PathBuf> {
     spikelab_datasets::path(&format!("models/cascade/{name}")).with_context(|| {
         format!("{name:?} is neither a model folder nor a bundled CASCADE model (see `spikelab calcium models`)")
     })
+}
+
+/// Arguments of `spikelab calcium train-cascade`.
+#[derive(clap::Args, Debug)]
+pub struct TrainCascadeArgs {
+    /// Ground truth: a folder of `CAttached_*.mat[.gz]` files (one dataset), or a folder of
+    /// such dataset folders (CASCADE's `Ground_truth/`). Repeat or list several.
+    #[arg(long, required = true, num_args = 1..)]
+    pub ground_truth: Vec<PathBuf>,
+    /// Keep only dataset folders whose name contains this (case-insensitive), e.g. `GCaMP6f`.
+    #[arg(long)]
+    pub indicator: Option<String>,
+    /// Frame rate of the model (Hz).
+    #[arg(long)]
+    pub frame_rate: f64,
+    /// Noise levels, one ensemble each (whole numbers, % · Hz^-1/2), e.g. `2,3,4`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub noise_levels: Vec<f64>,
+    /// Members per noise level.
+    #[arg(long, default_value_t = 5)]
+    pub ensemble: usize,
+    /// SD of the target smoothing (s).
+    #[arg(long, default_value_t = 0.2)]
+    pub smoothing: f64,
+    /// Smooth targets with CASCADE's causal kernel instead of a Gaussian.
+    #[arg(long)]
+    pub causal_kernel: bool,
+    /// Epochs per member.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Windows per Adagrad step.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_size: usize,
+    /// Noise replicas per trial at most (CASCADE: 500).
+    #[arg(long, default_value_t = 500)]
+    pub max_replicas: usize,
+    /// Training windows per member at most (CASCADE: 5000000).
+    #[arg(long, default_value_t = 5_000_000)]
+    pub max_windows: usize,
+    /// Seed of the noise, initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// `cpu` or `cuda[:N]` (a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Model folder to write (its name becomes `model_name`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `spikelab calcium train-cascade`.
+pub fn train_cascade(a: TrainCascadeArgs) -> Result<()> {
+    spikelab_data::io::check_writable(&a.out, a.force)?;
+    let name = a
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("--out needs a folder name")?;
+    let device: spikelab_core::Device = a.device.parse()?;
+    let smoothing = if a.causal_kernel {
+        TargetSmoothing::Causal { sd_s: a.smoothing }
+    } else {
+        TargetSmoothing::Gaussian { sd_s: a.smoothing }
+    };
+    let params = TrainCascadeParams {
+        frame_rate_hz: a.frame_rate,
+        noise_levels: a.noise_levels.clone(),
+        ensemble_size: a.ensemble,
+        smoothing,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        max_replicas: a.max_replicas,
+        max_windows: a.max_windows,
+        seed: a.seed,
+        device,
+        ..TrainCascadeParams::new(name)
+    }
+    .validate()?;
+    let dirs = find_datasets(&a.ground_truth, a.indicator.as_deref())?;
+    let mut sets = Vec::new();
+    for d in &dirs {
+        let ds = GroundTruthDataset::load_dir(d)?;
+        eprintln!("{}: {} trials", ds.name, ds.trials.len());
+        sets.push(ds);
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {msg} [{eta}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let t0 = std::time::Instant::now();
+    let trained = train(&params, &sets, &mut |p: &Progress| {
+        if let Some(t) = p.total {
+            bar.set_length(t as u64);
+        }
+        bar.set_position(p.step as u64 + 1);
+        bar.set_message(format!(
+            "level {} member {} epoch {} loss {:.5}",
+            p.metric("noise_level").unwrap_or(f64::NAN),
+            p.metric("member").unwrap_or(f64::NAN),
+            p.metric("epoch").unwrap_or(f64::NAN),
+            p.metric("loss").unwrap_or(f64::NAN)
+        ));
+        Flow::Continue
+    })?;
+    bar.finish_and_clear();
+    for l in &trained.levels {
+        println!(
+            "noise level {}: {} trials used, {} too noisy; windows per member {:?}; last-epoch loss {:?}",
+            l.noise_level, l.trials_used, l.trials_too_noisy, l.windows_per_member, l.final_loss
+        );
+    }
+    trained.model.save(&a.out, a.force)?;
+    println!(
+        "trained in {:.1} s; wrote {} (use: spikelab calcium deconvolve IN OUT --model cascade:{})",
+        t0.elapsed().as_secs_f64(),
+        a.out.display(),
+        a.out.display()
+    );
+    Ok(())
 }

@@ -335,6 +335,79 @@ impl SpikeNetWeights {
         Ok(w)
     }
 
+    /// Writes the weights as a Keras HDF5 weight file in the `save_weights` layout (root
+    /// attribute `layer_names`; per layer a group with attribute `weight_names` and datasets
+    /// `<layer>/kernel:0`, `<layer>/bias:0`; TF 2.x layer names `conv1d`, `conv1d_1`,
+    /// `conv1d_2`, `dense`, `dense_1`), which [`SpikeNetWeights::from_keras_h5`] reads back
+    /// bit for bit. An existing file is replaced.
+    ///
+    /// ```
+    /// # #[cfg(feature = "keras-h5")] {
+    /// use spikelab_calcium::spikenet::{SpikeNetArch, SpikeNetWeights};
+    /// let dir = tempfile::tempdir()?;
+    /// let p = dir.path().join("w.h5");
+    /// let w = SpikeNetWeights::glorot_uniform(SpikeNetArch::CASCADE, 3)?;
+    /// w.save_keras_h5(&p)?;
+    /// assert_eq!(SpikeNetWeights::from_keras_h5(&p, &SpikeNetArch::CASCADE)?, w);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "keras-h5")]
+    pub fn save_keras_h5(&self, path: &Path) -> Result<()> {
+        use hdf5::types::VarLenUnicode;
+        let src = path.display().to_string();
+        let h = |e: hdf5::Error| werr(&src, error_text(&e));
+        let vl = |v: &[String]| -> Result<Vec<VarLenUnicode>> {
+            v.iter()
+                .map(|s| {
+                    s.parse::<VarLenUnicode>()
+                        .map_err(|e| werr(&src, e.to_string()))
+                })
+                .collect()
+        };
+        let names: Vec<String> = ["conv1d", "conv1d_1", "conv1d_2", "dense", "dense_1"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+        let file = hdf5::File::create(path).map_err(h)?;
+        let ln = vl(&names)?;
+        file.new_attr::<VarLenUnicode>()
+            .shape(ln.len())
+            .create("layer_names")
+            .map_err(h)?
+            .write_raw(&ln)
+            .map_err(h)?;
+        let shapes = self.arch.kernel_shapes();
+        let lens = self.arch.bias_lens();
+        for (i, lname) in names.iter().enumerate() {
+            let g = file.create_group(lname).map_err(h)?;
+            let wn = vl(&[format!("{lname}/kernel:0"), format!("{lname}/bias:0")])?;
+            g.new_attr::<VarLenUnicode>()
+                .shape(2)
+                .create("weight_names")
+                .map_err(h)?
+                .write_raw(&wn)
+                .map_err(h)?;
+            let inner = g.create_group(lname).map_err(h)?;
+            inner
+                .new_dataset::<f32>()
+                .shape(shapes[i].clone())
+                .create("kernel:0")
+                .map_err(h)?
+                .write_raw(&self.kernels[i])
+                .map_err(h)?;
+            inner
+                .new_dataset::<f32>()
+                .shape(lens[i])
+                .create("bias:0")
+                .map_err(h)?
+                .write_raw(&self.biases[i])
+                .map_err(h)?;
+        }
+        file.close().map_err(h)?;
+        Ok(())
+    }
+
     /// The weights as candle tensors in Keras layout, keyed `conv1.kernel`, `conv1.bias`, ….
     pub fn to_tensors(&self, device: &Device) -> Result<std::collections::HashMap<String, Tensor>> {
         let shapes = self.arch.kernel_shapes();
@@ -539,6 +612,49 @@ impl CandleParams {
         let h = h.reshape((b, ()))?; // flatten: step·e + unit
         let y = h.matmul(&self.dense2)?.broadcast_add(&self.dense2_b)?;
         Ok(y.reshape(b)?)
+    }
+
+    /// Fully-convolutional forward pass of a batch of equal-length pieces `z` `[b, n]` (f32)
+    /// with candle ops, differentiable: the result `[b, n − window + 1]` holds the outputs of
+    /// every window of each piece (training on contiguous runs of windows).
+    pub(crate) fn forward_full_batch(&self, z: &Tensor) -> Result<Tensor> {
+        let (b, n) = z.dims2()?;
+        let steps = self.arch.n_steps();
+        let e = self.arch.dense_expansion;
+        let n_out = (n + 1)
+            .checked_sub(self.arch.window)
+            .filter(|&m| m > 0)
+            .ok_or_else(|| CalciumError::InvalidInput {
+                what: "training piece".into(),
+                reason: format!("{n} samples, shorter than the window {}", self.arch.window),
+            })?;
+        let x = z.reshape((b, 1, n))?;
+        let h1 = self.conv_relu(&x, 0, 1)?;
+        let h2 = self.conv_relu(&h1, 1, 1)?;
+        let l2 = h2.dim(2)?;
+        let m1 = h2
+            .narrow(2, 0, l2 - 1)?
+            .maximum(&h2.narrow(2, 1, l2 - 1)?)?;
+        let c3 = self.conv_relu(&m1, 2, 2)?;
+        let l3 = c3.dim(2)?;
+        let m2 = c3
+            .narrow(2, 0, l3 - 2)?
+            .maximum(&c3.narrow(2, 2, l3 - 2)?)?; // [b, f3, n_d]
+        let d = m2
+            .transpose(1, 2)?
+            .contiguous()?
+            .broadcast_matmul(&self.dense1)?
+            .broadcast_add(&self.dense1_b)?
+            .relu()?; // [b, n_d, e]
+        let k5 = self
+            .dense2
+            .reshape((steps, e))?
+            .t()?
+            .unsqueeze(0)?
+            .contiguous()?;
+        let dt = d.transpose(1, 2)?.contiguous()?; // [b, e, n_d]
+        let y = dt.conv1d(&k5, 0, 1, 4, 1)?.squeeze(1)?; // [b, ≥ n_out]
+        Ok(y.narrow(1, 0, n_out)?.broadcast_add(&self.dense2_b)?)
     }
 
     /// Fully-convolutional forward pass with candle ops: `z` is `[n]` f32; the result holds the

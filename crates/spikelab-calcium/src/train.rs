@@ -18,7 +18,7 @@ use rand::seq::SliceRandom;
 use crate::error::{CalciumError, Result};
 use crate::evaluate::GroundTruthSet;
 use crate::network::{ZSCORE_EPS, zscore_trace};
-use crate::spikenet::{CandleParams, SpikeNetArch};
+use crate::spikenet::{CandleParams, SpikeNetArch, SpikeNetWeights};
 use crate::weights::{ElephantWeights, LAYER_NAMES, WINDOW, WINDOW_OFFSET};
 
 /// `spike_SD_kernel` of the original: σ of `exp(−t²/σ²)` in frames.
@@ -61,19 +61,126 @@ pub fn convolve_same(x: &[f64], k: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Z-scored, NaN-free traces and targets with the list of training samples.
-#[derive(Debug, Clone, Default)]
+/// NaN-free network inputs and targets with the list of training samples: sample `(i, s)` is
+/// the window `x_i[s .. s + window]` with target `y_i[s + offset]`. Elephant (the default)
+/// uses z-scored traces and targets, window 128 and offset 32; CASCADE raw ΔF/F, window 64 and
+/// offset 32 (`crate::cascade::train`).
+#[derive(Debug, Clone)]
 pub struct TrainingData {
-    /// Per neuron: z-scored calcium (f32) and z-scored smoothed spikes (f32), same length.
+    /// Per trace: network input (f32) and target (f32), same length.
     traces: Vec<(Vec<f32>, Vec<f32>)>,
-    /// `(neuron, window start)` of every sample.
+    /// `(trace, window start)` of every sample.
     samples: Vec<(u32, u32)>,
+    window: usize,
+    offset: usize,
+}
+
+impl Default for TrainingData {
+    fn default() -> Self {
+        TrainingData {
+            traces: Vec::new(),
+            samples: Vec::new(),
+            window: WINDOW,
+            offset: WINDOW_OFFSET,
+        }
+    }
 }
 
 impl TrainingData {
-    /// Empty set.
+    /// Empty set for the Elephant network (window 128, target at offset 32).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Empty set for windows of `window` samples whose target is at `offset` (< `window`).
+    pub(crate) fn with_window(window: usize, offset: usize) -> Self {
+        debug_assert!(offset < window);
+        TrainingData {
+            window,
+            offset,
+            ..Self::default()
+        }
+    }
+
+    /// Adds one trace with its targets and the given window starts (each must leave a whole
+    /// window inside the trace).
+    pub(crate) fn push_trace(
+        &mut self,
+        x: Vec<f32>,
+        y: Vec<f32>,
+        starts: impl Iterator<Item = usize>,
+    ) {
+        let idx = self.traces.len() as u32;
+        let last = x.len().saturating_sub(self.window);
+        self.samples.extend(
+            starts
+                .filter(|&s| s <= last && x.len() >= self.window)
+                .map(|s| (idx, s as u32)),
+        );
+        self.traces.push((x, y));
+    }
+
+    /// The samples as pieces of up to `piece_outputs` consecutive window starts of one trace
+    /// (`(trace, first start, mask of the starts that are samples)`), in trace order.
+    pub(crate) fn pieces(&self, piece_outputs: usize) -> Vec<Piece> {
+        let mut s = self.samples.clone();
+        s.sort_unstable();
+        let mut out: Vec<Piece> = Vec::new();
+        for (tr, st) in s {
+            let st = st as usize;
+            match out.last_mut() {
+                Some(p) if p.trace == tr && st < p.start + piece_outputs => {
+                    p.mask[st - p.start] = true
+                }
+                _ => {
+                    let mut mask = vec![false; piece_outputs];
+                    mask[0] = true;
+                    out.push(Piece {
+                        trace: tr,
+                        start: st,
+                        mask,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Inputs `[b, P + window − 1]`, targets `[b, P]` and masks `[b, P]` of `pieces` (zero
+    /// beyond a trace's end, where the mask is 0).
+    fn piece_batch(&self, pieces: &[&Piece], device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
+        let p_out = pieces[0].mask.len();
+        let n_in = p_out + self.window - 1;
+        let mut x = vec![0.0f32; pieces.len() * n_in];
+        let mut y = vec![0.0f32; pieces.len() * p_out];
+        let mut m = vec![0.0f32; pieces.len() * p_out];
+        for (i, pc) in pieces.iter().enumerate() {
+            let (z, t) = &self.traces[pc.trace as usize];
+            let take = n_in.min(z.len() - pc.start);
+            x[i * n_in..i * n_in + take].copy_from_slice(&z[pc.start..pc.start + take]);
+            for (k, &on) in pc.mask.iter().enumerate() {
+                if on {
+                    y[i * p_out + k] = t[pc.start + k + self.offset];
+                    m[i * p_out + k] = 1.0;
+                }
+            }
+        }
+        let b = pieces.len();
+        Ok((
+            Tensor::from_vec(x, (b, n_in), device)?,
+            Tensor::from_vec(y, (b, p_out), device)?,
+            Tensor::from_vec(m, (b, p_out), device)?,
+        ))
+    }
+
+    /// Keeps the samples for which `keep` is true.
+    pub(crate) fn retain_samples(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let mut i = 0;
+        self.samples.retain(|_| {
+            let k = keep(i);
+            i += 1;
+            k
+        });
     }
 
     /// Adds all usable neurons of a ground-truth set (NaN frames dropped, as the original
@@ -136,20 +243,29 @@ impl TrainingData {
     }
 
     fn batch(&self, ids: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
-        let mut x = Vec::with_capacity(ids.len() * WINDOW);
+        let w = self.window;
+        let mut x = Vec::with_capacity(ids.len() * w);
         let mut y = Vec::with_capacity(ids.len());
         for &k in ids {
             let (tr, st) = self.samples[k];
             let (z, t) = &self.traces[tr as usize];
             let st = st as usize;
-            x.extend_from_slice(&z[st..st + WINDOW]);
-            y.push(t[st + WINDOW_OFFSET]);
+            x.extend_from_slice(&z[st..st + w]);
+            y.push(t[st + self.offset]);
         }
         Ok((
-            Tensor::from_vec(x, (ids.len(), WINDOW), device)?,
+            Tensor::from_vec(x, (ids.len(), w), device)?,
             Tensor::from_vec(y, ids.len(), device)?,
         ))
     }
+}
+
+/// A run of consecutive window starts of one trace (see `TrainingData::pieces`).
+#[derive(Debug, Clone)]
+pub(crate) struct Piece {
+    trace: u32,
+    start: usize,
+    mask: Vec<bool>,
 }
 
 /// Training settings (defaults: the original's).
@@ -159,6 +275,8 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Adagrad ε (1e-8).
     pub epsilon: f64,
+    /// Initial value of the Adagrad accumulators (0: Keras 2.0; tf.keras ≥ 2 uses 0.1).
+    pub initial_accumulator: f64,
     /// Batch size (256).
     pub batch_size: usize,
     /// Epochs (15).
@@ -174,6 +292,7 @@ impl Default for TrainConfig {
         TrainConfig {
             learning_rate: 0.01,
             epsilon: 1e-8,
+            initial_accumulator: 0.0,
             batch_size: 256,
             epochs: 15,
             max_steps: None,
@@ -183,7 +302,7 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |name, reason: String| Err(CalciumError::InvalidParameter { name, reason });
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad(
@@ -193,6 +312,12 @@ impl TrainConfig {
         }
         if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
             return bad("epsilon", format!("must be > 0, got {}", self.epsilon));
+        }
+        if !(self.initial_accumulator >= 0.0 && self.initial_accumulator.is_finite()) {
+            return bad(
+                "initial_accumulator",
+                format!("must be ≥ 0, got {}", self.initial_accumulator),
+            );
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be ≥ 1".into());
@@ -226,8 +351,10 @@ pub struct TrainReport {
     pub losses: Vec<f64>,
 }
 
-/// Network weights as candle variables plus their Adagrad accumulators (Keras 2.0 rule).
-struct Trainer {
+/// Network weights as candle variables plus their Adagrad accumulators (`a ← a + g²;
+/// p ← p − lr·g/(√a + ε)`, accumulators starting at `TrainConfig::initial_accumulator`).
+pub(crate) struct Trainer {
+    arch: SpikeNetArch,
     kernels: Vec<Var>,
     biases: Vec<Var>,
     acc: Vec<Tensor>,
@@ -235,7 +362,11 @@ struct Trainer {
 }
 
 impl Trainer {
-    fn new(init: &ElephantWeights, device: &Device) -> Result<Self> {
+    pub(crate) fn new(
+        init: &SpikeNetWeights,
+        initial_accumulator: f64,
+        device: &Device,
+    ) -> Result<Self> {
         let t = init.to_tensors(device)?;
         let mk = |key: String| -> Result<Var> { Ok(Var::from_tensor(&t[&key])?) };
         let kernels: Vec<Var> = (0..5)
@@ -247,9 +378,10 @@ impl Trainer {
         let acc = kernels
             .iter()
             .chain(biases.iter())
-            .map(|v| Tensor::zeros(v.shape(), DType::F32, device))
+            .map(|v| Tensor::zeros(v.shape(), DType::F32, device)?.affine(1.0, initial_accumulator))
             .collect::<candle_core::Result<_>>()?;
         Ok(Trainer {
+            arch: init.arch,
             kernels,
             biases,
             acc,
@@ -261,7 +393,7 @@ impl Trainer {
     fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, eps: f64) -> Result<f64> {
         let k: [Tensor; 5] = std::array::from_fn(|i| self.kernels[i].as_tensor().clone());
         let b: [Tensor; 5] = std::array::from_fn(|i| self.biases[i].as_tensor().clone());
-        let p = CandleParams::from_keras(&SpikeNetArch::ELEPHANT, &k, &b)?;
+        let p = CandleParams::from_keras(&self.arch, &k, &b)?;
         let pred = p.forward_windows(x)?;
         let loss = (pred - y)?.sqr()?.mean_all()?;
         let grads = loss.backward()?;
@@ -277,9 +409,11 @@ impl Trainer {
         Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
     }
 
-    /// One pass over `order` (sample indices of `data`) in batches.
+    /// One pass over `order` (sample indices of `data`) in batches. `on_step` returning `false`
+    /// ends the pass (and the caller's run) after that step; the return value says whether
+    /// to go on.
     #[allow(clippy::too_many_arguments)]
-    fn epoch(
+    pub(crate) fn epoch(
         &mut self,
         data: &TrainingData,
         order: &[usize],
@@ -288,8 +422,8 @@ impl Trainer {
         step: &mut usize,
         total: usize,
         losses: &mut Vec<f64>,
-        on_step: &mut impl FnMut(&TrainProgress),
-    ) -> Result<()> {
+        on_step: &mut impl FnMut(&TrainProgress) -> bool,
+    ) -> Result<bool> {
         for ids in order.chunks(cfg.batch_size) {
             if *step >= total {
                 break;
@@ -298,26 +432,107 @@ impl Trainer {
             let l = self.step(&x, &y, cfg.learning_rate, cfg.epsilon)?;
             *step += 1;
             losses.push(l);
-            on_step(&TrainProgress {
+            let go_on = on_step(&TrainProgress {
                 step: *step,
                 total_steps: total,
                 epoch,
                 loss: l,
             });
+            if !go_on {
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// One Adagrad step on pieces of consecutive windows, evaluated fully-convolutionally:
+    /// the loss is the mean over the masked windows of `(output − target)²`, the same MSE as
+    /// a per-window batch of those windows.
+    fn step_pieces(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        m: &Tensor,
+        lr: f64,
+        eps: f64,
+    ) -> Result<f64> {
+        let k: [Tensor; 5] = std::array::from_fn(|i| self.kernels[i].as_tensor().clone());
+        let b: [Tensor; 5] = std::array::from_fn(|i| self.biases[i].as_tensor().clone());
+        let p = CandleParams::from_keras(&self.arch, &k, &b)?;
+        let pred = p.forward_full_batch(x)?;
+        let n = m
+            .sum_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?
+            .max(1.0);
+        let loss = (((pred - y)?.sqr()? * m)?.sum_all()? / n)?;
+        let grads = loss.backward()?;
+        let vars = self.kernels.iter().chain(self.biases.iter());
+        for (v, a) in vars.zip(self.acc.iter_mut()) {
+            let Some(g) = grads.get(v.as_tensor()) else {
+                continue;
+            };
+            *a = (&*a + g.sqr()?)?;
+            let upd = (g / (a.sqrt()? + eps)?)?;
+            v.set(&(v.as_tensor() - (upd * lr)?)?)?;
+        }
+        Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    }
+
+    /// One pass over `order` (indices into `pieces`), `per_step` pieces per Adagrad step;
+    /// `on_step` as in `Trainer::epoch`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn epoch_pieces(
+        &mut self,
+        data: &TrainingData,
+        pieces: &[Piece],
+        order: &[usize],
+        per_step: usize,
+        cfg: &TrainConfig,
+        epoch: usize,
+        step: &mut usize,
+        losses: &mut Vec<f64>,
+        on_step: &mut impl FnMut(&TrainProgress) -> bool,
+        total: usize,
+    ) -> Result<bool> {
+        for ids in order.chunks(per_step.max(1)) {
+            let batch: Vec<&Piece> = ids.iter().map(|&i| &pieces[i]).collect();
+            let (x, y, m) = data.piece_batch(&batch, &self.device)?;
+            let l = self.step_pieces(&x, &y, &m, cfg.learning_rate, cfg.epsilon)?;
+            *step += 1;
+            losses.push(l);
+            let go_on = on_step(&TrainProgress {
+                step: *step,
+                total_steps: total,
+                epoch,
+                loss: l,
+            });
+            if !go_on {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn spikenet_weights(&self) -> Result<SpikeNetWeights> {
+        let read = |v: &Var| -> Result<Vec<f32>> {
+            Ok(v.as_tensor()
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1()?)
+        };
+        let kernels: Vec<Vec<f32>> = self.kernels.iter().map(read).collect::<Result<_>>()?;
+        let biases: Vec<Vec<f32>> = self.biases.iter().map(read).collect::<Result<_>>()?;
+        SpikeNetWeights::new(
+            self.arch,
+            kernels.try_into().expect("5 layers"),
+            biases.try_into().expect("5 layers"),
+        )
     }
 
     fn weights(&self) -> Result<ElephantWeights> {
-        let mut map = std::collections::HashMap::new();
-        for (i, name) in LAYER_NAMES.iter().enumerate() {
-            map.insert(
-                format!("{name}.kernel"),
-                self.kernels[i].as_tensor().clone(),
-            );
-            map.insert(format!("{name}.bias"), self.biases[i].as_tensor().clone());
-        }
-        ElephantWeights::from_tensors(&map, "trained weights")
+        let w = self.spikenet_weights()?;
+        ElephantWeights::new(w.kernels, w.biases)
     }
 }
 
@@ -348,7 +563,7 @@ pub fn train(
             reason: "no samples (need neurons with ≥ 256 valid frames)".into(),
         });
     }
-    let mut tr = Trainer::new(init, device)?;
+    let mut tr = Trainer::new(&init.to_spikenet(), cfg.initial_accumulator, device)?;
     let steps_per_epoch = data.n_samples().div_ceil(cfg.batch_size);
     let total = (steps_per_epoch * cfg.epochs).min(cfg.max_steps.unwrap_or(usize::MAX));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -368,7 +583,10 @@ pub fn train(
             &mut step,
             total,
             &mut losses,
-            &mut on_step,
+            &mut |p: &TrainProgress| {
+                on_step(p);
+                true
+            },
         )?;
     }
     Ok(TrainReport {
@@ -424,7 +642,7 @@ pub fn retrain_with_plan(
         data.samples
             .extend(d.samples.iter().map(|&(t, s)| (t + base, s)));
     }
-    let mut tr = Trainer::new(init, device)?;
+    let mut tr = Trainer::new(&init.to_spikenet(), cfg.initial_accumulator, device)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut step = 0;
     let total = max_steps.unwrap_or(usize::MAX);
@@ -448,7 +666,10 @@ pub fn retrain_with_plan(
                 &mut step,
                 total,
                 &mut losses,
-                &mut on_step,
+                &mut |p: &TrainProgress| {
+                    on_step(p);
+                    true
+                },
             )?;
         }
     }

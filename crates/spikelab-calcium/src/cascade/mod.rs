@@ -26,10 +26,13 @@
 //!
 //! Models load from a folder as CASCADE stores them ([`CascadeModel::load`]): a `config.yaml`
 //! (every key checked, see [`CascadeConfig`]) and `Model_NoiseLevel_<L>_Ensemble_<k>.h5`
-//! files (Keras HDF5, read without TensorFlow). [`zoo`] lists the bundled and published models.
+//! files (Keras HDF5, read without TensorFlow). [`zoo`] lists the bundled and published models;
+//! [`train`] trains a model for a frame rate from CASCADE ground truth and
+//! [`CascadeModel::save`] writes it as such a folder.
 
 pub mod config;
 pub mod model;
+pub mod train;
 pub mod zoo;
 
 pub use config::CascadeConfig;
