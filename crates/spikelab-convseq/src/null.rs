@@ -354,18 +354,18 @@ fn draw_filter(
 ///
 /// **What it computes.** With `c_t` the number of spike windows covering output t, `S₁` the
 /// number of (spike, covered output) pairs, `P` the number of (output, ordered pair of
-/// different spikes of one neuron covering it), A = E[F_w²] and B = E[F_w F_v] (w ≠ v)
+/// different spikes of one neuron covering it), A = E\[F_w²\] and B = E\[F_w F_v\] (w ≠ v)
 /// = (1 − W·A)/(W(W − 1)) of one softmax row F (taps are exchangeable and sum to 1):
-/// E[Σ_t x̂] = S₁/W; E[Σ_t x̂²] = (Σ_t c_t² − S₁ − P)/W² + A·S₁ + B·P (different neurons:
+/// E\[Σ_t x̂\] = S₁/W; E\[Σ_t x̂²\] = (Σ_t c_t² − S₁ − P)/W² + A·S₁ + B·P (different neurons:
 /// independent rows, 1/W² per pair; one spike: A; two spikes of one neuron: B);
-/// E[(Σ_t x̂)²] = (S₁/W)² + Σ_n [A·Σ_w m_nw² + B·((Σ_w m_nw)² − Σ_w m_nw²) − (Σ_w m_nw/W)²]
+/// E\[(Σ_t x̂)²\] = (S₁/W)² + Σ_n [A·Σ_w m_nw² + B·((Σ_w m_nw)² − Σ_w m_nw²) − (Σ_w m_nw/W)²]
 /// with `m_nw` the number of spikes of neuron n whose tap w lands inside the projection;
-/// E[var] = (E[Σx̂²] − E[(Σx̂)²]/L)/(L − 1). A is a 1-D integral
-/// (1/x² = ∫₀^∞ u e^{−ux} du turns E[e^{2z₀}/(Σ e^{z})²] into
-/// ∫₀^∞ u ψ(u) φ(u)^{W−1} du with φ(u) = E[e^{−u e^z}], ψ(u) = E[e^{2z} e^{−u e^z}]),
+/// E\[var\] = (E\[Σx̂²\] − E\[(Σx̂)²\]/L)/(L − 1). A is a 1-D integral
+/// (1/x² = ∫₀^∞ u e^{−ux} du turns E\[e^{2z₀}/(Σ e^{z})²\] into
+/// ∫₀^∞ u ψ(u) φ(u)^{W−1} du with φ(u) = E\[e^{−u e^z}\], ψ(u) = E\[e^{2z} e^{−u e^z}\]),
 /// evaluated by the trapezoid rule in log u and z (see [`softmax_second_moment`]).
 ///
-/// The returned `mean` is exact; `std` is sqrt(E[var]), which is ≥ E[std] (Jensen), so α is
+/// The returned `mean` is exact; `std` is sqrt(E\[var\]), which is ≥ E\[std\] (Jensen), so α is
 /// **not** the Monte-Carlo α: on the demo raster it is 1.531637 against 1.531618 from
 /// 15 000 filters (+1.9e-5, half the Monte-Carlo standard error). `n_samples` is 0. Only the
 /// mean + k·σ rule has a moment form.
@@ -459,11 +459,11 @@ pub fn alpha_moments(
 /// The original's α statistic (mean over filters of the projection mean, plus k × the mean
 /// over filters of the projection's unbiased std) estimated from `opts.n_samples` random
 /// filters with the exact moments of [`alpha_moments`] as control variates: the mean is the
-/// exact E[mean], and the mean of the stds is corrected by the sampled filters' excess
+/// exact E\[mean\], and the mean of the stds is corrected by the sampled filters' excess
 /// variance, `mean(stdᵢ) − β·(mean(varᵢ) − E[var])` with β the least-squares slope of stdᵢ on
 /// varᵢ. std is a smooth function of var over the narrow range the filters span (0.8 % at demo
 /// size), so the correction removes nearly all of the Monte-Carlo spread and keeps the
-/// Jensen gap that separates E[std] from sqrt(E[var]): a few hundred filters give what plain
+/// Jensen gap that separates E\[std\] from sqrt(E\[var\]): a few hundred filters give what plain
 /// sampling gives with 15 000 (measured in `docs/convseq.md`). Same filters as
 /// [`alpha_random_filters`] (filters `0..n_samples`, tiled kernel), so seeded and the same on
 /// any thread count. Needs ≥ 3 filters and the mean + k·σ rule.
@@ -532,8 +532,8 @@ fn mean_sigma(rule: ThresholdRule) -> Result<f64> {
     }
 }
 
-/// E[F₀²] for F the softmax of `w` i.i.d. N(0, 1) logits:
-/// ∫₀^∞ u ψ(u) φ(u)^{w−1} du with φ(u) = E[e^{−u e^z}] and ψ(u) = E[e^{2z} e^{−u e^z}],
+/// E\[F₀²\] for F the softmax of `w` i.i.d. N(0, 1) logits:
+/// ∫₀^∞ u ψ(u) φ(u)^{w−1} du with φ(u) = E\[e^{−u e^z}\] and ψ(u) = E\[e^{2z} e^{−u e^z}\],
 /// by the trapezoid rule over z ∈ [−9, 9] (1 201 points) inside and v = ln u ∈ [−30, 12]
 /// (2 101 points) outside (smooth, fast-decaying integrands: the rule converges
 /// geometrically; tested against a direct integral at w = 2 and against sampling).
@@ -972,7 +972,7 @@ mod tests {
         }
     }
 
-    /// A = E[F₀²] at w = 2 is E[σ(z₀ − z₁)²] = E[σ(√2·x)²], x ~ N(0, 1): a direct integral.
+    /// A = E\[F₀²\] at w = 2 is E\[σ(z₀ − z₁)²\] = E\[σ(√2·x)²\], x ~ N(0, 1): a direct integral.
     #[test]
     fn softmax_second_moment_at_two_taps_matches_a_direct_integral() {
         let (nx, xmax) = (20_001usize, 12.0f64);
@@ -1007,8 +1007,8 @@ mod tests {
     }
 
     /// The exact moments against the per-filter Monte-Carlo moments of the same null on a
-    /// small raster: E[mean] and E[var] within 4 standard errors of the sample means, and
-    /// sqrt(E[var]) ≥ the mean of the stds.
+    /// small raster: E\[mean\] and E\[var\] within 4 standard errors of the sample means, and
+    /// sqrt(E\[var\]) ≥ the mean of the stds.
     #[test]
     fn exact_moments_match_the_monte_carlo_null() {
         let (n, w) = (10usize, 30usize);
