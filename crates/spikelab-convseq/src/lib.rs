@@ -111,7 +111,7 @@ pub use params::{
     AlphaOptions, Backend, ConvSeqParams, DenseDType, MemberOptions, Mode, NullKind, ThresholdRule,
 };
 pub use peaks::find_peaks;
-pub use robust::{FilterSignificance, RobustOptions, RobustReport};
+pub use robust::{FilterSignificance, LagShape, RobustOptions, RobustReport};
 pub use spikelab_core::Device;
 pub use spikelab_data::SparseRaster;
 

@@ -47,7 +47,11 @@
 //!    autocorrelation and destroys only cross-neuron timing). `p = (1 + #{s_sur ≥ s_obs}) /
 //!    (1 + n_surrogates)`; the filter is significant if `p < significance_level`. The
 //!    filter was learned without the held-out part, so the test is not biased by the fit.
-//!    Then `final_passes` template passes on the whole recording give the reported filter.
+//!    Then `final_passes` template passes on the whole recording give the reported filter,
+//!    whose rows have the shape `lag_shape` ([`LagShape::Gaussian`] by default: each neuron's
+//!    lag is the mean of an EM fit of a Gaussian plus uniform mixture, a more precise lag
+//!    than a histogram's mode; on the hard regime it raised the order ρ of the three
+//!    recovered seeds from 0.688 / 0.767 / 0.624 to 0.718 / 0.787 / 0.698).
 //!    Per event: `p = (1 + #{null peaks ≥ height}) / (1 + #null peaks)` over the peaks (at
 //!    least W apart) of the reported filter's projection on circular-shift surrogates of the
 //!    whole recording: the chance that a peak as high arises without cross-neuron timing
@@ -91,6 +95,7 @@ use crate::sparse::{Csr, scatter_range};
 /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RobustOptions {
     /// Number of seeded restarts of the coarse stage (≥ 1).
     pub restarts: usize,
@@ -108,8 +113,13 @@ pub struct RobustOptions {
     pub top_time_fraction: f64,
     /// Power iterations per restart.
     pub power_iterations: usize,
-    /// σ of the Gaussian that smooths the lag histograms, bins (`None`: W/8).
+    /// σ of the Gaussian that smooths the lag histograms, bins (`None`: W/8); with
+    /// [`LagShape::Gaussian`], the starting σ of the pooled jitter estimate.
     pub lag_sigma_bins: Option<f64>,
+    /// Shape of each neuron's lag distribution in the rows of the reported filter (the
+    /// `final_passes` on the whole recording). The restarts and the held-out test always use
+    /// [`LagShape::Histogram`].
+    pub lag_shape: LagShape,
     /// Occurrence times are the peaks (≥ W apart) of the time course, then of the filter's
     /// projection, above mean + `centre_sd` standard deviations.
     pub centre_sd: f64,
@@ -143,6 +153,7 @@ impl Default for RobustOptions {
             top_time_fraction: 0.15,
             power_iterations: 50,
             lag_sigma_bins: None,
+            lag_shape: LagShape::Gaussian,
             centre_sd: 1.0,
             lag_passes: 5,
             final_passes: 2,
@@ -256,6 +267,21 @@ impl RobustOptions {
         }
         Ok(t_fit)
     }
+}
+
+/// Shape of each neuron's lag distribution in a robust filter row (the row is the mixture
+/// `(1 − λ_n)/W + λ_n·k_n` of a flat row and this shape `k_n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LagShape {
+    /// The neuron's lag histogram around the occurrence times, smoothed by a Gaussian of
+    /// `lag_sigma_bins`.
+    Histogram,
+    /// A Gaussian `N(μ_n, σ²)` truncated to the window: μ_n by EM for a Gaussian plus
+    /// uniform (background) mixture of the neuron's lags, started at the smoothed
+    /// histogram's mode; σ, the jitter, pooled over the neurons with excess spikes. This is
+    /// the generative model of per-spike jitter, and μ_n, a weighted mean, is a more
+    /// precise lag than the histogram's mode.
+    Gaussian,
 }
 
 /// Held-out significance of one learned filter ([`heldout_significance`]).
@@ -628,10 +654,18 @@ fn time_course(csr: &Csr, weights: &[f64], sd: &[f64], t: usize, b: usize) -> Ve
 }
 
 /// Filter rows (`[N, W]` softmaxed) from the spikes around `centres`: each row is the
-/// mixture `(1 − λ_n)/W + λ_n·k_n` of a flat row and the neuron's smoothed lag histogram
-/// `k_n`, with `λ_n = max(0.01, (c_n − e_n − 2√e_n)/c_n)`: the fraction of its `c_n` spikes
-/// in the windows beyond the `e_n` expected from its rate (with a 2σ Poisson margin).
-fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f64) -> Vec<f64> {
+/// mixture `(1 − λ_n)/W + λ_n·k_n` of a flat row and the neuron's lag shape `k_n`
+/// ([`LagShape`]), with `λ_n = max(0.01, (c_n − e_n − 2√e_n)/c_n)`: the fraction of its `c_n`
+/// spikes in the windows beyond the `e_n` expected from its rate (with a 2σ Poisson margin).
+/// `sigma` is the histogram smoothing σ and the Gaussian shape's starting jitter.
+fn rows_from_centres(
+    csr: &Csr,
+    t: usize,
+    centres: &[usize],
+    w: usize,
+    sigma: f64,
+    shape: LagShape,
+) -> Vec<f64> {
     let n = csr.n_neurons();
     let p = w / 2;
     let mut filt = vec![1.0 / w as f64; n * w];
@@ -644,9 +678,11 @@ fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f6
         vec![1.0]
     };
     let kr = (kernel.len() / 2) as isize;
+    // Per neuron with spikes in the windows: its lags, λ_n and the smoothed histogram.
+    let mut fitted: Vec<(usize, Vec<f64>, f64, Vec<f64>)> = Vec::new();
     for i in 0..n {
         let row = csr.row(i);
-        let mut hist = vec![0.0; w];
+        let mut lags = Vec::new();
         for &c in centres {
             let lo = c as i64 - p as i64;
             let a = row.partition_point(|&s| (s as i64) < lo);
@@ -655,10 +691,10 @@ fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f6
                 if d >= w as i64 {
                     break;
                 }
-                hist[d as usize] += 1.0;
+                lags.push(d as f64);
             }
         }
-        let count: f64 = hist.iter().sum();
+        let count = lags.len() as f64;
         let expected = row.len() as f64 / t as f64 * (w * centres.len()) as f64;
         if count <= 0.0 {
             continue;
@@ -669,14 +705,11 @@ fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f6
         let excess = count - expected - 2.0 * expected.sqrt();
         let lambda = (excess / count).max(0.01);
         let mut sm = vec![0.0; w];
-        for (j, &hv) in hist.iter().enumerate() {
-            if hv == 0.0 {
-                continue;
-            }
+        for &d in &lags {
             for (o, &kv) in kernel.iter().enumerate() {
-                let jj = j as isize + o as isize - kr;
+                let jj = d as isize + o as isize - kr;
                 if jj >= 0 && (jj as usize) < w {
-                    sm[jj as usize] += hv * kv;
+                    sm[jj as usize] += kv;
                 }
             }
         }
@@ -684,12 +717,97 @@ fn rows_from_centres(csr: &Csr, t: usize, centres: &[usize], w: usize, sigma: f6
         if total <= 0.0 {
             continue;
         }
+        sm.iter_mut().for_each(|v| *v /= total);
+        fitted.push((i, lags, lambda, sm));
+    }
+    let shapes: Vec<Vec<f64>> = match shape {
+        LagShape::Histogram => fitted.iter().map(|f| f.3.clone()).collect(),
+        LagShape::Gaussian => {
+            let modes: Vec<f64> = fitted.iter().map(|f| argmax(&f.3) as f64).collect();
+            // σ pooled over the neurons with excess spikes, alternating with the means.
+            let mut s = sigma.max(1.0);
+            let mut mus = modes.clone();
+            for round in 0..4 {
+                let (mut ss, mut rs) = (0.0, 0.0);
+                for (k, f) in fitted.iter().enumerate() {
+                    let (mu, ssk, rsk) = em_gaussian_mean(&f.1, w as f64, s, modes[k]);
+                    mus[k] = mu;
+                    if f.2 > 0.01 {
+                        ss += ssk;
+                        rs += rsk;
+                    }
+                }
+                if round == 3 || rs <= 0.0 {
+                    break;
+                }
+                s = (ss / rs).sqrt().clamp(1.0, w as f64 / 4.0);
+            }
+            mus.iter().map(|&mu| gaussian_row(mu, s, w)).collect()
+        }
+    };
+    for ((i, _, lambda, _), k) in fitted.iter().zip(&shapes) {
         let dst = &mut filt[i * w..(i + 1) * w];
         for j in 0..w {
-            dst[j] = (1.0 - lambda) / w as f64 + lambda * sm[j] / total;
+            dst[j] = (1.0 - lambda) / w as f64 + lambda * k[j];
         }
     }
     filt
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |b, (j, &x)| if x > b.1 { (j, x) } else { b },
+        )
+        .0
+}
+
+/// EM for the mean of a Gaussian (σ `s`) plus uniform-on-`[0, w)` mixture of the lags `d`,
+/// from `mu0`. Returns μ, `Σ r(d − μ)²` and `Σ r` (r: the Gaussian's responsibilities).
+fn em_gaussian_mean(d: &[f64], w: f64, s: f64, mu0: f64) -> (f64, f64, f64) {
+    let norm = 1.0 / (s * (2.0 * std::f64::consts::PI).sqrt());
+    let resp = |x: f64, mu: f64, pi: f64| {
+        let g = pi * norm * (-(x - mu) * (x - mu) / (2.0 * s * s)).exp();
+        g / (g + (1.0 - pi) / w)
+    };
+    let (mut mu, mut pi) = (mu0, 0.5);
+    for _ in 0..50 {
+        let (mut sr, mut srd) = (0.0, 0.0);
+        for &x in d {
+            let r = resp(x, mu, pi);
+            sr += r;
+            srd += r * x;
+        }
+        if sr <= 1e-12 {
+            break;
+        }
+        let next = srd / sr;
+        pi = (sr / d.len() as f64).clamp(1e-3, 1.0 - 1e-3);
+        let done = (next - mu).abs() < 1e-6;
+        mu = next;
+        if done {
+            break;
+        }
+    }
+    let (mut ss, mut sr) = (0.0, 0.0);
+    for &x in d {
+        let r = resp(x, mu, pi);
+        ss += r * (x - mu) * (x - mu);
+        sr += r;
+    }
+    (mu, ss, sr)
+}
+
+/// `N(mu, s²)` on lags `0..w`, normalised to sum 1.
+fn gaussian_row(mu: f64, s: f64, w: usize) -> Vec<f64> {
+    let mut k: Vec<f64> = (0..w)
+        .map(|j| (-(j as f64 - mu).powi(2) / (2.0 * s * s)).exp())
+        .collect();
+    let total: f64 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= total);
+    k
 }
 
 /// Poisson log-likelihood-ratio weights `log(W·S[n, w])` of a softmaxed filter: a spike at
@@ -755,12 +873,12 @@ fn restart_filter(
     let load = loadings(z, n, tc, start, half, k_n, k_t, o.power_iterations);
     let h = time_course(csr, &load, sd, t, b);
     let mut centres = peaks_above(&h, o.centre_sd, w);
-    let mut filt = rows_from_centres(csr, t, &centres, w, sigma);
+    let mut filt = rows_from_centres(csr, t, &centres, w, sigma, LagShape::Histogram);
     for _ in 1..o.lag_passes {
         // The projection index is the window centre: output t ↔ centre bin t.
         let x = project(csr, &llr_weights(&filt, w), w, t);
         centres = peaks_above(&x, o.centre_sd, w);
-        filt = rows_from_centres(csr, t, &centres, w, sigma);
+        filt = rows_from_centres(csr, t, &centres, w, sigma, LagShape::Histogram);
     }
     filt
 }
@@ -930,7 +1048,7 @@ pub(crate) fn fit(
     for _ in 0..o.final_passes {
         let x = project(&wcsr, &llr_weights(&filt, w), w, t);
         let centres = peaks_above(&x, o.centre_sd, w);
-        filt = rows_from_centres(&wcsr, t, &centres, w, sigma);
+        filt = rows_from_centres(&wcsr, t, &centres, w, sigma, o.lag_shape);
     }
     let mut logits: Vec<f64> = filt.iter().map(|v| v.ln()).collect();
     let mut history = Vec::new();
@@ -991,4 +1109,79 @@ pub(crate) fn fit(
         significance: vec![sig],
     });
     Ok(fit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    /// Lags of one member: `m` Gaussian spikes around `mu` (σ `s`) plus `b` uniform
+    /// background spikes in `[0, w)`.
+    fn lags(mu: f64, s: f64, m: usize, b: usize, w: usize, seed: u64) -> Vec<f64> {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        let g = Normal::new(mu, s).unwrap();
+        let mut d: Vec<f64> = (0..m)
+            .map(|_| g.sample(&mut r).round().clamp(0.0, w as f64 - 1.0))
+            .collect();
+        d.extend((0..b).map(|_| r.random_range(0..w) as f64));
+        d
+    }
+
+    #[test]
+    fn em_mean_ignores_uniform_background() {
+        // 40 spikes at lag 120 ± 20 and 40 uniform ones on [0, 200): the plain mean is
+        // pulled towards 100, the EM mean is not.
+        let d = lags(120.0, 20.0, 40, 40, 200, 3);
+        let plain = d.iter().sum::<f64>() / d.len() as f64;
+        let (mu, ss, sr) = em_gaussian_mean(&d, 200.0, 20.0, 110.0);
+        assert!((mu - 120.0).abs() < 6.0, "EM mean {mu}");
+        assert!(
+            (mu - 120.0).abs() < (plain - 120.0).abs(),
+            "{mu} vs plain {plain}"
+        );
+        // Responsibilities sum to about the 40 Gaussian spikes; their spread is about σ.
+        assert!((30.0..55.0).contains(&sr), "Σr {sr}");
+        assert!(
+            ((ss / sr).sqrt() - 20.0).abs() < 7.0,
+            "σ {}",
+            (ss / sr).sqrt()
+        );
+    }
+
+    #[test]
+    fn em_mean_is_more_precise_than_the_smoothed_mode() {
+        // Over 200 draws of a member with 9 jittered and 8 background spikes (the hard
+        // regime of issue #20), the EM mean's squared error is smaller than the histogram
+        // mode's (0.87× with these seeds: RMSE 12.4 vs 13.3 bins).
+        let (w, mu, s) = (200usize, 90.0, 25.0);
+        let (mut e_em, mut e_mode) = (0.0, 0.0);
+        for seed in 0..200 {
+            let d = lags(mu, s, 9, 8, w, seed);
+            let kernel: Vec<f64> = (-75..=75)
+                .map(|k: i32| (-(k as f64).powi(2) / (2.0 * s * s)).exp())
+                .collect();
+            let mut sm = vec![0.0; w];
+            for &x in &d {
+                for (o, kv) in kernel.iter().enumerate() {
+                    let j = x as isize + o as isize - 75;
+                    if (0..w as isize).contains(&j) {
+                        sm[j as usize] += kv;
+                    }
+                }
+            }
+            let mode = argmax(&sm) as f64;
+            let (m, _, _) = em_gaussian_mean(&d, w as f64, s, mode);
+            e_em += (m - mu).powi(2);
+            e_mode += (mode - mu).powi(2);
+        }
+        assert!(e_em < 0.95 * e_mode, "EM MSE {e_em} vs mode {e_mode}");
+    }
+
+    #[test]
+    fn gaussian_row_is_a_distribution_peaking_at_the_mean() {
+        let k = gaussian_row(57.4, 12.0, 200);
+        assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(argmax(&k), 57);
+    }
 }
