@@ -537,6 +537,35 @@ fn spikeglx_bad_meta() {
             .to_string()
             .contains("chan < 384")
     );
+    // Channel counts of 10¹⁴–10¹⁶ (found by fuzz/raw_meta: a vector of that many channel
+    // kinds was allocated, then the process aborted) are refused before any allocation.
+    for (from, to, says) in [
+        (
+            "nSavedChans=5\n",
+            "nSavedChans=3333333333333333\n",
+            "nSavedChans=3333333333333333",
+        ),
+        (
+            "snsApLfSy=4,0,1",
+            "snsApLfSy=99999999999999,0,1",
+            "more than 65536 channels",
+        ),
+        (
+            "snsSaveChanSubset=all",
+            "snsSaveChanSubset=0:99999999999999",
+            "channel 99999999999999 is beyond",
+        ),
+        (
+            "snsSaveChanSubset=all",
+            "snsSaveChanSubset=0:3,7",
+            "channel 7 is beyond the 5",
+        ),
+    ] {
+        std::fs::write(&meta, good.replace(from, to)).unwrap();
+        let e = spikeglx::open(&bin, &o).unwrap_err();
+        assert!(matches!(e, DataError::RawRecording { .. }), "{e}");
+        assert!(e.to_string().contains(says), "{from} → {e}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

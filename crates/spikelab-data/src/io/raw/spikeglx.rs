@@ -215,6 +215,10 @@ fn num<T: std::str::FromStr>(
     }
 }
 
+/// More channels than any acquisition system writes per stream (SpikeGLX: at most a few
+/// thousand); a `.meta` declaring more is refused before anything is allocated for them.
+const MAX_CHANNELS: usize = 1 << 16;
+
 fn counts(meta_file: &Path, key: &str, v: &str, n: usize) -> Result<Vec<usize>> {
     let c: Vec<usize> = v
         .split(',')
@@ -232,6 +236,15 @@ fn counts(meta_file: &Path, key: &str, v: &str, n: usize) -> Result<Vec<usize>> 
             format!("{key}={v}: expected {n} comma-separated counts"),
         ));
     }
+    if c.iter()
+        .try_fold(0usize, |a, &x| a.checked_add(x))
+        .is_none_or(|t| t > MAX_CHANNELS)
+    {
+        return Err(raw_err(
+            meta_file,
+            format!("{key}={v}: more than {MAX_CHANNELS} channels"),
+        ));
+    }
     Ok(c)
 }
 
@@ -246,6 +259,18 @@ fn saved_subset(meta_file: &Path, v: Option<&String>, n_acquired: usize) -> Resu
             format!("snsSaveChanSubset={v}: expected `all` or a list like 0:10,50"),
         )
     };
+    let beyond = |c: usize| {
+        if c >= n_acquired {
+            Err(raw_err(
+                meta_file,
+                format!(
+                    "snsSaveChanSubset={v}: channel {c} is beyond the {n_acquired} acquired channels"
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    };
     let mut out = Vec::new();
     for part in v.split(',') {
         match part.split_once(':') {
@@ -255,9 +280,14 @@ fn saved_subset(meta_file: &Path, v: Option<&String>, n_acquired: usize) -> Resu
                 if b < a {
                     return Err(bad());
                 }
+                beyond(b)?;
                 out.extend(a..=b);
             }
-            None => out.push(part.trim().parse().map_err(|_| bad())?),
+            None => {
+                let a: usize = part.trim().parse().map_err(|_| bad())?;
+                beyond(a)?;
+                out.push(a);
+            }
         }
     }
     Ok(out)
@@ -312,6 +342,12 @@ pub fn open(path: &Path, options: &SpikeGlxOptions) -> Result<SpikeGlxRecording>
     })?;
     if n_saved == 0 {
         return Err(raw_err(m, "nSavedChans=0: the file holds no channels"));
+    }
+    if n_saved > MAX_CHANNELS {
+        return Err(raw_err(
+            m,
+            format!("nSavedChans={n_saved}: more than {MAX_CHANNELS} channels"),
+        ));
     }
 
     // Kinds of the acquired channels, then of the saved ones.
