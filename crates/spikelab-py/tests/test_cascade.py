@@ -141,6 +141,31 @@ def test_unusable_folders_are_calcium_errors(datasets: Path, tmp_path: Path) -> 
         CascadeModel(other)
 
 
+def test_save_weights_layout_and_non_keras_hdf5(
+    datasets: Path, models: dict[str, CascadeModel], tmp_path: Path
+) -> None:
+    import h5py
+
+    # The bundled files are `model.save`'s layout (layers under `model_weights/`); every member
+    # rewritten as `save_weights` writes it (the layers and `layer_names` at the root).
+    moved = copy_model(datasets / OGB, tmp_path / "moved")
+    for f in sorted(moved.glob("*.h5")):
+        with h5py.File(f, "r") as src, h5py.File(tmp_path / "tmp.h5", "w") as dst:
+            weights = src["model_weights"]
+            for k, v in weights.attrs.items():
+                dst.attrs[k] = v
+            for k in weights:
+                weights.copy(weights[k], dst, name=k)
+        shutil.move(tmp_path / "tmp.h5", f)
+    x = np.load(datasets / "cascade-golden/ds09_ogb_7p5hz/input_dff.npy")[:4].T
+    np.testing.assert_array_equal(CascadeModel(moved).predict(x, 7.5), models[OGB].predict(x, 7.5))
+    # An HDF5 file without Keras' attributes.
+    with h5py.File(moved / "Model_NoiseLevel_2_Ensemble_4.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(spikelab.CalciumError, match="not a Keras HDF5 weight file"):
+        CascadeModel(moved)
+
+
 def test_without_h5py_the_error_says_what_to_install(
     datasets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
