@@ -319,6 +319,8 @@ fn cascade_loaded_with_a_reader_equals_build() {
     assert_eq!(calls, 35);
     let got = params.clone().build_with_cascade(m).unwrap();
     same_bits(&got.run(&tr, &mut Silent).unwrap().values, &want.values);
+    // Row-major, as the `.npy` and NWB writers of the CLI take it.
+    assert!(want.values.is_standard_layout());
     assert_eq!(got.params().model, params.model);
 
     let e = CascadeModel::load_partial_with(&cascade_dir(), |_, _| {

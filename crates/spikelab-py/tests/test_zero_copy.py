@@ -50,5 +50,4 @@ def test_cascade_results_are_the_prediction_buffer(datasets: Path) -> None:
     )
     x = np.exp(np.sin(np.arange(300) / 10.0))[:, None].repeat(3, axis=1) - 1.0
     out = m.predict(x, 30.0)
-    # The library predicts [neuron, time]: [time, neuron] is that buffer in Fortran order.
-    assert rust_owned(out) and out.flags.f_contiguous and out.shape == (300, 3)
+    assert rust_owned(out) and out.flags.c_contiguous and out.shape == (300, 3)

@@ -432,8 +432,7 @@ pub struct DeconvolutionReport {
 /// Output of [`Deconvolver::run`].
 #[derive(Debug, Clone)]
 pub struct Deconvolution {
-    /// `[time, neuron]` at the input's frame rate and length, NaN where undefined (CASCADE at
-    /// the model's rate: the prediction's `[neuron, time]` buffer, so in column-major order).
+    /// `[time, neuron]` at the input's frame rate and length, NaN where undefined.
     pub values: Array2<f64>,
     /// What was done.
     pub report: DeconvolutionReport,
@@ -612,12 +611,15 @@ impl Deconvolver {
             ..PredictOptions::default()
         };
         let mut p = model.predict(at_model, &opts)?;
-        // `[neuron, time]` → `[time, neuron]`: the same buffer, read in Fortran order.
+        // `[neuron, time]` → `[time, neuron]` in row-major order (the writers of `.npy` and NWB
+        // files take it as it is): one transposing copy.
         let mut y = match self.params.units {
             Units::RatesHz => p.rates_hz(),
             Units::Network => std::mem::take(&mut p.spike_prob),
         }
-        .reversed_axes();
+        .reversed_axes()
+        .as_standard_layout()
+        .into_owned();
         let n_model = at_model.n_frames();
         let window = model.config().arch.window;
         let skipped = (0..at_model.n_neurons())
