@@ -12,7 +12,7 @@ start=$(date +%s)
 tools=target/py-venv
 [ -x "$tools/bin/python" ] || python3 -m venv "$tools"
 "$tools/bin/pip" install -q --disable-pip-version-check maturin numpy pytest mypy tqdm pandas \
-    "dask[distributed]" ziglang auditwheel
+    "dask[distributed]" ziglang auditwheel h5py
 
 out=target/wheels-py
 rm -rf "$out"

@@ -139,11 +139,23 @@ pub fn noise_level(trace: &[f64], frame_rate_hz: f64) -> Result<f64> {
     Ok(med / frame_rate_hz.sqrt() * 100.0)
 }
 
-/// [`noise_level`] of a trace view without copying it: the median is selected by four
-/// counting passes over the 16-bit digits of the differences' bit patterns (a non-negative
-/// float's bits order like its value), so the working memory is fixed and the result is
-/// the same number.
+/// Up to this many differences [`noise_level_bounded`] selects the median from a copy of them
+/// (at most 512 KiB, the size of the counting passes' table); beyond, by counting passes.
+const SELECT_IN_COPY_MAX: usize = 1 << 16;
+
+/// [`noise_level`] of a trace view without copying it whole: the median is selected from a
+/// copy of the differences when there are at most 2¹⁶ of them, else by four counting passes
+/// over the 16-bit digits of their bit patterns (a non-negative float's bits order like its
+/// value), so the working memory is fixed and the result is the same number.
 pub(crate) fn noise_level_bounded(trace: ArrayView1<f64>, frame_rate_hz: f64) -> Result<f64> {
+    noise_level_bounded_with(trace, frame_rate_hz, SELECT_IN_COPY_MAX)
+}
+
+fn noise_level_bounded_with(
+    trace: ArrayView1<f64>,
+    frame_rate_hz: f64,
+    copy_max: usize,
+) -> Result<f64> {
     check_fps(frame_rate_hz)?;
     let diffs = || {
         trace
@@ -156,7 +168,16 @@ pub(crate) fn noise_level_bounded(trace: ArrayView1<f64>, frame_rate_hz: f64) ->
     if m == 0 {
         return Ok(f64::NAN);
     }
-    let med = if m % 2 == 1 {
+    let med = if m <= copy_max {
+        // The (m/2)-th smallest, and for even m the largest below it.
+        let mut d: Vec<f64> = diffs().collect();
+        let (below, &mut hi, _) = d.select_nth_unstable_by(m / 2, f64::total_cmp);
+        if m % 2 == 1 {
+            hi
+        } else {
+            (below.iter().copied().fold(f64::NEG_INFINITY, f64::max) + hi) / 2.0
+        }
+    } else if m % 2 == 1 {
         kth_nonnegative(diffs, m / 2)
     } else {
         (kth_nonnegative(diffs, m / 2 - 1) + kth_nonnegative(diffs, m / 2)) / 2.0
@@ -391,6 +412,9 @@ mod tests {
                 let a = noise_level(&t, 30.0).unwrap();
                 let b = noise_level_bounded(ArrayView1::from(&t[..]), 30.0).unwrap();
                 assert_eq!(a.to_bits(), b.to_bits(), "n {n}, nan {nan}");
+                // The counting passes (the path of more than 2¹⁶ differences).
+                let c = noise_level_bounded_with(ArrayView1::from(&t[..]), 30.0, 0).unwrap();
+                assert_eq!(a.to_bits(), c.to_bits(), "n {n}, nan {nan}, counting");
             }
         }
         x.fill(f64::NAN);

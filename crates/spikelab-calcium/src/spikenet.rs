@@ -288,50 +288,97 @@ impl SpikeNetWeights {
     /// ```
     #[cfg(feature = "keras-h5")]
     pub fn from_keras_h5(path: &Path, arch: &SpikeNetArch) -> Result<Self> {
-        let src = path.display().to_string();
         arch.validate()?;
         let layers = read_keras_layers(path)?;
+        Self::from_keras_layers(layers, arch, &path.display().to_string())
+    }
+
+    /// The layers of a Keras weight file, as read by any HDF5 reader (`layer_names` order,
+    /// each with its `weight_names` arrays), mapped to the network: weightless layers are
+    /// skipped, the five weighted ones (kernel + bias each) are taken **by order** and their
+    /// shapes must be those of `arch`. `source` names the file in errors
+    /// ([`CalciumError::Weights`]). [`SpikeNetWeights::from_keras_h5`] reads with libhdf5 and
+    /// calls this; the Python package reads with h5py.
+    pub fn from_keras_layers(
+        layers: Vec<KerasLayer>,
+        arch: &SpikeNetArch,
+        source: &str,
+    ) -> Result<Self> {
+        let src = source;
+        arch.validate()?;
         let shapes = arch.kernel_shapes();
         let lens = arch.bias_lens();
-        if layers.len() != 5 {
+        let mut weighted = Vec::new();
+        for l in layers {
+            match l.weights.len() {
+                0 => {}
+                2 => weighted.push(l),
+                n => {
+                    return Err(werr(
+                        src,
+                        format!(
+                            "layer {:?} has {n} weights: every weighted layer of the network has a kernel and a bias",
+                            l.name
+                        ),
+                    ));
+                }
+            }
+        }
+        if weighted.len() != 5 {
             return Err(werr(
-                &src,
+                src,
                 format!(
                     "found {} weighted layers, the network has 5 (conv, conv, conv, dense, dense)",
-                    layers.len()
+                    weighted.len()
                 ),
             ));
         }
         let mut kernels: Vec<Vec<f32>> = Vec::new();
         let mut biases: Vec<Vec<f32>> = Vec::new();
-        for (idx, l) in layers.into_iter().enumerate() {
-            if l.kernel_shape != shapes[idx] {
+        for (idx, l) in weighted.into_iter().enumerate() {
+            let [kernel, bias]: [KerasWeight; 2] = l.weights.try_into().expect("2 checked");
+            if kernel.shape != shapes[idx] {
                 return Err(werr(
-                    &src,
+                    src,
                     format!(
                         "layer {:?} ({}): kernel has shape {:?}, expected {:?} (another architecture?)",
-                        l.name, LAYER_NAMES[idx], l.kernel_shape, shapes[idx]
+                        l.name, LAYER_NAMES[idx], kernel.shape, shapes[idx]
                     ),
                 ));
             }
-            if l.bias_shape.as_slice() != [lens[idx]] {
+            if bias.shape.as_slice() != [lens[idx]] {
                 return Err(werr(
-                    &src,
+                    src,
                     format!(
                         "layer {:?} ({}): bias has shape {:?}, expected [{}]",
-                        l.name, LAYER_NAMES[idx], l.bias_shape, lens[idx]
+                        l.name, LAYER_NAMES[idx], bias.shape, lens[idx]
                     ),
                 ));
             }
-            kernels.push(l.kernel);
-            biases.push(l.bias);
+            for w in [&kernel, &bias] {
+                let n: usize = w.shape.iter().product();
+                if w.values.len() != n {
+                    return Err(werr(
+                        src,
+                        format!(
+                            "layer {:?} weight {:?}: {} values for shape {:?}",
+                            l.name,
+                            w.name,
+                            w.values.len(),
+                            w.shape
+                        ),
+                    ));
+                }
+            }
+            kernels.push(kernel.values);
+            biases.push(bias.values);
         }
         let w = SpikeNetWeights {
             arch: *arch,
             kernels: kernels.try_into().expect("5 checked"),
             biases: biases.try_into().expect("5 checked"),
         };
-        w.validate(&src)?;
+        w.validate(src)?;
         Ok(w)
     }
 
@@ -427,17 +474,28 @@ impl SpikeNetWeights {
     }
 }
 
-/// One weighted layer of a Keras HDF5 file.
-#[cfg(feature = "keras-h5")]
-pub(crate) struct KerasLayer {
+/// One weight array of a Keras HDF5 layer (row-major float32 values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KerasWeight {
+    /// Its name in the layer's `weight_names` (e.g. `conv1d/kernel:0`).
     pub name: String,
-    pub kernel_shape: Vec<usize>,
-    pub kernel: Vec<f32>,
-    pub bias_shape: Vec<usize>,
-    pub bias: Vec<f32>,
+    /// The dataset's shape.
+    pub shape: Vec<usize>,
+    /// The values, row-major.
+    pub values: Vec<f32>,
 }
 
-/// The weighted layers (kernel + bias each) of a Keras HDF5 file, in `layer_names` order.
+/// One layer of a Keras HDF5 weight file: its name in `layer_names` and its weights in
+/// `weight_names` order (none for a weightless layer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KerasLayer {
+    /// The layer's name.
+    pub name: String,
+    /// Its weights.
+    pub weights: Vec<KerasWeight>,
+}
+
+/// The layers of a Keras HDF5 file, in `layer_names` order.
 #[cfg(feature = "keras-h5")]
 pub(crate) fn read_keras_layers(path: &Path) -> Result<Vec<KerasLayer>> {
     let src = path.display().to_string();
@@ -465,34 +523,21 @@ pub(crate) fn read_keras_layers(path: &Path) -> Result<Vec<KerasLayer>> {
         } else {
             Vec::new()
         };
-        if wnames.is_empty() {
-            continue;
-        }
-        if wnames.len() != 2 {
-            return Err(werr(
-                &src,
-                format!(
-                    "layer {lname:?} has {} weights: every weighted layer of the network has a kernel and a bias",
-                    wnames.len()
-                ),
-            ));
-        }
-        let mut pair = Vec::new();
+        let mut weights = Vec::new();
         for wn in &wnames {
             let what = |e: String| werr(&src, format!("layer {lname:?} weight {wn:?}: {e}"));
             let ds = g.dataset(wn).map_err(|e| what(error_text(&e)))?;
             check_dataset_size(&ds).map_err(what)?;
-            let data: Vec<f32> = ds.read_raw().map_err(|e| what(error_text(&e)))?;
-            pair.push((ds.shape(), data));
+            let values: Vec<f32> = ds.read_raw().map_err(|e| what(error_text(&e)))?;
+            weights.push(KerasWeight {
+                name: wn.clone(),
+                shape: ds.shape(),
+                values,
+            });
         }
-        let (bias_shape, bias) = pair.pop().expect("2 weights");
-        let (kernel_shape, kernel) = pair.pop().expect("2 weights");
         out.push(KerasLayer {
             name: lname.clone(),
-            kernel_shape,
-            kernel,
-            bias_shape,
-            bias,
+            weights,
         });
     }
     Ok(out)

@@ -260,3 +260,86 @@ fn report_observer_and_bad_parameters() {
     };
     assert!(matches!(missing.build(), Err(CalciumError::Model { .. })));
 }
+
+/// A CASCADE model loaded with another weight reader (here libhdf5's layers through the shared
+/// `from_keras_layers` mapping, as the Python package does with h5py) runs with the same bits as
+/// `build()`; a reader returning another architecture is a model error.
+#[test]
+fn cascade_loaded_with_a_reader_equals_build() {
+    use spikelab_calcium::spikenet::{KerasLayer, KerasWeight, SpikeNetArch, SpikeNetWeights};
+    let tr = CalciumTraces::new(
+        Array2::from_shape_fn((400, 2), |(t, j)| {
+            ((t as f64 * 0.21 + j as f64).sin()).exp() * 0.1
+        }),
+        30.0,
+    )
+    .unwrap();
+    let params = DeconvolverParams {
+        model: ModelChoice::Cascade(cascade_dir()),
+        ..Default::default()
+    };
+    let want = params
+        .clone()
+        .build()
+        .unwrap()
+        .run(&tr, &mut Silent)
+        .unwrap();
+    let mut calls = 0;
+    let m = CascadeModel::load_partial_with(&cascade_dir(), |p, arch| {
+        calls += 1;
+        let w = SpikeNetWeights::from_keras_h5(p, arch)?;
+        // The layers as an h5py reader hands them over, with a weightless layer in between.
+        let mut layers: Vec<KerasLayer> = (0..5)
+            .map(|i| KerasLayer {
+                name: format!("l{i}"),
+                weights: vec![
+                    KerasWeight {
+                        name: "kernel:0".into(),
+                        shape: arch.kernel_shapes()[i].clone(),
+                        values: w.kernels[i].clone(),
+                    },
+                    KerasWeight {
+                        name: "bias:0".into(),
+                        shape: vec![arch.bias_lens()[i]],
+                        values: w.biases[i].clone(),
+                    },
+                ],
+            })
+            .collect();
+        layers.insert(
+            2,
+            KerasLayer {
+                name: "pool".into(),
+                weights: vec![],
+            },
+        );
+        SpikeNetWeights::from_keras_layers(layers, arch, &p.display().to_string())
+    })
+    .unwrap();
+    assert_eq!(calls, 35);
+    let got = params.clone().build_with_cascade(m).unwrap();
+    same_bits(&got.run(&tr, &mut Silent).unwrap().values, &want.values);
+    // Row-major, as the `.npy` and NWB writers of the CLI take it.
+    assert!(want.values.is_standard_layout());
+    assert_eq!(got.params().model, params.model);
+
+    let e = CascadeModel::load_partial_with(&cascade_dir(), |_, _| {
+        SpikeNetWeights::glorot_uniform(SpikeNetArch::ELEPHANT, 0)
+    })
+    .unwrap_err();
+    assert!(matches!(e, CalciumError::Model { .. }), "{e}");
+    // No weighted layers: the mapping refuses them.
+    let e = SpikeNetWeights::from_keras_layers(
+        vec![
+            KerasLayer {
+                name: "x".into(),
+                weights: vec![],
+            };
+            4
+        ],
+        &SpikeNetArch::CASCADE,
+        "test",
+    )
+    .unwrap_err();
+    assert!(matches!(e, CalciumError::Weights { .. }), "{e}");
+}

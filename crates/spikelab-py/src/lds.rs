@@ -12,10 +12,11 @@ use spikelab_lds::{
 };
 
 use crate::errors;
-use crate::observe::{Interruptible, as_f64, matrix, shaped};
+use crate::observe::{Interruptible, as_f64, shaped};
 
 fn dmatrix(obj: &Bound<'_, PyAny>, name: &str, axes: &str) -> PyResult<DMatrix<f64>> {
-    let m = matrix(obj, name, axes)?;
+    let arr = as_f64(obj)?;
+    let m = shaped::<ndarray::Ix2>(&arr, name, axes)?;
     Ok(DMatrix::from_fn(m.nrows(), m.ncols(), |i, j| m[[i, j]]))
 }
 

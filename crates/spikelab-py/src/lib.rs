@@ -29,6 +29,8 @@ mod synth;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<calcium::PyDeconvolver>()?;
+    m.add_class::<calcium::PyCascadeModel>()?;
+    m.add_function(wrap_pyfunction!(observe::_input_f64, m)?)?;
     m.add_function(wrap_pyfunction!(convseq::convseq_fit, m)?)?;
     m.add_function(wrap_pyfunction!(convseq::convseq_default_params, m)?)?;
     m.add_class::<convseq::ConvSeqFit>()?;

@@ -67,9 +67,20 @@ pub fn as_numeric<'py>(obj: &Bound<'py, PyAny>, dtype: &str) -> PyResult<Bound<'
     np.call_method1("asarray", (arr, dtype))
 }
 
-/// `obj` as a float64 NumPy array (see [`as_numeric`]).
+/// `obj` as a float64 NumPy array (see [`as_numeric`]): a native-endian float64 array of any
+/// order and strides is read in place without calling into NumPy.
 pub fn as_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDyn<'py, f64>> {
+    if let Ok(arr) = obj.extract::<numpy::PyReadonlyArrayDyn<'py, f64>>() {
+        return Ok(arr);
+    }
     Ok(as_numeric(obj, "float64")?.extract()?)
+}
+
+/// Test aid (`spikelab._native._input_f64`): the float64 array the bindings read for `obj`
+/// ([`as_f64`]); `np.shares_memory` with `obj` tells whether it is read in place.
+#[pyfunction]
+pub fn _input_f64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(as_f64(obj)?.as_any().clone())
 }
 
 /// `arr` as a `D`-dimensional view, or a `DataError` naming the array `name` and its axes

@@ -17,6 +17,13 @@ def rates(dff: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
+def cascade(dff: npt.NDArray[np.float64], folder: str) -> tuple[npt.NDArray[np.float64], float]:
+    model = spikelab.calcium.CascadeModel(folder)
+    spikes, report = model.predict_with_report(dff, model.frame_rate_hz, threshold="single-spike")
+    levels: list[float] = report["cascade"]["model_noise_level"]
+    return spikes, float(len(levels)) + model.noise_levels[0]
+
+
 def sequences() -> tuple[ConvSeqFit, Detection, float]:
     raster, bin_s, truth = spikelab.synth.sequences(seed=1, neurons=40, bins=2000, seqlen=10)
     members: list[int] = truth["types"][0]["members"]

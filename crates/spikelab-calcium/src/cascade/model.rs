@@ -1,7 +1,6 @@
 //! A CASCADE model folder (`config.yaml` + `Model_NoiseLevel_<L>_Ensemble_<k>.h5`) and its
 //! `predict`.
 
-#[cfg(feature = "keras-h5")]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -10,9 +9,7 @@ use spikelab_data::CalciumTraces;
 
 use super::config::CascadeConfig;
 use crate::error::{CalciumError, Result};
-use crate::spikenet::Conv1dSpikeNet;
-#[cfg(feature = "keras-h5")]
-use crate::spikenet::SpikeNetWeights;
+use crate::spikenet::{Conv1dSpikeNet, SpikeNetArch, SpikeNetWeights};
 
 fn merr(source: &Path, reason: impl Into<String>) -> CalciumError {
     CalciumError::Model {
@@ -106,7 +103,6 @@ pub struct CascadeModel {
 }
 
 /// The noise level in a file name `…_NoiseLevel_<L>…`.
-#[cfg(feature = "keras-h5")]
 fn level_of(name: &str) -> Option<u64> {
     let rest = name.split("_NoiseLevel_").nth(1)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -119,7 +115,17 @@ impl CascadeModel {
     /// another architecture are [`CalciumError::Model`] / [`CalciumError::Weights`] errors.
     #[cfg(feature = "keras-h5")]
     pub fn load(dir: &Path) -> Result<Self> {
-        let m = Self::load_partial(dir)?;
+        Self::load_with(dir, SpikeNetWeights::from_keras_h5)
+    }
+
+    /// [`CascadeModel::load`] with another reader of the weight files (`read(path, arch)`,
+    /// e.g. the Python package's h5py reader feeding
+    /// [`SpikeNetWeights::from_keras_layers`]): the same folder checks and errors.
+    pub fn load_with(
+        dir: &Path,
+        read: impl FnMut(&Path, &SpikeNetArch) -> Result<SpikeNetWeights>,
+    ) -> Result<Self> {
+        let m = Self::load_partial_with(dir, read)?;
         if let Some(i) = m.ensembles.iter().position(Option::is_none) {
             return Err(merr(
                 dir,
@@ -140,6 +146,15 @@ impl CascadeModel {
     /// members is still an error.
     #[cfg(feature = "keras-h5")]
     pub fn load_partial(dir: &Path) -> Result<Self> {
+        Self::load_partial_with(dir, SpikeNetWeights::from_keras_h5)
+    }
+
+    /// [`CascadeModel::load_partial`] with another reader of the weight files (see
+    /// [`CascadeModel::load_with`]).
+    pub fn load_partial_with(
+        dir: &Path,
+        mut read: impl FnMut(&Path, &SpikeNetArch) -> Result<SpikeNetWeights>,
+    ) -> Result<Self> {
         let cfg_path = dir.join("config.yaml");
         if !cfg_path.is_file() {
             return Err(merr(dir, "no config.yaml: not a CASCADE model folder"));
@@ -211,10 +226,14 @@ impl CascadeModel {
             let nets = paths
                 .iter()
                 .map(|p| {
-                    Ok(Conv1dSpikeNet::new(SpikeNetWeights::from_keras_h5(
-                        p,
-                        &config.arch,
-                    )?))
+                    let w = read(p, &config.arch)?;
+                    if w.arch != config.arch {
+                        return Err(merr(
+                            p,
+                            "weights of another architecture than config.yaml's",
+                        ));
+                    }
+                    Ok(Conv1dSpikeNet::new(w))
                 })
                 .collect::<Result<Vec<_>>>()?;
             ensembles.push(Some(nets));

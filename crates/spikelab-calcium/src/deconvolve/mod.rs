@@ -293,17 +293,7 @@ impl DeconvolverParams {
     /// model number outside 1–5, and [`Units::RatesHz`] for a weights file without a
     /// calibration, and `chunk_frames = Some(0)` are errors here, before any data is touched.
     pub fn build(self) -> Result<Deconvolver> {
-        if let Some(c) = self.chunk_frames {
-            check_chunk_frames(c)?;
-        }
-        if let Some(c) = &self.calibration
-            && !(c.intercept.is_finite() && c.slope.is_finite())
-        {
-            return Err(CalciumError::InvalidParameter {
-                name: "calibration",
-                reason: format!("must be finite, got {c:?}"),
-            });
-        }
+        self.check()?;
         let loaded = match &self.model {
             ModelChoice::Cascade(dir) => Loaded::Cascade(Box::new(load_cascade(dir)?)),
             choice => {
@@ -329,6 +319,33 @@ impl DeconvolverParams {
             params: self,
             loaded,
         })
+    }
+
+    /// [`DeconvolverParams::build`] with a CASCADE model already loaded (e.g. by
+    /// [`CascadeModel::load_with`], without the `keras-h5` feature); `model` becomes
+    /// [`ModelChoice::Cascade`] of its folder.
+    pub fn build_with_cascade(mut self, model: CascadeModel) -> Result<Deconvolver> {
+        self.model = ModelChoice::Cascade(model.dir().to_path_buf());
+        self.check()?;
+        Ok(Deconvolver {
+            params: self,
+            loaded: Loaded::Cascade(Box::new(model)),
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(c) = self.chunk_frames {
+            check_chunk_frames(c)?;
+        }
+        if let Some(c) = &self.calibration
+            && !(c.intercept.is_finite() && c.slope.is_finite())
+        {
+            return Err(CalciumError::InvalidParameter {
+                name: "calibration",
+                reason: format!("must be finite, got {c:?}"),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -577,27 +594,32 @@ impl Deconvolver {
         let fps = traces.frame_rate_hz();
         let rate = model.config().sampling_rate_hz;
         let resample = self.params.resample && (fps - rate).abs() > 1e-9 * rate;
+        let resampled;
         let at_model = if resample {
             let n = (traces.n_frames() as f64 * rate / fps).round() as usize;
             let cols: Vec<Vec<f64>> = (0..traces.n_neurons())
                 .map(|j| fft_resample_nan(&traces.data().column(j).to_vec(), n))
                 .collect();
-            CalciumTraces::from_columns(&cols, rate)?
+            resampled = CalciumTraces::from_columns(&cols, rate)?;
+            &resampled
         } else {
-            traces.clone()
+            traces
         };
         step(observer, 0)?;
         let opts = PredictOptions {
             threshold: self.params.threshold,
             ..PredictOptions::default()
         };
-        let p = model.predict(&at_model, &opts)?;
+        let mut p = model.predict(at_model, &opts)?;
+        // `[neuron, time]` → `[time, neuron]` in row-major order (the writers of `.npy` and NWB
+        // files take it as it is): one transposing copy.
         let mut y = match self.params.units {
             Units::RatesHz => p.rates_hz(),
-            Units::Network => p.spike_prob.clone(),
+            Units::Network => std::mem::take(&mut p.spike_prob),
         }
-        .t()
-        .to_owned();
+        .reversed_axes()
+        .as_standard_layout()
+        .into_owned();
         let n_model = at_model.n_frames();
         let window = model.config().arch.window;
         let skipped = (0..at_model.n_neurons())
