@@ -8,7 +8,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 secs=$1 out=$2 workers=${3:-2}
-targets=${TARGETS:-mat npy csv kilosort_params raw_meta suite2p_ops nwb keras_h5}
+targets=${TARGETS:-mat npy csv kilosort_params raw_meta probe suite2p_ops nwb keras_h5}
 mkdir -p "$out"
 export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 ldd "$here/all" | grep "not found" && { echo "missing shared libraries"; exit 1; }

@@ -181,13 +181,24 @@ def keras_corpus():
             visit(a, b)
 
 
+def probe_corpus():
+    # The probeinterface files of the sorting fixtures (one to four probes, mm and µm units,
+    # wired and unwired contacts, a 3-D probe that must be refused), as they are.
+    d = os.path.join(DS, "sort", "probe")
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".json") and name != "expected.json":
+            with open(os.path.join(d, name), "rb") as f:
+                out("probe", name, f.read())
+
+
 if __name__ == "__main__":
-    for t in ["mat", "npy", "csv", "kilosort_params", "nwb", "keras_h5"]:
+    for t in ["mat", "npy", "csv", "kilosort_params", "probe", "nwb", "keras_h5"]:
         shutil.rmtree(os.path.join(OUT, t), ignore_errors=True)
         os.makedirs(os.path.join(OUT, t))
     mat_corpus()
     npy_corpus()
     csv_corpus()
     params_corpus()
+    probe_corpus()
     nwb_corpus()
     keras_corpus()

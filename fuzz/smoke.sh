@@ -17,7 +17,7 @@ bin=target/x86_64-unknown-linux-gnu/release
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 common=(-seed=1 -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1)
-for t in mat npy csv kilosort_params raw_meta suite2p_ops nwb keras_h5; do
+for t in mat npy csv kilosort_params raw_meta probe suite2p_ops nwb keras_h5; do
     mkdir -p "$scratch/$t"
     extra=()
     case $t in
@@ -26,6 +26,7 @@ for t in mat npy csv kilosort_params raw_meta suite2p_ops nwb keras_h5; do
         csv) extra=(-runs=130000) ;;
         kilosort_params) extra=(-runs=1000000) ;;
         raw_meta) extra=(-runs=100000) ;;
+        probe) extra=(-runs=15000) ;;
         suite2p_ops) extra=(-runs=350000) ;;
         nwb | keras_h5) extra=(-max_total_time="$secs" -fork=1 -ignore_timeouts=1 -detect_leaks=0) ;;
     esac

@@ -1,5 +1,5 @@
 //! Every target in one binary (to ship one file to another machine): `SPIKELAB_FUZZ=NAME`
-//! picks the target (`mat`, `npy`, `csv`, `kilosort_params`, `raw_meta`, `nwb`, `suite2p_ops`; `nwb` with feature `hdf5`,
+//! picks the target (`mat`, `npy`, `csv`, `kilosort_params`, `raw_meta`, `probe`, `nwb`, `suite2p_ops`; `nwb` with feature `hdf5`,
 //! on by default; `keras_h5` with feature `calcium`).
 #![no_main]
 
@@ -16,6 +16,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 "csv" => spikelab_fuzz::csv,
                 "kilosort_params" => spikelab_fuzz::kilosort_params,
                 "raw_meta" => spikelab_fuzz::raw_meta,
+                "probe" => spikelab_fuzz::probe,
                 #[cfg(feature = "hdf5")]
                 "nwb" => spikelab_fuzz::nwb,
                 "suite2p_ops" => spikelab_fuzz::suite2p_ops,

@@ -129,6 +129,21 @@ pub fn kilosort_params(data: &[u8]) {
     }
 }
 
+/// Probe geometry: the bytes as a probeinterface `probe.json` and, gzipped, as
+/// `probe.json.gz`; a probe that reads is written back and read again.
+pub fn probe(data: &[u8]) {
+    use spikelab_data::io::probe::{read_probe, write_probe};
+    for path in [scratch("probe.json", data), scratch("probe.json.gz", &gzip(data))] {
+        if let Ok(p) = read_probe(&path) {
+            let _ = (p.n_channels(), p.positions_um(), p.contact_radius_um());
+            let out = scratch("probe-out.json", b"");
+            if write_probe(&out, &p, true).is_ok() {
+                assert_eq!(read_probe(&out).ok().as_ref(), Some(&p), "probe round trip");
+            }
+        }
+    }
+}
+
 /// Raw-recording metadata: the bytes as a SpikeGLX `.meta` (beside a 4 KiB `.bin`), as an
 /// Open Ephys `structure.oebin` (beside a 4 KiB `continuous.dat` in the folder its first stream
 /// would name) and as a spikelab `recording.json` (beside a 4 KiB `recording.dat`); every
