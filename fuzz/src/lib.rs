@@ -50,7 +50,11 @@ fn walk_mat(v: &MatValue) {
         }
         MatValue::Struct(s) => {
             // A fieldless struct may declare ~10^18 elements: nothing to visit in any of them.
-            let elements = if s.field_names().is_empty() { 0 } else { s.len() };
+            let elements = if s.field_names().is_empty() {
+                0
+            } else {
+                s.len()
+            };
             for e in 0..elements {
                 for (_, f) in s.fields(e) {
                     walk_mat(f);
@@ -133,7 +137,10 @@ pub fn kilosort_params(data: &[u8]) {
 /// `probe.json.gz`; a probe that reads is written back and read again.
 pub fn probe(data: &[u8]) {
     use spikelab_data::io::probe::{read_probe, write_probe};
-    for path in [scratch("probe.json", data), scratch("probe.json.gz", &gzip(data))] {
+    for path in [
+        scratch("probe.json", data),
+        scratch("probe.json.gz", &gzip(data)),
+    ] {
         if let Ok(p) = read_probe(&path) {
             let _ = (p.n_channels(), p.positions_um(), p.contact_radius_um());
             let out = scratch("probe-out.json", b"");
