@@ -105,10 +105,16 @@ def test_ctrl_c_stops_a_long_fit(planted) -> None:
         if step == 20:
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        spikelab.convseq.fit(
-            raster[:, :2000], bin_s, progress=progress, **{**FIT, "epochs": 200_000}
-        )
+    # Python's own Ctrl-C handler: a process started in the background by a shell inherits
+    # SIGINT ignored, and Python then installs none (the signal would never arrive).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            spikelab.convseq.fit(
+                raster[:, :2000], bin_s, progress=progress, **{**FIT, "epochs": 200_000}
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert 20 <= max(steps) <= 21, steps[-3:]
 
 
