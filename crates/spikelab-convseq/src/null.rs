@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use spikelab_core::Tf32Guard;
 
 use crate::error::{ConvSeqError, Result};
 use crate::input::check_raster;
@@ -707,23 +708,6 @@ impl Default for DenseAlphaOptions {
             tf32: true,
             unfold_bytes: 2 << 30,
         }
-    }
-}
-
-/// Restores cuBLAS's TF32 flag when dropped (the flag is process-global in candle).
-struct Tf32Guard(bool);
-
-impl Tf32Guard {
-    fn set(on: bool) -> Self {
-        let prev = candle_core::cuda::gemm_reduced_precision_f32();
-        candle_core::cuda::set_gemm_reduced_precision_f32(on);
-        Tf32Guard(prev)
-    }
-}
-
-impl Drop for Tf32Guard {
-    fn drop(&mut self) {
-        candle_core::cuda::set_gemm_reduced_precision_f32(self.0);
     }
 }
 

@@ -60,6 +60,35 @@ impl Device {
     }
 }
 
+/// Sets cuBLAS's TF32 flag for `f32` matrix products (process-global in candle) and restores
+/// the previous value when dropped. TF32 keeps f32's range with a 10-bit mantissa (relative
+/// rounding ≈ 5e-4 per product); without a CUDA build the flag does nothing.
+///
+/// ```
+/// let _tf32 = spikelab_core::Tf32Guard::set(true);
+/// // f32 matrix products on a CUDA device use TF32 tensor cores until `_tf32` drops.
+/// ```
+#[cfg(feature = "candle")]
+#[derive(Debug)]
+pub struct Tf32Guard(bool);
+
+#[cfg(feature = "candle")]
+impl Tf32Guard {
+    /// Turns TF32 on or off until the guard drops.
+    pub fn set(on: bool) -> Self {
+        let prev = candle_core::cuda::gemm_reduced_precision_f32();
+        candle_core::cuda::set_gemm_reduced_precision_f32(on);
+        Tf32Guard(prev)
+    }
+}
+
+#[cfg(feature = "candle")]
+impl Drop for Tf32Guard {
+    fn drop(&mut self) {
+        candle_core::cuda::set_gemm_reduced_precision_f32(self.0);
+    }
+}
+
 impl FromStr for Device {
     type Err = CoreError;
 

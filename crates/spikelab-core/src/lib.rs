@@ -49,5 +49,7 @@ pub mod smooth;
 pub mod stats;
 
 pub use device::Device;
+#[cfg(feature = "candle")]
+pub use device::Tf32Guard;
 pub use error::{CoreError, Result};
 pub use observer::{Flow, Observer, Progress, Silent};
