@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use candle_core::Device;
+use spikelab_calcium::spikenet::{Conv1dSpikeNet, Precision, SpikeNetArch, SpikeNetWeights};
 use spikelab_calcium::{ElephantCnn, Evaluation};
 use spikelab_data::CalciumTraces;
 use spikelab_datasets::{self as datasets, Split};
@@ -47,6 +48,90 @@ fn run(name: &str, cnn: &ElephantCnn, tr: &CalciumTraces) -> anyhow::Result<f64>
     Ok(rate)
 }
 
+/// The CPU paths: our gemm kernel on the whole recording, candle's fully-convolutional and
+/// per-window forms on a 1 % subset.
+fn cpu_rows(cnn: &ElephantCnn, full: &CalciumTraces, small: &CalciumTraces) -> anyhow::Result<()> {
+    let fc = run("fully-convolutional, CPU (gemm kernel)", cnn, full)?;
+    if std::env::var_os("CHUNK_SWEEP").is_some() {
+        for chunk in [512, 1024, 2048, 8192] {
+            run(
+                &format!("  … chunk {chunk}"),
+                &cnn.clone().with_chunk_outputs(chunk)?,
+                full,
+            )?;
+        }
+    }
+    let fc_candle = run(
+        "fully-convolutional, CPU (candle unfold + GEMM)",
+        &cnn.clone().with_candle_kernels(true),
+        small,
+    )?;
+    let pw = run(
+        "per-window, CPU (candle, batch 4096)",
+        &cnn.clone().with_evaluation(Evaluation::PerWindow),
+        small,
+    )?;
+    println!("speed-up fully-conv gemm / per-window: {:.0}×", fc / pw);
+    println!(
+        "speed-up fully-conv gemm / candle fully-conv: {:.1}×",
+        fc / fc_candle
+    );
+    Ok(())
+}
+
+/// The network alone (`forward_windows` on f32 traces) on the GPU in each precision, for
+/// Elephant (the given weights) and the CASCADE architecture (Glorot weights): samples/s and
+/// the largest |difference| from the f32 output over the f32 output's standard deviation.
+fn gpu_precisions(cnn: &ElephantCnn, tr: &CalciumTraces, dev: &Device) -> anyhow::Result<()> {
+    let cols: Vec<Vec<f32>> = (0..tr.n_neurons())
+        .map(|j| tr.trace(j).iter().map(|&v| v as f32).collect())
+        .collect();
+    let traces: Vec<&[f32]> = cols.iter().map(|c| c.as_slice()).collect();
+    let samples = (tr.n_frames() * tr.n_neurons()) as f64;
+    let cascade = Conv1dSpikeNet::new(SpikeNetWeights::glorot_uniform(SpikeNetArch::CASCADE, 1)?);
+    for (name, net) in [("Elephant", cnn.net().clone()), ("CASCADE", cascade)] {
+        let mut reference: Option<Vec<f32>> = None;
+        for precision in [Precision::F32, Precision::Tf32, Precision::Bf16] {
+            let net = net
+                .clone()
+                .with_device(dev.clone())
+                .with_precision(precision);
+            let _ = net.forward_windows(&traces[..1])?; // warm-up
+            let mut times = Vec::new();
+            let mut y = Vec::new();
+            for _ in 0..3 {
+                let t0 = Instant::now();
+                y = net.forward_windows(&traces)?;
+                times.push(t0.elapsed().as_secs_f64());
+            }
+            let dt = times.iter().sum::<f64>() / times.len() as f64;
+            let flat: Vec<f32> = y.concat();
+            let err = match &reference {
+                None => {
+                    reference = Some(flat);
+                    String::from("reference")
+                }
+                Some(r) => {
+                    let n = r.len() as f64;
+                    let mean = r.iter().map(|&v| v as f64).sum::<f64>() / n;
+                    let sd = (r.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+                    let max = r
+                        .iter()
+                        .zip(&flat)
+                        .map(|(a, b)| (*a as f64 - *b as f64).abs())
+                        .fold(0.0, f64::max);
+                    format!("max |Δ| / sd {:.2e}", max / sd)
+                }
+            };
+            println!(
+                "{name:<9} network, CUDA, {precision:<5?} {:>12.0} samples/s  (mean of 3: {dt:.3} s; {err})",
+                samples / dt
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(feature = "keras-h5")]
 fn bundled() -> anyhow::Result<ElephantCnn> {
     Ok(ElephantCnn::embedded(1)?)
@@ -77,45 +162,25 @@ fn main() -> anyhow::Result<()> {
         Some(p) => ElephantCnn::from_file(std::path::Path::new(p))?,
         None => bundled()?,
     };
-    let fc = run("fully-convolutional, CPU (gemm kernel)", &cnn, &full)?;
-    if std::env::var_os("CHUNK_SWEEP").is_some() {
-        for chunk in [512, 1024, 2048, 8192] {
-            run(
-                &format!("  … chunk {chunk}"),
-                &cnn.clone().with_chunk_outputs(chunk)?,
-                &full,
-            )?;
-        }
+    // GPU_ONLY=1 skips the CPU rows (on a GPU host, to time the GPU rows alone).
+    if std::env::var_os("GPU_ONLY").is_none() {
+        cpu_rows(&cnn, &full, &small)?;
     }
-    let fc_candle = run(
-        "fully-convolutional, CPU (candle conv1d)",
-        &cnn.clone().with_candle_kernels(true),
-        &small,
-    )?;
-    let pw = run(
-        "per-window, CPU (candle, batch 4096)",
-        &cnn.clone().with_evaluation(Evaluation::PerWindow),
-        &small,
-    )?;
-    println!("speed-up fully-conv gemm / per-window: {:.0}×", fc / pw);
-    println!(
-        "speed-up fully-conv gemm / candle fully-conv: {:.1}×",
-        fc / fc_candle
-    );
     if candle_core::utils::cuda_is_available() {
         let dev = Device::new_cuda(0)?;
         run(
-            "fully-convolutional, CUDA (candle)",
+            "fully-convolutional, CUDA (candle), predict",
             &cnn.clone().with_device(dev.clone()),
             &full,
         )?;
         run(
             "per-window, CUDA (candle, batch 4096)",
             &cnn.clone()
-                .with_device(dev)
+                .with_device(dev.clone())
                 .with_evaluation(Evaluation::PerWindow),
             &small,
         )?;
+        gpu_precisions(&cnn, &full, &dev)?;
     } else {
         println!("CUDA: not built (enable the `cuda` feature) or no device");
     }

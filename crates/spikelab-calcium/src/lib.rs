@@ -54,6 +54,7 @@ pub mod ensemble;
 pub mod error;
 pub mod evaluate;
 pub mod fastconv;
+mod gpuconv;
 pub mod metric;
 pub mod network;
 pub mod preprocess;

@@ -29,11 +29,13 @@ use std::path::Path;
 #[cfg(feature = "keras-h5")]
 use spikelab_data::io::hdf5_guard::{check_dataset_size, check_size, error_text, utf8};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 
 use crate::error::{CalciumError, Result};
 use crate::fastconv::FastNet;
+use crate::gpuconv::ChannelsLast;
+pub use crate::gpuconv::Precision;
 
 /// Layer names used in our files and in error messages.
 pub const LAYER_NAMES: [&str; 5] = ["conv1", "conv2", "conv3", "dense1", "dense2"];
@@ -701,42 +703,6 @@ impl CandleParams {
         let y = dt.conv1d(&k5, 0, 1, 4, 1)?.squeeze(1)?; // [b, ≥ n_out]
         Ok(y.narrow(1, 0, n_out)?.broadcast_add(&self.dense2_b)?)
     }
-
-    /// Fully-convolutional forward pass with candle ops: `z` is `[n]` f32; the result holds the
-    /// outputs of the `n − window + 1` windows.
-    pub(crate) fn forward_full(&self, z: &Tensor) -> Result<Tensor> {
-        let n = z.dim(0)?;
-        let steps = self.arch.n_steps();
-        let e = self.arch.dense_expansion;
-        let x = z.reshape((1, 1, n))?;
-        let h1 = self.conv_relu(&x, 0, 1)?;
-        let h2 = self.conv_relu(&h1, 1, 1)?;
-        let l2 = h2.dim(2)?;
-        let m1 = h2
-            .narrow(2, 0, l2 - 1)?
-            .maximum(&h2.narrow(2, 1, l2 - 1)?)?;
-        let c3 = self.conv_relu(&m1, 2, 2)?;
-        let l3 = c3.dim(2)?;
-        let m2 = c3
-            .narrow(2, 0, l3 - 2)?
-            .maximum(&c3.narrow(2, 2, l3 - 2)?)?;
-        let d = m2
-            .squeeze(0)?
-            .t()?
-            .matmul(&self.dense1)?
-            .broadcast_add(&self.dense1_b)?
-            .relu()?; // [n_d, e]
-        // Output: S-tap, dilation-4 convolution with kernel W5 viewed (S, e) → (1, e, S).
-        let k5 = self
-            .dense2
-            .reshape((steps, e))?
-            .t()?
-            .unsqueeze(0)?
-            .contiguous()?;
-        let dt = d.t()?.unsqueeze(0)?.contiguous()?;
-        let y = dt.conv1d(&k5, 0, 1, 4, 1)?.squeeze(0)?.squeeze(0)?;
-        Ok(y.broadcast_add(&self.dense2_b)?)
-    }
 }
 
 /// Which evaluation of the network to use. Both give the same numbers to ≲1e-5.
@@ -746,7 +712,7 @@ pub enum Evaluation {
     /// One window per output, as Keras `predict` does: the reference, on candle (any device).
     PerWindow,
     /// The exact fully-convolutional form: on the CPU our gemm-based kernel, on a GPU device
-    /// the same maths with candle's dilated `conv1d`.
+    /// the same maths as candle unfolds and matrix products (in the chosen [`Precision`]).
     #[default]
     FullyConvolutional,
 }
@@ -770,6 +736,7 @@ pub struct Conv1dSpikeNet {
     batch_size: usize,
     candle_kernels: bool,
     chunk_outputs: usize,
+    precision: Precision,
 }
 
 impl Conv1dSpikeNet {
@@ -784,6 +751,7 @@ impl Conv1dSpikeNet {
             batch_size: 4096,
             candle_kernels: false,
             chunk_outputs: crate::fastconv::CHUNK_OUTPUTS,
+            precision: Precision::F32,
         }
     }
 
@@ -805,6 +773,19 @@ impl Conv1dSpikeNet {
     pub fn with_candle_kernels(mut self, yes: bool) -> Self {
         self.candle_kernels = yes;
         self
+    }
+
+    /// The arithmetic of the candle fully-convolutional evaluation (GPUs, or the CPU with
+    /// [`with_candle_kernels`](Self::with_candle_kernels)); default [`Precision::F32`]. The
+    /// CPU gemm kernel is always f32.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The precision of the candle fully-convolutional evaluation.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Windows per chunk of the CPU fully-convolutional kernel (default 4096).
@@ -848,7 +829,8 @@ impl Conv1dSpikeNet {
 
     /// The windows per call that keep results independent of how a trace is cut into
     /// pieces starting at multiples of it: the CPU kernel's chunk or the per-window batch;
-    /// `None` for candle's fully-convolutional form, which takes the whole trace at once.
+    /// `None` for candle's fully-convolutional form, which evaluates every window exactly
+    /// whatever the cut.
     pub(crate) fn piece_granularity(&self) -> Option<usize> {
         match (self.evaluation, &self.device) {
             (Evaluation::FullyConvolutional, Device::Cpu) if !self.candle_kernels => {
@@ -872,19 +854,7 @@ impl Conv1dSpikeNet {
                 .fast
                 .forward_many_with(traces, self.chunk_outputs, n_out)),
             (Evaluation::FullyConvolutional, dev) => {
-                let p = CandleParams::new(&self.weights, dev)?;
-                traces
-                    .iter()
-                    .map(|z| {
-                        let m = n_out(z.len());
-                        if m == 0 {
-                            return Ok(Vec::new());
-                        }
-                        let t = Tensor::from_slice(z, z.len(), dev)?;
-                        let y = p.forward_full(&t)?.narrow(0, 0, m)?;
-                        Ok(y.to_dtype(DType::F32)?.to_vec1()?)
-                    })
-                    .collect()
+                ChannelsLast::new(&self.weights, dev, self.precision)?.forward_many(traces, n_out)
             }
             (Evaluation::PerWindow, dev) => {
                 let p = CandleParams::new(&self.weights, dev)?;
