@@ -202,8 +202,11 @@ pub fn geglu(x: &Tensor) -> Result<Tensor> {
     Ok((a * g.gelu_erf()?)?)
 }
 
-/// Inverted dropout with a seeded host-side mask: in training each entry is zeroed with
-/// probability `p` and the rest scaled by 1/(1 − p); at evaluation it is the identity.
+/// Inverted dropout: in training each entry is zeroed with probability `p` and the rest scaled
+/// by 1/(1 − p); at evaluation it is the identity. The mask comes from the caller's seeded
+/// ChaCha8 stream: on the CPU drawn entry by entry on the host (bit-reproducible everywhere);
+/// on a GPU drawn on the device by its own generator, seeded from that stream at each call
+/// (reproducible on the same device and build, and no host-side mask to build and copy).
 #[derive(Debug, Clone, Copy)]
 pub struct Dropout {
     p: f64,
@@ -223,16 +226,22 @@ impl Dropout {
         match rng {
             Some(rng) if self.p > 0.0 => {
                 let keep = 1.0 / (1.0 - self.p);
-                let mask: Vec<f64> = (0..x.elem_count())
-                    .map(|_| {
-                        if rng.random::<f64>() < self.p {
-                            0.0
-                        } else {
-                            keep
-                        }
-                    })
-                    .collect();
-                let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+                let mask = if x.device().is_cpu() {
+                    let mask: Vec<f64> = (0..x.elem_count())
+                        .map(|_| {
+                            if rng.random::<f64>() < self.p {
+                                0.0
+                            } else {
+                                keep
+                            }
+                        })
+                        .collect();
+                    Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
+                } else {
+                    x.device().set_seed(rng.random::<u64>())?;
+                    let u = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
+                    (u.ge(self.p)?.to_dtype(x.dtype())? * keep)?
+                };
                 Ok((x * mask)?)
             }
             _ => Ok(x.clone()),
