@@ -3,16 +3,10 @@
 //! them writes their outputs, and planning again finds nothing left. The Slurm script runs one
 //! line of the plan.
 
-use std::path::Path;
 use std::process::Command;
 
-fn spikelab(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_spikelab"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run spikelab")
-}
+mod common;
+use common::spikelab;
 
 fn ok(out: &std::process::Output) -> String {
     assert!(

@@ -2,16 +2,10 @@
 //! default, a conflicting `--fps` needs `--force-fps`), output at the input's rate, the JSON
 //! report, nothing overwritten without `--force`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-fn spikelab(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_spikelab"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run spikelab")
-}
+mod common;
+use common::spikelab;
 
 fn data(rel: &str) -> String {
     let p: PathBuf = spikelab_datasets::path(rel).unwrap();

@@ -3,15 +3,9 @@
 //! nothing is overwritten without `--force`.
 
 use std::path::Path;
-use std::process::Command;
 
-fn spikelab(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_spikelab"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run spikelab")
-}
+mod common;
+use common::spikelab;
 
 fn fit_args<'a>(raster: &'a str, pos: &'a str, model: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![

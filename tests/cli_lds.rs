@@ -1,16 +1,8 @@
 //! `spikelab synth molds`, `spikelab lds molds`, `spikelab lds fit` end to end on a small
 //! seeded problem: outputs exist and parse, nothing is overwritten without `--force`.
 
-use std::path::Path;
-use std::process::Command;
-
-fn spikelab(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_spikelab"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run spikelab")
-}
+mod common;
+use common::spikelab;
 
 #[test]
 fn synth_then_molds_then_fit() {

@@ -11,6 +11,9 @@ use std::process::Command;
 use spikelab_data::io::nwb::{self, NwbWriteOptions};
 use spikelab_data::{ColumnValues, SpikeTrains};
 
+mod common;
+use common::spikelab;
+
 /// The tests run one at a time: HDF5 opens files without `O_CLOEXEC`, so a process spawned by
 /// one test while another holds an HDF5 file open inherits its descriptor and file lock, and
 /// the next open of that file fails with "unable to lock file".
@@ -18,14 +21,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn spikelab(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_spikelab"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run spikelab")
 }
 
 fn ok(out: &std::process::Output) -> String {

@@ -389,13 +389,16 @@ impl Trainer {
         })
     }
 
-    /// One Adagrad step on a batch; returns the batch loss before the update.
-    fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, eps: f64) -> Result<f64> {
+    /// The current weights as network parameters, tracked for backpropagation.
+    fn params(&self) -> Result<CandleParams> {
         let k: [Tensor; 5] = std::array::from_fn(|i| self.kernels[i].as_tensor().clone());
         let b: [Tensor; 5] = std::array::from_fn(|i| self.biases[i].as_tensor().clone());
-        let p = CandleParams::from_keras(&self.arch, &k, &b)?;
-        let pred = p.forward_windows(x)?;
-        let loss = (pred - y)?.sqr()?.mean_all()?;
+        CandleParams::from_keras(&self.arch, &k, &b)
+    }
+
+    /// Backpropagates `loss` and applies one Adagrad update to every weight that has a
+    /// gradient; returns the loss (computed before the update) as a number.
+    fn adagrad_update(&mut self, loss: &Tensor, lr: f64, eps: f64) -> Result<f64> {
         let grads = loss.backward()?;
         let vars = self.kernels.iter().chain(self.biases.iter());
         for (v, a) in vars.zip(self.acc.iter_mut()) {
@@ -407,6 +410,13 @@ impl Trainer {
             v.set(&(v.as_tensor() - (upd * lr)?)?)?;
         }
         Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    }
+
+    /// One Adagrad step on a batch; returns the batch loss before the update.
+    fn step(&mut self, x: &Tensor, y: &Tensor, lr: f64, eps: f64) -> Result<f64> {
+        let pred = self.params()?.forward_windows(x)?;
+        let loss = (pred - y)?.sqr()?.mean_all()?;
+        self.adagrad_update(&loss, lr, eps)
     }
 
     /// One pass over `order` (sample indices of `data`) in batches. `on_step` returning `false`
@@ -456,27 +466,14 @@ impl Trainer {
         lr: f64,
         eps: f64,
     ) -> Result<f64> {
-        let k: [Tensor; 5] = std::array::from_fn(|i| self.kernels[i].as_tensor().clone());
-        let b: [Tensor; 5] = std::array::from_fn(|i| self.biases[i].as_tensor().clone());
-        let p = CandleParams::from_keras(&self.arch, &k, &b)?;
-        let pred = p.forward_full_batch(x)?;
+        let pred = self.params()?.forward_full_batch(x)?;
         let n = m
             .sum_all()?
             .to_dtype(DType::F64)?
             .to_scalar::<f64>()?
             .max(1.0);
         let loss = (((pred - y)?.sqr()? * m)?.sum_all()? / n)?;
-        let grads = loss.backward()?;
-        let vars = self.kernels.iter().chain(self.biases.iter());
-        for (v, a) in vars.zip(self.acc.iter_mut()) {
-            let Some(g) = grads.get(v.as_tensor()) else {
-                continue;
-            };
-            *a = (&*a + g.sqr()?)?;
-            let upd = (g / (a.sqrt()? + eps)?)?;
-            v.set(&(v.as_tensor() - (upd * lr)?)?)?;
-        }
-        Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+        self.adagrad_update(&loss, lr, eps)
     }
 
     /// One pass over `order` (indices into `pieces`), `per_step` pieces per Adagrad step;

@@ -36,15 +36,7 @@ fn cpu_s() -> f64 {
 /// The hard regime for `seed`: parameters drawn from the ranges; `null` keeps the
 /// same background with every member spike dropped.
 fn hard(seed: u64, null: bool) -> anyhow::Result<(SparseRaster, Truth, ParityParams)> {
-    use rand::{Rng, SeedableRng};
-    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let p = ParityParams {
-        seqlen: r.random_range(60..=80),
-        p_drop: if null { 1.0 } else { r.random_range(0.2..=0.3) },
-        jitter_std_bins: r.random_range(20.0..=30.0),
-        gap_bins: r.random_range(600..=800),
-        lag_bins: 1,
-    };
+    let p = ParityParams::hard_regime(seed, null);
     let bg = spikelab_datasets::convseq::ca1_raster()?.to_dense()?;
     let (raster, truth) = p.generate(&bg, seed)?;
     let t = Truth {

@@ -3,7 +3,6 @@
 //! CA1 raster, parameters drawn per seed from the ranges (seqlen 60–80, p_drop
 //! 0.2–0.3, jitter std 20–30 bins, gap 600–800 bins). Ground truth comes from the generator.
 
-use rand::{Rng, SeedableRng};
 use spikelab_convseq::{
     ConvSeq, ConvSeqError, ConvSeqParams, Mode, RobustOptions,
     metrics::{Truth, score},
@@ -13,14 +12,7 @@ use spikelab_synth::ParityParams;
 
 /// The hard regime on the first `n_bins` bins of the CA1 raster; `null`: no member spike.
 fn hard(seed: u64, n_bins: u64, null: bool) -> (SparseRaster, Truth) {
-    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let p = ParityParams {
-        seqlen: r.random_range(60..=80),
-        p_drop: if null { 1.0 } else { r.random_range(0.2..=0.3) },
-        jitter_std_bins: r.random_range(20.0..=30.0),
-        gap_bins: r.random_range(600..=800),
-        lag_bins: 1,
-    };
+    let p = ParityParams::hard_regime(seed, null);
     let bg = spikelab_datasets::convseq::ca1_raster()
         .unwrap()
         .slice_bins(0, n_bins)

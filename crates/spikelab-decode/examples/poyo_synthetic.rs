@@ -31,19 +31,7 @@ fn main() -> anyhow::Result<()> {
     let lr: f64 = arg(7, "0.002").parse()?;
     let cfg = match arg(8, "small").as_str() {
         "1.3m" => PoyoConfig::poyo_1_3m(2),
-        _ => PoyoConfig {
-            dim: 32,
-            depth: 1,
-            dim_head: 32,
-            cross_heads: 1,
-            self_heads: 2,
-            latents_per_step: 4,
-            latent_step_s: 0.25,
-            ffn_dropout: 0.0,
-            lin_dropout: 0.0,
-            atn_dropout: 0.0,
-            ..PoyoConfig::poyo_1_3m(2)
-        },
+        _ => PoyoConfig::small(2),
     };
     let device = arg(9, "cpu")
         .parse::<spikelab_core::Device>()?

@@ -26,23 +26,6 @@ fn recording(s: &Session) -> Res<Recording> {
     )?)
 }
 
-fn small_config() -> PoyoConfig {
-    PoyoConfig {
-        dim: 32,
-        depth: 1,
-        dim_head: 32,
-        cross_heads: 1,
-        self_heads: 2,
-        latents_per_step: 4,
-        latent_step_s: 0.25,
-        context_s: 1.0,
-        ffn_dropout: 0.0,
-        lin_dropout: 0.0,
-        atn_dropout: 0.0,
-        ..PoyoConfig::poyo_1_3m(2)
-    }
-}
-
 fn toy() -> Res<Recording> {
     // Unit "a" spikes at 0.1, 0.5, 1.2; unit "b" at 0.3; unit "c" never in [0, 1); nobody
     // after 1.5 s.
@@ -71,7 +54,7 @@ fn tokens_padding_latents_and_stitching() -> Res<()> {
     let rec = toy()?;
     let (u, s) = vocabs(&rec)?;
     let prep = Prepared::new(&rec, &u, &s)?;
-    let grid = small_config().grid();
+    let grid = PoyoConfig::small(2).grid();
     let norm = TargetNorm {
         mean: vec![1.0],
         std: vec![2.0],
@@ -239,10 +222,7 @@ fn bad_input_is_a_typed_error() -> Res<()> {
     );
     assert!(matches!(e, Err(DecodeError::InvalidData(_))));
     // A trained model meets a unit it does not know.
-    let cfg = PoyoConfig {
-        dim_out: 1,
-        ..small_config()
-    };
+    let cfg = PoyoConfig::small(1);
     let params = TrainParams {
         steps: 1,
         batch: 2,
@@ -330,7 +310,7 @@ fn synthetic_multi_session(steps: usize) -> Res<(f64, f64, f64, f64)> {
         Flow::Continue
     };
     let (model, report) = poyo::fit(
-        small_config(),
+        PoyoConfig::small(2),
         pre,
         &train_iv,
         &params,

@@ -1,7 +1,7 @@
 //! Parity mode: the original convSeq generator's recipe on a given background raster.
 
-use rand::Rng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use spikelab_data::{BinnedRaster, SparseRaster};
@@ -54,6 +54,31 @@ impl Default for ParityParams {
 }
 
 impl ParityParams {
+    /// The hard regime of the robust convSeq mode (spikelab-convseq `tests/robust.rs`) for
+    /// `seed`: seqlen 60–80, p_drop 0.2–0.3, jitter std 20–30 bins, gap 600–800 bins (each
+    /// drawn uniformly, bounds included, in that order from a [`rng::ChaCha8Rng`] seeded with
+    /// `seed`), lag 1 bin. `null` sets p_drop to 1 (every member spike dropped) without
+    /// drawing it, so jitter and gap then come from the next draws.
+    ///
+    /// ```
+    /// use spikelab_synth::ParityParams;
+    /// let p = ParityParams::hard_regime(3, false);
+    /// assert!((60..=80).contains(&p.seqlen) && (600..=800).contains(&p.gap_bins));
+    /// assert!((0.2..=0.3).contains(&p.p_drop) && (20.0..=30.0).contains(&p.jitter_std_bins));
+    /// assert_eq!((p.lag_bins, p.clone()), (1, ParityParams::hard_regime(3, false)));
+    /// assert_eq!(ParityParams::hard_regime(3, true).p_drop, 1.0);
+    /// ```
+    pub fn hard_regime(seed: u64, null: bool) -> Self {
+        let mut r = rng::ChaCha8Rng::seed_from_u64(seed);
+        ParityParams {
+            seqlen: r.random_range(60..=80),
+            p_drop: if null { 1.0 } else { r.random_range(0.2..=0.3) },
+            jitter_std_bins: r.random_range(20.0..=30.0),
+            gap_bins: r.random_range(600..=800),
+            lag_bins: 1,
+        }
+    }
+
     /// Checks the parameters against a background of `n_neurons × n_bins`.
     pub fn validate(&self, n_neurons: usize, n_bins: usize) -> Result<()> {
         probability("p_drop", self.p_drop)?;
