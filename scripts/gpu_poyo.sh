@@ -5,6 +5,8 @@
 #   bash scripts/gpu_poyo.sh build            # where a CUDA toolkit is set up (docs/benchmarks.md)
 #   bash scripts/gpu_poyo.sh start OUT [RUNS] # on the GPU host: runs in the background
 #   bash scripts/gpu_poyo.sh status OUT       # last lines of every run
+#   bash scripts/gpu_poyo.sh speed OUT        # alone on the GPU: our training step, then
+#                                             # torch-brain's (benches/peers/poyo_torch.py)
 #
 # `build` makes target-cuda/release/examples/poyo_ca1; POYO_BIN points the other steps at it
 # (a `.xz` is unpacked to /tmp first) and CUDA_RUN names a launcher that finds the CUDA
@@ -16,6 +18,12 @@
 #   transfer  POYO on the even units (376 of 2 500 steps), then unit identification on the
 #             odd units with 20 % of the training frames (1 250 steps)
 #   scratch   POYO from scratch on the odd units' 20 % (735 of 1 250 steps)
+# `speed` runs 100 steps of `full 1` and then the torch-brain peer (1-s and 4-s context, 50
+# timed steps after 10 warm-up steps each), one after the other, each alone on the GPU; our
+# example prints the mean seconds per step every 20 steps (tokenization included), so the
+# steady rate is the difference between its step-20 and step-100 lines. The peer needs
+# torch-brain 0.2.1 importable (`pip install --no-deps --target DIR torch_brain-0.2.1-*.whl`,
+# DIR on PYTHONPATH; the script stubs the `ray` import it does not use).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -47,6 +55,19 @@ start)
         setsid nohup "${launcher[@]}" "$bin" "${args[@]}" > "$out/$run.log" 2>&1 < /dev/null &
     done
     ;;
+speed)
+    out="${2:?OUT}"
+    mkdir -p "$out"
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+    launcher=()
+    [ -n "${CUDA_RUN:-}" ] && launcher=(bash "$CUDA_RUN")
+    "${launcher[@]}" "$bin" full 1 100 2500 cuda 2>&1 | tee "$out/speed_ours_1s.log"
+    "${launcher[@]}" "$bin" full 4 100 2500 cuda 2>&1 | tee "$out/speed_ours_4s.log"
+    for ctx in 1.0 4.0; do
+        python3 benches/peers/poyo_torch.py --device cuda --context "$ctx" --steps 50 --warmup 10 \
+            2>&1 | tee "$out/speed_torch_${ctx}s.json"
+    done
+    ;;
 status)
     out="${2:?OUT}"
     for f in "$out"/*.log; do
@@ -55,7 +76,7 @@ status)
     done
     ;;
 *)
-    echo "usage: $0 build | start OUT [RUNS] | status OUT" >&2
+    echo "usage: $0 build | start OUT [RUNS] | status OUT | speed OUT" >&2
     exit 2
     ;;
 esac
