@@ -103,6 +103,7 @@ pub fn line_plot(
             .flat_map(|s| s.points.iter().map(|p| p.1))
             .chain(hlines.iter().map(|h| h.1)),
     );
+    spikelab_core::register_plot_font();
     let root = BitMapBackend::new(path, size).into_drawing_area();
     let mut chart = chart(&root, title, (x_label, y_label), x0..x1, y0..y1, true)?;
     for s in series {
@@ -182,6 +183,7 @@ pub fn raster_plot(
             .map(|p| p.0)
             .chain(markers.iter().map(|m| m.0)),
     );
+    spikelab_core::register_plot_font();
     let root = BitMapBackend::new(path, size).into_drawing_area();
     let mut chart = chart(
         &root,

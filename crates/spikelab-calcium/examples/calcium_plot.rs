@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         .map(|i| (t(i), rates[[i, neuron]]))
         .collect();
 
+    spikelab_core::register_plot_font();
     let root = BitMapBackend::new(&out, (1400, 800)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((3, 1));

@@ -64,6 +64,7 @@ pub fn plot(
 }
 
 fn draw(raster: &SparseRaster, fit: &ConvSeqFit, det: &Detection, path: &Path) -> Result<()> {
+    spikelab_core::register_plot_font();
     let root = BitMapBackend::new(path, (1400, 1000)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let areas = root.split_by_breakpoints::<i32, i32, _, _>([], [560, 820]);

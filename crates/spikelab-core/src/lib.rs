@@ -44,6 +44,8 @@ mod error;
 pub mod fastexp;
 mod observer;
 pub mod pca;
+#[cfg(feature = "plot")]
+mod plot;
 pub mod simd;
 pub mod smooth;
 pub mod stats;
@@ -53,3 +55,5 @@ pub use device::Device;
 pub use device::Tf32Guard;
 pub use error::{CoreError, Result};
 pub use observer::{Flow, Observer, Progress, Silent};
+#[cfg(feature = "plot")]
+pub use plot::register_plot_font;

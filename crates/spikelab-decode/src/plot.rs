@@ -19,6 +19,7 @@ impl AuditReport {
 }
 
 fn draw(rep: &AuditReport, path: &Path) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    spikelab_core::register_plot_font();
     let root = BitMapBackend::new(path, (720, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let bmax = rep.points.iter().map(|p| p.b).max().unwrap_or(1) as f64;

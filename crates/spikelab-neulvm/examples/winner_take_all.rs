@@ -130,6 +130,7 @@ fn main() -> Result<()> {
     );
 
     // Plot: rows = initial / inferred / truth overlay per population, and the simulation.
+    spikelab_core::register_plot_font();
     let root = BitMapBackend::new(&out, (1400, 1000)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((4, 1));

@@ -62,6 +62,7 @@ impl SortResult {
             .collect();
         let template = self.templates.index_axis(ndarray::Axis(0), u);
         let title = format!("unit {u}: {} spikes", frames.len());
+        spikelab_core::register_plot_font();
         let root = BitMapBackend::new(path, (1200, 400)).into_drawing_area();
         root.fill(&WHITE).map_err(e)?;
         let root = root.titled(&title, ("sans-serif", 20)).map_err(e)?;

@@ -29,6 +29,7 @@ fn main() -> Result<()> {
 
     let path = out_dir.join("synth_sequences.png");
     {
+        spikelab_core::register_plot_font();
         let root = BitMapBackend::new(&path, (1200, 700)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -92,6 +93,7 @@ fn main() -> Result<()> {
     let show_frames = 3_000usize.min(traces.n_frames());
     let path = out_dir.join("synth_calcium.png");
     {
+        spikelab_core::register_plot_font();
         let root = BitMapBackend::new(&path, (1200, 400)).into_drawing_area();
         root.fill(&WHITE)?;
         let y = traces.trace(0);
