@@ -23,37 +23,21 @@ step alone on one fixed batch, each the mean over STEPS timed steps after WARMUP
 
     python3 benches/peers/poyo_torch.py --device cuda --steps 50 --warmup 10
 
-torch_brain imports `ray.actor` for a type annotation only; a two-file stub is put on
-`sys.path` when ray is missing.
+torch_brain imports `ray.actor` for a type annotation only; the parity fixture script's
+`ray_stub` (scripts/poyo_parity_fixture.py) puts a two-file stub on `sys.path` when ray is
+missing.
 """
 
 import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 import types
 
 import numpy as np
 
 FRAME_S = 0.05
-
-
-def ray_stub():
-    try:
-        import ray.actor  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    root = tempfile.mkdtemp(prefix="raystub")
-    os.makedirs(os.path.join(root, "ray"))
-    with open(os.path.join(root, "ray", "__init__.py"), "w") as f:
-        f.write("from . import actor\n")
-    with open(os.path.join(root, "ray", "actor.py"), "w") as f:
-        f.write("class ActorHandle:\n    pass\n")
-    sys.path.insert(0, root)
 
 
 def load_ca1(repo):
@@ -146,6 +130,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--repo", default=os.path.join(os.path.dirname(__file__), "..", ".."))
     a = ap.parse_args()
+
+    sys.path.insert(0, os.path.join(a.repo, "scripts"))
+    from poyo_parity_fixture import ray_stub
 
     ray_stub()
     import torch
