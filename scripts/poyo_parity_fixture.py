@@ -50,6 +50,24 @@ def ray_stub():
     sys.path.insert(0, root)
 
 
+def poyo_1_3m_config(sequence_length, dim_out):
+    """torch-brain `POYO` arguments of POYO-1.3M (spec: decode.md section 6.9)."""
+    return dict(
+        sequence_length=sequence_length,
+        latent_step=0.125,
+        num_latents_per_step=16,
+        dim=64,
+        depth=6,
+        dim_head=64,
+        cross_heads=2,
+        self_heads=8,
+        ffn_dropout=0.2,
+        lin_dropout=0.4,
+        atn_dropout=0.2,
+        dim_out=dim_out,
+    )
+
+
 def make_batch(rng):
     """Two 1-s windows in POYO's tokenization (spec: decode.md section 6.1)."""
     L, latent_step, per_step = 1.0, 0.125, 16
@@ -127,20 +145,7 @@ def main():
     torch.use_deterministic_algorithms(True)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    cfg = dict(
-        sequence_length=1.0,
-        latent_step=0.125,
-        num_latents_per_step=16,
-        dim=64,
-        depth=6,
-        dim_head=64,
-        cross_heads=2,
-        self_heads=8,
-        ffn_dropout=0.2,
-        lin_dropout=0.4,
-        atn_dropout=0.2,
-        dim_out=2,
-    )
+    cfg = poyo_1_3m_config(sequence_length=1.0, dim_out=2)
     model = POYO(**cfg)
     rng = np.random.default_rng(0)
     unit_ids, batch = make_batch(rng)

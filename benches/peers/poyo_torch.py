@@ -132,7 +132,7 @@ def main():
     a = ap.parse_args()
 
     sys.path.insert(0, os.path.join(a.repo, "scripts"))
-    from poyo_parity_fixture import ray_stub
+    from poyo_parity_fixture import poyo_1_3m_config, ray_stub
 
     ray_stub()
     import torch
@@ -142,20 +142,7 @@ def main():
     dev = torch.device(a.device)
     counts, position = load_ca1(a.repo)
     latent_steps = a.context / 0.125
-    model = POYO(
-        sequence_length=a.context,
-        latent_step=0.125,
-        num_latents_per_step=16,
-        dim=64,
-        depth=6,
-        dim_head=64,
-        cross_heads=2,
-        self_heads=8,
-        ffn_dropout=0.2,
-        lin_dropout=0.4,
-        atn_dropout=0.2,
-        dim_out=1,
-    )
+    model = POYO(**poyo_1_3m_config(sequence_length=a.context, dim_out=1))
     model.unit_emb.initialize_vocab([str(u) for u in range(counts.shape[0])])
     model.session_emb.initialize_vocab(["ca1"])
     model = model.to(dev).train()
