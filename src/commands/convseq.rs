@@ -69,7 +69,8 @@ pub struct DetectArgs {
     #[arg(long, default_value = "random")]
     pub null: String,
     /// `faithful` (the original's learning) or `robust` (coarse-to-fine initialisation,
-    /// restarts chosen on a held-out part, held-out significance; K = 1).
+    /// restarts chosen on a held-out part, held-out significance; with K > 1 the filters are
+    /// found one after the other, each away from the earlier ones' occurrences).
     #[arg(long, default_value = "faithful")]
     pub mode: String,
     /// Number of null samples (random filters or shifted surrogates); default 15 000, 300

@@ -138,7 +138,7 @@ fn main() -> anyhow::Result<()> {
             t0.elapsed().as_secs_f64()
         );
         eprintln!(
-            "seed {seed} restarts held-out split-half {:?}, chosen {}",
+            "seed {seed} restarts held-out split-half {:?}, chosen {:?}",
             rep.restart_split_half, rep.chosen_restart
         );
     }

@@ -62,6 +62,16 @@
 //!    while the softmax projection adds every non-member spike with weight 1/W): events are
 //!    its peaks, ≥ W apart, above α = mean + `detect_sigmas` × std of the same projection
 //!    on circular-shift surrogates. [`Detection::projections`] holds that projection.
+//!
+//! **K > 1** (`n_filters`): the filters are found one after the other (greedy deflation, as
+//! in matching pursuit). Filter k runs steps 1–7 with every window centre within ±W of an
+//! event of filters 0..k masked: those coarse bins are zeroed in `Z`, restarts start
+//! elsewhere, occurrence times are never taken there, and the held-out selection and
+//! significance ignore those outputs (in the data and in every surrogate). So filter k has
+//! to explain other times, and a second filter on a raster with one sequence type is tested
+//! on data without that type's occurrences. Types whose occurrences come within W of an
+//! earlier type's are masked with it: overlapping types are the faithful mode's (joint
+//! learning with cross terms).
 
 use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
@@ -309,10 +319,11 @@ pub struct FilterSignificance {
 /// Summary of the robust fit: per-restart selection scores and the significance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RobustReport {
-    /// Held-out split-half agreement of each restart (the selection criterion).
-    pub restart_split_half: Vec<f64>,
-    /// The chosen restart.
-    pub chosen_restart: usize,
+    /// Per filter, the held-out split-half agreement of each restart (the selection
+    /// criterion).
+    pub restart_split_half: Vec<Vec<f64>>,
+    /// Per filter, the chosen restart.
+    pub chosen_restart: Vec<usize>,
     /// Significance of each filter.
     pub significance: Vec<FilterSignificance>,
 }
@@ -421,6 +432,32 @@ pub fn heldout_significance(
     significance_level: f64,
     seed: u64,
 ) -> Result<FilterSignificance> {
+    let held = (heldout, event_heights);
+    significance_test(
+        held,
+        filter,
+        width_bins,
+        whole,
+        n_surrogates,
+        significance_level,
+        seed,
+        &[],
+    )
+}
+
+/// [`heldout_significance`] without the held-out outputs whose centre is marked in `skip`
+/// (the occurrences of earlier filters), in the data and in every surrogate.
+#[allow(clippy::too_many_arguments)]
+fn significance_test(
+    (heldout, event_heights): (&SparseRaster, &[f64]),
+    filter: &[f64],
+    width_bins: usize,
+    whole: &SparseRaster,
+    n_surrogates: usize,
+    significance_level: f64,
+    seed: u64,
+    skip: &[bool],
+) -> Result<FilterSignificance> {
     crate::input::check_raster(heldout)?;
     let (n, w, t) = (heldout.n_neurons(), width_bins, heldout.n_bins() as usize);
     if w < 2 || w > t {
@@ -444,10 +481,10 @@ pub fn heldout_significance(
         return Err(ConvSeqError::param("n_surrogates", "must be ≥ 1"));
     }
     let csr = Csr::new(heldout);
-    let obs = llr_skewness(&csr, filter, w, t);
+    let obs = llr_skewness(&csr, filter, w, t, skip);
     let null: Vec<f64> = (0..n_surrogates)
         .into_par_iter()
-        .map(|i| llr_skewness(&surrogate(&csr, t, seed, i), filter, w, t))
+        .map(|i| llr_skewness(&surrogate(&csr, t, seed, i), filter, w, t, skip))
         .collect();
     let ge = null.iter().filter(|&&s| s >= obs).count();
     let p_value = (1 + ge) as f64 / (1 + n_surrogates) as f64;
@@ -824,7 +861,7 @@ pub fn llr_weights(filter: &[f64], w: usize) -> Vec<f64> {
 /// Split-half agreement on held-out data: the Pearson correlation between the LLR
 /// projections of the even-indexed and the odd-indexed neurons' rows. A sequence makes both
 /// halves peak together; a row that fits one neuron's bursts does not.
-fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
+fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize, skip: &[bool]) -> f64 {
     let n = csr.n_neurons();
     let half = |par: usize| {
         let mut c = vec![0.0; n * w];
@@ -833,25 +870,49 @@ fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
                 c[i * w + j] = (w as f64 * filter[i * w + j]).max(1e-300).ln();
             }
         }
-        let x = project(csr, &c, w, t);
-        x[w / 2..x.len() - (w - w / 2 - 1)].to_vec()
+        inside(&project(csr, &c, w, t), w, skip)
     };
     spikelab_core::stats::pearson(&half(0), &half(1)).unwrap_or(0.0)
 }
 
 /// Skewness of the log-likelihood-ratio projection ([`llr_weights`]; flat rows contribute
 /// nothing) over the outputs whose window lies inside the recording.
-fn llr_skewness(csr: &Csr, filter: &[f64], w: usize, t: usize) -> f64 {
+fn llr_skewness(csr: &Csr, filter: &[f64], w: usize, t: usize, skip: &[bool]) -> f64 {
     let c = llr_weights(filter, w);
-    let x = project(csr, &c, w, t);
-    skewness(&x[w / 2..x.len() - (w - w / 2 - 1)])
+    skewness(&inside(&project(csr, &c, w, t), w, skip))
 }
 
-fn peaks_above(x: &[f64], k_sd: f64, w: usize) -> Vec<usize> {
+/// The outputs of a projection whose window lies inside the recording, without those whose
+/// centre is marked in `skip` (indexed by centre bin; shorter than `x` is fine).
+fn inside(x: &[f64], w: usize, skip: &[bool]) -> Vec<f64> {
+    (w / 2..x.len() - (w - w / 2 - 1))
+        .filter(|&i| !skip.get(i).copied().unwrap_or(false))
+        .map(|i| x[i])
+        .collect()
+}
+
+/// Peaks (≥ `w` apart) of `x` above its mean + `k_sd` sd, none at a centre marked in `skip`
+/// (the occurrences of earlier filters; the moments are over all of `x`).
+fn peaks_above(x: &[f64], k_sd: f64, w: usize, skip: &[bool]) -> Vec<usize> {
     let n = x.len() as f64;
     let mean = x.iter().sum::<f64>() / n;
     let sd = (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
-    find_peaks(x, mean + k_sd * sd, w)
+    if skip.iter().any(|&b| b) {
+        let y: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if skip.get(i).copied().unwrap_or(false) {
+                    f64::NEG_INFINITY
+                } else {
+                    v
+                }
+            })
+            .collect();
+        find_peaks(&y, mean + k_sd * sd, w)
+    } else {
+        find_peaks(x, mean + k_sd * sd, w)
+    }
 }
 
 /// One restart's filter (`[N, W]` softmaxed) learned on `train`.
@@ -865,6 +926,7 @@ fn restart_filter(
     w: usize,
     o: &RobustOptions,
     (k_n, k_t): (usize, usize),
+    skip: &[bool],
 ) -> Vec<f64> {
     let n = csr.n_neurons();
     let (z, tc, half) = coarse;
@@ -872,12 +934,12 @@ fn restart_filter(
     let sigma = o.lag_sigma_bins.unwrap_or(w as f64 / 8.0);
     let load = loadings(z, n, tc, start, half, k_n, k_t, o.power_iterations);
     let h = time_course(csr, &load, sd, t, b);
-    let mut centres = peaks_above(&h, o.centre_sd, w);
+    let mut centres = peaks_above(&h, o.centre_sd, w, skip);
     let mut filt = rows_from_centres(csr, t, &centres, w, sigma, LagShape::Histogram);
     for _ in 1..o.lag_passes {
         // The projection index is the window centre: output t ↔ centre bin t.
         let x = project(csr, &llr_weights(&filt, w), w, t);
-        centres = peaks_above(&x, o.centre_sd, w);
+        centres = peaks_above(&x, o.centre_sd, w, skip);
         filt = rows_from_centres(csr, t, &centres, w, sigma, LagShape::Histogram);
     }
     filt
@@ -887,7 +949,12 @@ fn restart_filter(
 /// the whole recording: α = mean + `detect_sigmas` × std of that projection on per-neuron
 /// circular-shift surrogates (averaged over `n_surrogates`), or `p.alpha.fixed`; events are
 /// its peaks above α, at least W apart; members as in the faithful mode.
-fn llr_detection(raster: &SparseRaster, p: &ConvSeqParams, filter: &[f64]) -> Result<Detection> {
+fn llr_detection(
+    raster: &SparseRaster,
+    p: &ConvSeqParams,
+    filter: &[f64],
+    seed: u64,
+) -> Result<Detection> {
     let o = &p.robust;
     let (w, t) = (p.width_bins, raster.n_bins() as usize);
     let csr = Csr::new(raster);
@@ -903,7 +970,7 @@ fn llr_detection(raster: &SparseRaster, p: &ConvSeqParams, filter: &[f64]) -> Re
         .into_par_iter()
         .map(|i| {
             moments(&project(
-                &surrogate(&csr, t, p.seed ^ 0x646574, i),
+                &surrogate(&csr, t, seed ^ 0x646574, i),
                 &llr,
                 w,
                 t,
@@ -934,7 +1001,7 @@ fn llr_detection(raster: &SparseRaster, p: &ConvSeqParams, filter: &[f64]) -> Re
         h,
         p.members.n_shuffles,
         p.members.z_threshold,
-        p.seed,
+        seed,
     );
     Ok(Detection {
         bin_s: raster.bin_s(),
@@ -956,8 +1023,33 @@ fn llr_detection(raster: &SparseRaster, p: &ConvSeqParams, filter: &[f64]) -> Re
     })
 }
 
+/// One filter found by the robust mode, before the filters are put together.
+struct Found {
+    filter: Vec<f64>,
+    logits: Vec<f64>,
+    history: Vec<crate::loss::LossTerms>,
+    scores: Vec<f64>,
+    chosen: usize,
+    significance: FilterSignificance,
+    detection: Detection,
+}
+
+/// Marks `±W` around each event bin in `mask` (indexed by centre bin): every window centre
+/// whose window overlaps the event's window.
+fn mark_windows(mask: &mut [bool], events: &[usize], w: usize) {
+    for &e in events {
+        let lo = e.saturating_sub(w);
+        let hi = (e + w + 1).min(mask.len());
+        for m in &mut mask[lo.min(hi)..hi] {
+            *m = true;
+        }
+    }
+}
+
 /// The robust fit (see the module docs); called by [`ConvSeq::fit_with`](crate::ConvSeq::fit_with)
-/// for [`Mode::Robust`](crate::Mode::Robust).
+/// for [`Mode::Robust`](crate::Mode::Robust). With K > 1 filters are found one after the
+/// other: filter k is learned, selected and tested with the occurrences of filters 0..k
+/// (their detected events, ±W/2) masked, so that it has to explain other times.
 pub(crate) fn fit(
     raster: &SparseRaster,
     p: &ConvSeqParams,
@@ -965,12 +1057,6 @@ pub(crate) fn fit(
 ) -> Result<ConvSeqFit> {
     let o = &p.robust;
     o.validate()?;
-    if p.n_filters != 1 {
-        return Err(ConvSeqError::param(
-            "n_filters",
-            "the robust mode learns one filter (K = 1); use Mode::Faithful for K > 1",
-        ));
-    }
     let (n, w, t) = (raster.n_neurons(), p.width_bins, raster.n_bins() as usize);
     let t_fit = o.split_bins(t, w)?;
     let train = raster.slice_bins(0, t_fit as u64)?;
@@ -978,7 +1064,6 @@ pub(crate) fn fit(
     crate::input::check_raster(&train)?;
     crate::input::check_raster(&held)?;
     let csr = Csr::new(&train);
-    let hcsr = Csr::new(&held);
     let c = o.coarse_bins.unwrap_or((w / 8).max(1));
     let b = o.smooth_bins.unwrap_or((3 * w / 4).max(1));
     let box_c = (b / c).max(1);
@@ -989,6 +1074,56 @@ pub(crate) fn fit(
             format!("coarse bins of {c} leave fewer than 2 in the fit part ({t_fit} bins)"),
         ));
     }
+    let mut mask = vec![false; t + 1];
+    let mut found: Vec<Found> = Vec::with_capacity(p.n_filters);
+    for k in 0..p.n_filters {
+        // Coarse bins touching an earlier filter's occurrence carry no information (Z is
+        // centred, so 0 is the neuron's mean).
+        let mut zk = z.clone();
+        for j in 0..tc {
+            if mask[j * c..((j + 1) * c).min(t_fit)].iter().any(|&m| m) {
+                for i in 0..n {
+                    zk[i * tc + j] = 0.0;
+                }
+            }
+        }
+        let f = one_filter(
+            raster,
+            p,
+            k,
+            (&train, &held, t_fit),
+            (&zk, tc, c, box_c),
+            &mask,
+            observer,
+        )?;
+        let Some(f) = f else { break };
+        mark_windows(&mut mask, &f.detection.event_bins(0), w);
+        found.push(f);
+    }
+    if found.is_empty() {
+        return Err(ConvSeqError::param("robust.restarts", "no restart ran"));
+    }
+    assemble(raster, p, found)
+}
+
+/// Learns, selects, tests and detects filter `k` (see [`fit`]); `None` when the observer
+/// stopped before any restart finished.
+#[allow(clippy::too_many_arguments)]
+fn one_filter(
+    raster: &SparseRaster,
+    p: &ConvSeqParams,
+    k: usize,
+    (train, held, t_fit): (&SparseRaster, &SparseRaster, usize),
+    (z, tc, c, box_c): (&[f64], usize, usize, usize),
+    mask: &[bool],
+    observer: &mut impl Observer,
+) -> Result<Option<Found>> {
+    let o = &p.robust;
+    let (n, w, t) = (raster.n_neurons(), p.width_bins, raster.n_bins() as usize);
+    let csr = Csr::new(train);
+    let hcsr = Csr::new(held);
+    let b = o.smooth_bins.unwrap_or((3 * w / 4).max(1));
+    let (fit_mask, held_mask) = (&mask[..t_fit], &mask[t_fit..]);
     // Full-resolution sd of each neuron's box-smoothed train (for the time course).
     let sd: Vec<f64> = (0..n)
         .map(|i| {
@@ -999,21 +1134,37 @@ pub(crate) fn fit(
     let k_n = o.top_k.unwrap_or((n / 8).max(4)).min(n);
     let k_t = ((o.top_time_fraction * tc as f64).round() as usize).clamp(1, tc);
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x7374_6172);
-    let starts: Vec<usize> = (0..o.restarts).map(|_| rng.random_range(0..tc)).collect();
+    if k > 0 {
+        rng.set_stream(k as u64);
+    }
+    // Starts in coarse bins without an earlier filter's occurrence (any if none is free).
+    let open: Vec<usize> = (0..tc)
+        .filter(|&j| !fit_mask[j * c..((j + 1) * c).min(t_fit)].iter().any(|&m| m))
+        .collect();
+    let starts: Vec<usize> = (0..o.restarts)
+        .map(|_| {
+            if open.is_empty() {
+                rng.random_range(0..tc)
+            } else {
+                open[rng.random_range(0..open.len())]
+            }
+        })
+        .collect();
     let mut best: Option<(f64, usize, Vec<f64>)> = None;
     let mut scores = Vec::with_capacity(o.restarts);
     for (r, &start) in starts.iter().enumerate() {
         let filt = restart_filter(
             &csr,
             t_fit,
-            (&z, tc, box_c / 2),
+            (z, tc, box_c / 2),
             &sd,
             start,
             w,
             o,
             (k_n, k_t),
+            fit_mask,
         );
-        let s = split_half(&hcsr, &filt, w, t - t_fit);
+        let s = split_half(&hcsr, &filt, w, t - t_fit, held_mask);
         scores.push(s);
         if best.as_ref().is_none_or(|b| s > b.0) {
             best = Some((s, r, filt));
@@ -1021,25 +1172,28 @@ pub(crate) fn fit(
         let flow = observer.observe(
             &Progress::new("restart", r)
                 .with_total(o.restarts)
+                .with_metric("filter", k as f64)
                 .with_metric("heldout_split_half", s),
         );
         if flow == Flow::Stop {
             break;
         }
     }
-    let (_, chosen, train_filt) =
-        best.ok_or_else(|| ConvSeqError::param("robust.restarts", "no restart ran"))?;
+    let Some((_, chosen, train_filt)) = best else {
+        return Ok(None);
+    };
     // Significance of the filter learned without the held-out part.
-    let mut sig = heldout_significance(
-        &held,
+    let mut sig = significance_test(
+        (held, &[]),
         &train_filt,
         w,
         raster,
-        &[],
         o.n_surrogates,
         o.significance_level,
-        p.seed,
+        p.seed ^ k as u64,
+        held_mask,
     )?;
+    sig.filter = k;
     sig.heldout_bins = (t_fit, t);
     // Final rows from the whole recording (template passes from the chosen filter).
     let wcsr = Csr::new(raster);
@@ -1047,7 +1201,7 @@ pub(crate) fn fit(
     let mut filt = train_filt;
     for _ in 0..o.final_passes {
         let x = project(&wcsr, &llr_weights(&filt, w), w, t);
-        let centres = peaks_above(&x, o.centre_sd, w);
+        let centres = peaks_above(&x, o.centre_sd, w, mask);
         filt = rows_from_centres(&wcsr, t, &centres, w, sigma, o.lag_shape);
     }
     let mut logits: Vec<f64> = filt.iter().map(|v| v.ln()).collect();
@@ -1056,14 +1210,16 @@ pub(crate) fn fit(
         let rp = ConvSeqParams {
             lr: o.refine_lr,
             backend: Backend::Sparse,
+            n_filters: 1,
             ..p.clone()
         };
-        let mut engine = make_engine(&train, &rp, logits)?;
+        let mut engine = make_engine(train, &rp, logits)?;
         for ep in 0..o.refine_epochs {
             let tl = engine.step()?;
             let flow = observer.observe(
                 &Progress::new("epoch", ep)
                     .with_total(o.refine_epochs)
+                    .with_metric("filter", k as f64)
                     .with_metric("loss", tl.total),
             );
             history.push(tl);
@@ -1075,40 +1231,86 @@ pub(crate) fn fit(
     }
     let mut s = vec![0.0; logits.len()];
     softmax_rows(&logits, w, &mut s);
-    let logits = Array3::from_shape_vec((1, n, w), logits)
+    let detection = llr_detection(raster, p, &s, p.seed ^ k as u64)?;
+    let heights: Vec<f64> = detection.events.iter().map(|e| e.height).collect();
+    sig.event_p_values = event_p_values(raster, &s, w, &heights, o.n_surrogates, p.seed ^ k as u64);
+    Ok(Some(Found {
+        filter: s,
+        logits,
+        history,
+        scores,
+        chosen,
+        significance: sig,
+        detection,
+    }))
+}
+
+/// Puts the filters found one by one into one fit (filter k's events, null and members
+/// under index k).
+fn assemble(raster: &SparseRaster, p: &ConvSeqParams, found: Vec<Found>) -> Result<ConvSeqFit> {
+    let (n, w) = (raster.n_neurons(), p.width_bins);
+    let k_found = found.len();
+    let l = found[0].detection.projections.ncols();
+    let mut logits = Vec::with_capacity(k_found * n * w);
+    let mut filters = Vec::with_capacity(k_found * n * w);
+    let mut projections = Vec::with_capacity(k_found * l);
+    let mut det = Detection {
+        bin_s: raster.bin_s(),
+        null: Vec::new(),
+        alpha: Vec::new(),
+        projections: Array2::zeros((0, 0)),
+        events: Vec::new(),
+        members: Vec::new(),
+    };
+    let mut history = Vec::new();
+    let mut report = RobustReport {
+        restart_split_half: Vec::new(),
+        chosen_restart: Vec::new(),
+        significance: Vec::new(),
+    };
+    for (k, f) in found.into_iter().enumerate() {
+        logits.extend(f.logits);
+        filters.extend(f.filter);
+        projections.extend(f.detection.projections.iter().copied());
+        det.null.extend(f.detection.null);
+        det.alpha.extend(f.detection.alpha);
+        det.events.extend(
+            f.detection
+                .events
+                .into_iter()
+                .map(|e| Event { filter: k, ..e }),
+        );
+        det.members.extend(f.detection.members);
+        history.extend(f.history);
+        report.restart_split_half.push(f.scores);
+        report.chosen_restart.push(f.chosen);
+        report.significance.push(f.significance);
+    }
+    det.projections = Array2::from_shape_vec((k_found, l), projections)
+        .map_err(|e| ConvSeqError::param("projections", e.to_string()))?;
+    let logits = Array3::from_shape_vec((k_found, n, w), logits)
         .map_err(|e| ConvSeqError::param("logits", e.to_string()))?;
-    let filters = Array3::from_shape_vec((1, n, w), s.clone())
+    let filters = Array3::from_shape_vec((k_found, n, w), filters)
         .map_err(|e| ConvSeqError::param("filters", e.to_string()))?;
     let lags = argmax_lags(&filters);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| lags[[0, i]]);
-    let detection = llr_detection(raster, p, &s)?;
-    let fit = ConvSeqFit {
+    let orders = (0..k_found)
+        .map(|k| {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&i| lags[[k, i]]);
+            order
+        })
+        .collect();
+    Ok(ConvSeqFit {
         params: p.clone(),
         bin_s: raster.bin_s(),
         logits,
         filters,
         lags,
-        orders: vec![order],
+        orders,
         loss_history: history,
-        detection,
-        robust: None,
-    };
-    let mut fit = fit;
-    let heights: Vec<f64> = fit
-        .detection
-        .events
-        .iter()
-        .filter(|e| e.filter == 0)
-        .map(|e| e.height)
-        .collect();
-    sig.event_p_values = event_p_values(raster, &s, w, &heights, o.n_surrogates, p.seed);
-    fit.robust = Some(RobustReport {
-        restart_split_half: scores,
-        chosen_restart: chosen,
-        significance: vec![sig],
-    });
-    Ok(fit)
+        detection: det,
+        robust: Some(report),
+    })
 }
 
 #[cfg(test)]
