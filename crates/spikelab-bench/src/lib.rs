@@ -14,6 +14,8 @@
 //! * [`Record`] / [`Report`] are serde records with the machine, device, versions and git
 //!   revision, rendered as markdown by [`Report::to_markdown`] and, with the default `plot`
 //!   feature, as log-log PNG plots with the fitted scaling exponent ([`plot::scaling_plot`]).
+//! * [`detection`]: accuracy sweeps of convSeq's modes over planted-sequence difficulty
+//!   (sequence length × dropout × jitter), scored against the generator's ground truth.
 //! * [`fit_exponent`] fits `time ≈ c · size^k` by least squares on log-log axes.
 //!
 //! # Example
@@ -41,6 +43,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 pub use spikelab_core::Device;
 
+pub mod detection;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod workloads;
@@ -80,6 +83,9 @@ pub enum BenchError {
     /// Plot rendering failed.
     #[error("plot: {0}")]
     Plot(String),
+    /// Writing an output file failed (exists without overwrite, I/O).
+    #[error(transparent)]
+    Data(#[from] spikelab_data::DataError),
 }
 
 /// `Result` with [`BenchError`].

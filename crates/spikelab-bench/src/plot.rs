@@ -130,3 +130,177 @@ pub fn scaling_plot(
     root.present().map_err(perr)?;
     Ok(())
 }
+
+/// Colour of `v` in [0, 1] (clamped) on a white → blue ramp; NaN is grey.
+fn ramp(v: f64) -> RGBColor {
+    if !v.is_finite() {
+        return RGBColor(200, 200, 200);
+    }
+    let t = v.clamp(0.0, 1.0);
+    let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+    RGBColor(mix(255.0, 8.0), mix(255.0, 48.0), mix(255.0, 107.0))
+}
+
+/// Heat maps of a detection sweep ([`crate::detection::summarise`]d): one row of panels per
+/// mode and metric (mean event F1, mean order ρ), one column per jitter; within a panel,
+/// sequence length runs left to right and dropout bottom to top, each cell coloured by its
+/// value on [0, 1] (negative ρ as 0) and labelled with it. Written atomically; refuses to
+/// overwrite an existing file unless `overwrite`.
+///
+/// ```
+/// use spikelab_bench::{detection::CellSummary, plot::detection_heatmap};
+/// let mut cells = Vec::new();
+/// for mode in ["faithful", "robust"] {
+///     for seqlen in [40, 80] {
+///         for p_drop in [0.1, 0.3] {
+///             cells.push(CellSummary {
+///                 mode: mode.into(), seqlen, p_drop, jitter_bins: 20.0, n_seeds: 2,
+///                 f1_mean: 0.5, rho_mean: 0.4, recovered: 1,
+///             });
+///         }
+///     }
+/// }
+/// let dir = tempfile::tempdir().unwrap();
+/// let png = dir.path().join("sweep.png");
+/// detection_heatmap(&cells, "sweep", &png, false).unwrap();
+/// assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+/// assert!(detection_heatmap(&cells, "sweep", &png, false).is_err());
+/// ```
+pub fn detection_heatmap(
+    summary: &[crate::detection::CellSummary],
+    title: &str,
+    path: &Path,
+    overwrite: bool,
+) -> Result<()> {
+    fn uniq<T: PartialEq + Copy>(it: impl Iterator<Item = T>) -> Vec<T> {
+        let mut v = Vec::new();
+        for x in it {
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        v
+    }
+    let modes = uniq(summary.iter().map(|s| s.mode.as_str()));
+    let mut seqlens = uniq(summary.iter().map(|s| s.seqlen));
+    let mut drops = uniq(summary.iter().map(|s| s.p_drop));
+    let mut jitters = uniq(summary.iter().map(|s| s.jitter_bins));
+    if modes.is_empty() {
+        return Err(BenchError::InvalidParameter {
+            name: "summary",
+            reason: "no cells to plot".into(),
+        });
+    }
+    seqlens.sort_unstable();
+    drops.sort_by(f64::total_cmp);
+    jitters.sort_by(f64::total_cmp);
+    let rows = 2 * modes.len();
+    let (pw, ph) = (300u32, 240u32);
+    let size = (pw * jitters.len() as u32, ph * rows as u32 + 40);
+    spikelab_data::io::write_atomic(path, overwrite, |tmp| {
+        draw_heatmap(
+            summary,
+            title,
+            tmp,
+            size,
+            (&modes, &seqlens, &drops, &jitters),
+        )
+        .map_err(|e| spikelab_data::DataError::param("plot", e.to_string()))
+    })?;
+    Ok(())
+}
+
+type Axes<'a> = (&'a [&'a str], &'a [usize], &'a [f64], &'a [f64]);
+
+fn draw_heatmap(
+    summary: &[crate::detection::CellSummary],
+    title: &str,
+    path: &Path,
+    size: (u32, u32),
+    (modes, seqlens, drops, jitters): Axes<'_>,
+) -> Result<()> {
+    spikelab_core::register_plot_font();
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(perr)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(perr)?;
+    let panels = root.split_evenly((2 * modes.len(), jitters.len()));
+    let (nx, ny) = (seqlens.len(), drops.len());
+    for (k, panel) in panels.iter().enumerate() {
+        let (row, col) = (k / jitters.len(), k % jitters.len());
+        let (mode, rho) = (modes[row / 2], row % 2 == 1);
+        let jitter = jitters[col];
+        let metric = if rho { "order ρ" } else { "F1" };
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!("{mode}, {metric}, jitter {jitter:.0}"),
+                ("sans-serif", 15),
+            )
+            .margin(6)
+            .x_label_area_size(32)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0.0..nx as f64, 0.0..ny as f64)
+            .map_err(perr)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(nx * 2 + 1)
+            .y_labels(ny * 2 + 1)
+            .x_label_formatter(&|x| label_at(*x, seqlens.iter().map(|s| s.to_string())))
+            .y_label_formatter(&|y| label_at(*y, drops.iter().map(|d| format!("{d:.2}"))))
+            .x_desc("seqlen")
+            .y_desc("p_drop")
+            .draw()
+            .map_err(perr)?;
+        for (i, &seqlen) in seqlens.iter().enumerate() {
+            for (j, &p_drop) in drops.iter().enumerate() {
+                let v = summary
+                    .iter()
+                    .find(|s| {
+                        s.mode == mode
+                            && s.seqlen == seqlen
+                            && s.p_drop == p_drop
+                            && s.jitter_bins == jitter
+                    })
+                    .map_or(f64::NAN, |s| if rho { s.rho_mean } else { s.f1_mean });
+                let (x, y) = (i as f64, j as f64);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x, y), (x + 1.0, y + 1.0)],
+                        ramp(v).filled(),
+                    )))
+                    .map_err(perr)?;
+                let ink = if v.is_finite() && v > 0.55 {
+                    WHITE
+                } else {
+                    BLACK
+                };
+                let text = if v.is_finite() {
+                    format!("{v:.2}")
+                } else {
+                    "—".into()
+                };
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        text,
+                        (x + 0.35, y + 0.6),
+                        ("sans-serif", 14).into_font().color(&ink),
+                    )))
+                    .map_err(perr)?;
+            }
+        }
+    }
+    root.present().map_err(perr)?;
+    Ok(())
+}
+
+/// The label of the cell whose centre is at `x` (cells `[i, i + 1)`), blank between centres.
+fn label_at(x: f64, labels: impl Iterator<Item = String>) -> String {
+    let i = x - 0.5;
+    if i < 0.0 || (i - i.round()).abs() > 1e-6 {
+        return String::new();
+    }
+    labels
+        .into_iter()
+        .nth(i.round() as usize)
+        .unwrap_or_default()
+}
