@@ -5,8 +5,9 @@
 //! p-value (robust), and CPU seconds; with `null` the same rasters without a sequence
 //! (p_drop 1) and whether the robust mode calls a significant sequence.
 //!
-//! `cargo run --release -p spikelab-convseq --example convseq_robust -- [seeds=5] [faithful_epochs=4000] [null]`
-//! (`faithful_epochs` 0 skips the faithful mode.)
+//! `cargo run --release -p spikelab-convseq --example convseq_robust -- [seeds=5] [faithful_epochs=4000] [null] [fixed-null] [from=0]`
+//! (`faithful_epochs` 0 skips the faithful mode; `fixed-null` tests the chosen filter alone,
+//! without repeating the restart selection on the surrogates; `from=S` starts at seed S.)
 
 use std::time::Instant;
 
@@ -50,13 +51,21 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let seeds: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let faithful_epochs: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(4000);
-    let null = args.get(3).is_some_and(|s| s == "null");
+    let flags = args.get(3..).unwrap_or(&[]);
+    let null = flags.iter().any(|s| s == "null");
+    let fixed_null = flags.iter().any(|s| s == "fixed-null");
+    let from: u64 = flags
+        .iter()
+        .find_map(|s| s.strip_prefix("from="))
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(0);
     println!(
         "| seed | seqlen | p_drop | jitter | gap | occ. | mode | events | F1 (±100) | ρ | p (held-out) | CPU s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut n_sig = 0;
-    for seed in 0..seeds {
+    for seed in from..from + seeds {
         let (raster, truth, pp) = hard(seed, null)?;
         let head = format!(
             "| {seed} | {} | {:.2} | {:.1} | {} | {} ",
@@ -112,11 +121,12 @@ fn main() -> anyhow::Result<()> {
         }
         let c0 = cpu_s();
         let t0 = Instant::now();
-        let params = ConvSeqParams {
+        let mut params = ConvSeqParams {
             mode: Mode::Robust,
             seed,
             ..Default::default()
         };
+        params.robust.selection_aware_null = !fixed_null;
         let fit = ConvSeq::new(params)?.fit(&raster)?;
         let rep = fit.robust.as_ref().expect("robust report");
         let sig = &rep.significance[0];

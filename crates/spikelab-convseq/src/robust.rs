@@ -47,6 +47,11 @@
 //!    autocorrelation and destroys only cross-neuron timing). `p = (1 + #{s_sur ≥ s_obs}) /
 //!    (1 + n_surrogates)`; the filter is significant if `p < significance_level`. The
 //!    filter was learned without the held-out part, so the test is not biased by the fit.
+//!    It was chosen on the held-out part, though (step 5), so by default
+//!    (`selection_aware_null`) the selection is repeated on every surrogate: `s_sur` is the
+//!    skewness of the restart with the best split-half agreement on that surrogate, and the
+//!    p-value is that of the whole procedure (pick the best of R, then test it) rather than
+//!    of one fixed filter, which would be too small under the null.
 //!    Then `final_passes` template passes on the whole recording give the reported filter,
 //!    whose rows have the shape `lag_shape` ([`LagShape::Gaussian`] by default: each neuron's
 //!    lag is the mean of an EM fit of a Gaussian plus uniform mixture, a more precise lag
@@ -147,6 +152,12 @@ pub struct RobustOptions {
     pub n_surrogates: usize,
     /// A filter is significant when its held-out p-value is below this level.
     pub significance_level: f64,
+    /// Repeat the restart selection on every surrogate (the null of the chosen filter's
+    /// skewness is then that of the filter the selection would pick without cross-neuron
+    /// timing). The held-out part both selects the restart and tests it, so without this the
+    /// p-value ignores the choice among `restarts` filters and is too small under the null.
+    /// Costs `restarts × n_surrogates` projections of the held-out part.
+    pub selection_aware_null: bool,
     /// Detection threshold on the whole recording: α = mean + `detect_sigmas` × std of the
     /// log-likelihood-ratio projection on circular-shift surrogates.
     pub detect_sigmas: f64,
@@ -171,6 +182,7 @@ impl Default for RobustOptions {
             refine_lr: 0.01,
             n_surrogates: 200,
             significance_level: 0.01,
+            selection_aware_null: true,
             detect_sigmas: 3.0,
         }
     }
@@ -486,23 +498,31 @@ fn significance_test(
         .into_par_iter()
         .map(|i| llr_skewness(&surrogate(&csr, t, seed, i), filter, w, t, skip))
         .collect();
+    let mut sig = from_null(obs, &null, significance_level);
+    sig.event_p_values = event_p_values(whole, filter, w, event_heights, n_surrogates, seed);
+    sig.heldout_bins = (0, t);
+    Ok(sig)
+}
+
+/// Filter 0's significance from the observed skewness and its surrogate values:
+/// `p = (1 + #{null ≥ obs}) / (1 + #null)`; no event p-values, held-out bins `(0, 0)`.
+fn from_null(obs: f64, null: &[f64], significance_level: f64) -> FilterSignificance {
     let ge = null.iter().filter(|&&s| s >= obs).count();
-    let p_value = (1 + ge) as f64 / (1 + n_surrogates) as f64;
-    let nm = null.iter().sum::<f64>() / null.len() as f64;
+    let p_value = (1 + ge) as f64 / (1 + null.len()) as f64;
+    let nm = null.iter().sum::<f64>() / null.len().max(1) as f64;
     let ns = (null.iter().map(|s| (s - nm) * (s - nm)).sum::<f64>()
         / (null.len().max(2) - 1) as f64)
         .sqrt();
-    let event_p_values = event_p_values(whole, filter, w, event_heights, n_surrogates, seed);
-    Ok(FilterSignificance {
+    FilterSignificance {
         filter: 0,
         skewness: obs,
         null_mean: nm,
         null_std: ns,
         p_value,
         significant: p_value < significance_level,
-        event_p_values,
-        heldout_bins: (0, t),
-    })
+        event_p_values: Vec::new(),
+        heldout_bins: (0, 0),
+    }
 }
 
 /// Per-event p-values: `(1 + #{surrogate peaks ≥ height}) / (1 + #surrogate peaks)` over the
@@ -862,17 +882,38 @@ pub fn llr_weights(filter: &[f64], w: usize) -> Vec<f64> {
 /// projections of the even-indexed and the odd-indexed neurons' rows. A sequence makes both
 /// halves peak together; a row that fits one neuron's bursts does not.
 fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize, skip: &[bool]) -> f64 {
+    split_half_and_skewness(csr, filter, w, t, skip).0
+}
+
+/// [`split_half`] and the skewness of the whole log-likelihood-ratio projection (the sum of
+/// the two halves), from one pass over the spikes.
+fn split_half_and_skewness(
+    csr: &Csr,
+    filter: &[f64],
+    w: usize,
+    t: usize,
+    skip: &[bool],
+) -> (f64, f64) {
     let n = csr.n_neurons();
-    let half = |par: usize| {
-        let mut c = vec![0.0; n * w];
-        for i in (par..n).step_by(2) {
-            for j in 0..w {
-                c[i * w + j] = (w as f64 * filter[i * w + j]).max(1e-300).ln();
-            }
+    let p = w / 2;
+    let l = t + 2 * p + 1 - w;
+    let mut rev = vec![0.0; n * w];
+    for (dst, src) in rev.chunks_mut(w).zip(filter.chunks(w)) {
+        for j in 0..w {
+            dst[j] = (w as f64 * src[w - 1 - j]).max(1e-300).ln();
         }
-        inside(&project(csr, &c, w, t), w, skip)
-    };
-    spikelab_core::stats::pearson(&half(0), &half(1)).unwrap_or(0.0)
+    }
+    let (mut even, mut odd) = (vec![0.0; l], vec![0.0; l]);
+    for i in 0..n {
+        let out = if i % 2 == 0 { &mut even } else { &mut odd };
+        scatter_range(csr, &rev, w, p, i, i + 1, out);
+    }
+    let (even, odd) = (inside(&even, w, skip), inside(&odd, w, skip));
+    let sum: Vec<f64> = even.iter().zip(&odd).map(|(a, b)| a + b).collect();
+    (
+        spikelab_core::stats::pearson(&even, &odd).unwrap_or(0.0),
+        skewness(&sum),
+    )
 }
 
 /// Skewness of the log-likelihood-ratio projection ([`llr_weights`]; flat rows contribute
@@ -1150,6 +1191,18 @@ fn one_filter(
             }
         })
         .collect();
+    let (th, sur_seed) = (t - t_fit, p.seed ^ k as u64);
+    // Selection-aware null: every restart is scored on every surrogate of the held-out part
+    // too, so that the selection can be repeated there.
+    let surrogates: Vec<Csr> = if o.selection_aware_null {
+        (0..o.n_surrogates)
+            .into_par_iter()
+            .map(|i| surrogate(&hcsr, th, sur_seed, i))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut on_surrogates: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut best: Option<(f64, usize, Vec<f64>)> = None;
     let mut scores = Vec::with_capacity(o.restarts);
     for (r, &start) in starts.iter().enumerate() {
@@ -1164,8 +1217,16 @@ fn one_filter(
             (k_n, k_t),
             fit_mask,
         );
-        let s = split_half(&hcsr, &filt, w, t - t_fit, held_mask);
+        let s = split_half(&hcsr, &filt, w, th, held_mask);
         scores.push(s);
+        if o.selection_aware_null {
+            on_surrogates.push(
+                surrogates
+                    .par_iter()
+                    .map(|c| split_half_and_skewness(c, &filt, w, th, held_mask))
+                    .collect(),
+            );
+        }
         if best.as_ref().is_none_or(|b| s > b.0) {
             best = Some((s, r, filt));
         }
@@ -1183,16 +1244,33 @@ fn one_filter(
         return Ok(None);
     };
     // Significance of the filter learned without the held-out part.
-    let mut sig = significance_test(
-        (held, &[]),
-        &train_filt,
-        w,
-        raster,
-        o.n_surrogates,
-        o.significance_level,
-        p.seed ^ k as u64,
-        held_mask,
-    )?;
+    let mut sig = if o.selection_aware_null {
+        // On each surrogate: the skewness of the restart that the selection picks there.
+        let null: Vec<f64> = (0..surrogates.len())
+            .map(|i| {
+                let mut pick = (f64::NEG_INFINITY, 0.0);
+                for per in &on_surrogates {
+                    if per[i].0 > pick.0 {
+                        pick = per[i];
+                    }
+                }
+                pick.1
+            })
+            .collect();
+        let obs = split_half_and_skewness(&hcsr, &train_filt, w, th, held_mask).1;
+        from_null(obs, &null, o.significance_level)
+    } else {
+        significance_test(
+            (held, &[]),
+            &train_filt,
+            w,
+            raster,
+            o.n_surrogates,
+            o.significance_level,
+            sur_seed,
+            held_mask,
+        )?
+    };
     sig.filter = k;
     sig.heldout_bins = (t_fit, t);
     // Final rows from the whole recording (template passes from the chosen filter).
