@@ -882,14 +882,26 @@ pub fn llr_weights(filter: &[f64], w: usize) -> Vec<f64> {
 /// projections of the even-indexed and the odd-indexed neurons' rows. A sequence makes both
 /// halves peak together; a row that fits one neuron's bursts does not.
 fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize, skip: &[bool]) -> f64 {
-    split_half_and_skewness(csr, filter, w, t, skip).0
+    split_half_and_skewness(csr, &reversed_llr(filter, w), w, t, skip).0
+}
+
+/// The log-likelihood-ratio weights ([`llr_weights`]) of `filter` with each row reversed, as
+/// the scatter takes them.
+fn reversed_llr(filter: &[f64], w: usize) -> Vec<f64> {
+    let mut rev = vec![0.0; filter.len()];
+    for (dst, src) in rev.chunks_mut(w).zip(filter.chunks(w)) {
+        for j in 0..w {
+            dst[j] = (w as f64 * src[w - 1 - j]).max(1e-300).ln();
+        }
+    }
+    rev
 }
 
 /// [`split_half`] and the skewness of the whole log-likelihood-ratio projection (the sum of
-/// the two halves), from one pass over the spikes.
+/// the two halves), from one pass over the spikes; `rev` from [`reversed_llr`].
 fn split_half_and_skewness(
     csr: &Csr,
-    filter: &[f64],
+    rev: &[f64],
     w: usize,
     t: usize,
     skip: &[bool],
@@ -897,16 +909,10 @@ fn split_half_and_skewness(
     let n = csr.n_neurons();
     let p = w / 2;
     let l = t + 2 * p + 1 - w;
-    let mut rev = vec![0.0; n * w];
-    for (dst, src) in rev.chunks_mut(w).zip(filter.chunks(w)) {
-        for j in 0..w {
-            dst[j] = (w as f64 * src[w - 1 - j]).max(1e-300).ln();
-        }
-    }
     let (mut even, mut odd) = (vec![0.0; l], vec![0.0; l]);
     for i in 0..n {
         let out = if i % 2 == 0 { &mut even } else { &mut odd };
-        scatter_range(csr, &rev, w, p, i, i + 1, out);
+        scatter_range(csr, rev, w, p, i, i + 1, out);
     }
     let (even, odd) = (inside(&even, w, skip), inside(&odd, w, skip));
     let sum: Vec<f64> = even.iter().zip(&odd).map(|(a, b)| a + b).collect();
@@ -1220,10 +1226,11 @@ fn one_filter(
         let s = split_half(&hcsr, &filt, w, th, held_mask);
         scores.push(s);
         if o.selection_aware_null {
+            let rev = reversed_llr(&filt, w);
             on_surrogates.push(
                 surrogates
                     .par_iter()
-                    .map(|c| split_half_and_skewness(c, &filt, w, th, held_mask))
+                    .map(|c| split_half_and_skewness(c, &rev, w, th, held_mask))
                     .collect(),
             );
         }
@@ -1257,7 +1264,7 @@ fn one_filter(
                 pick.1
             })
             .collect();
-        let obs = split_half_and_skewness(&hcsr, &train_filt, w, th, held_mask).1;
+        let obs = split_half_and_skewness(&hcsr, &reversed_llr(&train_filt, w), w, th, held_mask).1;
         from_null(obs, &null, o.significance_level)
     } else {
         significance_test(
