@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use spikelab_calcium::cascade::train::{
-    GroundTruthDataset, TargetSmoothing, TrainCascadeParams, find_datasets, train,
-};
+use spikelab_calcium::cascade::train::{TargetSmoothing, TrainCascadeParams, load_datasets, train};
 use spikelab_calcium::cascade::zoo;
 use spikelab_core::{Flow, Progress};
 
@@ -127,13 +125,9 @@ pub fn train_cascade(a: TrainCascadeArgs) -> Result<()> {
         ..TrainCascadeParams::new(name)
     }
     .validate()?;
-    let dirs = find_datasets(&a.ground_truth, a.indicator.as_deref())?;
-    let mut sets = Vec::new();
-    for d in &dirs {
-        let ds = GroundTruthDataset::load_dir(d)?;
+    let sets = load_datasets(&a.ground_truth, a.indicator.as_deref(), |ds| {
         eprintln!("{}: {} trials", ds.name, ds.trials.len());
-        sets.push(ds);
-    }
+    })?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {msg} [{eta}]")

@@ -14,7 +14,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
-use crate::spikenet::{LAYER_NAMES, SpikeNetArch, SpikeNetWeights};
+use crate::spikenet::{LAYER_NAMES, SpikeNetArch, SpikeNetWeights, output_kernel_by_tap};
 
 /// Arithmetic of the candle fully-convolutional evaluation (the GPU path).
 ///
@@ -85,9 +85,7 @@ impl ChannelsLast {
             Self::unfolded_kernel(&get(2, "kernel")?)?,
         ];
         let conv_b = [get(0, "bias")?, get(1, "bias")?, get(2, "bias")?];
-        let steps = w.arch.n_steps();
-        let e = w.arch.dense_expansion;
-        let dense2 = get(4, "kernel")?.reshape((steps, e))?.t()?.contiguous()?;
+        let dense2 = output_kernel_by_tap(&w.arch, &get(4, "kernel")?)?;
         let dense2_b = t[&format!("{}.bias", LAYER_NAMES[4])].to_dtype(DType::F32)?;
         Ok(ChannelsLast {
             arch: w.arch,

@@ -578,6 +578,14 @@ fn read_str_attr(g: &hdf5::Group, name: &str) -> std::result::Result<Vec<String>
     Ok(v.iter().map(|s| utf8(s.as_bytes())).collect())
 }
 
+/// The output layer's Keras kernel `(S·e, 1)` (row `step·e + unit`) as `[e, S]`: column `s`
+/// projects one pooled step onto tap `s` of the dilation-4 output convolution of the
+/// fully-convolutional form.
+pub(crate) fn output_kernel_by_tap(arch: &SpikeNetArch, dense2: &Tensor) -> Result<Tensor> {
+    let (steps, e) = (arch.n_steps(), arch.dense_expansion);
+    Ok(dense2.reshape((steps, e))?.t()?.contiguous()?)
+}
+
 /// Candle tensors of the weights in the layouts candle's ops want (per-window reference,
 /// fully-convolutional GPU path, training).
 #[derive(Debug, Clone)]
@@ -661,35 +669,6 @@ impl CandleParams {
         Ok(y.reshape(b)?)
     }
 
-    /// The convolutions of the fully-convolutional form on `x` `[b, 1, n]`: conv 1 and 2,
-    /// max-pool 2 as a stride-1 pairwise maximum, conv 3 with dilation 2, max-pool again as a
-    /// maximum at gap 2; the result is `[b, f3, n_d]`.
-    fn full_conv_features(&self, x: &Tensor) -> Result<Tensor> {
-        let h1 = self.conv_relu(x, 0, 1)?;
-        let h2 = self.conv_relu(&h1, 1, 1)?;
-        let l2 = h2.dim(2)?;
-        let m1 = h2
-            .narrow(2, 0, l2 - 1)?
-            .maximum(&h2.narrow(2, 1, l2 - 1)?)?;
-        let c3 = self.conv_relu(&m1, 2, 2)?;
-        let l3 = c3.dim(2)?;
-        Ok(c3
-            .narrow(2, 0, l3 - 2)?
-            .maximum(&c3.narrow(2, 2, l3 - 2)?)?)
-    }
-
-    /// The output layer's kernel W5 viewed (S, e) → (1, e, S), for the S-tap, dilation-4
-    /// output convolution of the fully-convolutional form.
-    fn full_output_kernel(&self) -> Result<Tensor> {
-        let (steps, e) = (self.arch.n_steps(), self.arch.dense_expansion);
-        Ok(self
-            .dense2
-            .reshape((steps, e))?
-            .t()?
-            .unsqueeze(0)?
-            .contiguous()?)
-    }
-
     /// Fully-convolutional forward pass of a batch of equal-length pieces `z` `[b, n]` (f32)
     /// with candle ops, differentiable: the result `[b, n − window + 1]` holds the outputs of
     /// every window of each piece (training on contiguous runs of windows).
@@ -703,14 +682,26 @@ impl CandleParams {
                 reason: format!("{n} samples, shorter than the window {}", self.arch.window),
             })?;
         let x = z.reshape((b, 1, n))?;
-        let m2 = self.full_conv_features(&x)?; // [b, f3, n_d]
+        // Conv 1 and 2, max-pool 2 as a stride-1 pairwise maximum, conv 3 with dilation 2,
+        // max-pool again as a maximum at gap 2.
+        let h1 = self.conv_relu(&x, 0, 1)?;
+        let h2 = self.conv_relu(&h1, 1, 1)?;
+        let l2 = h2.dim(2)?;
+        let m1 = h2
+            .narrow(2, 0, l2 - 1)?
+            .maximum(&h2.narrow(2, 1, l2 - 1)?)?;
+        let c3 = self.conv_relu(&m1, 2, 2)?;
+        let l3 = c3.dim(2)?;
+        let m2 = c3
+            .narrow(2, 0, l3 - 2)?
+            .maximum(&c3.narrow(2, 2, l3 - 2)?)?; // [b, f3, n_d]
         let d = m2
             .transpose(1, 2)?
             .contiguous()?
             .broadcast_matmul(&self.dense1)?
             .broadcast_add(&self.dense1_b)?
             .relu()?; // [b, n_d, e]
-        let k5 = self.full_output_kernel()?;
+        let k5 = output_kernel_by_tap(&self.arch, &self.dense2)?.unsqueeze(0)?; // [1, e, S]
         let dt = d.transpose(1, 2)?.contiguous()?; // [b, e, n_d]
         let y = dt.conv1d(&k5, 0, 1, 4, 1)?.squeeze(1)?; // [b, ≥ n_out]
         Ok(y.narrow(1, 0, n_out)?.broadcast_add(&self.dense2_b)?)

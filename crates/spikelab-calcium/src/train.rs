@@ -351,6 +351,26 @@ pub struct TrainReport {
     pub losses: Vec<f64>,
 }
 
+/// Counts a finished step of `epoch` in `step`, appends its `loss` to `losses` and reports it
+/// to `on_step`; returns what `on_step` returns (whether to go on).
+fn record_step(
+    loss: f64,
+    epoch: usize,
+    step: &mut usize,
+    total: usize,
+    losses: &mut Vec<f64>,
+    on_step: &mut impl FnMut(&TrainProgress) -> bool,
+) -> bool {
+    *step += 1;
+    losses.push(loss);
+    on_step(&TrainProgress {
+        step: *step,
+        total_steps: total,
+        epoch,
+        loss,
+    })
+}
+
 /// Network weights as candle variables plus their Adagrad accumulators (`a ← a + g²;
 /// p ← p − lr·g/(√a + ε)`, accumulators starting at `TrainConfig::initial_accumulator`).
 pub(crate) struct Trainer {
@@ -440,15 +460,7 @@ impl Trainer {
             }
             let (x, y) = data.batch(ids, &self.device)?;
             let l = self.step(&x, &y, cfg.learning_rate, cfg.epsilon)?;
-            *step += 1;
-            losses.push(l);
-            let go_on = on_step(&TrainProgress {
-                step: *step,
-                total_steps: total,
-                epoch,
-                loss: l,
-            });
-            if !go_on {
+            if !record_step(l, epoch, step, total, losses, on_step) {
                 return Ok(false);
             }
         }
@@ -496,15 +508,7 @@ impl Trainer {
             let batch: Vec<&Piece> = ids.iter().map(|&i| &pieces[i]).collect();
             let (x, y, m) = data.piece_batch(&batch, &self.device)?;
             let l = self.step_pieces(&x, &y, &m, cfg.learning_rate, cfg.epsilon)?;
-            *step += 1;
-            losses.push(l);
-            let go_on = on_step(&TrainProgress {
-                step: *step,
-                total_steps: total,
-                epoch,
-                loss: l,
-            });
-            if !go_on {
+            if !record_step(l, epoch, step, total, losses, on_step) {
                 return Ok(false);
             }
         }

@@ -224,6 +224,40 @@ pub fn find_datasets(roots: &[PathBuf], indicator: Option<&str>) -> Result<Vec<P
     Ok(kept)
 }
 
+/// Loads the ground-truth datasets that [`find_datasets`] finds under `roots` (with
+/// `indicator`), in its order, each with [`GroundTruthDataset::load_dir`], and calls
+/// `on_loaded` after each one (e.g. to report its size). Fails with the first error of either,
+/// before loading anything when no folder is found or kept.
+///
+/// ```
+/// use spikelab_calcium::CalciumError;
+/// use spikelab_calcium::cascade::train::load_datasets;
+/// let root = spikelab_datasets::path("cascade-sample")?;
+/// let mut loaded = Vec::new();
+/// let sets = load_datasets(std::slice::from_ref(&root), Some("GCaMP6f"), |ds| {
+///     loaded.push((ds.name.clone(), ds.trials.len()))
+/// })?;
+/// assert_eq!(loaded, [("DS09-GCaMP6f-m-V1".to_string(), 3)]);
+/// assert_eq!(sets.len(), 1);
+/// let none = load_datasets(&[root], Some("OGB"), |_| panic!("nothing to load"));
+/// assert!(matches!(none, Err(CalciumError::InvalidInput { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_datasets(
+    roots: &[PathBuf],
+    indicator: Option<&str>,
+    mut on_loaded: impl FnMut(&GroundTruthDataset),
+) -> Result<Vec<GroundTruthDataset>> {
+    let dirs = find_datasets(roots, indicator)?;
+    let mut sets = Vec::with_capacity(dirs.len());
+    for d in &dirs {
+        let ds = GroundTruthDataset::load_dir(d)?;
+        on_loaded(&ds);
+        sets.push(ds);
+    }
+    Ok(sets)
+}
+
 /// How the spike targets are smoothed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TargetSmoothing {
