@@ -444,27 +444,42 @@ pub fn heldout_significance(
     significance_level: f64,
     seed: u64,
 ) -> Result<FilterSignificance> {
-    let held = (heldout, event_heights);
-    significance_test(
-        held,
+    if whole.n_neurons() != heldout.n_neurons() {
+        return Err(ConvSeqError::Shape {
+            what: "filter".into(),
+            expected: format!("{} neurons in both rasters", heldout.n_neurons()),
+            got: format!("{} in the whole raster", whole.n_neurons()),
+        });
+    }
+    let mut sig = significance_test(
+        heldout,
         filter,
         width_bins,
-        whole,
         n_surrogates,
         significance_level,
         seed,
         &[],
-    )
+    )?;
+    let (wcsr, tw) = (Csr::new(whole), whole.n_bins() as usize);
+    sig.event_p_values = event_p_values(
+        &wcsr,
+        tw,
+        filter,
+        width_bins,
+        event_heights,
+        n_surrogates,
+        seed,
+    );
+    Ok(sig)
 }
 
-/// [`heldout_significance`] without the held-out outputs whose centre is marked in `skip`
-/// (the occurrences of earlier filters), in the data and in every surrogate.
-#[allow(clippy::too_many_arguments)]
+/// [`heldout_significance`] without the event p-values and without the held-out outputs
+/// whose centre is marked in `skip` (the occurrences of earlier filters), in the data and in
+/// every surrogate.
 fn significance_test(
-    (heldout, event_heights): (&SparseRaster, &[f64]),
+    heldout: &SparseRaster,
     filter: &[f64],
     width_bins: usize,
-    whole: &SparseRaster,
     n_surrogates: usize,
     significance_level: f64,
     seed: u64,
@@ -478,15 +493,11 @@ fn significance_test(
             "need 2 ≤ W ≤ held-out bins",
         ));
     }
-    if filter.len() != n * w || whole.n_neurons() != n {
+    if filter.len() != n * w {
         return Err(ConvSeqError::Shape {
             what: "filter".into(),
-            expected: format!("N·W = {} for both rasters", n * w),
-            got: format!(
-                "{} (whole raster: {} neurons)",
-                filter.len(),
-                whole.n_neurons()
-            ),
+            expected: format!("N·W = {}", n * w),
+            got: filter.len().to_string(),
         });
     }
     if n_surrogates == 0 {
@@ -499,7 +510,6 @@ fn significance_test(
         .map(|i| llr_skewness(&surrogate(&csr, t, seed, i), filter, w, t, skip))
         .collect();
     let mut sig = from_null(obs, &null, significance_level);
-    sig.event_p_values = event_p_values(whole, filter, w, event_heights, n_surrogates, seed);
     sig.heldout_bins = (0, t);
     Ok(sig)
 }
@@ -529,7 +539,8 @@ fn from_null(obs: f64, null: &[f64], significance_level: f64) -> FilterSignifica
 /// peaks (≥ W apart) of the log-likelihood-ratio projection of `filter` on `n_surrogates`
 /// circular-shift surrogates of `whole`.
 fn event_p_values(
-    whole: &SparseRaster,
+    wcsr: &Csr,
+    tw: usize,
     filter: &[f64],
     w: usize,
     heights: &[f64],
@@ -539,13 +550,11 @@ fn event_p_values(
     if heights.is_empty() {
         return Vec::new();
     }
-    let wcsr = Csr::new(whole);
     let llr = llr_weights(filter, w);
-    let tw = whole.n_bins() as usize;
     let mut peaks: Vec<f64> = (0..n_surrogates)
         .into_par_iter()
         .map(|i| {
-            let x = project(&surrogate(&wcsr, tw, seed ^ 0x6576, i), &llr, w, tw);
+            let x = project(&surrogate(wcsr, tw, seed ^ 0x6576, i), &llr, w, tw);
             find_peaks(&x, f64::NEG_INFINITY, w)
                 .into_iter()
                 .map(|j| x[j])
@@ -878,13 +887,6 @@ pub fn llr_weights(filter: &[f64], w: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Split-half agreement on held-out data: the Pearson correlation between the LLR
-/// projections of the even-indexed and the odd-indexed neurons' rows. A sequence makes both
-/// halves peak together; a row that fits one neuron's bursts does not.
-fn split_half(csr: &Csr, filter: &[f64], w: usize, t: usize, skip: &[bool]) -> f64 {
-    split_half_and_skewness(csr, &reversed_llr(filter, w), w, t, skip).0
-}
-
 /// The log-likelihood-ratio weights ([`llr_weights`]) of `filter` with each row reversed, as
 /// the scatter takes them.
 fn reversed_llr(filter: &[f64], w: usize) -> Vec<f64> {
@@ -897,8 +899,11 @@ fn reversed_llr(filter: &[f64], w: usize) -> Vec<f64> {
     rev
 }
 
-/// [`split_half`] and the skewness of the whole log-likelihood-ratio projection (the sum of
-/// the two halves), from one pass over the spikes; `rev` from [`reversed_llr`].
+/// Split-half agreement on held-out data, the selection criterion: the Pearson correlation
+/// between the LLR projections of the even-indexed and the odd-indexed neurons' rows (a
+/// sequence makes both halves peak together; a row that fits one neuron's bursts does not);
+/// and the skewness of the whole LLR projection (the sum of the two halves), the test
+/// statistic. One pass over the spikes; `rev` from [`reversed_llr`].
 fn split_half_and_skewness(
     csr: &Csr,
     rev: &[f64],
@@ -998,15 +1003,15 @@ fn restart_filter(
 /// its peaks above α, at least W apart; members as in the faithful mode.
 fn llr_detection(
     raster: &SparseRaster,
+    csr: &Csr,
     p: &ConvSeqParams,
     filter: &[f64],
     seed: u64,
 ) -> Result<Detection> {
     let o = &p.robust;
     let (w, t) = (p.width_bins, raster.n_bins() as usize);
-    let csr = Csr::new(raster);
     let llr = llr_weights(filter, w);
-    let x = project(&csr, &llr, w, t);
+    let x = project(csr, &llr, w, t);
     let l = x.len();
     let moments = |v: &[f64]| {
         let m = v.iter().sum::<f64>() / v.len() as f64;
@@ -1015,14 +1020,7 @@ fn llr_detection(
     };
     let per: Vec<(f64, f64)> = (0..o.n_surrogates)
         .into_par_iter()
-        .map(|i| {
-            moments(&project(
-                &surrogate(&csr, t, seed ^ 0x646574, i),
-                &llr,
-                w,
-                t,
-            ))
-        })
+        .map(|i| moments(&project(&surrogate(csr, t, seed ^ 0x646574, i), &llr, w, t)))
         .collect();
     let ns = per.len() as f64;
     let mean = per.iter().map(|a| a.0).sum::<f64>() / ns;
@@ -1070,6 +1068,17 @@ fn llr_detection(
     })
 }
 
+/// The fit and held-out parts of the recording, with the sparse form of each and of the
+/// whole recording (built once for all filters).
+struct Parts {
+    train: SparseRaster,
+    held: SparseRaster,
+    t_fit: usize,
+    fit: Csr,
+    heldout: Csr,
+    whole: Csr,
+}
+
 /// One filter found by the robust mode, before the filters are put together.
 struct Found {
     filter: Vec<f64>,
@@ -1096,7 +1105,7 @@ fn mark_windows(mask: &mut [bool], events: &[usize], w: usize) {
 /// The robust fit (see the module docs); called by [`ConvSeq::fit_with`](crate::ConvSeq::fit_with)
 /// for [`Mode::Robust`](crate::Mode::Robust). With K > 1 filters are found one after the
 /// other: filter k is learned, selected and tested with the occurrences of filters 0..k
-/// (their detected events, ±W/2) masked, so that it has to explain other times.
+/// (their detected events, ±W) masked, so that it has to explain other times.
 pub(crate) fn fit(
     raster: &SparseRaster,
     p: &ConvSeqParams,
@@ -1110,11 +1119,18 @@ pub(crate) fn fit(
     let held = raster.slice_bins(t_fit as u64, t as u64)?;
     crate::input::check_raster(&train)?;
     crate::input::check_raster(&held)?;
-    let csr = Csr::new(&train);
+    let parts = Parts {
+        fit: Csr::new(&train),
+        heldout: Csr::new(&held),
+        whole: Csr::new(raster),
+        train,
+        held,
+        t_fit,
+    };
     let c = o.coarse_bins.unwrap_or((w / 8).max(1));
     let b = o.smooth_bins.unwrap_or((3 * w / 4).max(1));
     let box_c = (b / c).max(1);
-    let (z, tc) = coarse_z(&csr, t_fit, c, box_c);
+    let (z, tc) = coarse_z(&parts.fit, t_fit, c, box_c);
     if tc < 2 {
         return Err(ConvSeqError::param(
             "robust.coarse_bins",
@@ -1125,21 +1141,28 @@ pub(crate) fn fit(
     let mut found: Vec<Found> = Vec::with_capacity(p.n_filters);
     for k in 0..p.n_filters {
         // Coarse bins touching an earlier filter's occurrence carry no information (Z is
-        // centred, so 0 is the neuron's mean).
-        let mut zk = z.clone();
-        for j in 0..tc {
-            if mask[j * c..((j + 1) * c).min(t_fit)].iter().any(|&m| m) {
+        // centred, so 0 is the neuron's mean); restarts start in the others.
+        let blocked: Vec<bool> = (0..tc)
+            .map(|j| mask[j * c..((j + 1) * c).min(t_fit)].iter().any(|&m| m))
+            .collect();
+        let zk: std::borrow::Cow<'_, [f64]> = if blocked.iter().any(|&x| x) {
+            let mut zk = z.clone();
+            for j in (0..tc).filter(|&j| blocked[j]) {
                 for i in 0..n {
                     zk[i * tc + j] = 0.0;
                 }
             }
-        }
+            zk.into()
+        } else {
+            (&z[..]).into()
+        };
+        let open: Vec<usize> = (0..tc).filter(|&j| !blocked[j]).collect();
         let f = one_filter(
             raster,
             p,
             k,
-            (&train, &held, t_fit),
-            (&zk, tc, c, box_c),
+            &parts,
+            (&zk, tc, box_c, &open),
             &mask,
             observer,
         )?;
@@ -1160,15 +1183,14 @@ fn one_filter(
     raster: &SparseRaster,
     p: &ConvSeqParams,
     k: usize,
-    (train, held, t_fit): (&SparseRaster, &SparseRaster, usize),
-    (z, tc, c, box_c): (&[f64], usize, usize, usize),
+    parts: &Parts,
+    (z, tc, box_c, open): (&[f64], usize, usize, &[usize]),
     mask: &[bool],
     observer: &mut impl Observer,
 ) -> Result<Option<Found>> {
     let o = &p.robust;
     let (n, w, t) = (raster.n_neurons(), p.width_bins, raster.n_bins() as usize);
-    let csr = Csr::new(train);
-    let hcsr = Csr::new(held);
+    let (csr, hcsr, t_fit) = (&parts.fit, &parts.heldout, parts.t_fit);
     let b = o.smooth_bins.unwrap_or((3 * w / 4).max(1));
     let (fit_mask, held_mask) = (&mask[..t_fit], &mask[t_fit..]);
     // Full-resolution sd of each neuron's box-smoothed train (for the time course).
@@ -1184,10 +1206,7 @@ fn one_filter(
     if k > 0 {
         rng.set_stream(k as u64);
     }
-    // Starts in coarse bins without an earlier filter's occurrence (any if none is free).
-    let open: Vec<usize> = (0..tc)
-        .filter(|&j| !fit_mask[j * c..((j + 1) * c).min(t_fit)].iter().any(|&m| m))
-        .collect();
+    // Starts in `open` coarse bins (any if none is).
     let starts: Vec<usize> = (0..o.restarts)
         .map(|_| {
             if open.is_empty() {
@@ -1203,17 +1222,18 @@ fn one_filter(
     let surrogates: Vec<Csr> = if o.selection_aware_null {
         (0..o.n_surrogates)
             .into_par_iter()
-            .map(|i| surrogate(&hcsr, th, sur_seed, i))
+            .map(|i| surrogate(hcsr, th, sur_seed, i))
             .collect()
     } else {
         Vec::new()
     };
     let mut on_surrogates: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut best: Option<(f64, usize, Vec<f64>)> = None;
+    // (split-half, restart, filter, held-out skewness) of the best restart so far.
+    let mut best: Option<(f64, usize, Vec<f64>, f64)> = None;
     let mut scores = Vec::with_capacity(o.restarts);
     for (r, &start) in starts.iter().enumerate() {
         let filt = restart_filter(
-            &csr,
+            csr,
             t_fit,
             (z, tc, box_c / 2),
             &sd,
@@ -1223,10 +1243,10 @@ fn one_filter(
             (k_n, k_t),
             fit_mask,
         );
-        let s = split_half(&hcsr, &filt, w, th, held_mask);
+        let rev = reversed_llr(&filt, w);
+        let (s, skew) = split_half_and_skewness(hcsr, &rev, w, th, held_mask);
         scores.push(s);
         if o.selection_aware_null {
-            let rev = reversed_llr(&filt, w);
             on_surrogates.push(
                 surrogates
                     .par_iter()
@@ -1235,7 +1255,7 @@ fn one_filter(
             );
         }
         if best.as_ref().is_none_or(|b| s > b.0) {
-            best = Some((s, r, filt));
+            best = Some((s, r, filt, skew));
         }
         let flow = observer.observe(
             &Progress::new("restart", r)
@@ -1247,7 +1267,7 @@ fn one_filter(
             break;
         }
     }
-    let Some((_, chosen, train_filt)) = best else {
+    let Some((_, chosen, train_filt, obs)) = best else {
         return Ok(None);
     };
     // Significance of the filter learned without the held-out part.
@@ -1264,14 +1284,12 @@ fn one_filter(
                 pick.1
             })
             .collect();
-        let obs = split_half_and_skewness(&hcsr, &reversed_llr(&train_filt, w), w, th, held_mask).1;
         from_null(obs, &null, o.significance_level)
     } else {
         significance_test(
-            (held, &[]),
+            &parts.held,
             &train_filt,
             w,
-            raster,
             o.n_surrogates,
             o.significance_level,
             sur_seed,
@@ -1281,13 +1299,13 @@ fn one_filter(
     sig.filter = k;
     sig.heldout_bins = (t_fit, t);
     // Final rows from the whole recording (template passes from the chosen filter).
-    let wcsr = Csr::new(raster);
+    let wcsr = &parts.whole;
     let sigma = o.lag_sigma_bins.unwrap_or(w as f64 / 8.0);
     let mut filt = train_filt;
     for _ in 0..o.final_passes {
-        let x = project(&wcsr, &llr_weights(&filt, w), w, t);
+        let x = project(wcsr, &llr_weights(&filt, w), w, t);
         let centres = peaks_above(&x, o.centre_sd, w, mask);
-        filt = rows_from_centres(&wcsr, t, &centres, w, sigma, o.lag_shape);
+        filt = rows_from_centres(wcsr, t, &centres, w, sigma, o.lag_shape);
     }
     let mut logits: Vec<f64> = filt.iter().map(|v| v.ln()).collect();
     let mut history = Vec::new();
@@ -1298,7 +1316,7 @@ fn one_filter(
             n_filters: 1,
             ..p.clone()
         };
-        let mut engine = make_engine(train, &rp, logits)?;
+        let mut engine = make_engine(&parts.train, &rp, logits)?;
         for ep in 0..o.refine_epochs {
             let tl = engine.step()?;
             let flow = observer.observe(
@@ -1316,9 +1334,9 @@ fn one_filter(
     }
     let mut s = vec![0.0; logits.len()];
     softmax_rows(&logits, w, &mut s);
-    let detection = llr_detection(raster, p, &s, p.seed ^ k as u64)?;
+    let detection = llr_detection(raster, wcsr, p, &s, sur_seed)?;
     let heights: Vec<f64> = detection.events.iter().map(|e| e.height).collect();
-    sig.event_p_values = event_p_values(raster, &s, w, &heights, o.n_surrogates, p.seed ^ k as u64);
+    sig.event_p_values = event_p_values(wcsr, t, &s, w, &heights, o.n_surrogates, sur_seed);
     Ok(Some(Found {
         filter: s,
         logits,
