@@ -45,16 +45,31 @@ def main():
     from cascade2p import cascade  # noqa: E402
 
     x = traces()
+    import inspect
+    quiet = {}
+    models = MODELS
+    if "verbosity" in inspect.signature(cascade.predict).parameters:
+        quiet = {"verbosity": 0}
     ours_bin = os.path.join(REPO, "target", "release", "examples", "cascade_speed")
     samples = x.size
     with tempfile.TemporaryDirectory() as tmp:
         xin = os.path.join(tmp, "x.npy")
         yout = os.path.join(tmp, "y.npy")
         np.save(xin, x)
+        if not quiet:
+            # Older cascade2p reads `verbose` from config.yaml: a copy with 0 (no progress bars).
+            import shutil
+            models = os.path.join(tmp, "models")
+            shutil.copytree(os.path.join(MODELS, MODEL), os.path.join(models, MODEL))
+            cfg = os.path.join(models, MODEL, "config.yaml")
+            with open(cfg) as f:
+                lines = [("verbose: 0\n" if ln.startswith("verbose") else ln) for ln in f]
+            with open(cfg, "w") as f:
+                f.writelines(lines)
         theirs, ours, y_orig = [], [], None
         for r in range(REPEATS):
             t0 = time.perf_counter()
-            y_orig = cascade.predict(MODEL, x, model_folder=MODELS, verbosity=0)
+            y_orig = cascade.predict(MODEL, x, model_folder=models, **quiet)
             theirs.append(samples / (time.perf_counter() - t0))
             out = subprocess.run(
                 [ours_bin, os.path.join(MODELS, MODEL), xin, "1", yout],
