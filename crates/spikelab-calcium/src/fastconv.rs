@@ -88,12 +88,11 @@ fn fill_rows(dst: &mut [f32], rows: usize, bias: &[f32]) {
     }
 }
 
-/// ReLU that keeps NaN (as TensorFlow's), so NaN inputs reach the pools like in Keras.
+/// ReLU that keeps NaN (as TensorFlow's), so NaN inputs reach the pools like in Keras. An
+/// unconditional store of the select vectorises (a conditional store does not).
 fn relu_inplace(x: &mut [f32]) {
     for v in x {
-        if *v < 0.0 {
-            *v = 0.0;
-        }
+        *v = if *v < 0.0 { 0.0 } else { *v };
     }
 }
 
