@@ -48,7 +48,8 @@ pub struct DetectArgs {
     #[arg(long, default_value_t = ConvSeqParams::default().epochs)]
     pub epochs: usize,
     /// `cpu` (sparse event-driven path), `cpu-dense`, `cuda[:N]` or `metal[:N]` (dense
-    /// path; needs a build with that feature).
+    /// path), `cuda-sparse[:N]` (event-driven path on an NVIDIA GPU, f64, K = 1 or no pair
+    /// terms); GPU devices need a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Seed of the filter initialisation and the null.
@@ -109,18 +110,32 @@ pub fn run(cmd: ConvseqCommand) -> Result<()> {
     }
 }
 
-fn params(a: &DetectArgs) -> Result<ConvSeqParams> {
-    let backend = match a.device.as_str() {
+/// The compute path that `--device` names.
+fn backend(device: &str) -> Result<Backend> {
+    Ok(match device {
         "cpu" | "sparse" => Backend::Sparse,
         "cpu-dense" => Backend::Dense {
             device: Device::Cpu,
             dtype: DenseDType::F32,
         },
+        sparse if sparse.starts_with("cuda-sparse") => Backend::SparseCuda {
+            ordinal: match sparse.strip_prefix("cuda-sparse").unwrap_or_default() {
+                "" => 0,
+                rest => rest
+                    .strip_prefix(':')
+                    .and_then(|i| i.parse().ok())
+                    .with_context(|| format!("--device {sparse:?}: expected cuda-sparse[:N]"))?,
+            },
+        },
         other => Backend::Dense {
             device: other.parse()?,
             dtype: DenseDType::F32,
         },
-    };
+    })
+}
+
+fn params(a: &DetectArgs) -> Result<ConvSeqParams> {
+    let backend = backend(&a.device)?;
     let null = match a.null.as_str() {
         "random" => NullKind::RandomFilters,
         "random-cv" => NullKind::RandomFiltersControlVariate,
@@ -278,4 +293,32 @@ fn write_nwb_events(t: &NwbTarget, _: &TimeIntervals, _: &NwbMetaArgs) -> Result
         "{}: NWB needs the `hdf5` feature (rebuild spikelab with default features)",
         t.dest.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names() {
+        assert_eq!(backend("cpu").unwrap(), Backend::Sparse);
+        assert_eq!(
+            backend("cuda-sparse").unwrap(),
+            Backend::SparseCuda { ordinal: 0 }
+        );
+        assert_eq!(
+            backend("cuda-sparse:2").unwrap(),
+            Backend::SparseCuda { ordinal: 2 }
+        );
+        assert_eq!(
+            backend("cuda:1").unwrap(),
+            Backend::Dense {
+                device: Device::Cuda(1),
+                dtype: DenseDType::F32
+            }
+        );
+        for bad in ["cuda-sparse:x", "cuda-sparse1", "tpu"] {
+            assert!(backend(bad).is_err(), "{bad}");
+        }
+    }
 }

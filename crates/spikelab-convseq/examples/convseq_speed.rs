@@ -146,10 +146,74 @@ fn main() -> anyhow::Result<()> {
             ));
         }
     }
+    #[cfg(feature = "cuda")]
+    if use_cuda {
+        gpu_rows.extend(sparse_cuda_rows(&raster, &base, &logits, gpu_epochs)?);
+    }
     for r in gpu_rows {
         println!("{r}");
     }
     alpha_table(&raster, alpha_samples, cpu_alpha, use_cuda)
+}
+
+/// The event-driven CUDA path: ms/epoch with and without the per-epoch loss copy, then its
+/// loss and gradient against the CPU sparse path at the initial logits and after 500 epochs.
+#[cfg(feature = "cuda")]
+fn sparse_cuda_rows(
+    raster: &spikelab_convseq::SparseRaster,
+    base: &ConvSeqParams,
+    logits: &[f64],
+    epochs: usize,
+) -> anyhow::Result<Vec<String>> {
+    use spikelab_convseq::cuda_sparse::SparseCudaEngine;
+    let p = ConvSeqParams {
+        backend: Backend::SparseCuda { ordinal: 0 },
+        ..base.clone()
+    };
+    let mut e = SparseCudaEngine::new(raster, p.clone(), logits, 0)?;
+    for _ in 0..20 {
+        e.step_async()?;
+    }
+    e.sync()?;
+    let t0 = Instant::now();
+    for _ in 0..epochs {
+        e.step_async()?;
+    }
+    e.sync()?;
+    let ms_async = 1e3 * t0.elapsed().as_secs_f64() / epochs as f64;
+    let ms_logged = time_engine(&mut e, 2, epochs)?;
+    println!(
+        "| sparse (event-driven), no per-epoch copy | cuda:0 | f64 | {ms_async:.3} | {epochs} |"
+    );
+    println!(
+        "| sparse (event-driven), loss copied each epoch | cuda:0 | f64 | {ms_logged:.3} | {epochs} |"
+    );
+    let ps = ConvSeqParams {
+        backend: Backend::Sparse,
+        ..base.clone()
+    };
+    let rel = |a: &ndarray::Array3<f64>, b: &ndarray::Array3<f64>| {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>();
+        (num / a.iter().map(|x| x * x).sum::<f64>()).sqrt()
+    };
+    let mut rows = Vec::new();
+    let mut cpu = make_engine(raster, &ps, logits.to_vec())?;
+    let mut gpu = SparseCudaEngine::new(raster, p, logits, 0)?;
+    for at in [0usize, 500] {
+        for _ in 0..at {
+            cpu.step()?;
+            gpu.step()?;
+        }
+        let (tc, gc) = cpu.loss_and_grad()?;
+        let (tg, gg) = gpu.loss_and_grad()?;
+        rows.push(format!(
+            "sparse cuda vs sparse cpu after {at} epochs: loss rel diff {:.2e}, gradient rel diff {:.2e}, logits rel diff {:.2e}",
+            ((tc.total - tg.total) / tc.total).abs(),
+            rel(&gc, &gg),
+            rel(&cpu.logits()?, &gpu.logits()?)
+        ));
+    }
+    Ok(rows)
 }
 
 fn alpha_table(

@@ -68,6 +68,20 @@ pub fn make_engine<'a>(
             &crate::params::candle_device(device)?,
             dtype.candle(),
         )?),
+        #[cfg(feature = "cuda")]
+        Backend::SparseCuda { ordinal } => Box::new(crate::cuda_sparse::SparseCudaEngine::new(
+            raster,
+            params.clone(),
+            &logits,
+            ordinal,
+        )?),
+        #[cfg(not(feature = "cuda"))]
+        Backend::SparseCuda { ordinal } => {
+            return Err(ConvSeqError::DeviceUnavailable {
+                device: format!("cuda:{ordinal}"),
+                reason: "spikelab-convseq was built without the `cuda` feature".into(),
+            });
+        }
     })
 }
 

@@ -50,6 +50,9 @@ pub enum ConvSeqError {
     /// Drawing the figure failed (feature `plot`).
     #[error("plot: {0}")]
     Plot(String),
+    /// A CUDA kernel of the sparse GPU path failed to compile, load, launch or copy.
+    #[error("CUDA: {0}")]
+    Cuda(String),
     /// An error inside candle (dense path).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

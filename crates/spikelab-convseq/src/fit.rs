@@ -533,6 +533,14 @@ fn pre_null(raster: &SparseRaster, p: &ConvSeqParams) -> Result<Option<NullStats
                 ..Default::default()
             },
         )?,
+        Backend::SparseCuda { ordinal } => alpha_random_filters_dense(
+            raster,
+            w,
+            &p.alpha,
+            p.seed,
+            &candle_device(spikelab_core::Device::Cuda(ordinal))?,
+            &DenseAlphaOptions::default(),
+        )?,
         _ => alpha_random_filters(raster, w, &p.alpha, p.seed)?,
     }))
 }

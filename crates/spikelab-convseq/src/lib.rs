@@ -29,6 +29,8 @@
 //! * [`Backend::Dense`]: candle tensors on CPU/CUDA/Metal (f32 as the original, or f64),
 //!   with autograd. The cross-correlation is one GEMM `[K·W, N]·[N, T+2P]` plus a diagonal
 //!   sum done with views, which avoids candle's slow CUDA conv1d.
+//! * `Backend::SparseCuda` (feature `cuda`): the sparse path's f64 maths as five CUDA
+//!   kernels per epoch (`cuda_sparse`), for long sparse recordings on a GPU.
 //!
 //! Both give the same loss and gradients (tested on the bundled demo data, ≤ 1e-5 relative
 //! in f32 and ~1e-12 in f64). Beyond the original: a seed, event lists, per-filter loss
@@ -84,6 +86,8 @@
 //! Patterns in Spike Data*, ICML 2024 (PMLR 235); code `RomanKoshkin/conv-seq` (MIT).
 #![warn(missing_docs)]
 
+#[cfg(feature = "cuda")]
+pub mod cuda_sparse;
 pub mod dense;
 pub mod engine;
 pub mod error;

@@ -61,6 +61,12 @@ pub enum Backend {
         /// Float type.
         dtype: DenseDType,
     },
+    /// The event-driven path on an NVIDIA GPU in f64 (feature `cuda`; K > 1 pair terms not
+    /// supported): the sparse path's maths as five CUDA kernels per epoch, memory ∝ spikes.
+    SparseCuda {
+        /// CUDA device ordinal.
+        ordinal: usize,
+    },
 }
 
 /// The rule that turns null projections into the significance threshold α.

@@ -63,6 +63,12 @@ impl Csr {
         self.bins.len()
     }
 
+    /// Row pointers (length `n_neurons + 1`) and the spike bins they index.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn parts(&self) -> (&[usize], &[u32]) {
+        (&self.ptr, &self.bins)
+    }
+
     /// The sorted spike bins of neuron `n`.
     pub(crate) fn row(&self, n: usize) -> &[u32] {
         &self.bins[self.ptr[n]..self.ptr[n + 1]]

@@ -2,8 +2,8 @@
 //! typed errors for bad input.
 
 use spikelab_convseq::{
-    AlphaOptions, Backend, ConvSeq, ConvSeqError, ConvSeqParams, DenseDType, Device, NullKind,
-    SparseRaster, ThresholdRule, find_peaks, init_logits, input, make_engine, metrics, null,
+    AlphaOptions, Backend, ConvSeq, ConvSeqError, ConvSeqParams, Device, NullKind, SparseRaster,
+    ThresholdRule, find_peaks, init_logits, input, make_engine, metrics, null,
 };
 use spikelab_datasets::convseq as bundled;
 
@@ -201,14 +201,15 @@ fn bad_input_gives_typed_errors() {
     // Counts > 1 count once (binary view); the merged spikes are reported.
     let b = SparseRaster::from_events(1, 10, 0.01, &[(0, 3), (0, 3), (0, 4)]).unwrap();
     assert_eq!((b.nnz(), input::n_merged(&b)), (2, 1));
-    // A GPU without the feature.
+    // A GPU the build lacks: both CUDA backends refuse without the feature (with it, the
+    // sparse one refuses an absent ordinal).
     #[cfg(not(feature = "cuda"))]
     {
         let p = ConvSeqParams {
             width_bins: 10,
             backend: Backend::Dense {
                 device: Device::Cuda(0),
-                dtype: DenseDType::F32,
+                dtype: spikelab_convseq::DenseDType::F32,
             },
             ..Default::default()
         };
@@ -218,6 +219,20 @@ fn bad_input_gives_typed_errors() {
             Some(ConvSeqError::DeviceUnavailable { .. })
         ));
     }
+    let p = ConvSeqParams {
+        width_bins: 10,
+        backend: Backend::SparseCuda {
+            ordinal: if cfg!(feature = "cuda") { 99 } else { 0 },
+        },
+        ..Default::default()
+    };
+    let res = make_engine(&r, &p, init_logits(1, 2, 10, 0));
+    assert!(res.is_err());
+    #[cfg(not(feature = "cuda"))]
+    assert!(matches!(
+        res.err(),
+        Some(ConvSeqError::DeviceUnavailable { .. })
+    ));
     assert!("cuda:x".parse::<Device>().is_err());
     // Wrong logits length.
     let p = ConvSeqParams {
