@@ -13,8 +13,11 @@
 //!
 //! Memory is the spikes (8 bytes each, twice) plus `K·(3·N·W + 2·L)` doubles; no `[N, T]`
 //! array exists. The K > 1 pair terms are not implemented here ([`SparseCudaEngine::new`]
-//! refuses them). Sums run in a different order than on the CPU, so values agree with the
-//! CPU sparse path to rounding (~1e-12 relative), not bit for bit.
+//! refuses them). Sums run in another order than on the CPU: at the same logits the loss and
+//! gradient agree to ~1e-15 relative (measured on an H200), and Adam trajectories drift apart
+//! slowly (relative logits 1.5e-3 after 500 demo epochs; the same 43/45 detections at 4000).
+//! The projection accumulates with shared-memory atomics, so two GPU runs can differ by
+//! rounding.
 
 use std::sync::{Arc, OnceLock};
 

@@ -15,6 +15,9 @@ fn rel(a: &Array3<f64>, b: &Array3<f64>) -> f64 {
     (num / a.iter().map(|x| x * x).sum::<f64>()).sqrt()
 }
 
+/// At the same logits the two paths agree to rounding; over Adam steps the rounding
+/// differences grow (measured on an H200: relative logits 1.5e-3 after 500 epochs), so the
+/// trajectory is compared over the first 100 steps.
 #[test]
 fn loss_gradient_and_trajectory_match_the_cpu_path() {
     let raster = bundled::demo_raster().unwrap();
@@ -26,37 +29,39 @@ fn loss_gradient_and_trajectory_match_the_cpu_path() {
         ..base.clone()
     };
     let mut gpu = make_engine(&raster, &gp, logits).unwrap();
-    for round in 0..3 {
-        let (tc, gc) = cpu.loss_and_grad().unwrap();
-        let (tg, gg) = gpu.loss_and_grad().unwrap();
-        assert!(
-            ((tc.total - tg.total) / tc.total).abs() < 1e-10,
-            "round {round}: {tc:?} vs {tg:?}"
-        );
-        assert!((tc.var[0] - tg.var[0]).abs() <= 1e-10 * tc.var[0].abs());
-        assert!((tc.tv[0] - tg.tv[0]).abs() <= 1e-10 * tc.tv[0].abs());
-        assert!((tc.filt_tv[0] - tg.filt_tv[0]).abs() <= 1e-10 * tc.filt_tv[0].abs());
-        assert!(
-            rel(&gc, &gg) < 1e-9,
-            "round {round}: gradient {}",
-            rel(&gc, &gg)
-        );
-        for _ in 0..100 {
-            let a = cpu.step().unwrap();
-            let b = gpu.step().unwrap();
-            assert!(((a.total - b.total) / a.total).abs() < 1e-8);
-        }
-        let d = rel(&cpu.logits().unwrap(), &gpu.logits().unwrap());
-        assert!(d < 1e-8, "round {round}: logits {d}");
-        let pc = cpu.projections().unwrap();
-        let pg = gpu.projections().unwrap();
-        let dp = pc
-            .iter()
-            .zip(&pg)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        assert!(dp < 1e-9, "round {round}: projections {dp}");
+    let (tc, gc) = cpu.loss_and_grad().unwrap();
+    let (tg, gg) = gpu.loss_and_grad().unwrap();
+    assert!(
+        ((tc.total - tg.total) / tc.total).abs() < 1e-12,
+        "{tc:?} vs {tg:?}"
+    );
+    for (a, b) in [(tc.var[0], tg.var[0]), (tc.tv[0], tg.tv[0])] {
+        assert!((a - b).abs() <= 1e-12 * a.abs());
     }
+    assert!((tc.filt_tv[0] - tg.filt_tv[0]).abs() <= 1e-12 * tc.filt_tv[0].abs());
+    assert!(rel(&gc, &gg) < 1e-12, "gradient {}", rel(&gc, &gg));
+    for _ in 0..100 {
+        let a = cpu.step().unwrap();
+        let b = gpu.step().unwrap();
+        assert!(((a.total - b.total) / a.total).abs() < 1e-9);
+    }
+    let d = rel(&cpu.logits().unwrap(), &gpu.logits().unwrap());
+    assert!(d < 1e-9, "logits after 100 steps {d}");
+    let (_, gc) = cpu.loss_and_grad().unwrap();
+    let (_, gg) = gpu.loss_and_grad().unwrap();
+    assert!(
+        rel(&gc, &gg) < 1e-7,
+        "gradient after 100 steps {}",
+        rel(&gc, &gg)
+    );
+    let pc = cpu.projections().unwrap();
+    let pg = gpu.projections().unwrap();
+    let dp = pc
+        .iter()
+        .zip(&pg)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(dp < 1e-9, "projections {dp}");
 }
 
 #[test]
