@@ -211,14 +211,8 @@ impl SparseCudaEngine {
                 format!("{w} > {MAX_WIDTH}, the widest the sparse CUDA path supports"),
             ));
         }
+        crate::engine::check_logits(&params, raster, logits.len())?;
         let l = params.output_len(raster.n_bins() as usize);
-        if logits.len() != k * n * w {
-            return Err(ConvSeqError::Shape {
-                what: "logits".into(),
-                expected: format!("{}", k * n * w),
-                got: format!("{}", logits.len()),
-            });
-        }
         if l > i32::MAX as usize || raster.nnz() > i32::MAX as usize {
             return Err(ConvSeqError::InvalidRaster(format!(
                 "{l} outputs and {} spikes: the sparse CUDA path indexes with 32-bit integers",

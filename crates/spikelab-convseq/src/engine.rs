@@ -51,14 +51,7 @@ pub fn make_engine<'a>(
     logits: Vec<f64>,
 ) -> Result<Box<dyn Engine + 'a>> {
     params.validate_for(raster)?;
-    let expect = params.n_filters * raster.n_neurons() * params.width_bins;
-    if logits.len() != expect {
-        return Err(ConvSeqError::Shape {
-            what: "logits".into(),
-            expected: format!("K·N·W = {expect} values"),
-            got: format!("{}", logits.len()),
-        });
-    }
+    check_logits(params, raster, logits.len())?;
     Ok(match params.backend {
         Backend::Sparse => Box::new(SparseEngine::new(raster, params.clone(), logits)?),
         Backend::Dense { device, dtype } => Box::new(DenseEngine::new(
@@ -83,6 +76,23 @@ pub fn make_engine<'a>(
             });
         }
     })
+}
+
+/// `Shape` error unless `len` is K·N·W for `params` on `raster`.
+pub(crate) fn check_logits(
+    params: &ConvSeqParams,
+    raster: &SparseRaster,
+    len: usize,
+) -> Result<()> {
+    let expect = params.n_filters * raster.n_neurons() * params.width_bins;
+    if len != expect {
+        return Err(ConvSeqError::Shape {
+            what: "logits".into(),
+            expected: format!("K·N·W = {expect} values"),
+            got: format!("{len}"),
+        });
+    }
+    Ok(())
 }
 
 /// The event-driven CPU path (f64). Work per epoch ≈ 2·K·W·spikes multiply-adds; memory
@@ -111,15 +121,9 @@ impl<'a> SparseEngine<'a> {
     /// New engine at the given logits (`[K, N, W]` row-major).
     pub fn new(raster: &'a SparseRaster, params: ConvSeqParams, logits: Vec<f64>) -> Result<Self> {
         params.validate_for(raster)?;
+        check_logits(&params, raster, logits.len())?;
         let (k, n, w) = (params.n_filters, raster.n_neurons(), params.width_bins);
         let l = params.output_len(raster.n_bins() as usize);
-        if logits.len() != k * n * w {
-            return Err(ConvSeqError::Shape {
-                what: "logits".into(),
-                expected: format!("{}", k * n * w),
-                got: format!("{}", logits.len()),
-            });
-        }
         let sz = k * n * w;
         let csr = Csr::new(raster);
         Ok(SparseEngine {
