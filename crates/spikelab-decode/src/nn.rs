@@ -286,15 +286,129 @@ impl Embedding {
     }
 
     /// Rows for the indices `ids` (any shape, u32): output shape `ids.shape + [dim]`.
+    ///
+    /// On a CUDA device the table's gradient is a one-hot matrix product
+    /// ([`gather_rows`]); elsewhere it is candle's `index_add`.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let table = match &self.row_mask {
             Some(m) => self.weight.broadcast_mul(m)?,
             None => self.weight.clone(),
         };
         let mut shape = ids.dims().to_vec();
-        let flat = table.index_select(&ids.flatten_all()?, 0)?;
+        let ids = ids.flatten_all()?;
+        let flat = if table.device().is_cuda() {
+            gather_rows(&table, &ids)?
+        } else {
+            table.index_select(&ids, 0)?
+        };
         shape.push(self.dim);
         Ok(flat.reshape(shape)?)
+    }
+}
+
+/// `table.index_select(ids, 0)` for a table `[n, dim]` and u32 `ids` `[N]`, with the table's
+/// gradient computed as `onehot(ids)ᵀ · grad` (gemms over chunks of at most 2²⁵ one-hot
+/// entries) instead of `index_add`.
+///
+/// candle 0.11.1's CUDA `index_add` gives one thread to each of the `dim` output columns and
+/// walks all `N` indices in sequence, so the backward of a spike-token embedding (POYO:
+/// N = 128 windows × ~1 000 tokens) runs 64 threads through 10⁵ dependent steps; the gemms
+/// spread the same sum over the whole GPU. The values are the same up to summation order.
+pub fn gather_rows(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    gather_rows_chunked(table, ids, 1 << 25)
+}
+
+fn gather_rows_chunked(table: &Tensor, ids: &Tensor, max_onehot: usize) -> Result<Tensor> {
+    let (n_rows, _) = table.dims2()?;
+    let ids = ids.flatten_all()?.contiguous()?;
+    let gathered = table.detach().index_select(&ids, 0)?;
+    let op = GatherRows {
+        ids,
+        n_rows,
+        chunk: (max_onehot / n_rows.max(1)).max(1),
+    };
+    Ok(table.apply_op2(&gathered, op)?)
+}
+
+/// The custom op of [`gather_rows`]: forward returns (a copy of) the rows gathered by
+/// `index_select`, backward routes the gradient to the table.
+struct GatherRows {
+    ids: Tensor,
+    n_rows: usize,
+    /// Indices per one-hot block.
+    chunk: usize,
+}
+
+/// A copy of a fresh contiguous tensor's storage.
+fn copy_storage<S: candle_core::backend::BackendStorage>(
+    s: &S,
+    l: &candle_core::Layout,
+) -> candle_core::Result<(S, candle_core::Shape)> {
+    if !(l.is_contiguous() && l.start_offset() == 0) {
+        candle_core::bail!("gather-rows expects a contiguous tensor at offset 0");
+    }
+    Ok((s.try_clone(l)?, l.shape().clone()))
+}
+
+impl candle_core::CustomOp2 for GatherRows {
+    fn name(&self) -> &'static str {
+        "gather-rows"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        s: &candle_core::CpuStorage,
+        l: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        copy_storage(s, l)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &candle_core::Layout,
+        s: &candle_core::CudaStorage,
+        l: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        copy_storage(s, l)
+    }
+
+    fn bwd(
+        &self,
+        _table: &Tensor,
+        _gathered: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let n = self.ids.dim(0)?;
+        let grad = grad.contiguous()?;
+        let rows =
+            Tensor::arange(0u32, self.n_rows as u32, grad.device())?.reshape((1, self.n_rows))?;
+        let chunk = self.chunk;
+        let mut acc: Option<Tensor> = None;
+        for start in (0..n).step_by(chunk) {
+            let len = chunk.min(n - start);
+            let onehot = self
+                .ids
+                .narrow(0, start, len)?
+                .reshape((len, 1))?
+                .broadcast_eq(&rows)?
+                .to_dtype(grad.dtype())?;
+            let part = onehot.t()?.matmul(&grad.narrow(0, start, len)?)?;
+            acc = Some(match acc {
+                Some(a) => (a + part)?,
+                None => part,
+            });
+        }
+        let dim = grad.dim(1)?;
+        let acc = match acc {
+            Some(a) => a,
+            None => Tensor::zeros((self.n_rows, dim), grad.dtype(), grad.device())?,
+        };
+        Ok((Some(acc), None))
     }
 }
 
@@ -568,10 +682,11 @@ pub fn attend_heads(
                 mask.dims()
             )));
         }
-        let m = mask.reshape((b, 1, 1, nk))?.broadcast_as(scores.shape())?;
-        let neg =
-            Tensor::full(-1e30f64, scores.shape(), scores.device())?.to_dtype(scores.dtype())?;
-        scores = m.where_cond(&scores, &neg)?;
+        // 0 on real keys, −1e30 on masked ones: adding it leaves a masked score at exactly
+        // −1e30 (its ulp is far above any score), so the weight is 0 (uniform on a row with
+        // no real key, as a fill would give).
+        let bias = ((mask.to_dtype(scores.dtype())? - 1.0)? * 1e30)?.reshape((b, 1, 1, nk))?;
+        scores = scores.broadcast_add(&bias)?;
     }
     let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
     let attn = dropout.forward(&attn, rng)?;
@@ -622,4 +737,43 @@ pub(crate) fn load_checkpoint_meta<M: serde::de::DeserializeOwned>(
         path: json,
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_rows_matches_index_select_in_value_and_gradient() -> Result<()> {
+        let dev = Device::Cpu;
+        let vals: Vec<f64> = (0..15).map(|i| ((i * 7) % 11) as f64 - 4.5).collect();
+        let table = Var::from_vec(vals, (5, 3), &dev)?;
+        let ids = Tensor::new(&[0u32, 2, 2, 4, 2, 0, 1, 4, 4], &dev)?;
+        let w = Tensor::arange(0f64, 27.0, &dev)?.reshape((9, 3))?.cos()?;
+        let reference = table.as_tensor().index_select(&ids, 0)?;
+        let g_ref = (&reference * &w)?.sum_all()?.backward()?;
+        let g_ref = g_ref
+            .get(table.as_tensor())
+            .expect("gradient")
+            .to_vec2::<f64>()?;
+        // one block, then blocks of 2 and 3 indices (the last one short)
+        for max_onehot in [1 << 25, 10, 15] {
+            let out = gather_rows_chunked(table.as_tensor(), &ids, max_onehot)?;
+            assert_eq!(out.to_vec2::<f64>()?, reference.to_vec2::<f64>()?);
+            let g = (&out * &w)?.sum_all()?.backward()?;
+            let g = g
+                .get(table.as_tensor())
+                .expect("gradient")
+                .to_vec2::<f64>()?;
+            for (a, b) in g.iter().flatten().zip(g_ref.iter().flatten()) {
+                assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+            }
+        }
+        // row 3 is never picked: zero gradient
+        let out = gather_rows(table.as_tensor(), &ids)?;
+        let g = (&out * &w)?.sum_all()?.backward()?;
+        let row3 = g.get(table.as_tensor()).expect("gradient").get(3)?;
+        assert_eq!(row3.to_vec1::<f64>()?, vec![0.0; 3]);
+        Ok(())
+    }
 }

@@ -210,7 +210,9 @@ impl Rotary {
         Ok(())
     }
 
-    /// (cos θ, sin θ) `[B, 1, N, dim_head]` for times `[B·N]`.
+    /// (cos θ, sin θ) `[B, 1, N, dim_head]` for times `[B·N]`. The angles are computed on
+    /// `device` (only the times are copied there), each (cos, sin) repeated for the two
+    /// entries of its pair.
     pub fn embed(
         &self,
         times: &[f64],
@@ -219,27 +221,23 @@ impl Rotary {
         device: &Device,
     ) -> Result<(Tensor, Tensor)> {
         let n = times.len() / b;
-        let d = 2 * self.omega.len();
-        let (mut c, mut s) = (
-            Vec::with_capacity(times.len() * d),
-            Vec::with_capacity(times.len() * d),
-        );
-        for &t in times {
-            for &w in &self.omega {
-                let (ci, si) = if dtype == DType::F64 || !self.f32_angles {
-                    let a = t * w as f64;
-                    (a.cos(), a.sin())
-                } else {
-                    let a = t as f32 * w;
-                    (a.cos() as f64, a.sin() as f64)
-                };
-                c.extend([ci, ci]);
-                s.extend([si, si]);
-            }
-        }
-        let cos = Tensor::from_vec(c, (b, 1, n, d), device)?.to_dtype(dtype)?;
-        let sin = Tensor::from_vec(s, (b, 1, n, d), device)?.to_dtype(dtype)?;
-        Ok((cos, sin))
+        let half = self.omega.len();
+        let t = Tensor::from_slice(times, (b * n, 1), device)?;
+        let angles = if dtype == DType::F64 || !self.f32_angles {
+            let w: Vec<f64> = self.omega.iter().map(|&w| w as f64).collect();
+            t.broadcast_mul(&Tensor::from_vec(w, (1, half), device)?)?
+        } else {
+            let w = Tensor::from_slice(&self.omega, (1, half), device)?;
+            t.to_dtype(DType::F32)?.broadcast_mul(&w)?
+        };
+        let pairs = |x: Tensor| -> Result<Tensor> {
+            Ok(x.to_dtype(dtype)?
+                .unsqueeze(2)?
+                .broadcast_as((b * n, half, 2))?
+                .contiguous()?
+                .reshape((b, 1, n, 2 * half))?)
+        };
+        Ok((pairs(angles.cos()?)?, pairs(angles.sin()?)?))
     }
 }
 

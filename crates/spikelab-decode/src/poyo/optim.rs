@@ -156,26 +156,20 @@ impl SparseLamb {
     /// `grads` are left alone.
     pub fn step(&mut self, grads: &GradStore, lr: f64, beta1: f64) -> Result<()> {
         let b2 = self.beta2;
+        // Everything stays on the parameters' device: no value is read back to the host.
         for p in &mut self.params {
             let theta = p.var.as_tensor();
             let Some(g) = grads.get(theta) else {
                 continue;
             };
+            // 1 on rows with gradient (all ones when every row has one).
             let row_mask = if p.sparse && theta.rank() == 2 {
-                let active = g
-                    .abs()?
-                    .sum_keepdim(D::Minus1)?
-                    .gt(0.0)?
-                    .to_dtype(theta.dtype())?;
-                let n_active = active
-                    .sum_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_scalar::<f64>()?;
-                if n_active as usize == theta.dim(0)? {
-                    None
-                } else {
-                    Some(active)
-                }
+                Some(
+                    g.abs()?
+                        .sum_keepdim(D::Minus1)?
+                        .gt(0.0)?
+                        .to_dtype(theta.dtype())?,
+                )
             } else {
                 None
             };
@@ -186,16 +180,13 @@ impl SparseLamb {
                 v = v.broadcast_mul(mask)?;
             }
             let step = ((&m / (v.sqrt()? + self.eps)?)? + (theta * self.weight_decay)?)?;
-            let norm = |t: &Tensor| -> Result<f64> {
-                Ok(t.sqr()?
-                    .sum_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_scalar::<f64>()?
-                    .sqrt())
-            };
-            let (wn, sn) = (norm(theta)?.clamp(0.0, 10.0), norm(&step)?);
-            let trust = if wn == 0.0 || sn == 0.0 { 1.0 } else { wn / sn };
-            let mut delta = (step * (lr * trust))?;
+            let one = Tensor::ones((), theta.dtype(), theta.device())?;
+            let zero = one.zeros_like()?;
+            let wn = theta.sqr()?.sum_all()?.sqrt()?.minimum(&(&one * 10.0)?)?;
+            let sn = step.sqr()?.sum_all()?.sqrt()?;
+            let ratio = sn.gt(&zero)?.where_cond(&(&wn / &sn)?, &one)?;
+            let trust = wn.gt(&zero)?.where_cond(&ratio, &one)?;
+            let mut delta = step.broadcast_mul(&(trust * lr)?)?;
             if let Some(mask) = &row_mask {
                 delta = delta.broadcast_mul(mask)?;
             }
