@@ -41,6 +41,45 @@ fn time_engine(e: &mut dyn Engine, warm: usize, epochs: usize) -> anyhow::Result
     Ok(1e3 * t0.elapsed().as_secs_f64() / epochs as f64)
 }
 
+/// GPU engines that queue an epoch without reading anything back.
+trait Queued {
+    fn queue(&mut self) -> anyhow::Result<()>;
+    fn wait(&self) -> anyhow::Result<()>;
+}
+
+impl Queued for DenseEngine {
+    fn queue(&mut self) -> anyhow::Result<()> {
+        Ok(self.step_async()?)
+    }
+    fn wait(&self) -> anyhow::Result<()> {
+        Ok(self.sync()?)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Queued for spikelab_convseq::cuda_sparse::SparseCudaEngine {
+    fn queue(&mut self) -> anyhow::Result<()> {
+        Ok(self.step_async()?)
+    }
+    fn wait(&self) -> anyhow::Result<()> {
+        Ok(self.sync()?)
+    }
+}
+
+/// ms per epoch without host copies, after 20 warm-up epochs (PTX JIT on a fresh host).
+fn ms_queued(e: &mut impl Queued, epochs: usize) -> anyhow::Result<f64> {
+    for _ in 0..20 {
+        e.queue()?;
+    }
+    e.wait()?;
+    let t0 = Instant::now();
+    for _ in 0..epochs {
+        e.queue()?;
+    }
+    e.wait()?;
+    Ok(1e3 * t0.elapsed().as_secs_f64() / epochs as f64)
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let sparse_epochs = arg(&args, "--sparse-epochs", 200)?;
@@ -100,7 +139,8 @@ fn main() -> anyhow::Result<()> {
     let mut gpu_rows = Vec::new();
     if use_cuda {
         let dev = spikelab_convseq::params::candle_device(Device::Cuda(0))?;
-        for dtype in [DenseDType::F32] {
+        {
+            let dtype = DenseDType::F32;
             let pd = ConvSeqParams {
                 backend: Backend::Dense {
                     device: Device::Cuda(0),
@@ -109,17 +149,7 @@ fn main() -> anyhow::Result<()> {
                 ..base.clone()
             };
             let mut e = DenseEngine::new(&raster, pd.clone(), &logits, &dev, dtype_candle(dtype))?;
-            // Warm-up (PTX JIT on a fresh host), then time without host copies.
-            for _ in 0..20 {
-                e.step_async()?;
-            }
-            e.sync()?;
-            let t0 = Instant::now();
-            for _ in 0..gpu_epochs {
-                e.step_async()?;
-            }
-            e.sync()?;
-            let ms_async = 1e3 * t0.elapsed().as_secs_f64() / gpu_epochs as f64;
+            let ms_async = ms_queued(&mut e, gpu_epochs)?;
             let ms_logged = time_engine(&mut e, 2, gpu_epochs)?;
             println!(
                 "| dense, no per-epoch copy | cuda:0 | {dtype:?} | {ms_async:.3} | {gpu_epochs} |"
@@ -171,16 +201,7 @@ fn sparse_cuda_rows(
         ..base.clone()
     };
     let mut e = SparseCudaEngine::new(raster, p.clone(), logits, 0)?;
-    for _ in 0..20 {
-        e.step_async()?;
-    }
-    e.sync()?;
-    let t0 = Instant::now();
-    for _ in 0..epochs {
-        e.step_async()?;
-    }
-    e.sync()?;
-    let ms_async = 1e3 * t0.elapsed().as_secs_f64() / epochs as f64;
+    let ms_async = ms_queued(&mut e, epochs)?;
     let ms_logged = time_engine(&mut e, 2, epochs)?;
     println!(
         "| sparse (event-driven), no per-epoch copy | cuda:0 | f64 | {ms_async:.3} | {epochs} |"

@@ -521,27 +521,29 @@ fn pre_null(raster: &SparseRaster, p: &ConvSeqParams) -> Result<Option<NullStats
     if p.alpha.null == NullKind::RandomFiltersControlVariate {
         return Ok(Some(alpha_control_variate(raster, w, &p.alpha, p.seed)?));
     }
-    Ok(Some(match p.backend {
-        Backend::Dense { device, dtype } if !device.is_cpu() => alpha_random_filters_dense(
+    // GPU backends draw the random filters on their device (the sparse CUDA path with the
+    // default options: f32, TF32 gemms).
+    let gpu = match p.backend {
+        Backend::Dense { device, dtype } if !device.is_cpu() => Some((device, dtype.candle())),
+        Backend::SparseCuda { ordinal } => Some((
+            spikelab_core::Device::Cuda(ordinal),
+            DenseAlphaOptions::default().dtype,
+        )),
+        _ => None,
+    };
+    Ok(Some(match gpu {
+        Some((device, dtype)) => alpha_random_filters_dense(
             raster,
             w,
             &p.alpha,
             p.seed,
             &candle_device(device)?,
             &DenseAlphaOptions {
-                dtype: dtype.candle(),
+                dtype,
                 ..Default::default()
             },
         )?,
-        Backend::SparseCuda { ordinal } => alpha_random_filters_dense(
-            raster,
-            w,
-            &p.alpha,
-            p.seed,
-            &candle_device(spikelab_core::Device::Cuda(ordinal))?,
-            &DenseAlphaOptions::default(),
-        )?,
-        _ => alpha_random_filters(raster, w, &p.alpha, p.seed)?,
+        None => alpha_random_filters(raster, w, &p.alpha, p.seed)?,
     }))
 }
 
