@@ -7,6 +7,7 @@
 //! cargo run --release -p spikelab-decode --example poyo_ca1 -- full CONTEXT_S STEPS [TOTAL] [DEVICE] [BATCH]
 //! cargo run --release -p spikelab-decode --example poyo_ca1 -- transfer PRE_STEPS ID_STEPS [DEVICE] [BATCH]
 //! cargo run --release -p spikelab-decode --example poyo_ca1 -- scratch STEPS [TOTAL] [DEVICE] [BATCH]
+//! cargo run --release -p spikelab-decode --example poyo_ca1 -- infer CONTEXT_S [DEVICE] [BATCH]
 //! ```
 //! `full 1 740 2500 cuda` and `full 4 740 2500 cuda` are the two context lengths (4 s: 32
 //! latent steps × 16 latents). `transfer` pre-trains on the even-numbered units (recording
@@ -14,6 +15,9 @@
 //! first 20 % of the training frames by training only the unit and session embeddings
 //! (ID_STEPS, a OneCycle of that length). `scratch 735 1250` trains POYO from scratch on
 //! "B"'s same 20 % for comparison. Every phase prints its loss, seconds per step and test R².
+//! `infer` times inference: the test split's half-overlapping windows through a fresh
+//! POYO-1.3M, BATCH windows per forward pass (tokenization and stitching included), as input
+//! tokens (spikes plus START/END tokens) per second.
 
 use std::time::Instant;
 
@@ -21,8 +25,8 @@ use candle_core::DType;
 use ndarray::{Array2, Axis};
 use spikelab_core::{Flow, Progress};
 use spikelab_decode::poyo::{
-    self, FrameParams, PoyoConfig, Recording, TrainParams, TransferParams, UnitDropout,
-    frame_unit_ids,
+    self, FrameParams, Poyo, PoyoConfig, PoyoMeta, Prepared, Recording, TargetNorm, TrainParams,
+    TransferParams, UnitDropout, Vocab, eval_starts, frame_unit_ids, tokenize,
 };
 
 const BIN_S: f64 = 0.05;
@@ -212,7 +216,51 @@ fn main() -> anyhow::Result<()> {
                 t0.elapsed().as_secs_f64()
             );
         }
-        other => anyhow::bail!("unknown mode {other:?}: full | transfer"),
+        "infer" => {
+            let context_s: f64 = arg(1, "1").parse()?;
+            let device = arg(2, "cpu")
+                .parse::<spikelab_core::Device>()?
+                .to_candle()?;
+            let batch: usize = arg(3, "32").parse()?;
+            let mut cfg = PoyoConfig::poyo_1_3m(1);
+            cfg.context_s = context_s;
+            let rec = recording("ca1", &counts, &target, &all)?;
+            let mut units = Vocab::new();
+            units.extend(&rec.unit_ids)?;
+            let mut sessions = Vocab::new();
+            sessions.extend([&rec.id])?;
+            let norm = TargetNorm::fit(&[&rec], &train_iv)?;
+            let meta = PoyoMeta {
+                config: cfg,
+                units,
+                sessions,
+                norm,
+            };
+            // Speed does not depend on the weights: a fresh model (seed 0).
+            let model = Poyo::new(meta, 0, DType::F32, &device)?;
+            let m = model.meta();
+            let prep = Prepared::new(&rec, &m.units, &m.sessions)?;
+            let (mut tokens, mut windows) = (0usize, 0usize);
+            for s in eval_starts(split_s, end_s, context_s)? {
+                let w = tokenize(&prep, None, s, &cfg.grid(), (split_s, end_s), &m.norm)?;
+                tokens += w.unit_index.len();
+                windows += 1;
+            }
+            // One warm-up pass, then the timed ones.
+            poyo::predict(&model, &rec, &test_iv[0], batch)?;
+            let reps = 3;
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                poyo::predict(&model, &rec, &test_iv[0], batch)?;
+            }
+            let s = t0.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "| context | batch | windows | input tokens | s per pass | tokens/s | windows/s |\n| {context_s} s | {batch} | {windows} | {tokens} | {s:.3} | {:.0} | {:.1} |",
+                tokens as f64 / s,
+                windows as f64 / s
+            );
+        }
+        other => anyhow::bail!("unknown mode {other:?}: full | transfer | scratch | infer"),
     }
     Ok(())
 }
