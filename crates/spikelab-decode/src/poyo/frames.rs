@@ -424,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn predict_refuses_unknown_units_and_silent_windows() {
+    fn predict_refuses_unknown_units_and_silent_recordings() {
         let (counts, target) = toy(200);
         let ids = frame_unit_ids(&[0, 1, 2, 3], "");
         let rec = FrameParams::default()
@@ -448,12 +448,16 @@ mod tests {
             predict_frames(&model, counts.view(), other, 0.05, None),
             Err(DecodeError::UnknownId { kind: "unit", .. })
         ));
+        // A silent stretch longer than a window is predicted from START/END tokens; a
+        // recording without any spike is an error.
         let mut silent = counts.clone();
         silent.slice_mut(ndarray::s![.., 60..100]).fill(0.0);
-        assert!(matches!(
-            predict_frames(&model, silent.view(), ids.clone(), 0.05, None),
-            Err(DecodeError::EmptyWindow { .. })
-        ));
+        let pred = predict_frames(&model, silent.view(), ids.clone(), 0.05, None).unwrap();
+        assert_eq!(pred.dim(), (200, 1));
+        assert!(pred.iter().all(|v| v.is_finite()));
+        silent.fill(0.0);
+        let e = predict_frames(&model, silent.view(), ids.clone(), 0.05, None);
+        assert!(matches!(e, Err(DecodeError::InvalidData(m)) if m.contains("no spikes")));
         let pred = predict_frames(&model, counts.view(), ids, 0.05, Some("session")).unwrap();
         assert_eq!(pred.dim(), (200, 1));
     }

@@ -280,8 +280,22 @@ pub fn tokenize(
     keep: Option<&[usize]>,
     start_s: f64,
     grid: &WindowGrid,
+    range: (f64, f64),
+    norm: &TargetNorm,
+) -> Result<Sample> {
+    tokenize_window(prep, keep, start_s, grid, range, norm, false)
+}
+
+/// [`tokenize`]; with `allow_empty`, a window without spikes is its START/END tokens only
+/// (what the model sees of a silent stretch) instead of [`DecodeError::EmptyWindow`].
+pub(crate) fn tokenize_window(
+    prep: &Prepared<'_>,
+    keep: Option<&[usize]>,
+    start_s: f64,
+    grid: &WindowGrid,
     (lo_s, hi_s): (f64, f64),
     norm: &TargetNorm,
+    allow_empty: bool,
 ) -> Result<Sample> {
     let rec = prep.rec;
     let l = grid.context_s;
@@ -304,7 +318,7 @@ pub fn tokenize(
                 .map(|&t| (t - start_s, prep.unit_index[u])),
         );
     }
-    if spikes.is_empty() {
+    if spikes.is_empty() && !allow_empty {
         return Err(DecodeError::EmptyWindow {
             recording: rec.id.clone(),
             start_s,

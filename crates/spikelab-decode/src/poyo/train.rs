@@ -12,7 +12,8 @@ use spikelab_core::{Flow, Observer, Progress};
 use super::model::{Poyo, PoyoConfig, PoyoMeta, SPARSE_TABLES, weighted_mse};
 use super::optim::{OneCycle, SparseLamb};
 use super::tokenize::{
-    Prepared, Recording, Sample, Stitcher, TargetNorm, UnitDropout, collate, eval_starts, tokenize,
+    Prepared, Recording, Sample, Stitcher, TOKEN_SPIKE, TargetNorm, UnitDropout, collate,
+    eval_starts, tokenize, tokenize_window,
 };
 use super::vocab::Vocab;
 use crate::error::{DecodeError, Result};
@@ -376,7 +377,9 @@ pub struct Prediction {
 
 /// Predicts the targets of `recording` inside `intervals` with half-overlapping windows
 /// (step L/2) whose predictions of the same target are averaged; `batch` windows per forward
-/// pass. Errors: unknown ids, intervals shorter than L, windows without spikes.
+/// pass. A window in which no unit spikes is predicted from its START/END tokens (as the
+/// reference does). Errors: unknown ids, intervals shorter than L,
+/// [`DecodeError::EmptyWindow`] when no window has a spike.
 pub fn predict(
     model: &Poyo,
     recording: &Recording,
@@ -387,10 +390,19 @@ pub fn predict(
     let prep = prepare(model, std::slice::from_ref(recording))?.remove(0);
     let norm = &model.meta().norm;
     let mut windows = Vec::new();
+    let mut any_spike = false;
     for &(a, b) in intervals {
         for s in eval_starts(a, b, cfg.context_s)? {
-            windows.push(tokenize(&prep, None, s, &cfg.grid(), (a, b), norm)?);
+            let w = tokenize_window(&prep, None, s, &cfg.grid(), (a, b), norm, true)?;
+            any_spike |= w.token_type.contains(&TOKEN_SPIKE);
+            windows.push(w);
         }
+    }
+    if !any_spike {
+        return Err(DecodeError::EmptyWindow {
+            recording: recording.id.clone(),
+            start_s: intervals.first().map_or(0.0, |iv| iv.0),
+        });
     }
     let mut st = Stitcher::new(recording.target_times_s.len(), cfg.dim_out);
     for chunk in windows.chunks(batch.max(1)) {
