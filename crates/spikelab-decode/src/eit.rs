@@ -660,6 +660,7 @@ pub fn train<M: StepClassifier + ?Sized>(
         },
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    crate::nn::seed_device(&device, &mut rng)?;
     let loop_params = LoopParams {
         epochs: params.epochs,
         batch: params.batch,

@@ -203,10 +203,11 @@ pub fn geglu(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Inverted dropout: in training each entry is zeroed with probability `p` and the rest scaled
-/// by 1/(1 − p); at evaluation it is the identity. The mask comes from the caller's seeded
-/// ChaCha8 stream: on the CPU drawn entry by entry on the host (bit-reproducible everywhere);
-/// on a GPU drawn on the device by its own generator, seeded from that stream at each call
-/// (reproducible on the same device and build, and no host-side mask to build and copy).
+/// by 1/(1 − p); at evaluation it is the identity. On the CPU the mask is drawn entry by entry
+/// from the caller's seeded ChaCha8 stream (bit-reproducible everywhere); on a GPU it is drawn
+/// on the device by the device's generator, which the training loops seed once from that
+/// stream ([`seed_device`]), so a run is reproducible on the same device and build and no
+/// host-side mask is built and copied.
 #[derive(Debug, Clone, Copy)]
 pub struct Dropout {
     p: f64,
@@ -238,7 +239,6 @@ impl Dropout {
                         .collect();
                     Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
                 } else {
-                    x.device().set_seed(rng.random::<u64>())?;
                     let u = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
                     (u.ge(self.p)?.to_dtype(x.dtype())? * keep)?
                 };
@@ -247,6 +247,17 @@ impl Dropout {
             _ => Ok(x.clone()),
         }
     }
+}
+
+/// Seeds the random generator of a GPU `device` from `rng` (nothing on the CPU, whose dropout
+/// masks come from `rng` itself). Training loops call it once per run: candle 0.11.1 reseeds
+/// by creating a new cuRAND generator (device allocation, state set-up, and a synchronising
+/// free of the old one), milliseconds each, which per dropout mask was most of a POYO step.
+pub fn seed_device(device: &Device, rng: &mut ChaCha8Rng) -> Result<()> {
+    if !device.is_cpu() {
+        device.set_seed(rng.random::<u64>())?;
+    }
+    Ok(())
 }
 
 /// Embedding table `[n, dim]`; an optional padding row is zero and never receives a gradient

@@ -233,6 +233,7 @@ pub fn train(
     };
     let mut opt = SparseLamb::new(vars, params.weight_decay)?;
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    crate::nn::seed_device(model.device(), &mut rng)?;
     let mut report = TrainReport {
         loss: Vec::with_capacity(params.steps),
         stopped: false,
