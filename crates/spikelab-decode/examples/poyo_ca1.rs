@@ -25,8 +25,8 @@ use candle_core::DType;
 use ndarray::{Array2, Axis};
 use spikelab_core::{Flow, Progress};
 use spikelab_decode::poyo::{
-    self, FrameParams, Poyo, PoyoConfig, PoyoMeta, Prepared, Recording, TargetNorm, TrainParams,
-    TransferParams, UnitDropout, Vocab, eval_starts, frame_unit_ids, tokenize,
+    self, FrameParams, PoyoConfig, Prepared, Recording, TrainParams, TransferParams, UnitDropout,
+    eval_starts, frame_unit_ids, tokenize,
 };
 
 const BIN_S: f64 = 0.05;
@@ -225,19 +225,15 @@ fn main() -> anyhow::Result<()> {
             let mut cfg = PoyoConfig::poyo_1_3m(1);
             cfg.context_s = context_s;
             let rec = recording("ca1", &counts, &target, &all)?;
-            let mut units = Vocab::new();
-            units.extend(&rec.unit_ids)?;
-            let mut sessions = Vocab::new();
-            sessions.extend([&rec.id])?;
-            let norm = TargetNorm::fit(&[&rec], &train_iv)?;
-            let meta = PoyoMeta {
-                config: cfg,
-                units,
-                sessions,
-                norm,
-            };
             // Speed does not depend on the weights: a fresh model (seed 0).
-            let model = Poyo::new(meta, 0, DType::F32, &device)?;
+            let model = poyo::new_model(
+                cfg,
+                std::slice::from_ref(&rec),
+                &train_iv,
+                0,
+                DType::F32,
+                &device,
+            )?;
             let m = model.meta();
             let prep = Prepared::new(&rec, &m.units, &m.sessions)?;
             let (mut tokens, mut windows) = (0usize, 0usize);

@@ -398,10 +398,9 @@ impl candle_core::CustomOp2 for GatherRows {
         let grad = grad.contiguous()?;
         let rows =
             Tensor::arange(0u32, self.n_rows as u32, grad.device())?.reshape((1, self.n_rows))?;
-        let chunk = self.chunk;
         let mut acc: Option<Tensor> = None;
-        for start in (0..n).step_by(chunk) {
-            let len = chunk.min(n - start);
+        for start in (0..n).step_by(self.chunk) {
+            let len = self.chunk.min(n - start);
             let onehot = self
                 .ids
                 .narrow(0, start, len)?

@@ -72,7 +72,7 @@ pub use tokenize::{
     eval_starts, tokenize,
 };
 pub use train::{
-    Prediction, Scope, TrainParams, TrainReport, TransferParams, evaluate, fit, predict, train,
-    transfer,
+    Prediction, Scope, TrainParams, TrainReport, TransferParams, evaluate, fit, new_model, predict,
+    train, transfer,
 };
 pub use vocab::{PAD_WORD, Vocab};

@@ -278,18 +278,16 @@ pub fn train(
     Ok(report)
 }
 
-/// Builds a fresh model over the units and sessions of `recordings` (target normalisation from
-/// the training intervals) and trains it.
-#[allow(clippy::too_many_arguments)]
-pub fn fit(
+/// A freshly initialised model (seed `seed`) over the units and sessions of `recordings`, with
+/// the target normalisation of `intervals`.
+pub fn new_model(
     config: PoyoConfig,
     recordings: &[Recording],
     intervals: &Intervals,
-    params: &TrainParams,
+    seed: u64,
     dtype: DType,
     device: &Device,
-    observer: &mut dyn Observer,
-) -> Result<(Poyo, TrainReport)> {
+) -> Result<Poyo> {
     let mut units = Vocab::new();
     let mut sessions = Vocab::new();
     for r in recordings {
@@ -304,7 +302,22 @@ pub fn fit(
         sessions,
         norm,
     };
-    let model = Poyo::new(meta, params.seed, dtype, device)?;
+    Poyo::new(meta, seed, dtype, device)
+}
+
+/// Builds a fresh model over the units and sessions of `recordings` (target normalisation from
+/// the training intervals, [`new_model`]) and trains it.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    config: PoyoConfig,
+    recordings: &[Recording],
+    intervals: &Intervals,
+    params: &TrainParams,
+    dtype: DType,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<(Poyo, TrainReport)> {
+    let model = new_model(config, recordings, intervals, params.seed, dtype, device)?;
     let report = train(&model, recordings, intervals, params, Scope::All, observer)?;
     Ok((model, report))
 }
