@@ -14,7 +14,8 @@
 # "full1 full4 transfer scratch") as its own process session sharing the GPU, logging to
 # OUT/RUN.log:
 #   full1     740 of 2 500 OneCycle steps, 1-s context, all 452 units
-#   full4     the same with 4-s context (512 latents)
+#   full4     the same with 4-s context (512 latents), in passes of 32 windows (one pass of
+#             128 needs more than 80 GB)
 #   transfer  POYO on the even units (376 of 2 500 steps), then unit identification on the
 #             odd units with 20 % of the training frames (1 250 steps)
 #   scratch   POYO from scratch on the odd units' 20 % (735 of 1 250 steps)
@@ -45,7 +46,7 @@ start)
     for run in ${3:-full1 full4 transfer scratch}; do
         case "$run" in
         full1) args=(full 1 740 2500 cuda) ;;
-        full4) args=(full 4 740 2500 cuda) ;;
+        full4) args=(full 4 740 2500 cuda 128 32) ;;
         transfer) args=(transfer 376 1250 cuda) ;;
         scratch) args=(scratch 735 1250 cuda) ;;
         *) echo "unknown run $run" >&2; exit 2 ;;

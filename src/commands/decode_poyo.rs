@@ -70,6 +70,10 @@ pub struct PoyoTrainArgs {
     /// POYO: windows per batch.
     #[arg(long, default_value_t = TrainParams::default().batch)]
     pub batch: usize,
+    /// POYO: windows per forward/backward pass; the gradients of a batch's passes are summed
+    /// before its one optimiser step (less device memory; default: the whole batch at once).
+    #[arg(long)]
+    pub micro_batch: Option<usize>,
     /// POYO: peak learning rate (default 3.125e-5 × batch).
     #[arg(long)]
     pub max_lr: Option<f64>,
@@ -87,6 +91,7 @@ impl PoyoTrainArgs {
             steps,
             schedule_total: self.schedule_steps,
             batch: self.batch,
+            micro_batch: self.micro_batch,
             max_lr: self.max_lr,
             seed: self.seed,
             unit_dropout: self.unit_dropout.then(UnitDropout::ca1),

@@ -4,13 +4,15 @@
 //! OneCycle (max lr 0.004, total 2 500 steps), UnitDropout 60/300/1000 peak 4.
 //!
 //! ```text
-//! cargo run --release -p spikelab-decode --example poyo_ca1 -- full CONTEXT_S STEPS [TOTAL] [DEVICE] [BATCH]
+//! cargo run --release -p spikelab-decode --example poyo_ca1 -- full CONTEXT_S STEPS [TOTAL] [DEVICE] [BATCH] [MICRO_BATCH]
 //! cargo run --release -p spikelab-decode --example poyo_ca1 -- transfer PRE_STEPS ID_STEPS [DEVICE] [BATCH]
 //! cargo run --release -p spikelab-decode --example poyo_ca1 -- scratch STEPS [TOTAL] [DEVICE] [BATCH]
 //! cargo run --release -p spikelab-decode --example poyo_ca1 -- infer CONTEXT_S [DEVICE] [BATCH]
 //! ```
-//! `full 1 740 2500 cuda` and `full 4 740 2500 cuda` are the two context lengths (4 s: 32
-//! latent steps × 16 latents). `transfer` pre-trains on the even-numbered units (recording
+//! `full 1 740 2500 cuda` and `full 4 740 2500 cuda 128 32` are the two context lengths (4 s:
+//! 32 latent steps × 16 latents; MICRO_BATCH windows per forward/backward pass, whose gradients
+//! are summed into the batch's one step, since one pass of 128 windows of 4 s does not fit in
+//! 80 GB). `POYO_TF32=1` lets f32 matrix products on a CUDA device use TF32 tensor cores. `transfer` pre-trains on the even-numbered units (recording
 //! "A", PRE_STEPS of 2 500), then identifies the odd-numbered units (recording "B") on the
 //! first 20 % of the training frames by training only the unit and session embeddings
 //! (ID_STEPS, a OneCycle of that length). `scratch 735 1250` trains POYO from scratch on
@@ -98,6 +100,7 @@ fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: &str| a.get(i).cloned().unwrap_or_else(|| d.to_string());
     let mode = arg(0, "full");
+    let _tf32 = spikelab_core::Tf32Guard::set(std::env::var("POYO_TF32").is_ok_and(|v| v == "1"));
     let (counts, target) = ca1()?;
     let n_frames = counts.ncols();
     let split_s = (0.8 * n_frames as f64).floor() * BIN_S;
@@ -114,6 +117,7 @@ fn main() -> anyhow::Result<()> {
                 .parse::<spikelab_core::Device>()?
                 .to_candle()?;
             let batch: usize = arg(5, "128").parse()?;
+            let micro_batch: Option<usize> = a.get(6).map(|m| m.parse()).transpose()?;
             let mut cfg = PoyoConfig::poyo_1_3m(1);
             cfg.context_s = context_s;
             let rec = recording("ca1", &counts, &target, &all)?;
@@ -123,14 +127,18 @@ fn main() -> anyhow::Result<()> {
                 cfg,
                 &recs,
                 &train_iv,
-                &params(steps, total, batch),
+                &TrainParams {
+                    micro_batch,
+                    ..params(steps, total, batch)
+                },
                 DType::F32,
                 &device,
                 &mut printer("ca1"),
             )?;
             let train_s = t0.elapsed().as_secs_f64();
-            let (_, r2_test) = poyo::evaluate(&model, &recs, &test_iv, 64)?;
-            let (_, r2_train) = poyo::evaluate(&model, &recs, &train_iv, 64)?;
+            let eval_batch = micro_batch.unwrap_or(64).min(64);
+            let (_, r2_test) = poyo::evaluate(&model, &recs, &test_iv, eval_batch)?;
+            let (_, r2_train) = poyo::evaluate(&model, &recs, &train_iv, eval_batch)?;
             println!(
                 "| context | params | steps (of total) | s/step | last loss | train R² | test R² |\n| {context_s} s | {} | {steps} ({total}) | {:.3} | {:.4} | {r2_train:.3} | {r2_test:.3} |",
                 model.n_parameters(),

@@ -278,6 +278,73 @@ fn bad_input_is_a_typed_error() -> Res<()> {
     Ok(())
 }
 
+/// A batch trained in passes of 1 and 3 windows takes the same step as in one pass (dropout off,
+/// so the passes see the same network), and a pass size of 0 is a typed error.
+#[test]
+fn micro_batches_take_the_whole_batch_step() -> Res<()> {
+    let sessions = MultiSessionParams {
+        n_sessions: 1,
+        units: (20, 20),
+        duration_s: 20.0,
+        ..Default::default()
+    }
+    .generate(3)?;
+    let recs = vec![recording(&sessions[0])?];
+    let iv = vec![vec![(0.0, 20.0)]];
+    let run = |micro_batch: Option<usize>| -> Res<(Vec<f64>, Vec<f64>)> {
+        let params = TrainParams {
+            steps: 2,
+            batch: 7,
+            micro_batch,
+            dropout: false,
+            max_lr: Some(1e-2),
+            ..Default::default()
+        };
+        let (model, report) = poyo::fit(
+            PoyoConfig::small(2),
+            &recs,
+            &iv,
+            &params,
+            DType::F64,
+            &Device::Cpu,
+            &mut Silent,
+        )?;
+        let pred = poyo::predict(&model, &recs[0], &[(0.0, 2.0)], 4)?;
+        Ok((report.loss, pred.values.iter().copied().collect()))
+    };
+    let (loss, pred) = run(None)?;
+    for micro in [1, 3] {
+        let (l, p) = run(Some(micro))?;
+        for (a, b) in l.iter().zip(&loss) {
+            assert!(
+                (a - b).abs() <= 1e-10 * b.abs(),
+                "pass of {micro}: loss {a} vs {b}"
+            );
+        }
+        let d = p
+            .iter()
+            .zip(&pred)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(d < 1e-9, "pass of {micro}: predictions differ by {d}");
+    }
+    let bad = TrainParams {
+        micro_batch: Some(0),
+        ..Default::default()
+    };
+    let e = poyo::fit(
+        PoyoConfig::small(2),
+        &recs,
+        &iv,
+        &bad,
+        DType::F64,
+        &Device::Cpu,
+        &mut Silent,
+    );
+    assert!(matches!(e, Err(DecodeError::InvalidParameter { .. })));
+    Ok(())
+}
+
 /// Trains the small POYO on 3 synthetic sessions (3 × 30–40 units, 80 s each, first 80 % of
 /// each), evaluates R² on the last 20 %, then runs unit identification on a 4th session.
 /// Returns the held-out R² of the trained sessions and of the new one, the first and last

@@ -877,6 +877,11 @@ pub fn weighted_mse(pred: &Tensor, batch: &Batch) -> Result<Tensor> {
             "batch without output queries of positive weight".into(),
         ));
     }
+    Ok((weighted_sse(pred, batch)? / wsum)?)
+}
+
+/// The numerator of [`weighted_mse`], Σᵢ wᵢ·mean_d(ŷ − y)².
+pub(crate) fn weighted_sse(pred: &Tensor, batch: &Batch) -> Result<Tensor> {
     let (dev, dt) = (pred.device(), pred.dtype());
     let y = Tensor::from_vec(
         batch.targets.clone(),
@@ -886,5 +891,5 @@ pub fn weighted_mse(pred: &Tensor, batch: &Batch) -> Result<Tensor> {
     .to_dtype(dt)?;
     let w = Tensor::from_vec(batch.weights.clone(), (batch.b, batch.n_out), dev)?.to_dtype(dt)?;
     let per = (pred - y)?.sqr()?.mean(D::Minus1)?;
-    Ok(((per * w)?.sum_all()? / wsum)?)
+    Ok((per * w)?.sum_all()?)
 }

@@ -152,6 +152,22 @@ impl SparseLamb {
         &self.params
     }
 
+    /// `sum` with the gradients of `more` added to it, for this optimiser's parameters (one
+    /// batch's gradients from several forward/backward passes).
+    pub fn add_grads(&self, mut sum: GradStore, mut more: GradStore) -> Result<GradStore> {
+        for p in &self.params {
+            let theta = p.var.as_tensor();
+            if let Some(g) = more.remove(theta) {
+                let total = match sum.remove(theta) {
+                    Some(s) => (s + g)?,
+                    None => g,
+                };
+                sum.insert(theta, total);
+            }
+        }
+        Ok(sum)
+    }
+
     /// One step with learning rate `lr` and β₁ `beta1`; parameters without a gradient in
     /// `grads` are left alone.
     pub fn step(&mut self, grads: &GradStore, lr: f64, beta1: f64) -> Result<()> {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -9,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use spikelab_core::{Flow, Observer, Progress};
 
-use super::model::{Poyo, PoyoConfig, PoyoMeta, SPARSE_TABLES, weighted_mse};
+use super::model::{Poyo, PoyoConfig, PoyoMeta, SPARSE_TABLES, weighted_sse};
 use super::optim::{OneCycle, SparseLamb};
 use super::tokenize::{
     Prepared, Recording, Sample, Stitcher, TOKEN_SPIKE, TargetNorm, UnitDropout, collate,
@@ -32,6 +33,13 @@ pub struct TrainParams {
     pub schedule_total: Option<usize>,
     /// Windows per batch.
     pub batch: usize,
+    /// Windows per forward/backward pass (`None`: the whole batch in one pass). The passes'
+    /// gradients are summed before the one optimiser step, so the step is the whole batch's
+    /// (each pass draws its own dropout masks) while the device holds the activations of one
+    /// pass only: POYO-1.3M at 4-s context and batch 128 needs more than an 80 GB GPU in one
+    /// pass.
+    #[serde(default)]
+    pub micro_batch: Option<usize>,
     /// Peak learning rate (default 3.125e-5 × batch).
     pub max_lr: Option<f64>,
     /// Weight decay on every parameter.
@@ -56,6 +64,7 @@ impl Default for TrainParams {
             steps: 1000,
             schedule_total: None,
             batch: 128,
+            micro_batch: None,
             max_lr: None,
             weight_decay: 1e-4,
             cycle_momentum: true,
@@ -72,6 +81,9 @@ impl TrainParams {
     fn check(&self) -> Result<OneCycle> {
         if self.steps == 0 || self.batch == 0 {
             return Err(DecodeError::param("train", "need steps ≥ 1 and batch ≥ 1"));
+        }
+        if self.micro_batch == Some(0) {
+            return Err(DecodeError::param("micro_batch", "must be ≥ 1"));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return Err(DecodeError::param("weight_decay", "must be finite and ≥ 0"));
@@ -242,22 +254,36 @@ pub fn train(
         let samples = (0..params.batch)
             .map(|_| sampler.draw(&mut rng, &cfg, &norm, params.unit_dropout.as_ref()))
             .collect::<Result<Vec<_>>>()?;
-        let batch = collate(&samples, &cfg.grid(), cfg.dim_out)?;
-        let pred = if params.dropout {
-            model.forward(&batch, Some(&mut rng))?
-        } else {
-            model.forward(&batch, None)?
-        };
-        let loss = weighted_mse(&pred, &batch)?;
-        let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        if !lv.is_finite() {
-            return Err(DecodeError::Diverged {
-                epoch: 0,
-                step,
-                loss: lv,
+        // Σ over passes of (Σ w·mse of the pass) / (Σ w of the whole batch) is the batch's
+        // weighted MSE, and the summed gradients are its gradient.
+        let wsum: f64 = samples.iter().flat_map(|s| s.weights.iter()).sum();
+        let per_pass = params.micro_batch.unwrap_or(params.batch).min(params.batch);
+        let mut lv = 0.0;
+        let mut grads: Option<GradStore> = None;
+        for part in samples.chunks(per_pass) {
+            let batch = collate(part, &cfg.grid(), cfg.dim_out)?;
+            let pred = if params.dropout {
+                model.forward(&batch, Some(&mut rng))?
+            } else {
+                model.forward(&batch, None)?
+            };
+            let loss = (weighted_sse(&pred, &batch)? / wsum)?;
+            let part_loss = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            lv += part_loss;
+            if !part_loss.is_finite() {
+                return Err(DecodeError::Diverged {
+                    epoch: 0,
+                    step,
+                    loss: part_loss,
+                });
+            }
+            let part_grads = loss.backward()?;
+            grads = Some(match grads {
+                None => part_grads,
+                Some(sum) => opt.add_grads(sum, part_grads)?,
             });
         }
-        let grads = loss.backward()?;
+        let grads = grads.expect("a batch has at least one pass");
         let (lr, beta1) = schedule.at(step);
         opt.step(&grads, lr, beta1)?;
         report.loss.push(lv);
