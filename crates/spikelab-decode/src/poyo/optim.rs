@@ -178,6 +178,8 @@ impl SparseLamb {
             let Some(g) = grads.get(theta) else {
                 continue;
             };
+            // Detached: m and v must not carry the step's autograd graph into the next step.
+            let g = &g.detach();
             // 1 on rows with gradient (all ones when every row has one).
             let row_mask = if p.sparse && theta.rank() == 2 {
                 Some(
@@ -209,6 +211,55 @@ impl SparseLamb {
             p.var.set(&(theta - delta)?)?;
             p.m = m;
             p.v = v;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The moments hold no autograd path back to the parameters: the gradient of a weight
+    /// used directly by a matmul is recorded as a function of that step's activations, and
+    /// moments built from it would keep every step's graph alive.
+    #[test]
+    fn moments_carry_no_autograd_history() -> Result<()> {
+        let dev = Device::Cpu;
+        let w1 = Var::from_tensor(&Tensor::new(&[[0.5f64, -0.3], [0.2, 0.1]], &dev)?)?;
+        let w2 = Var::from_tensor(&Tensor::new(&[[1.0f64], [-2.0]], &dev)?)?;
+        let x = Tensor::new(&[[1.0f64, 2.0], [3.0, -1.0]], &dev)?;
+        let loss = x
+            .matmul(w1.as_tensor())?
+            .tanh()?
+            .matmul(w2.as_tensor())?
+            .sqr()?
+            .sum_all()?;
+        let grads = loss.backward()?;
+        let g2 = grads.get(w2.as_tensor()).expect("w2 has a gradient");
+        let through = g2.sum_all()?.backward()?;
+        assert!(
+            through.get(w1.as_tensor()).is_some(),
+            "precondition: w2's gradient is recorded as a function of w1"
+        );
+        let mut opt = SparseLamb::new(
+            vec![
+                ("w1".into(), w1.clone(), false),
+                ("w2".into(), w2.clone(), false),
+            ],
+            0.0,
+        )?;
+        opt.step(&grads, 0.01, 0.9)?;
+        for p in opt.params() {
+            for state in [&p.m, &p.v] {
+                let g = state.sum_all()?.backward()?;
+                assert!(
+                    g.get(w1.as_tensor()).is_none() && g.get(w2.as_tensor()).is_none(),
+                    "a moment of {} depends on the parameters",
+                    p.name
+                );
+            }
         }
         Ok(())
     }
