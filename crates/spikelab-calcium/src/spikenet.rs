@@ -599,9 +599,37 @@ pub(crate) struct CandleParams {
     pub dense1_b: Tensor,
     pub dense2: Tensor,
     pub dense2_b: Tensor,
+    /// Convolve a CPU batch as one long sample (see [`conv1d_batch_as_one`]); set for
+    /// training, where the input gradients matter.
+    pub fold_batch: bool,
+}
+
+/// `x.conv1d(k)` (no padding, stride 1) of a batch `[b, c, l]` computed as one sample of
+/// length `b·l` whose outputs across the joins are dropped. Same values as the batched op;
+/// the point is the backward pass: candle 0.11.1's CPU `conv_transpose1d` (the input
+/// gradient of `conv1d` without padding and dilation) returns wrong values for batches of
+/// more than one sample and right ones for one (test `per_window_gradient_matches_finite_differences`).
+fn conv1d_batch_as_one(x: &Tensor, k: &Tensor, dilation: usize) -> Result<Tensor> {
+    let (b, c, l) = x.dims3()?;
+    let span = (k.dim(2)? - 1) * dilation;
+    let xs = x.transpose(0, 1)?.contiguous()?.reshape((1, c, b * l))?;
+    let y = xs
+        .conv1d(k, 0, 1, dilation, 1)?
+        .pad_with_zeros(2, 0, span)?;
+    let o = y.dim(1)?;
+    Ok(y.reshape((o, b, l))?
+        .narrow(2, 0, l - span)?
+        .transpose(0, 1)?
+        .contiguous()?)
 }
 
 impl CandleParams {
+    /// For training: convolutions with correct input gradients on the CPU.
+    pub(crate) fn for_training(mut self) -> Self {
+        self.fold_batch = true;
+        self
+    }
+
     /// From Keras-layout tensors (kernels (k, in, out) / (in, out)), keeping autograd links.
     pub(crate) fn from_keras(
         arch: &SpikeNetArch,
@@ -621,6 +649,7 @@ impl CandleParams {
             dense1_b: b[3].clone(),
             dense2: k[4].clone(),
             dense2_b: b[4].clone(),
+            fold_batch: false,
         })
     }
 
@@ -634,7 +663,11 @@ impl CandleParams {
     }
 
     fn conv_relu(&self, x: &Tensor, i: usize, dilation: usize) -> Result<Tensor> {
-        let y = x.conv1d(&self.conv[i], 0, 1, dilation, 1)?;
+        let y = if self.fold_batch && x.device().is_cpu() && x.dim(0)? > 1 {
+            conv1d_batch_as_one(x, &self.conv[i], dilation)?
+        } else {
+            x.conv1d(&self.conv[i], 0, 1, dilation, 1)?
+        };
         Ok(y.broadcast_add(&self.conv_b[i].reshape((1, (), 1))?)?
             .relu()?)
     }

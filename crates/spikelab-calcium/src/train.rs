@@ -413,7 +413,7 @@ impl Trainer {
     fn params(&self) -> Result<CandleParams> {
         let k: [Tensor; 5] = std::array::from_fn(|i| self.kernels[i].as_tensor().clone());
         let b: [Tensor; 5] = std::array::from_fn(|i| self.biases[i].as_tensor().clone());
-        CandleParams::from_keras(&self.arch, &k, &b)
+        Ok(CandleParams::from_keras(&self.arch, &k, &b)?.for_training())
     }
 
     /// Backpropagates `loss` and applies one Adagrad update to every weight that has a
@@ -710,6 +710,62 @@ mod tests {
                 vars.iter().all(|v| g.get(v.as_tensor()).is_none()),
                 "accumulator {i} depends on the weights"
             );
+        }
+        Ok(())
+    }
+
+    /// The per-window loss's gradient (the path `train` and `retrain_with_plan` use) against
+    /// central differences, in f64, for three entries of every kernel and bias.
+    #[test]
+    fn per_window_gradient_matches_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let init = ElephantWeights::embedded(1)?.to_spikenet();
+        let t = init.to_tensors(&dev)?;
+        let var =
+            |key: String| -> Result<Var> { Ok(Var::from_tensor(&t[&key].to_dtype(DType::F64)?)?) };
+        let ks: Vec<Var> = (0..5)
+            .map(|i| var(format!("{}.kernel", LAYER_NAMES[i])))
+            .collect::<Result<_>>()?;
+        let bs: Vec<Var> = (0..5)
+            .map(|i| var(format!("{}.bias", LAYER_NAMES[i])))
+            .collect::<Result<_>>()?;
+        let w = init.arch.window;
+        let x: Vec<f64> = (0..3 * w)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
+            .collect();
+        let x = Tensor::from_vec(x, (3, w), &dev)?;
+        let y = Tensor::new(&[0.3f64, -1.0, 2.0], &dev)?;
+        let loss = |ks: &[Var], bs: &[Var]| -> Result<Tensor> {
+            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
+            let b: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
+            let p = CandleParams::from_keras(&init.arch, &k, &b)?.for_training();
+            Ok((p.forward_windows(&x)? - &y)?.sqr()?.mean_all()?)
+        };
+        let grads = loss(&ks, &bs)?.backward()?;
+        let h = 1e-6;
+        for v in ks.iter().chain(&bs) {
+            let g: Vec<f64> = grads
+                .get(v.as_tensor())
+                .expect("gradient")
+                .flatten_all()?
+                .to_vec1()?;
+            let base: Vec<f64> = v.as_tensor().flatten_all()?.to_vec1()?;
+            for idx in [0, base.len() / 2, base.len() - 1] {
+                let at = |d: f64| -> Result<f64> {
+                    let mut p = base.clone();
+                    p[idx] += d;
+                    v.set(&Tensor::from_vec(p, v.shape(), &dev)?)?;
+                    Ok(loss(&ks, &bs)?.to_scalar::<f64>()?)
+                };
+                let fd = (at(h)? - at(-h)?) / (2.0 * h);
+                v.set(&Tensor::from_vec(base.clone(), v.shape(), &dev)?)?;
+                assert!(
+                    (fd - g[idx]).abs() <= 1e-5 * (1.0 + g[idx].abs()),
+                    "shape {:?} entry {idx}: autograd {} vs finite difference {fd}",
+                    v.shape(),
+                    g[idx]
+                );
+            }
         }
         Ok(())
     }
