@@ -381,20 +381,29 @@ pub(crate) struct Trainer {
     device: Device,
 }
 
+/// The kernels and biases of `w` as variables of `dtype` (Keras layout, layer order).
+fn weight_vars(w: &SpikeNetWeights, dtype: DType, device: &Device) -> Result<(Vec<Var>, Vec<Var>)> {
+    let t = w.to_tensors(device)?;
+    let var = |part: &str| -> Result<Vec<Var>> {
+        LAYER_NAMES
+            .iter()
+            .map(|name| {
+                Ok(Var::from_tensor(
+                    &t[&format!("{name}.{part}")].to_dtype(dtype)?,
+                )?)
+            })
+            .collect()
+    };
+    Ok((var("kernel")?, var("bias")?))
+}
+
 impl Trainer {
     pub(crate) fn new(
         init: &SpikeNetWeights,
         initial_accumulator: f64,
         device: &Device,
     ) -> Result<Self> {
-        let t = init.to_tensors(device)?;
-        let mk = |key: String| -> Result<Var> { Ok(Var::from_tensor(&t[&key])?) };
-        let kernels: Vec<Var> = (0..5)
-            .map(|i| mk(format!("{}.kernel", LAYER_NAMES[i])))
-            .collect::<Result<_>>()?;
-        let biases: Vec<Var> = (0..5)
-            .map(|i| mk(format!("{}.bias", LAYER_NAMES[i])))
-            .collect::<Result<_>>()?;
+        let (kernels, biases) = weight_vars(init, DType::F32, device)?;
         let acc = kernels
             .iter()
             .chain(biases.iter())
@@ -720,15 +729,7 @@ mod tests {
     fn per_window_gradient_matches_finite_differences() -> Result<()> {
         let dev = Device::Cpu;
         let init = ElephantWeights::embedded(1)?.to_spikenet();
-        let t = init.to_tensors(&dev)?;
-        let var =
-            |key: String| -> Result<Var> { Ok(Var::from_tensor(&t[&key].to_dtype(DType::F64)?)?) };
-        let ks: Vec<Var> = (0..5)
-            .map(|i| var(format!("{}.kernel", LAYER_NAMES[i])))
-            .collect::<Result<_>>()?;
-        let bs: Vec<Var> = (0..5)
-            .map(|i| var(format!("{}.bias", LAYER_NAMES[i])))
-            .collect::<Result<_>>()?;
+        let (ks, bs) = weight_vars(&init, DType::F64, &dev)?;
         let w = init.arch.window;
         let x: Vec<f64> = (0..3 * w)
             .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
