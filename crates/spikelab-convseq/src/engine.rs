@@ -95,6 +95,24 @@ pub(crate) fn check_logits(
     Ok(())
 }
 
+/// One Adam step (PyTorch semantics, step number `step` ≥ 1) of `theta` with gradient `g`.
+pub(crate) fn adam_step(
+    params: &ConvSeqParams,
+    step: usize,
+    g: &[f64],
+    (theta, m, v): (&mut [f64], &mut [f64], &mut [f64]),
+) {
+    let (b1, b2, lr, eps) = (params.beta1, params.beta2, params.lr, params.eps);
+    let bc1 = 1.0 - b1.powi(step as i32);
+    let bc2s = (1.0 - b2.powi(step as i32)).sqrt();
+    let step_size = lr / bc1;
+    for i in 0..theta.len() {
+        m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+        theta[i] -= step_size * m[i] / (v[i].sqrt() / bc2s + eps);
+    }
+}
+
 /// The event-driven CPU path (f64). Work per epoch ≈ 2·K·W·spikes multiply-adds; memory
 /// is the spikes plus K·(N·W + L) floats. The forward scatter runs in neuron order (4
 /// fixed blocks) when the filter N·W is at least the projection length L, and in time
@@ -251,21 +269,12 @@ impl Engine for SparseEngine<'_> {
         self.forward();
         let t = self.backward()?;
         self.step += 1;
-        let (b1, b2, lr, eps) = (
-            self.params.beta1,
-            self.params.beta2,
-            self.params.lr,
-            self.params.eps,
+        adam_step(
+            &self.params,
+            self.step,
+            &self.gz,
+            (&mut self.theta, &mut self.m, &mut self.v),
         );
-        let bc1 = 1.0 - b1.powi(self.step as i32);
-        let bc2s = (1.0 - b2.powi(self.step as i32)).sqrt();
-        let step_size = lr / bc1;
-        for i in 0..self.theta.len() {
-            let g = self.gz[i];
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g;
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g;
-            self.theta[i] -= step_size * self.m[i] / (self.v[i].sqrt() / bc2s + eps);
-        }
         Ok(t)
     }
 

@@ -86,6 +86,7 @@
 //! Patterns in Spike Data*, ICML 2024 (PMLR 235); code `RomanKoshkin/conv-seq` (MIT).
 #![warn(missing_docs)]
 
+pub mod chunked;
 #[cfg(feature = "cuda")]
 pub mod cuda_sparse;
 pub mod dense;
