@@ -40,6 +40,24 @@ pub enum CoreError {
         /// Why: missing build feature, driver error, no such ordinal.
         reason: String,
     },
+    /// A job of [`run_on_devices`](crate::workers::run_on_devices) panicked; the other jobs
+    /// ran on.
+    #[error("job {job} panicked on {device}: {message}")]
+    JobPanicked {
+        /// Index of the job.
+        job: usize,
+        /// The device its worker ran on.
+        device: String,
+        /// The panic message.
+        message: String,
+    },
+    /// A job of [`run_on_devices`](crate::workers::run_on_devices) was not started because
+    /// the observer asked to stop.
+    #[error("job {job} was not started: the observer stopped the run")]
+    JobCancelled {
+        /// Index of the job.
+        job: usize,
+    },
 }
 
 /// `Result` with [`CoreError`].

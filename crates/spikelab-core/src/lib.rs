@@ -49,6 +49,7 @@ mod plot;
 pub mod simd;
 pub mod smooth;
 pub mod stats;
+pub mod workers;
 
 pub use device::Device;
 #[cfg(feature = "candle")]
