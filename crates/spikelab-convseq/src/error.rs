@@ -47,6 +47,9 @@ pub enum ConvSeqError {
     /// Reading or converting the input data failed.
     #[error(transparent)]
     Data(#[from] spikelab_data::DataError),
+    /// From `spikelab-core` (e.g. a session job that panicked or was cancelled).
+    #[error(transparent)]
+    Core(#[from] spikelab_core::CoreError),
     /// Drawing the figure failed (feature `plot`).
     #[error("plot: {0}")]
     Plot(String),

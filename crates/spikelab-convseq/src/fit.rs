@@ -4,7 +4,7 @@ use std::path::Path;
 
 use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
-use spikelab_core::{Flow, Observer, Progress, Silent};
+use spikelab_core::{Device, Flow, Observer, Progress, Silent};
 use spikelab_data::{ColumnValues, SparseRaster, TimeIntervals};
 
 use crate::engine::{Engine, init_logits, make_engine};
@@ -427,6 +427,37 @@ pub struct ConvSeq {
     params: ConvSeqParams,
 }
 
+/// The backend that runs `asked` on `device` (see [`ConvSeq::fit_sessions`]).
+fn backend_on(asked: Backend, device: Device) -> Backend {
+    match (device, asked) {
+        (Device::Cpu, Backend::Sparse) => Backend::Sparse,
+        (
+            Device::Cpu,
+            Backend::Dense {
+                device: Device::Cpu,
+                dtype,
+            },
+        ) => Backend::Dense {
+            device: Device::Cpu,
+            dtype,
+        },
+        (Device::Cpu, _) => Backend::Sparse,
+        (Device::Cuda(i), Backend::Dense { dtype, .. }) => Backend::Dense {
+            device: Device::Cuda(i),
+            dtype,
+        },
+        (Device::Cuda(i), _) => Backend::SparseCuda { ordinal: i },
+        (Device::Metal(i), Backend::Dense { dtype, .. }) => Backend::Dense {
+            device: Device::Metal(i),
+            dtype,
+        },
+        (Device::Metal(i), _) => Backend::Dense {
+            device: Device::Metal(i),
+            dtype: crate::params::DenseDType::F32,
+        },
+    }
+}
+
 impl ConvSeq {
     /// Validates the parameters.
     pub fn new(params: ConvSeqParams) -> Result<Self> {
@@ -437,6 +468,51 @@ impl ConvSeq {
     /// The parameters.
     pub fn params(&self) -> &ConvSeqParams {
         &self.params
+    }
+
+    /// Fits every raster (e.g. the sessions of a study) on a pool of one worker per entry of
+    /// `devices` ([`spikelab_core::workers::run_on_devices`]); results in raster order, one
+    /// `Result` per raster, each equal to [`ConvSeq::fit`] of that raster on its worker's
+    /// device. The backend follows the device: on the CPU the parameters' backend when it
+    /// runs there, else [`Backend::Sparse`]; on `cuda:i` the dense backend on that GPU when
+    /// the parameters ask for a dense one, else [`Backend::SparseCuda`]; on `metal:i` the
+    /// dense backend in f32. The observer sees one `"job"` report per finished raster.
+    ///
+    /// ```
+    /// use spikelab_convseq::{ConvSeq, ConvSeqParams, Device, SparseRaster};
+    /// let sessions: Vec<SparseRaster> = (0..3u64)
+    ///     .map(|s| {
+    ///         let ev: Vec<(usize, u64)> =
+    ///             (0..300u64).map(|i| ((i % 4) as usize, (i * 13 + s) % 1000)).collect();
+    ///         SparseRaster::from_events(4, 1000, 0.01, &ev)
+    ///     })
+    ///     .collect::<Result<_, _>>()?;
+    /// let cs = ConvSeq::new(ConvSeqParams { width_bins: 20, epochs: 5, ..Default::default() })?;
+    /// let fits = cs.fit_sessions(&sessions, &[Device::Cpu, Device::Cpu], &mut spikelab_core::Silent)?;
+    /// assert_eq!(fits.len(), 3);
+    /// assert_eq!(fits[1].as_ref().unwrap().logits, cs.fit(&sessions[1])?.logits);
+    /// # Ok::<(), spikelab_convseq::ConvSeqError>(())
+    /// ```
+    pub fn fit_sessions(
+        &self,
+        rasters: &[SparseRaster],
+        devices: &[Device],
+        observer: &mut impl Observer,
+    ) -> Result<Vec<Result<ConvSeqFit>>> {
+        let jobs: Vec<&SparseRaster> = rasters.iter().collect();
+        let out = spikelab_core::workers::run_on_devices(
+            devices,
+            jobs,
+            |device, _, raster| {
+                let params = ConvSeqParams {
+                    backend: backend_on(self.params.backend, device),
+                    ..self.params.clone()
+                };
+                ConvSeq::new(params)?.fit(raster)
+            },
+            observer,
+        )?;
+        Ok(out)
     }
 
     /// Fits without progress reporting.
