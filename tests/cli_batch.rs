@@ -152,3 +152,114 @@ fn plan_runs_what_is_missing() {
         assert!(!spikelab(&bad, d).status.success(), "{bad:?}");
     }
 }
+
+/// `spikelab batch run`: the plan run here by a pool of device workers, one process per
+/// command; `{device}` and `CUDA_VISIBLE_DEVICES` follow the worker's device.
+#[test]
+fn run_executes_the_plan_on_device_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("recs")).unwrap();
+    for (i, name) in ["a.npy", "b.npy"].iter().enumerate() {
+        let (seed, out) = (i.to_string(), format!("recs/{name}"));
+        ok(&spikelab(
+            &[
+                "synth",
+                "calcium",
+                "--neurons",
+                "2",
+                "--duration-s",
+                "20",
+                "--fps",
+                "30",
+                "--seed",
+                &seed,
+                "--out",
+                &out,
+            ],
+            d,
+        ));
+    }
+    let run = [
+        "batch",
+        "run",
+        "recs",
+        "--glob",
+        "?.npy",
+        "--command",
+        "calcium deconvolve {in} {out} --fps 30",
+        "--suffix",
+        ".rates.npy",
+        "--out-dir",
+        "out",
+        "--devices",
+        "cpu,cpu",
+    ];
+    std::fs::create_dir(d.join("out")).unwrap();
+    ok(&spikelab(&run, d));
+    for s in ["a", "b"] {
+        assert!(d.join(format!("out/{s}.rates.npy")).is_file());
+        let log = std::fs::read_to_string(d.join(format!("out/{s}.rates.npy.log"))).unwrap();
+        assert!(log.contains("# device cpu"), "{log}");
+    }
+    // Nothing left: a rerun runs no command.
+    let again = spikelab(&run, d);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 recordings to run"));
+
+    // {device} and CUDA_VISIBLE_DEVICES, through a stand-in executable.
+    let script = d.join("fake.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$CUDA_VISIBLE_DEVICES|$3\" > \"$2\"\n",
+    )
+    .unwrap();
+    let exe = script.to_str().unwrap();
+    let mut fake = vec![
+        "batch",
+        "run",
+        "recs",
+        "--command",
+        "{in} {out} {device}",
+        "--suffix",
+        ".dev",
+        "--out-dir",
+        "out",
+        "--devices",
+        "cpu,cuda:3",
+        "--exe",
+    ];
+    fake.push(exe);
+    let st = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    ok(&spikelab(&fake, d));
+    for s in ["a", "b"] {
+        let got = std::fs::read_to_string(d.join(format!("out/{s}.dev"))).unwrap();
+        assert!(["|cpu\n", "3|cuda:0\n"].contains(&got.as_str()), "{got:?}");
+    }
+
+    // A failing command fails the run and names it; a device that does not parse is refused.
+    let mut bad = run.to_vec();
+    bad[6] = "calcium deconvolve {in} {out} --fps -1";
+    bad.push("--all");
+    let out = spikelab(&bad, d);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 2 commands failed"));
+    let mut tpu = run.to_vec();
+    tpu[12] = "tpu";
+    assert!(!spikelab(&tpu, d).status.success());
+    // {device} belongs to `run`: a plan refuses it.
+    let plan = [
+        "batch",
+        "plan",
+        "recs",
+        "--command",
+        "x {in} --device {device}",
+        "--suffix",
+        ".o",
+    ];
+    assert!(!spikelab(&plan, d).status.success());
+}

@@ -11,6 +11,17 @@
 //! output exists are left out (a rerun plans only what is missing) unless `--all`. Each line
 //! is a complete shell command with quoted paths; `--write` saves the lines, `--slurm` a job
 //! array script that runs line `$SLURM_ARRAY_TASK_ID` of that file.
+//!
+//! ```text
+//! spikelab batch run DIR --command "calcium deconvolve {in} {out} --fps 30 --device {device}"
+//!     --suffix .rates.npy --devices cuda:0,cuda:1,cuda:2 [--glob …] [--out-dir OUT] [--all] [--exe PATH]
+//! ```
+//! `batch run` runs the same plan on this machine: one worker per entry of `--devices`, each
+//! taking the next command from a shared queue and running it as its own process (`sh -c`).
+//! A worker on `cuda:i` runs its commands with `CUDA_VISIBLE_DEVICES=i` and `{device}` =
+//! `cuda:0` (the process sees its GPU only); on `cpu`, `{device}` = `cpu`. List a device
+//! twice for two processes on it. Every command's output is kept in its output's name + `.log`
+//! (`out/a.rates.npy.log`, replaced by a rerun); the run ends with the failures listed and a non-zero exit if any failed.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,15 +34,17 @@ use clap::{Args, Subcommand};
 pub enum BatchCommand {
     /// Write one command per recording of a folder (Slurm array, HyperQueue, xargs -P).
     Plan(PlanArgs),
+    /// Run one command per recording of a folder here, one worker process per listed device.
+    Run(RunArgs),
 }
 
-/// `spikelab batch plan`.
+/// Which recordings, and the command for one of them (shared by `plan` and `run`).
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct Selection {
     /// Folder of recordings (not searched recursively).
     pub dir: PathBuf,
-    /// The spikelab command for one recording, with `{in}`, `{out}` and `{stem}`, e.g.
-    /// "calcium deconvolve {in} {out} --fps 30".
+    /// The spikelab command for one recording, with `{in}`, `{out}` and `{stem}` (and, for
+    /// `run`, `{device}`), e.g. "calcium deconvolve {in} {out} --fps 30".
     #[arg(long)]
     pub command: String,
     /// Output name: the recording's name without its last extension + this suffix.
@@ -49,6 +62,13 @@ pub struct PlanArgs {
     /// The spikelab executable the commands call (default: this one).
     #[arg(long)]
     pub exe: Option<PathBuf>,
+}
+
+/// `spikelab batch plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub selection: Selection,
     /// Write the commands to this file (one per line) instead of printing them.
     #[arg(long)]
     pub write: Option<PathBuf>,
@@ -60,10 +80,22 @@ pub struct PlanArgs {
     pub force: bool,
 }
 
+/// `spikelab batch run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Devices of the workers, comma-separated (`cpu`, `cuda:N`; a device listed twice gets
+    /// two workers).
+    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    pub devices: Vec<String>,
+}
+
 /// Runs a batch subcommand.
 pub fn run(c: BatchCommand) -> Result<()> {
     match c {
         BatchCommand::Plan(a) => plan(a),
+        BatchCommand::Run(a) => run_here(a),
     }
 }
 
@@ -106,10 +138,20 @@ fn output_of(input: &Path, out_dir: Option<&Path>, suffix: &str) -> Result<(Path
     Ok((dir.join(format!("{stem}{suffix}")), stem))
 }
 
-/// The planned command lines, in file-name order.
-fn plan_lines(a: &PlanArgs, exe: &str) -> Result<(Vec<String>, usize)> {
+/// One planned command: its shell line, output path and stem.
+struct Planned {
+    line: String,
+    out: PathBuf,
+    stem: String,
+}
+
+/// The planned commands, in file-name order, and how many recordings were left out.
+fn plan_lines(a: &Selection, exe: &str, for_plan: bool) -> Result<(Vec<Planned>, usize)> {
     if !a.command.contains("{in}") {
         bail!("--command must contain {{in}} (the recording)");
+    }
+    if for_plan && a.command.contains("{device}") {
+        bail!("{{device}} is filled in by `batch run`; for a plan, write the device in --command");
     }
     if a.suffix.is_empty() || a.suffix.contains('/') {
         bail!("--suffix must be a non-empty file-name ending, e.g. .rates.npy");
@@ -152,7 +194,11 @@ fn plan_lines(a: &PlanArgs, exe: &str) -> Result<(Vec<String>, usize)> {
             .replace("{in}", &text(input)?)
             .replace("{out}", &text(&out)?)
             .replace("{stem}", &quote(&stem));
-        lines.push(format!("{} {cmd}", quote(exe)));
+        lines.push(Planned {
+            line: format!("{} {cmd}", quote(exe)),
+            out,
+            stem,
+        });
     }
     if inputs.is_empty() {
         bail!("no file in {} matches {:?}", a.dir.display(), a.glob);
@@ -186,16 +232,22 @@ fn slurm_script(commands: &Path, n: usize) -> Result<String> {
     Ok(s)
 }
 
-fn plan(a: PlanArgs) -> Result<()> {
+/// The executable the commands call: `--exe` or this one.
+fn exe_of(a: &Selection) -> Result<String> {
     let exe = match &a.exe {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("finding this executable")?,
     };
-    let exe = exe
+    Ok(exe
         .to_str()
         .with_context(|| format!("{} is not UTF-8", exe.display()))?
-        .to_owned();
-    let (lines, done) = plan_lines(&a, &exe)?;
+        .to_owned())
+}
+
+fn plan(a: PlanArgs) -> Result<()> {
+    let exe = exe_of(&a.selection)?;
+    let (planned, done) = plan_lines(&a.selection, &exe, true)?;
+    let lines: Vec<String> = planned.into_iter().map(|p| p.line).collect();
     let mut text = lines.join("\n");
     if !lines.is_empty() {
         text.push('\n');
@@ -218,8 +270,88 @@ fn plan(a: PlanArgs) -> Result<()> {
     eprintln!(
         "{} recordings planned, {done} left out (output exists{})",
         lines.len(),
-        if a.all { "; --all" } else { "" }
+        if a.selection.all { "; --all" } else { "" }
     );
+    Ok(())
+}
+
+/// `{device}` and the environment of a worker's processes on `device`.
+fn device_env(device: spikelab_core::Device) -> (String, Option<String>) {
+    match device {
+        spikelab_core::Device::Cuda(i) => ("cuda:0".into(), Some(i.to_string())),
+        other => (other.to_string(), None),
+    }
+}
+
+fn run_here(a: RunArgs) -> Result<()> {
+    let devices = a
+        .devices
+        .iter()
+        .map(|d| d.trim().parse::<spikelab_core::Device>())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let exe = exe_of(&a.selection)?;
+    let (planned, done) = plan_lines(&a.selection, &exe, false)?;
+    eprintln!(
+        "{} recordings to run on {} workers ({}), {done} left out (output exists)",
+        planned.len(),
+        devices.len(),
+        a.devices.join(", ")
+    );
+    let bar = indicatif::ProgressBar::new(planned.len() as u64);
+    let n = planned.len();
+    let results = spikelab_core::workers::run_on_devices(
+        &devices,
+        planned,
+        |device, _, job: Planned| -> Result<(String, f64)> {
+            let (name, visible) = device_env(device);
+            let line = job.line.replace("{device}", &quote(&name));
+            let mut log = job.out.clone().into_os_string();
+            log.push(".log");
+            let log = PathBuf::from(log);
+            let t0 = std::time::Instant::now();
+            let mut cmd = std::process::Command::new("sh");
+            cmd.arg("-c").arg(&line);
+            if let Some(v) = visible {
+                cmd.env("CUDA_VISIBLE_DEVICES", v);
+            }
+            let out = cmd.output().with_context(|| format!("starting {line}"))?;
+            let mut text = format!("$ {line}\n# device {device}\n");
+            text.push_str(&String::from_utf8_lossy(&out.stdout));
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            spikelab_data::io::write_bytes_atomic(&log, text.as_bytes(), true)?;
+            if !out.status.success() {
+                bail!(
+                    "{} failed on {device} ({}); log {}",
+                    job.stem,
+                    out.status,
+                    log.display()
+                );
+            }
+            Ok((
+                format!("{} on {device}", job.stem),
+                t0.elapsed().as_secs_f64(),
+            ))
+        },
+        &mut |_: &spikelab_core::Progress| {
+            bar.inc(1);
+            spikelab_core::Flow::Continue
+        },
+    )?;
+    bar.finish_and_clear();
+    let mut failed = 0;
+    for r in &results {
+        match r {
+            Ok((what, s)) => eprintln!("ok: {what} ({s:.1} s)"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("failed: {e:#}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {n} commands failed");
+    }
+    eprintln!("{n} commands done");
     Ok(())
 }
 
