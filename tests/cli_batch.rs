@@ -17,14 +17,11 @@ fn ok(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn plan_runs_what_is_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// Two-neuron calcium recordings `d/recs/NAME` (seed = position in `names`).
+fn recordings(d: &std::path::Path, names: &[&str]) {
     std::fs::create_dir(d.join("recs")).unwrap();
-    for (i, name) in ["a.npy", "b c'd.npy", "e.npy"].iter().enumerate() {
-        let seed = i.to_string();
-        let out = format!("recs/{name}");
+    for (i, name) in names.iter().enumerate() {
+        let (seed, out) = (i.to_string(), format!("recs/{name}"));
         let args = [
             "synth",
             "calcium",
@@ -41,6 +38,13 @@ fn plan_runs_what_is_missing() {
         ];
         ok(&spikelab(&args, d));
     }
+}
+
+#[test]
+fn plan_runs_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recordings(d, &["a.npy", "b c'd.npy", "e.npy"]);
     std::fs::write(d.join("recs/notes.txt"), "not a recording").unwrap();
     std::fs::create_dir(d.join("out")).unwrap();
     std::fs::write(d.join("out/e.rates.npy"), "done before").unwrap();
@@ -159,27 +163,7 @@ fn plan_runs_what_is_missing() {
 fn run_executes_the_plan_on_device_workers() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::create_dir(d.join("recs")).unwrap();
-    for (i, name) in ["a.npy", "b.npy"].iter().enumerate() {
-        let (seed, out) = (i.to_string(), format!("recs/{name}"));
-        ok(&spikelab(
-            &[
-                "synth",
-                "calcium",
-                "--neurons",
-                "2",
-                "--duration-s",
-                "20",
-                "--fps",
-                "30",
-                "--seed",
-                &seed,
-                "--out",
-                &out,
-            ],
-            d,
-        ));
-    }
+    recordings(d, &["a.npy", "b.npy"]);
     let run = [
         "batch",
         "run",
