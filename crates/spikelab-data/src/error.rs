@@ -178,6 +178,21 @@ pub enum DataError {
         /// The shape that was given.
         got: String,
     },
+    /// A command of a batch run ([`crate::batch::run`]) exited with an error.
+    #[error("{stem} failed on {device} ({status}); log {log}")]
+    CommandFailed {
+        /// The recording's name without its extension.
+        stem: String,
+        /// The device of the worker that ran it.
+        device: String,
+        /// The exit status, in words.
+        status: String,
+        /// The command's output.
+        log: PathBuf,
+    },
+    /// From `spikelab-core` (a batch job that panicked or was cancelled, no device).
+    #[error(transparent)]
+    Core(#[from] spikelab_core::CoreError),
     /// A parameter outside its valid range (bin width ≤ 0, frame rate ≤ 0, …).
     #[error("invalid parameter {name}: {reason}")]
     InvalidParameter {

@@ -42,6 +42,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod calcium;
 pub mod error;
 pub mod intervals;
