@@ -109,14 +109,19 @@ pub fn plan_time_chunks(
     }
     Ok((0..n_shards)
         .map(|r| {
-            let (a, b) = (r * l / n_shards, (r + 1) * l / n_shards);
-            let last = b.min(l - 1); // last output read: b when it exists
+            let outputs = r * l / n_shards..(r + 1) * l / n_shards;
             TimeChunk {
-                outputs: a..b,
-                bins: a.saturating_sub(p)..(last + w - p).min(n_bins),
+                bins: bins_for(&outputs, l, w, p, n_bins),
+                outputs,
             }
         })
         .collect())
+}
+
+/// The bins that the outputs `a..b` and output `b` (when `b < l`) read.
+fn bins_for(outputs: &Range<usize>, l: usize, w: usize, p: usize, n_bins: usize) -> Range<usize> {
+    let last = outputs.end.min(l - 1);
+    outputs.start.saturating_sub(p)..(last + w - p).min(n_bins)
 }
 
 /// Number of values in a shard's reduction buffer ([`Shard::backward`]): 2K + K·N·W.
@@ -152,7 +157,7 @@ impl Shard {
         let (w, p) = (params.width_bins, params.padding());
         let l_total = params.output_len(t);
         let (a, b) = (chunk.outputs.start, chunk.outputs.end);
-        let want = a.saturating_sub(p)..(b.min(l_total - 1) + w - p).min(t);
+        let want = bins_for(&chunk.outputs, l_total, w, p, t);
         if a >= b || b > l_total || chunk.bins != want {
             return Err(ConvSeqError::param(
                 "chunk",

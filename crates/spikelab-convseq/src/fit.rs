@@ -430,17 +430,14 @@ pub struct ConvSeq {
 /// The backend that runs `asked` on `device` (see [`ConvSeq::fit_sessions`]).
 fn backend_on(asked: Backend, device: Device) -> Backend {
     match (device, asked) {
-        (Device::Cpu, Backend::Sparse) => Backend::Sparse,
         (
             Device::Cpu,
-            Backend::Dense {
+            b @ (Backend::Sparse
+            | Backend::Dense {
                 device: Device::Cpu,
-                dtype,
-            },
-        ) => Backend::Dense {
-            device: Device::Cpu,
-            dtype,
-        },
+                ..
+            }),
+        ) => b,
         (Device::Cpu, _) => Backend::Sparse,
         (Device::Cuda(i), Backend::Dense { dtype, .. }) => Backend::Dense {
             device: Device::Cuda(i),
