@@ -61,6 +61,7 @@ pub mod decoder;
 pub mod eit;
 pub mod eit_windows;
 pub mod error;
+pub mod fused;
 pub mod kalman;
 pub mod linear;
 pub mod metrics;

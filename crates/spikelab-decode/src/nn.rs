@@ -3,10 +3,11 @@
 //! candle 0.11.1 builds the results of its fused kernels (`ops::layer_norm`, the
 //! `LayerNorm` module's fast path, `rms_norm`, `softmax_last_dim`, the rope functions, `sdpa`)
 //! without a backward op: `backward()` then silently returns no gradient for any parameter
-//! upstream. Every block here is written with composed tensor ops (matmul, broadcast
-//! arithmetic, `exp`, `sum_keepdim`, `gelu_erf`, `index_select`, `where_cond`), each of which
-//! has a backward; `tests/gradients.rs` checks every block against central finite differences
-//! in f64 and checks that no parameter is left without a gradient.
+//! upstream. Every block here is written with tensor ops that have a backward: composed ops
+//! (matmul, broadcast arithmetic, `index_select`) and this crate's own fused layer norm,
+//! softmax and GELU ([`crate::fused`], each with a backward kernel); `tests/gradients.rs`
+//! checks every block against central finite differences in f64 and checks that no parameter
+//! is left without a gradient.
 //!
 //! Parameters live in a [`candle_nn::VarMap`] under PyTorch-style dotted names
 //! (`to_qkv.weight`, `ff.net.0.bias`, ...) and are initialised from a seeded ChaCha8 stream
@@ -157,7 +158,7 @@ impl Linear {
     }
 }
 
-/// Layer normalisation over the last axis, eps 1e-5, composed ops (mean, variance, affine).
+/// Layer normalisation over the last axis, eps 1e-5 (one fused op with its own backward).
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -175,20 +176,15 @@ impl LayerNorm {
         })
     }
 
-    /// Normalises the last axis.
+    /// Normalises the last axis ([`crate::fused::layer_norm`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let n = x.dim(D::Minus1)? as f64;
-        let mean = (x.sum_keepdim(D::Minus1)? / n)?;
-        let xc = x.broadcast_sub(&mean)?;
-        let var = (xc.sqr()?.sum_keepdim(D::Minus1)? / n)?;
-        let xn = xc.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(xn.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        crate::fused::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
 /// GELU with the exact erf form (PyTorch `nn.GELU()` default).
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    Ok(x.gelu_erf()?)
+    crate::fused::gelu_erf(x)
 }
 
 /// GEGLU: split the last axis into halves (a, g) and return a · gelu(g).
@@ -199,7 +195,7 @@ pub fn geglu(x: &Tensor) -> Result<Tensor> {
     }
     let a = x.narrow(D::Minus1, 0, d / 2)?;
     let g = x.narrow(D::Minus1, d / 2, d / 2)?;
-    Ok((a * g.gelu_erf()?)?)
+    Ok((a * crate::fused::gelu_erf(&g)?)?)
 }
 
 /// Inverted dropout: in training each entry is zeroed with probability `p` and the rest scaled
@@ -422,7 +418,7 @@ impl candle_core::CustomOp2 for GatherRows {
     }
 }
 
-/// Scaled dot-product attention over heads with composed ops.
+/// Scaled dot-product attention over heads ([`attend_heads`] after splitting the heads).
 ///
 /// `q` `[B, N_q, H·d]`, `k`/`v` `[B, N_k, H·d]`; `key_mask` `[B, N_k]` (u8, 1 = real key): masked
 /// keys get weight 0. Returns `[B, N_q, H·d]`.
@@ -672,8 +668,8 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 
 /// Scaled dot-product attention on heads that are already split: `q` `[B, H, N_q, d]`, `k`/`v`
 /// `[B, H, N_k, d]`, scale 1/√d, `key_mask` `[B, N_k]` (u8, 1 = real key; masked keys get
-/// weight 0), and dropout on the attention probabilities when `rng` is given. Composed ops
-/// only. Returns `[B, H, N_q, d]`.
+/// weight 0), and dropout on the attention probabilities when `rng` is given (softmax:
+/// [`crate::fused::softmax_last_dim`]). Returns `[B, H, N_q, d]`.
 pub fn attend_heads(
     q: &Tensor,
     k: &Tensor,
@@ -698,7 +694,7 @@ pub fn attend_heads(
         let bias = ((mask.to_dtype(scores.dtype())? - 1.0)? * 1e30)?.reshape((b, 1, 1, nk))?;
         scores = scores.broadcast_add(&bias)?;
     }
-    let attn = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    let attn = crate::fused::softmax_last_dim(&scores)?;
     let attn = dropout.forward(&attn, rng)?;
     Ok(attn.matmul(&v.contiguous()?)?)
 }

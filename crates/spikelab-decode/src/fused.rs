@@ -1,0 +1,840 @@
+//! Fused layer norm, softmax and GELU with their own backward passes.
+//!
+//! Composed from candle ops, a layer norm is 11 kernels forward and about 15 backward, a softmax
+//! 5 and 10, an exact GELU 1 and 8; every op allocates its output. A transformer step of the
+//! small models here (EIT's 50 k parameters, POYO-1.3M) is thousands of such kernels, so the
+//! GPU time is launch and allocation overhead. Each function below is one custom op forward and
+//! one backward (two for the layer norm: the row kernel and the column sums of `dw`, `db`):
+//!
+//! * [`layer_norm`]: `y = (x − μ)/√(σ² + ε) · w + b` over the last axis (biased σ², as
+//!   PyTorch); backward `dx = r · (g w − mean(g w) − x̂ · mean(g w x̂))` with `r = 1/√(σ² + ε)`,
+//!   `x̂ = (x − μ) r`, `dw = Σ_rows g x̂`, `db = Σ_rows g`;
+//! * [`softmax_last_dim`]: `y = exp(x − max x) / Σ exp(x − max x)`; backward
+//!   `dx = y ⊙ (g − Σ g ⊙ y)`;
+//! * [`gelu_erf`]: `y = x Φ(x)`; backward `dx = g (Φ(x) + x φ(x))`.
+//!
+//! On the CPU they are loops in `f64` accumulation; on CUDA, kernels compiled with NVRTC at
+//! first use (`fused.cu`, one block per row). Both take `f32` and `f64`; other dtypes and the
+//! Metal backend fall back to the composed ops. Finite-difference tests in f64
+//! (`tests/gradients.rs`) and equality with the composed ops check both directions.
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! let x = Var::new(&[[1.0f64, 2.0, 4.0], [0.0, 0.0, 3.0]], &Device::Cpu)?;
+//! let y = spikelab_decode::fused::softmax_last_dim(x.as_tensor())?;
+//! let row: Vec<f64> = y.get(0)?.to_vec1()?;
+//! assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+//! let grads = y.get(0)?.get(2)?.backward()?; // ∂y₀₂/∂x₀ = y₀₂ (δ − y₀)
+//! let g: Vec<f64> = grads.get(x.as_tensor()).unwrap().get(0)?.to_vec1()?;
+//! assert!((g[2] - row[2] * (1.0 - row[2])).abs() < 1e-15);
+//! # Ok::<(), spikelab_decode::DecodeError>(())
+//! ```
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Layout, Shape, Tensor};
+
+use crate::error::Result;
+
+/// Whether the fused ops run on `x` (CPU or CUDA, f32 or f64).
+fn fused_applies(x: &Tensor) -> bool {
+    matches!(x.dtype(), DType::F32 | DType::F64) && (x.device().is_cpu() || x.device().is_cuda())
+}
+
+/// Layer normalisation over the last axis of `x` with affine `weight`, `bias` (`[d]`) and
+/// `eps`, as one fused op with its own backward (see the module docs).
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    if !fused_applies(x) {
+        let n = x.dim(D::Minus1)? as f64;
+        let mean = (x.sum_keepdim(D::Minus1)? / n)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = (xc.sqr()?.sum_keepdim(D::Minus1)? / n)?;
+        let xn = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
+        return Ok(xn.broadcast_mul(weight)?.broadcast_add(bias)?);
+    }
+    Ok(x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        LayerNormOp { eps },
+    )?)
+}
+
+/// Softmax over the last axis of `x`, one fused op with its own backward.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if !fused_applies(x) {
+        return Ok(candle_nn::ops::softmax(x, D::Minus1)?);
+    }
+    Ok(x.contiguous()?.apply_op1(SoftmaxOp)?)
+}
+
+/// GELU with the exact erf form (PyTorch `nn.GELU()`), one fused op with its own backward.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    if !fused_applies(x) {
+        return Ok(x.gelu_erf()?);
+    }
+    Ok(x.contiguous()?.apply_op1(GeluOp)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU kernels (f64 accumulation).
+
+/// The contiguous slice a layout views.
+fn view<'a, T: candle_core::WithDType>(
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> candle_core::Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
+        None => candle_core::bail!("fused op expects a contiguous tensor"),
+    }
+}
+
+/// Last-axis length and row count of a layout.
+fn rows_of(l: &Layout) -> candle_core::Result<(usize, usize)> {
+    let d = *l
+        .dims()
+        .last()
+        .ok_or_else(|| candle_core::Error::Msg("fused op on a scalar".into()))?;
+    if d == 0 {
+        candle_core::bail!("fused op on an empty last axis");
+    }
+    Ok((l.shape().elem_count() / d, d))
+}
+
+macro_rules! by_dtype {
+    ($s:expr, $f:ident ( $($args:expr),* )) => {
+        match $s.dtype() {
+            DType::F32 => $f::<f32>($($args),*),
+            DType::F64 => $f::<f64>($($args),*),
+            dt => candle_core::bail!("fused op on {dt:?}"),
+        }
+    };
+}
+
+fn ln_stats<T: candle_core::WithDType>(xr: &[T], eps: f64) -> (f64, f64) {
+    let n = xr.len() as f64;
+    let mean = xr.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+    let var = xr.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+fn ln_fwd_cpu<T: candle_core::WithDType>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    d: usize,
+    eps: f64,
+) -> CpuStorage {
+    let mut y = Vec::with_capacity(x.len());
+    for xr in x.chunks_exact(d) {
+        let (mean, rstd) = ln_stats(xr, eps);
+        y.extend(
+            xr.iter().zip(w).zip(b).map(|((v, w), b)| {
+                T::from_f64((v.to_f64() - mean) * rstd * w.to_f64() + b.to_f64())
+            }),
+        );
+    }
+    T::to_cpu_storage_owned(y)
+}
+
+fn ln_bwd_cpu<T: candle_core::WithDType>(
+    x: &[T],
+    w: &[T],
+    g: &[T],
+    d: usize,
+    eps: f64,
+) -> CpuStorage {
+    let mut out = vec![T::zero(); 2 * x.len()];
+    for ((xr, gr), or) in x
+        .chunks_exact(d)
+        .zip(g.chunks_exact(d))
+        .zip(out.chunks_exact_mut(2 * d))
+    {
+        let (mean, rstd) = ln_stats(xr, eps);
+        let (mut a, mut c) = (0.0, 0.0);
+        for i in 0..d {
+            let xh = (xr[i].to_f64() - mean) * rstd;
+            let gw = gr[i].to_f64() * w[i].to_f64();
+            a += gw;
+            c += gw * xh;
+            or[d + i] = T::from_f64(gr[i].to_f64() * xh);
+        }
+        let (a, c) = (a / d as f64, c / d as f64);
+        for i in 0..d {
+            let xh = (xr[i].to_f64() - mean) * rstd;
+            or[i] = T::from_f64(rstd * (gr[i].to_f64() * w[i].to_f64() - a - xh * c));
+        }
+    }
+    T::to_cpu_storage_owned(out)
+}
+
+fn softmax_fwd_cpu<T: candle_core::WithDType>(x: &[T], d: usize) -> CpuStorage {
+    let mut y = Vec::with_capacity(x.len());
+    for xr in x.chunks_exact(d) {
+        let m = xr
+            .iter()
+            .map(|v| v.to_f64())
+            .fold(f64::NEG_INFINITY, f64::max);
+        let start = y.len();
+        let mut s = 0.0;
+        for v in xr {
+            let e = (v.to_f64() - m).exp();
+            s += e;
+            y.push(e);
+        }
+        for e in &mut y[start..] {
+            *e /= s;
+        }
+    }
+    T::to_cpu_storage_owned(y.into_iter().map(T::from_f64).collect())
+}
+
+fn softmax_bwd_cpu<T: candle_core::WithDType>(y: &[T], g: &[T], d: usize) -> CpuStorage {
+    let mut dx = Vec::with_capacity(y.len());
+    for (yr, gr) in y.chunks_exact(d).zip(g.chunks_exact(d)) {
+        let s: f64 = yr
+            .iter()
+            .zip(gr)
+            .map(|(y, g)| y.to_f64() * g.to_f64())
+            .sum();
+        dx.extend(
+            yr.iter()
+                .zip(gr)
+                .map(|(y, g)| T::from_f64(y.to_f64() * (g.to_f64() - s))),
+        );
+    }
+    T::to_cpu_storage_owned(dx)
+}
+
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+fn normal_cdf(v: f64) -> f64 {
+    0.5 * (1.0 + candle_core::cpu::erf::erf_f64(v * std::f64::consts::FRAC_1_SQRT_2))
+}
+
+fn gelu_fwd_cpu<T: candle_core::WithDType>(x: &[T]) -> CpuStorage {
+    T::to_cpu_storage_owned(
+        x.iter()
+            .map(|v| {
+                let v = v.to_f64();
+                T::from_f64(v * normal_cdf(v))
+            })
+            .collect(),
+    )
+}
+
+fn gelu_bwd_cpu<T: candle_core::WithDType>(x: &[T], g: &[T]) -> CpuStorage {
+    T::to_cpu_storage_owned(
+        x.iter()
+            .zip(g)
+            .map(|(v, g)| {
+                let v = v.to_f64();
+                let pdf = (-0.5 * v * v).exp() * FRAC_1_SQRT_2PI;
+                T::from_f64(g.to_f64() * (normal_cdf(v) + v * pdf))
+            })
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA kernels.
+
+#[cfg(feature = "cuda")]
+mod gpu {
+    use std::sync::OnceLock;
+
+    use candle_core::backend::BackendStorage;
+    use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+    use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+    use candle_core::cuda_backend::{CudaDType, CudaStorage};
+    use candle_core::{DType, Layout};
+
+    const SRC: &str = include_str!("fused.cu");
+    const MODULE: &str = "spikelab_decode_fused";
+
+    fn ptx() -> candle_core::Result<&'static str> {
+        static PTX: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+        PTX.get_or_init(|| {
+            compile_ptx_with_opts(
+                SRC,
+                CompileOptions {
+                    arch: Some("compute_80"),
+                    ..Default::default()
+                },
+            )
+            .map(|p| p.to_src())
+            .map_err(|e| format!("NVRTC: {e}"))
+        })
+        .as_deref()
+        .map_err(|e| candle_core::Error::Msg(e.clone()))
+    }
+
+    /// Threads per block for rows of length `d`: a power of two in 32…256.
+    fn row_block(d: usize) -> u32 {
+        d.next_power_of_two().clamp(32, 256) as u32
+    }
+
+    fn view<'a, T: CudaDType>(
+        s: &'a CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<candle_core::cuda_backend::cudarc::driver::CudaView<'a, T>> {
+        match l.contiguous_offsets() {
+            Some((a, b)) => Ok(s.as_cuda_slice::<T>()?.slice(a..b)),
+            None => candle_core::bail!("fused op expects a contiguous tensor"),
+        }
+    }
+
+    fn suffix(dt: DType) -> candle_core::Result<&'static str> {
+        match dt {
+            DType::F32 => Ok("f32"),
+            DType::F64 => Ok("f64"),
+            dt => candle_core::bail!("fused op on {dt:?}"),
+        }
+    }
+
+    /// The kinds of launch the ops make.
+    pub(super) enum Launch<'a> {
+        /// Layer norm forward or backward: (x, w, b or g), `eps`.
+        LayerNorm(&'a str, [(&'a CudaStorage, &'a Layout); 3], f64),
+        /// Softmax forward (x) or backward (y, g).
+        Softmax(&'a str, Vec<(&'a CudaStorage, &'a Layout)>),
+        /// GELU forward (x) or backward (x, g).
+        Gelu(&'a str, Vec<(&'a CudaStorage, &'a Layout)>),
+    }
+
+    /// Runs one launch; `out_len` values are written (rows × d, or rows × 2d for the layer
+    /// norm backward).
+    pub(super) fn run(
+        launch: Launch<'_>,
+        rows: usize,
+        d: usize,
+        out_len: usize,
+    ) -> candle_core::Result<CudaStorage> {
+        let first = match &launch {
+            Launch::LayerNorm(_, a, _) => a[0].0,
+            Launch::Softmax(_, a) | Launch::Gelu(_, a) => a[0].0,
+        };
+        let dt = first.dtype();
+        match dt {
+            DType::F32 => run_t::<f32>(launch, rows, d, out_len, dt),
+            DType::F64 => run_t::<f64>(launch, rows, d, out_len, dt),
+            dt => candle_core::bail!("fused op on {dt:?}"),
+        }
+    }
+
+    fn run_t<T>(
+        launch: Launch<'_>,
+        rows: usize,
+        d: usize,
+        out_len: usize,
+        dt: DType,
+    ) -> candle_core::Result<CudaStorage>
+    where
+        T: CudaDType
+            + candle_core::WithDType
+            + candle_core::cuda_backend::cudarc::driver::DeviceRepr,
+    {
+        let first = match &launch {
+            Launch::LayerNorm(_, a, _) => a[0].0,
+            Launch::Softmax(_, a) | Launch::Gelu(_, a) => a[0].0,
+        };
+        let dev = first.device().clone();
+        let (name, args, eps) = match &launch {
+            Launch::LayerNorm(n, a, eps) => (*n, a.to_vec(), Some(*eps)),
+            Launch::Softmax(n, a) | Launch::Gelu(n, a) => (*n, a.clone(), None),
+        };
+        let func =
+            dev.get_or_load_custom_func(&format!("{name}_{}", suffix(dt)?), MODULE, ptx()?)?;
+        // SAFETY: every output entry is written by the kernel before it is read.
+        let mut out = unsafe { dev.alloc::<T>(out_len.max(1))? };
+        let views = args
+            .iter()
+            .map(|(s, l)| view::<T>(s, l))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let d_i = d as i32;
+        let n_u = (rows * d) as u64;
+        let eps_t = T::from_f64(eps.unwrap_or(0.0));
+        let is_gelu = matches!(launch, Launch::Gelu(..));
+        let cfg = if is_gelu {
+            LaunchConfig {
+                grid_dim: ((rows * d).div_ceil(256).max(1) as u32, 1, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            }
+        } else {
+            LaunchConfig {
+                grid_dim: (rows as u32, 1, 1),
+                block_dim: (row_block(d), 1, 1),
+                shared_mem_bytes: 0,
+            }
+        };
+        if rows == 0 {
+            return Ok(CudaStorage::wrap_cuda_slice(out, dev));
+        }
+        let mut b = func.builder();
+        for v in &views {
+            b.arg(v);
+        }
+        b.arg(&mut out);
+        if is_gelu {
+            b.arg(&n_u);
+        } else {
+            b.arg(&d_i);
+        }
+        if eps.is_some() {
+            b.arg(&eps_t);
+        }
+        // SAFETY: the arguments match the kernel's signature in `fused.cu` (inputs, output,
+        // length, eps for the layer norm); inputs hold rows·d values (`w`, `b` hold d), the
+        // output `out_len`, and the grid covers exactly the rows (or the n entries).
+        unsafe { b.launch(cfg) }.map_err(|e| candle_core::Error::Cuda(Box::new(e)))?;
+        Ok(CudaStorage::wrap_cuda_slice(out, dev))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The custom ops.
+
+struct LayerNormOp {
+    eps: f64,
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "spikelab-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, d) = rows_of(lx)?;
+        check_affine(d, lw, lb)?;
+        type Arg<'a> = (&'a CpuStorage, &'a Layout);
+        fn go<T: candle_core::WithDType>(
+            (x, lx): Arg,
+            (w, lw): Arg,
+            (b, lb): Arg,
+            d: usize,
+            eps: f64,
+        ) -> candle_core::Result<CpuStorage> {
+            Ok(ln_fwd_cpu(
+                view::<T>(x, lx)?,
+                view::<T>(w, lw)?,
+                view::<T>(b, lb)?,
+                d,
+                eps,
+            ))
+        }
+        let out = by_dtype!(x, go((x, lx), (w, lw), (b, lb), d, self.eps))?;
+        Ok((out, lx.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        lx: &Layout,
+        w: &candle_core::CudaStorage,
+        lw: &Layout,
+        b: &candle_core::CudaStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (rows, d) = rows_of(lx)?;
+        check_affine(d, lw, lb)?;
+        let launch =
+            gpu::Launch::LayerNorm("layer_norm_fwd", [(x, lx), (w, lw), (b, lb)], self.eps);
+        Ok((gpu::run(launch, rows, d, rows * d)?, lx.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = x.dim(D::Minus1)?;
+        let rows = x.elem_count() / d;
+        let grad = grad.contiguous()?;
+        let both = x.apply_op3_no_bwd(w, &grad, &LayerNormBwdOp { eps: self.eps })?;
+        let both = both.reshape((rows, 2 * d))?;
+        let dx = both.narrow(1, 0, d)?.contiguous()?.reshape(x.shape())?;
+        let dw = both.narrow(1, d, d)?.sum(0)?;
+        let db = grad.reshape((rows, d))?.sum(0)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+fn check_affine(d: usize, lw: &Layout, lb: &Layout) -> candle_core::Result<()> {
+    if lw.shape().elem_count() != d || lb.shape().elem_count() != d {
+        candle_core::bail!(
+            "layer norm of width {d} with weight {:?} and bias {:?}",
+            lw.dims(),
+            lb.dims()
+        );
+    }
+    Ok(())
+}
+
+/// The layer norm's backward row kernel: (x, w, g) → `[rows, 2d]` = `[dx | g x̂]`.
+struct LayerNormBwdOp {
+    eps: f64,
+}
+
+impl CustomOp3 for LayerNormBwdOp {
+    fn name(&self) -> &'static str {
+        "spikelab-layer-norm-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, d) = rows_of(lx)?;
+        type Arg<'a> = (&'a CpuStorage, &'a Layout);
+        fn go<T: candle_core::WithDType>(
+            (x, lx): Arg,
+            (w, lw): Arg,
+            (g, lg): Arg,
+            d: usize,
+            eps: f64,
+        ) -> candle_core::Result<CpuStorage> {
+            Ok(ln_bwd_cpu(
+                view::<T>(x, lx)?,
+                view::<T>(w, lw)?,
+                view::<T>(g, lg)?,
+                d,
+                eps,
+            ))
+        }
+        let out = by_dtype!(x, go((x, lx), (w, lw), (g, lg), d, self.eps))?;
+        Ok((out, Shape::from((rows, 2 * d))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        lx: &Layout,
+        w: &candle_core::CudaStorage,
+        lw: &Layout,
+        g: &candle_core::CudaStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (rows, d) = rows_of(lx)?;
+        let launch =
+            gpu::Launch::LayerNorm("layer_norm_bwd", [(x, lx), (w, lw), (g, lg)], self.eps);
+        Ok((
+            gpu::run(launch, rows, d, rows * 2 * d)?,
+            Shape::from((rows, 2 * d)),
+        ))
+    }
+}
+
+struct SoftmaxOp;
+
+impl CustomOp1 for SoftmaxOp {
+    fn name(&self) -> &'static str {
+        "spikelab-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, d) = rows_of(l)?;
+        fn go<T: candle_core::WithDType>(
+            s: &CpuStorage,
+            l: &Layout,
+            d: usize,
+        ) -> candle_core::Result<CpuStorage> {
+            Ok(softmax_fwd_cpu(view::<T>(s, l)?, d))
+        }
+        Ok((by_dtype!(s, go(s, l, d))?, l.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (rows, d) = rows_of(l)?;
+        let out = gpu::run(
+            gpu::Launch::Softmax("softmax_fwd", vec![(s, l)]),
+            rows,
+            d,
+            rows * d,
+        )?;
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(
+            res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwdOp)?,
+        ))
+    }
+}
+
+/// (y, g) → `y ⊙ (g − Σ g ⊙ y)`.
+struct SoftmaxBwdOp;
+
+impl CustomOp2 for SoftmaxBwdOp {
+    fn name(&self) -> &'static str {
+        "spikelab-softmax-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        y: &CpuStorage,
+        ly: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, d) = rows_of(ly)?;
+        fn go<T: candle_core::WithDType>(
+            y: &CpuStorage,
+            ly: &Layout,
+            g: &CpuStorage,
+            lg: &Layout,
+            d: usize,
+        ) -> candle_core::Result<CpuStorage> {
+            Ok(softmax_bwd_cpu(view::<T>(y, ly)?, view::<T>(g, lg)?, d))
+        }
+        Ok((by_dtype!(y, go(y, ly, g, lg, d))?, ly.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        y: &candle_core::CudaStorage,
+        ly: &Layout,
+        g: &candle_core::CudaStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (rows, d) = rows_of(ly)?;
+        let launch = gpu::Launch::Softmax("softmax_bwd", vec![(y, ly), (g, lg)]);
+        Ok((gpu::run(launch, rows, d, rows * d)?, ly.shape().clone()))
+    }
+}
+
+struct GeluOp;
+
+impl CustomOp1 for GeluOp {
+    fn name(&self) -> &'static str {
+        "spikelab-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn go<T: candle_core::WithDType>(
+            s: &CpuStorage,
+            l: &Layout,
+        ) -> candle_core::Result<CpuStorage> {
+            Ok(gelu_fwd_cpu(view::<T>(s, l)?))
+        }
+        Ok((by_dtype!(s, go(s, l))?, l.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let n = l.shape().elem_count();
+        let out = gpu::run(gpu::Launch::Gelu("gelu_fwd", vec![(s, l)]), n, 1, n)?;
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluBwdOp)?))
+    }
+}
+
+/// (x, g) → `g (Φ(x) + x φ(x))`.
+struct GeluBwdOp;
+
+impl CustomOp2 for GeluBwdOp {
+    fn name(&self) -> &'static str {
+        "spikelab-gelu-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn go<T: candle_core::WithDType>(
+            x: &CpuStorage,
+            lx: &Layout,
+            g: &CpuStorage,
+            lg: &Layout,
+        ) -> candle_core::Result<CpuStorage> {
+            Ok(gelu_bwd_cpu(view::<T>(x, lx)?, view::<T>(g, lg)?))
+        }
+        Ok((by_dtype!(x, go(x, lx, g, lg))?, lx.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        lx: &Layout,
+        g: &candle_core::CudaStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let n = lx.shape().elem_count();
+        let out = gpu::run(
+            gpu::Launch::Gelu("gelu_bwd", vec![(x, lx), (g, lg)]),
+            n,
+            1,
+            n,
+        )?;
+        Ok((out, lx.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    /// Composed-op references (the ops candle differentiates itself).
+    fn composed_ln(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+        let n = x.dim(D::Minus1)? as f64;
+        let mean = (x.sum_keepdim(D::Minus1)? / n)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = (xc.sqr()?.sum_keepdim(D::Minus1)? / n)?;
+        xc.broadcast_div(&(var + eps)?.sqrt()?)?
+            .broadcast_mul(w)?
+            .broadcast_add(b)
+    }
+
+    fn inputs(dtype: DType, rows: usize, d: usize) -> Result<(Var, Var, Var, Tensor)> {
+        let dev = Device::Cpu;
+        let x = Tensor::arange(0f64, (rows * d) as f64, &dev)?
+            .affine(0.37, -3.0)?
+            .sin()?
+            .affine(2.5, 0.1)?
+            .reshape((rows, d))?
+            .to_dtype(dtype)?;
+        let w = Tensor::arange(0f64, d as f64, &dev)?
+            .cos()?
+            .to_dtype(dtype)?;
+        let b = Tensor::arange(0f64, d as f64, &dev)?
+            .affine(0.2, -0.5)?
+            .to_dtype(dtype)?;
+        // a weighting that makes every output matter differently
+        let g = Tensor::arange(0f64, (rows * d) as f64, &dev)?
+            .affine(0.91, 0.3)?
+            .cos()?
+            .reshape((rows, d))?
+            .to_dtype(dtype)?;
+        Ok((
+            Var::from_tensor(&x)?,
+            Var::from_tensor(&w)?,
+            Var::from_tensor(&b)?,
+            g,
+        ))
+    }
+
+    fn close(a: &Tensor, b: &Tensor, tol: f64) -> Result<()> {
+        let a: Vec<f64> = a.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let b: Vec<f64> = b.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * scale,
+                "entry {i} of {}: {x} vs {y}",
+                a.len()
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_ops_equal_composed_ops_in_value_and_gradient() -> Result<()> {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 2e-5)] {
+            for (rows, d) in [(5, 7), (3, 300), (1, 1)] {
+                let (x, w, b, g) = inputs(dtype, rows, d)?;
+                let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
+                let pairs: [(Tensor, Tensor); 3] = [
+                    (
+                        layer_norm(xt, wt, bt, 1e-5)?,
+                        composed_ln(xt, wt, bt, 1e-5)?,
+                    ),
+                    (
+                        softmax_last_dim(xt)?,
+                        candle_nn::ops::softmax(xt, D::Minus1)?,
+                    ),
+                    (gelu_erf(xt)?, xt.gelu_erf()?),
+                ];
+                for (k, (fused, reference)) in pairs.into_iter().enumerate() {
+                    close(&fused, &reference, tol)?;
+                    // candle's GELU backward uses 0.398942 for 1/√(2π) (relative 1.6e-6 off)
+                    let gtol = if k == 2 { tol.max(2e-6) } else { tol };
+                    let gf = (&fused * &g)?.sum_all()?.backward()?;
+                    let gr = (&reference * &g)?.sum_all()?.backward()?;
+                    for v in [xt, wt, bt] {
+                        match (gf.get(v), gr.get(v)) {
+                            (Some(a), Some(r)) => close(a, r, gtol)?,
+                            (None, None) => {}
+                            (a, r) => panic!(
+                                "gradient presence differs: {} vs {}",
+                                a.is_some(),
+                                r.is_some()
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn strided_inputs_and_masked_rows() -> Result<()> {
+        let dev = Device::Cpu;
+        // a transposed (non-contiguous) input
+        let x = Tensor::arange(0f64, 24.0, &dev)?
+            .reshape((4, 6))?
+            .sin()?
+            .t()?;
+        close(
+            &softmax_last_dim(&x)?,
+            &candle_nn::ops::softmax(&x, D::Minus1)?,
+            1e-15,
+        )?;
+        // a row whose keys are all masked by the −1e30 bias is uniform, finite
+        let masked = Tensor::new(&[[-1e30f32, -1e30, -1e30], [0.0, -1e30, 1.0]], &dev)?;
+        let y: Vec<Vec<f32>> = softmax_last_dim(&masked)?.to_vec2()?;
+        assert_eq!(y[0], vec![1.0 / 3.0; 3]);
+        assert_eq!(y[1][1], 0.0);
+        // a constant row normalises to the bias
+        let c = Tensor::new(&[[2.0f64; 4]], &dev)?;
+        let (w, b) = (
+            Tensor::ones(4, DType::F64, &dev)?,
+            Tensor::new(&[0.5f64; 4], &dev)?,
+        );
+        assert_eq!(
+            layer_norm(&c, &w, &b, 1e-5)?.to_vec2::<f64>()?,
+            vec![vec![0.5; 4]]
+        );
+        // a weight of the wrong width is refused
+        let bad = Tensor::ones(3, DType::F64, &dev)?;
+        assert!(layer_norm(&c, &bad, &b, 1e-5).is_err());
+        Ok(())
+    }
+}
