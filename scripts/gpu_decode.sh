@@ -13,8 +13,9 @@
 # is untouched); EIT_BIN points the other steps at it (a `.xz` is unpacked to /tmp first), and
 # CUDA_RUN, when set, names a launcher script that finds the CUDA libraries on a host without a
 # toolkit (the `cuda-run.sh` of the GPU build notes, docs/benchmarks.md).
-# `speed` runs, one after the other and each alone on the GPU, 6 epochs of our EIT ("both")
-# and `benches/peers/eit_torch.py` (one warm-up epoch + 5 timed). `start` launches each run
+# `speed` runs, one after the other and each alone on the GPU, 6 epochs of our EIT ("both"),
+# the same with cudarc's event tracking kept on (CUDA_EVENTS=1), and
+# `benches/peers/eit_torch.py` (one warm-up epoch + 5 timed). `start` launches each run
 # of RUNS (default "eit:type eit:both ndt:both eit:connection ndt:connection ndt:type") as its
 # own process session (setsid), sharing the GPU, logging to OUT/MODEL_LABEL.log; they print
 # every epoch and test accuracy every 10 epochs. A run `ca1:EPOCHS` is the CA1 smoke at full
@@ -42,6 +43,7 @@ speed)
     mkdir -p "$out"
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
     run_bin both 6 cuda 500 eit 2>&1 | tee "$out/speed_ours.log"
+    CUDA_EVENTS=1 run_bin both 6 cuda 500 eit 2>&1 | tee "$out/speed_ours_events.log"
     python3 benches/peers/eit_torch.py --device cuda --epochs 5 2>&1 | tee "$out/speed_torch.json"
     ;;
 start)

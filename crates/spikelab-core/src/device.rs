@@ -42,6 +42,11 @@ impl Device {
     /// backend for (candle-core without its `cuda`/`metal` feature) or that the driver
     /// refuses is a [`CoreError::DeviceUnavailable`].
     ///
+    /// A CUDA device (feature `cuda`) is created with cudarc's event tracking off: candle runs
+    /// every op on the device's one stream, where the two CUDA events cudarc creates and
+    /// destroys with every allocation order nothing, and a small model's training step makes
+    /// thousands of allocations.
+    ///
     /// ```
     /// use spikelab_core::Device;
     /// assert!(Device::Cpu.to_candle().unwrap().is_cpu());
@@ -54,7 +59,19 @@ impl Device {
         };
         match self {
             Device::Cpu => Ok(candle_core::Device::Cpu),
-            Device::Cuda(i) => candle_core::Device::new_cuda(i).map_err(unavailable),
+            Device::Cuda(i) => {
+                let dev = candle_core::Device::new_cuda(i).map_err(unavailable)?;
+                #[cfg(feature = "cuda")]
+                // SAFETY: candle 0.11.1 queues all work of this device on its one stream
+                // (`new_cuda` takes the per-thread stream and never creates another), so no
+                // allocation is used across streams and no cross-stream ordering is lost.
+                unsafe {
+                    dev.as_cuda_device()
+                        .map_err(unavailable)?
+                        .disable_event_tracking();
+                }
+                Ok(dev)
+            }
             Device::Metal(i) => candle_core::Device::new_metal(i).map_err(unavailable),
         }
     }

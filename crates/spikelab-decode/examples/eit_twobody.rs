@@ -98,7 +98,15 @@ fn main() -> anyhow::Result<()> {
         ytr.len(),
         yte.len()
     );
-    let dev = device.to_candle()?;
+    // CUDA_EVENTS=1 keeps cudarc's per-allocation events (candle's own `new_cuda`), to time
+    // what `Device::to_candle` saves by turning them off.
+    let dev = match device {
+        spikelab_core::Device::Cuda(i) if std::env::var("CUDA_EVENTS").as_deref() == Ok("1") => {
+            println!("cudarc event tracking on");
+            candle_core::Device::new_cuda(i)?
+        }
+        _ => device.to_candle()?,
+    };
     let cfg = EitConfig {
         n_classes: label.n_classes(),
         ..Default::default()
