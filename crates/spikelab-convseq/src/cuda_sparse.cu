@@ -78,33 +78,25 @@ __device__ int lower_bound(const unsigned* a, int n, long long key) {
     return lo;
 }
 
-// Grid (tiles, K): each block owns outputs [a, a + tile) of filter k, accumulates the
-// spikes that reach them in shared memory (one warp per spike, lanes over outputs) and
-// writes the tile once.
-extern "C" __global__ void project_tiles(const double* s, const unsigned* tb, const unsigned* tn,
-                                         int n_spikes, double* proj, int l, int n, int w, int p,
-                                         int tile) {
-    extern __shared__ double acc[];
+// Grid (ceil(L / blockDim), K): one thread per output t of filter k sums, in spike order,
+// every spike whose window reaches t (bins sb in [t - p, t - p + w)), x[t] = sum s[n, sb + p - t].
+// No atomics: the order of the sum is fixed, so a run is bit-reproducible.
+extern "C" __global__ void project_outputs(const double* s, const unsigned* tb, const unsigned* tn,
+                                           int n_spikes, double* proj, int l, int n, int w,
+                                           int p) {
     int k = blockIdx.y;
-    long long a = (long long)blockIdx.x * tile;
-    long long b = a + tile < l ? a + tile : l;
-    for (int i = threadIdx.x; i < tile; i += blockDim.x) acc[i] = 0.0;
-    __syncthreads();
-    long long lo = a - p > 0 ? a - p : 0;
-    long long hi = b + w - 1 - p;
-    int i0 = lower_bound(tb, n_spikes, lo);
-    int i1 = lower_bound(tb, n_spikes, hi);
-    const double* sk = s + (size_t)k * n * w;
-    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, nw = blockDim.x / WARP;
-    for (int e = i0 + warp; e < i1; e += nw) {
-        long long sb = tb[e];
-        const double* row = sk + (size_t)tn[e] * w;
-        long long t0 = sb + p - w + 1 > a ? sb + p - w + 1 : a;
-        long long t1 = sb + p + 1 < b ? sb + p + 1 : b;
-        for (long long t = t0 + lane; t < t1; t += WARP) atomicAdd(&acc[t - a], row[sb + p - t]);
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= l) return;
+    long long lo = t - p > 0 ? t - p : 0;
+    long long hi = t - p + w;
+    double acc = 0.0;
+    if (hi > 0) {
+        int i0 = lower_bound(tb, n_spikes, lo);
+        int i1 = lower_bound(tb, n_spikes, hi);
+        const double* sk = s + (size_t)k * n * w;
+        for (int e = i0; e < i1; ++e) acc += sk[(size_t)tn[e] * w + (tb[e] + p - t)];
     }
-    __syncthreads();
-    for (long long i = threadIdx.x; i < b - a; i += blockDim.x) proj[(size_t)k * l + a + i] = acc[i];
+    proj[(size_t)k * l + t] = acc;
 }
 
 // Grid (chunks, K): partial sums of x and of (x[t+1] - x[t])^2 over each chunk.

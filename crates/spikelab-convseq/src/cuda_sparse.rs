@@ -4,8 +4,9 @@
 //! driver for the GPU at hand):
 //!
 //! 1. `softmax_rows`: one block per filter row, softmax and the row's filter TV;
-//! 2. `project_tiles`: one block per 256 outputs, accumulating in shared memory every spike
-//!    whose window reaches them (`x̂[t] = Σ S[n, b + P − t]`), spikes sorted by bin;
+//! 2. `project_outputs`: one thread per output summing, in a fixed order, every spike whose
+//!    window reaches it (`x̂[t] = Σ S[n, b + P − t]`, spikes sorted by bin, the range found
+//!    by binary search);
 //! 3. `proj_sums` and 4. `proj_grad`: mean, variance and TV of each projection and
 //!    `∂(−var + TV_l·TV)/∂x̂`;
 //! 5. `gather_adam`: one block per filter row, the gradient walk over that neuron's spikes,
@@ -16,8 +17,7 @@
 //! refuses them). Sums run in another order than on the CPU: at the same logits the loss and
 //! gradient agree to ~1e-15 relative (measured on an H200), and Adam trajectories drift apart
 //! slowly (relative logits 1.5e-3 after 500 demo epochs; the same 43/45 detections at 4000).
-//! The projection accumulates with shared-memory atomics, so two GPU runs can differ by
-//! rounding.
+//! No kernel uses atomics, so two runs on the same GPU are bit-identical.
 
 use std::sync::{Arc, OnceLock};
 
@@ -35,8 +35,6 @@ use crate::params::ConvSeqParams;
 use crate::sparse::{Csr, time_ordered};
 
 const SRC: &str = include_str!("cuda_sparse.cu");
-/// Outputs per block of the projection kernel.
-const TILE: usize = 256;
 /// Threads per block.
 const THREADS: u32 = 256;
 /// Largest width whose row gradient fits the 48 KiB of shared memory a block may use.
@@ -123,7 +121,7 @@ fn forward_into(
     work: &mut Work,
 ) -> Result<()> {
     let (w_i, l_i, n_i, p_i) = (d.w as i32, d.l as i32, d.n as i32, d.p as i32);
-    let (tile, n_sp) = (TILE as i32, spikes.count as i32);
+    let n_sp = spikes.count as i32;
     let mut ftv = work.terms.slice_mut(3 * d.k * d.chunks..);
     // SAFETY: the arguments match `softmax_rows`; `theta` and `s` hold K·N·W values and
     // the view K·N, one row per block.
@@ -141,9 +139,8 @@ fn forward_into(
             })
             .map_err(cuda_err)?;
     }
-    // SAFETY: the arguments match `project_tiles`; every block writes only its own tile of
-    // `proj` (K·L values) from spikes below `count` and rows of `s`, and accumulates in
-    // TILE doubles of dynamic shared memory.
+    // SAFETY: the arguments match `project_outputs`; each thread writes only its own output
+    // of `proj` (K·L values), reading spikes below `count` and rows of `s`.
     unsafe {
         stream
             .launch_builder(&kernels.project)
@@ -156,11 +153,10 @@ fn forward_into(
             .arg(&n_i)
             .arg(&w_i)
             .arg(&p_i)
-            .arg(&tile)
             .launch(LaunchConfig {
-                grid_dim: (d.l.div_ceil(TILE) as u32, d.k as u32, 1),
+                grid_dim: (d.l.div_ceil(THREADS as usize) as u32, d.k as u32, 1),
                 block_dim: (THREADS, 1, 1),
-                shared_mem_bytes: (TILE * 8) as u32,
+                shared_mem_bytes: 0,
             })
             .map_err(cuda_err)?;
     }
@@ -228,7 +224,7 @@ impl SparseCudaEngine {
         let f = |name: &str| module.load_function(name).map_err(cuda_err);
         let kernels = Kernels {
             softmax: f("softmax_rows")?,
-            project: f("project_tiles")?,
+            project: f("project_outputs")?,
             sums: f("proj_sums")?,
             grad: f("proj_grad")?,
             gather: f("gather_adam")?,
@@ -477,7 +473,7 @@ mod tests {
         let ptx = super::ptx().unwrap();
         for name in [
             "softmax_rows",
-            "project_tiles",
+            "project_outputs",
             "proj_sums",
             "proj_grad",
             "gather_adam",

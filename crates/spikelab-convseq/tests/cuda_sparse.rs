@@ -64,6 +64,29 @@ fn loss_gradient_and_trajectory_match_the_cpu_path() {
     assert!(dp < 1e-9, "projections {dp}");
 }
 
+/// No kernel uses atomics: two engines from the same logits take bit-identical steps.
+#[test]
+fn two_gpu_runs_are_bit_identical() {
+    let raster = bundled::demo_raster().unwrap();
+    let gp = ConvSeqParams {
+        backend: Backend::SparseCuda { ordinal: 0 },
+        ..ConvSeqParams::default()
+    };
+    let logits = init_logits(1, raster.n_neurons(), gp.width_bins, 5);
+    let mut a = make_engine(&raster, &gp, logits.clone()).unwrap();
+    let mut b = make_engine(&raster, &gp, logits).unwrap();
+    for step in 0..300 {
+        let (ta, tb) = (a.step().unwrap(), b.step().unwrap());
+        assert_eq!(
+            ta.total.to_bits(),
+            tb.total.to_bits(),
+            "loss at step {step}"
+        );
+    }
+    assert_eq!(a.logits().unwrap(), b.logits().unwrap());
+    assert_eq!(a.projections().unwrap(), b.projections().unwrap());
+}
+
 #[test]
 fn demo_fit_on_the_sparse_cuda_path_meets_the_demo_bars() {
     let raster = bundled::demo_raster().unwrap();
