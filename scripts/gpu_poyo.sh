@@ -19,7 +19,8 @@
 #   transfer  POYO on the even units (376 of 2 500 steps), then unit identification on the
 #             odd units with 20 % of the training frames (1 250 steps)
 #   scratch   POYO from scratch on the odd units' 20 % (735 of 1 250 steps)
-# `speed` runs 100 steps of `full 1` and then the torch-brain peer (1-s and 4-s context, 50
+# `speed` runs 100 steps of `full 1`, SPEED_STEPS_4S (default 40) steps of the 4-s run in passes
+# of 32 windows, and then the torch-brain peer (1-s and 4-s context, 50
 # timed steps after 10 warm-up steps each), one after the other, each alone on the GPU; our
 # example prints the mean seconds per step every 20 steps (tokenization included), so the
 # steady rate is the difference between its step-20 and step-100 lines. The peer needs
@@ -63,7 +64,7 @@ speed)
     launcher=()
     [ -n "${CUDA_RUN:-}" ] && launcher=(bash "$CUDA_RUN")
     "${launcher[@]}" "$bin" full 1 100 2500 cuda 2>&1 | tee "$out/speed_ours_1s.log"
-    "${launcher[@]}" "$bin" full 4 100 2500 cuda 2>&1 | tee "$out/speed_ours_4s.log"
+    "${launcher[@]}" "$bin" full 4 "${SPEED_STEPS_4S:-40}" 2500 cuda 128 32 2>&1 | tee "$out/speed_ours_4s.log"
     for ctx in 1.0 4.0; do
         python3 benches/peers/poyo_torch.py --device cuda --context "$ctx" --steps 50 --warmup 10 \
             2>&1 | tee "$out/speed_torch_${ctx}s.json"
