@@ -48,42 +48,38 @@ fn main() -> anyhow::Result<()> {
         sets[0].trials.len()
     );
     let t0 = Instant::now();
-    let mut member_start = (f64::NAN, f64::NAN, 0usize, 0.0f64);
-    let mut rows: Vec<(f64, f64, usize, f64)> = Vec::new();
+    // (noise level, member, first step, start time) of the member being trained
+    let mut current = (f64::NAN, f64::NAN, 0usize, 0.0f64);
+    let mut members = 0usize;
     let mut steps = 0usize;
+    let report = |(level, member, first, start): (f64, f64, usize, f64), steps: usize, now: f64| {
+        let s = now - start;
+        println!(
+            "level {level} member {member}: {} steps in {s:.2} s ({:.1} steps/s; {now:.1} s since the start)",
+            steps - first,
+            (steps - first) as f64 / s
+        );
+    };
     let trained = train(&params, &sets, &mut |p: &Progress| {
         let key = (
             p.metric("noise_level").unwrap_or(f64::NAN),
             p.metric("member").unwrap_or(f64::NAN),
         );
         let now = t0.elapsed().as_secs_f64();
-        if key.0 != member_start.0 || key.1 != member_start.1 {
-            if member_start.0.is_finite() {
-                rows.push((
-                    member_start.0,
-                    member_start.1,
-                    steps - member_start.2,
-                    now - member_start.3,
-                ));
+        if key.0 != current.0 || key.1 != current.1 {
+            if current.0.is_finite() {
+                report(current, steps, now);
+            } else {
+                println!("first Adagrad step after {now:.1} s of preparation");
             }
-            member_start = (key.0, key.1, steps, now);
+            members += 1;
+            current = (key.0, key.1, steps, now);
         }
         steps += 1;
         Flow::Continue
     })?;
     let total = t0.elapsed().as_secs_f64();
-    rows.push((
-        member_start.0,
-        member_start.1,
-        steps - member_start.2,
-        total - member_start.3,
-    ));
-    for (level, member, n, s) in &rows {
-        println!(
-            "level {level} member {member}: {n} steps in {s:.2} s ({:.1} steps/s)",
-            *n as f64 / s
-        );
-    }
+    report(current, steps, total);
     for l in &trained.levels {
         println!(
             "level {}: {} trials used, windows per member {:?}, last-epoch loss {:?}",
@@ -91,8 +87,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "{} members, {steps} Adagrad steps in {total:.1} s ({:.1} steps/s, first member included)",
-        rows.len(),
+        "{members} members, {steps} Adagrad steps in {total:.1} s ({:.1} steps/s, preparation included)",
         steps as f64 / total
     );
     Ok(())

@@ -24,7 +24,6 @@ use std::sync::{Arc, OnceLock};
 use candle_core::cuda_backend::cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
-use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use ndarray::{Array2, Array3};
 use spikelab_data::SparseRaster;
 
@@ -46,19 +45,7 @@ fn cuda_err(e: impl std::fmt::Display) -> ConvSeqError {
 
 fn ptx() -> Result<&'static str> {
     static PTX: OnceLock<std::result::Result<String, String>> = OnceLock::new();
-    PTX.get_or_init(|| {
-        compile_ptx_with_opts(
-            SRC,
-            CompileOptions {
-                arch: Some("compute_80"),
-                ..Default::default()
-            },
-        )
-        .map(|p| p.to_src())
-        .map_err(|e| format!("NVRTC: {e}"))
-    })
-    .as_deref()
-    .map_err(|e| ConvSeqError::Cuda(e.clone()))
+    spikelab_core::nvrtc_ptx(&PTX, SRC).map_err(ConvSeqError::Cuda)
 }
 
 struct Kernels {

@@ -77,6 +77,30 @@ impl Device {
     }
 }
 
+/// PTX for the CUDA C++ source `src`, compiled with NVRTC for `compute_80` at the first call
+/// with `cell` and kept there (the driver JIT-compiles PTX for the GPU at hand: A100, H100,
+/// H200 …). A compile error is kept too and returned as its message (feature `cuda`).
+#[cfg(feature = "cuda")]
+pub fn nvrtc_ptx(
+    cell: &'static std::sync::OnceLock<Result<String, String>>,
+    src: &str,
+) -> Result<&'static str, String> {
+    use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+    cell.get_or_init(|| {
+        compile_ptx_with_opts(
+            src,
+            CompileOptions {
+                arch: Some("compute_80"),
+                ..Default::default()
+            },
+        )
+        .map(|p| p.to_src())
+        .map_err(|e| format!("NVRTC: {e}"))
+    })
+    .as_deref()
+    .map_err(Clone::clone)
+}
+
 /// Sets cuBLAS's TF32 flag for `f32` matrix products (process-global in candle) and restores
 /// the previous value when dropped. TF32 keeps f32's range with a 10-bit mantissa (relative
 /// rounding ≈ 5e-4 per product); without a CUDA build the flag does nothing.

@@ -54,6 +54,8 @@ pub mod workers;
 pub use device::Device;
 #[cfg(feature = "candle")]
 pub use device::Tf32Guard;
+#[cfg(feature = "cuda")]
+pub use device::nvrtc_ptx;
 pub use error::{CoreError, Result};
 pub use observer::{Flow, Observer, Progress, Silent};
 #[cfg(feature = "plot")]

@@ -37,21 +37,28 @@ __device__ T block_max(T v, T* shm) {
     return shm[0];
 }
 
+// Mean and 1 / sqrt(biased variance + eps) of the row xr of length d.
+template <typename T>
+__device__ void row_stats(const T* xr, int d, T eps, T* shm, T& mean, T& rstd) {
+    T s = 0;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) s += xr[i];
+    mean = block_sum(s, shm) / T(d);
+    T q = 0;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        const T c = xr[i] - mean;
+        q += c * c;
+    }
+    rstd = T(1) / sqrt(block_sum(q, shm) / T(d) + eps);
+}
+
 // y = (x − mean) / sqrt(var + eps) · w + b over rows of length d.
 template <typename T>
 __device__ void layer_norm_fwd(const T* x, const T* w, const T* b, T* y, int d, T eps) {
     __shared__ T shm[32];
     const T* xr = x + (size_t)blockIdx.x * d;
     T* yr = y + (size_t)blockIdx.x * d;
-    T s = 0;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) s += xr[i];
-    const T mean = block_sum(s, shm) / T(d);
-    T q = 0;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        const T c = xr[i] - mean;
-        q += c * c;
-    }
-    const T rstd = T(1) / sqrt(block_sum(q, shm) / T(d) + eps);
+    T mean, rstd;
+    row_stats(xr, d, eps, shm, mean, rstd);
     for (int i = threadIdx.x; i < d; i += blockDim.x) yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
 }
 
@@ -63,15 +70,8 @@ __device__ void layer_norm_bwd(const T* x, const T* w, const T* g, T* out, int d
     const T* gr = g + (size_t)blockIdx.x * d;
     T* dx = out + (size_t)blockIdx.x * 2 * d;
     T* gxh = dx + d;
-    T s = 0;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) s += xr[i];
-    const T mean = block_sum(s, shm) / T(d);
-    T q = 0;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        const T c = xr[i] - mean;
-        q += c * c;
-    }
-    const T rstd = T(1) / sqrt(block_sum(q, shm) / T(d) + eps);
+    T mean, rstd;
+    row_stats(xr, d, eps, shm, mean, rstd);
     T a = 0, c = 0;
     for (int i = threadIdx.x; i < d; i += blockDim.x) {
         const T xh = (xr[i] - mean) * rstd;

@@ -63,7 +63,7 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     if !fused_applies(x) {
         return Ok(candle_nn::ops::softmax(x, D::Minus1)?);
     }
-    Ok(x.contiguous()?.apply_op1(SoftmaxOp)?)
+    Ok(x.contiguous()?.apply_op1(UnaryOp(Unary::Softmax))?)
 }
 
 /// GELU with the exact erf form (PyTorch `nn.GELU()`), one fused op with its own backward.
@@ -71,11 +71,11 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     if !fused_applies(x) {
         return Ok(x.gelu_erf()?);
     }
-    Ok(x.contiguous()?.apply_op1(GeluOp)?)
+    Ok(x.contiguous()?.apply_op1(UnaryOp(Unary::Gelu))?)
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU kernels (f64 accumulation).
+// CPU kernels (rows in parallel; sums in f64).
 
 /// The contiguous slice a layout views.
 fn view<'a, T: candle_core::WithDType>(
@@ -110,129 +110,157 @@ macro_rules! by_dtype {
     };
 }
 
-fn ln_stats<T: candle_core::WithDType>(xr: &[T], eps: f64) -> (f64, f64) {
+/// The float types of the CPU kernels: `exp` and `erf` in the type itself (f32 math for f32
+/// tensors), sums in f64.
+trait Real: candle_core::WithDType + Send + Sync {
+    fn exp(self) -> Self;
+    fn erf(self) -> Self;
+}
+
+impl Real for f32 {
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn erf(self) -> Self {
+        candle_core::cpu::erf::erf_f32(self)
+    }
+}
+
+impl Real for f64 {
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn erf(self) -> Self {
+        candle_core::cpu::erf::erf_f64(self)
+    }
+}
+
+/// Entries per parallel task of the element-wise kernels.
+const PAR_CHUNK: usize = 1 << 14;
+
+/// Applies `f(input rows, output rows)` to blocks of whole rows in parallel; `out_d` values
+/// are written per input row of `d`.
+fn par_rows<T: Real>(
+    rows: usize,
+    d: usize,
+    out_d: usize,
+    f: impl Fn(usize, &mut [T]) + Send + Sync,
+) -> CpuStorage {
+    use rayon::prelude::*;
+    let mut out = vec![T::from_f64(0.0); rows * out_d];
+    let per_task = (PAR_CHUNK / d.max(1)).max(1);
+    out.par_chunks_mut(per_task * out_d)
+        .enumerate()
+        .for_each(|(i, block)| f(i * per_task, block));
+    T::to_cpu_storage_owned(out)
+}
+
+fn ln_stats<T: Real>(xr: &[T], eps: f64) -> (f64, f64) {
     let n = xr.len() as f64;
     let mean = xr.iter().map(|v| v.to_f64()).sum::<f64>() / n;
     let var = xr.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-fn ln_fwd_cpu<T: candle_core::WithDType>(
-    x: &[T],
-    w: &[T],
-    b: &[T],
-    d: usize,
-    eps: f64,
-) -> CpuStorage {
-    let mut y = Vec::with_capacity(x.len());
-    for xr in x.chunks_exact(d) {
-        let (mean, rstd) = ln_stats(xr, eps);
-        y.extend(
-            xr.iter().zip(w).zip(b).map(|((v, w), b)| {
-                T::from_f64((v.to_f64() - mean) * rstd * w.to_f64() + b.to_f64())
-            }),
-        );
-    }
-    T::to_cpu_storage_owned(y)
+fn ln_fwd_cpu<T: Real>(x: &[T], w: &[T], b: &[T], d: usize, eps: f64) -> CpuStorage {
+    par_rows::<T>(x.len() / d, d, d, |row0, block| {
+        for (r, yr) in block.chunks_exact_mut(d).enumerate() {
+            let xr = &x[(row0 + r) * d..][..d];
+            let (mean, rstd) = ln_stats(xr, eps);
+            for i in 0..d {
+                yr[i] = T::from_f64((xr[i].to_f64() - mean) * rstd * w[i].to_f64() + b[i].to_f64());
+            }
+        }
+    })
 }
 
-fn ln_bwd_cpu<T: candle_core::WithDType>(
-    x: &[T],
-    w: &[T],
-    g: &[T],
-    d: usize,
-    eps: f64,
-) -> CpuStorage {
-    let mut out = vec![T::zero(); 2 * x.len()];
-    for ((xr, gr), or) in x
-        .chunks_exact(d)
-        .zip(g.chunks_exact(d))
-        .zip(out.chunks_exact_mut(2 * d))
-    {
-        let (mean, rstd) = ln_stats(xr, eps);
-        let (mut a, mut c) = (0.0, 0.0);
-        for i in 0..d {
-            let xh = (xr[i].to_f64() - mean) * rstd;
-            let gw = gr[i].to_f64() * w[i].to_f64();
-            a += gw;
-            c += gw * xh;
-            or[d + i] = T::from_f64(gr[i].to_f64() * xh);
+/// `[rows, 2d]` = `[dx | g x̂]` (see the module docs).
+fn ln_bwd_cpu<T: Real>(x: &[T], w: &[T], g: &[T], d: usize, eps: f64) -> CpuStorage {
+    par_rows::<T>(x.len() / d, d, 2 * d, |row0, block| {
+        for (r, or) in block.chunks_exact_mut(2 * d).enumerate() {
+            let xr = &x[(row0 + r) * d..][..d];
+            let gr = &g[(row0 + r) * d..][..d];
+            let (mean, rstd) = ln_stats(xr, eps);
+            let (mut a, mut c) = (0.0, 0.0);
+            for i in 0..d {
+                let xh = (xr[i].to_f64() - mean) * rstd;
+                let gw = gr[i].to_f64() * w[i].to_f64();
+                a += gw;
+                c += gw * xh;
+                or[d + i] = T::from_f64(gr[i].to_f64() * xh);
+            }
+            let (a, c) = (a / d as f64, c / d as f64);
+            for i in 0..d {
+                let xh = (xr[i].to_f64() - mean) * rstd;
+                or[i] = T::from_f64(rstd * (gr[i].to_f64() * w[i].to_f64() - a - xh * c));
+            }
         }
-        let (a, c) = (a / d as f64, c / d as f64);
-        for i in 0..d {
-            let xh = (xr[i].to_f64() - mean) * rstd;
-            or[i] = T::from_f64(rstd * (gr[i].to_f64() * w[i].to_f64() - a - xh * c));
-        }
-    }
-    T::to_cpu_storage_owned(out)
+    })
 }
 
-fn softmax_fwd_cpu<T: candle_core::WithDType>(x: &[T], d: usize) -> CpuStorage {
-    let mut y = Vec::with_capacity(x.len());
-    for xr in x.chunks_exact(d) {
-        let m = xr
-            .iter()
-            .map(|v| v.to_f64())
-            .fold(f64::NEG_INFINITY, f64::max);
-        let start = y.len();
-        let mut s = 0.0;
-        for v in xr {
-            let e = (v.to_f64() - m).exp();
-            s += e;
-            y.push(e);
+fn softmax_fwd_cpu<T: Real>(x: &[T], d: usize) -> CpuStorage {
+    par_rows::<T>(x.len() / d, d, d, |row0, block| {
+        for (r, yr) in block.chunks_exact_mut(d).enumerate() {
+            let xr = &x[(row0 + r) * d..][..d];
+            let m = xr.iter().fold(xr[0], |m, &v| if v > m { v } else { m });
+            let mut s = 0.0f64;
+            for (y, &v) in yr.iter_mut().zip(xr) {
+                *y = (v - m).exp();
+                s += y.to_f64();
+            }
+            let inv = T::from_f64(1.0 / s);
+            for y in yr.iter_mut() {
+                *y = *y * inv;
+            }
         }
-        for e in &mut y[start..] {
-            *e /= s;
-        }
-    }
-    T::to_cpu_storage_owned(y.into_iter().map(T::from_f64).collect())
+    })
 }
 
-fn softmax_bwd_cpu<T: candle_core::WithDType>(y: &[T], g: &[T], d: usize) -> CpuStorage {
-    let mut dx = Vec::with_capacity(y.len());
-    for (yr, gr) in y.chunks_exact(d).zip(g.chunks_exact(d)) {
-        let s: f64 = yr
-            .iter()
-            .zip(gr)
-            .map(|(y, g)| y.to_f64() * g.to_f64())
-            .sum();
-        dx.extend(
-            yr.iter()
+fn softmax_bwd_cpu<T: Real>(y: &[T], g: &[T], d: usize) -> CpuStorage {
+    par_rows::<T>(y.len() / d, d, d, |row0, block| {
+        for (r, dr) in block.chunks_exact_mut(d).enumerate() {
+            let yr = &y[(row0 + r) * d..][..d];
+            let gr = &g[(row0 + r) * d..][..d];
+            let s: f64 = yr
+                .iter()
                 .zip(gr)
-                .map(|(y, g)| T::from_f64(y.to_f64() * (g.to_f64() - s))),
-        );
-    }
-    T::to_cpu_storage_owned(dx)
+                .map(|(y, g)| y.to_f64() * g.to_f64())
+                .sum();
+            let s = T::from_f64(s);
+            for ((o, &y), &g) in dr.iter_mut().zip(yr).zip(gr) {
+                *o = y * (g - s);
+            }
+        }
+    })
 }
 
-const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
-
-fn normal_cdf(v: f64) -> f64 {
-    0.5 * (1.0 + candle_core::cpu::erf::erf_f64(v * std::f64::consts::FRAC_1_SQRT_2))
+fn gelu_fwd_cpu<T: Real>(x: &[T]) -> CpuStorage {
+    let half = T::from_f64(0.5);
+    let (one, r2) = (
+        T::from_f64(1.0),
+        T::from_f64(std::f64::consts::FRAC_1_SQRT_2),
+    );
+    par_rows::<T>(x.len(), 1, 1, |i0, block| {
+        for (o, &v) in block.iter_mut().zip(&x[i0..]) {
+            *o = half * v * (one + (v * r2).erf());
+        }
+    })
 }
 
-fn gelu_fwd_cpu<T: candle_core::WithDType>(x: &[T]) -> CpuStorage {
-    T::to_cpu_storage_owned(
-        x.iter()
-            .map(|v| {
-                let v = v.to_f64();
-                T::from_f64(v * normal_cdf(v))
-            })
-            .collect(),
-    )
-}
-
-fn gelu_bwd_cpu<T: candle_core::WithDType>(x: &[T], g: &[T]) -> CpuStorage {
-    T::to_cpu_storage_owned(
-        x.iter()
-            .zip(g)
-            .map(|(v, g)| {
-                let v = v.to_f64();
-                let pdf = (-0.5 * v * v).exp() * FRAC_1_SQRT_2PI;
-                T::from_f64(g.to_f64() * (normal_cdf(v) + v * pdf))
-            })
-            .collect(),
-    )
+fn gelu_bwd_cpu<T: Real>(x: &[T], g: &[T]) -> CpuStorage {
+    let half = T::from_f64(0.5);
+    let (one, r2) = (
+        T::from_f64(1.0),
+        T::from_f64(std::f64::consts::FRAC_1_SQRT_2),
+    );
+    let inv_sqrt_2pi = T::from_f64(0.398_942_280_401_432_7);
+    par_rows::<T>(x.len(), 1, 1, |i0, block| {
+        for ((o, &v), &g) in block.iter_mut().zip(&x[i0..]).zip(&g[i0..]) {
+            let cdf = half * (one + (v * r2).erf());
+            let pdf = (T::from_f64(-0.5) * v * v).exp() * inv_sqrt_2pi;
+            *o = g * (cdf + v * pdf);
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,28 +272,15 @@ mod gpu {
 
     use candle_core::backend::BackendStorage;
     use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
-    use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
     use candle_core::cuda_backend::{CudaDType, CudaStorage};
     use candle_core::{DType, Layout};
 
     const SRC: &str = include_str!("fused.cu");
     const MODULE: &str = "spikelab_decode_fused";
 
-    fn ptx() -> candle_core::Result<&'static str> {
+    pub(super) fn ptx() -> candle_core::Result<&'static str> {
         static PTX: OnceLock<std::result::Result<String, String>> = OnceLock::new();
-        PTX.get_or_init(|| {
-            compile_ptx_with_opts(
-                SRC,
-                CompileOptions {
-                    arch: Some("compute_80"),
-                    ..Default::default()
-                },
-            )
-            .map(|p| p.to_src())
-            .map_err(|e| format!("NVRTC: {e}"))
-        })
-        .as_deref()
-        .map_err(|e| candle_core::Error::Msg(e.clone()))
+        spikelab_core::nvrtc_ptx(&PTX, SRC).map_err(candle_core::Error::Msg)
     }
 
     /// Threads per block for rows of length `d`: a power of two in 32…256.
@@ -415,7 +430,7 @@ impl CustomOp3 for LayerNormOp {
         let (_, d) = rows_of(lx)?;
         check_affine(d, lw, lb)?;
         type Arg<'a> = (&'a CpuStorage, &'a Layout);
-        fn go<T: candle_core::WithDType>(
+        fn go<T: Real>(
             (x, lx): Arg,
             (w, lw): Arg,
             (b, lb): Arg,
@@ -503,7 +518,7 @@ impl CustomOp3 for LayerNormBwdOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (rows, d) = rows_of(lx)?;
         type Arg<'a> = (&'a CpuStorage, &'a Layout);
-        fn go<T: candle_core::WithDType>(
+        fn go<T: Real>(
             (x, lx): Arg,
             (w, lw): Arg,
             (g, lg): Arg,
@@ -542,23 +557,75 @@ impl CustomOp3 for LayerNormBwdOp {
     }
 }
 
-struct SoftmaxOp;
+/// The two single-input ops: softmax over the last axis and GELU.
+#[derive(Debug, Clone, Copy)]
+enum Unary {
+    Softmax,
+    Gelu,
+}
 
-impl CustomOp1 for SoftmaxOp {
+impl Unary {
+    /// Rows and row length the kernels see (GELU: one row of every entry, one thread each).
+    fn rows(self, l: &Layout) -> candle_core::Result<(usize, usize)> {
+        match self {
+            Unary::Softmax => rows_of(l),
+            Unary::Gelu => Ok((l.shape().elem_count(), 1)),
+        }
+    }
+
+    /// The CUDA kernel's name stem (forward or backward).
+    #[cfg(feature = "cuda")]
+    fn kernel(self, backward: bool) -> &'static str {
+        match (self, backward) {
+            (Unary::Softmax, false) => "softmax_fwd",
+            (Unary::Softmax, true) => "softmax_bwd",
+            (Unary::Gelu, false) => "gelu_fwd",
+            (Unary::Gelu, true) => "gelu_bwd",
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn launch(
+        self,
+        backward: bool,
+        args: Vec<(&candle_core::CudaStorage, &Layout)>,
+    ) -> candle_core::Result<candle_core::CudaStorage> {
+        let (rows, d) = self.rows(args[0].1)?;
+        let name = self.kernel(backward);
+        let launch = match self {
+            Unary::Softmax => gpu::Launch::Softmax(name, args),
+            Unary::Gelu => gpu::Launch::Gelu(name, args),
+        };
+        gpu::run(launch, rows, d, rows * d)
+    }
+}
+
+/// Forward op of a [`Unary`].
+struct UnaryOp(Unary);
+
+impl CustomOp1 for UnaryOp {
     fn name(&self) -> &'static str {
-        "spikelab-softmax"
+        match self.0 {
+            Unary::Softmax => "spikelab-softmax",
+            Unary::Gelu => "spikelab-gelu",
+        }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (_, d) = rows_of(l)?;
-        fn go<T: candle_core::WithDType>(
+        let (_, d) = self.0.rows(l)?;
+        fn go<T: Real>(
+            op: Unary,
             s: &CpuStorage,
             l: &Layout,
             d: usize,
         ) -> candle_core::Result<CpuStorage> {
-            Ok(softmax_fwd_cpu(view::<T>(s, l)?, d))
+            let x = view::<T>(s, l)?;
+            Ok(match op {
+                Unary::Softmax => softmax_fwd_cpu(x, d),
+                Unary::Gelu => gelu_fwd_cpu(x),
+            })
         }
-        Ok((by_dtype!(s, go(s, l, d))?, l.shape().clone()))
+        Ok((by_dtype!(s, go(self.0, s, l, d))?, l.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
@@ -567,140 +634,72 @@ impl CustomOp1 for SoftmaxOp {
         s: &candle_core::CudaStorage,
         l: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let (rows, d) = rows_of(l)?;
-        let out = gpu::run(
-            gpu::Launch::Softmax("softmax_fwd", vec![(s, l)]),
-            rows,
-            d,
-            rows * d,
-        )?;
-        Ok((out, l.shape().clone()))
+        Ok((self.0.launch(false, vec![(s, l)])?, l.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwdOp)?,
+    fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // softmax's backward needs its output, GELU's its input
+        let first = match self.0 {
+            Unary::Softmax => res,
+            Unary::Gelu => x,
+        };
+        Ok(Some(first.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &UnaryBwdOp(self.0),
+        )?))
+    }
+}
+
+/// Backward op of a [`Unary`]: softmax (y, g) → `y ⊙ (g − Σ g ⊙ y)`; GELU (x, g) →
+/// `g (Φ(x) + x φ(x))`.
+struct UnaryBwdOp(Unary);
+
+impl CustomOp2 for UnaryBwdOp {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            Unary::Softmax => "spikelab-softmax-bwd",
+            Unary::Gelu => "spikelab-gelu-bwd",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        a: &CpuStorage,
+        la: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, d) = self.0.rows(la)?;
+        fn go<T: Real>(
+            op: Unary,
+            (a, la): (&CpuStorage, &Layout),
+            (g, lg): (&CpuStorage, &Layout),
+            d: usize,
+        ) -> candle_core::Result<CpuStorage> {
+            let (a, g) = (view::<T>(a, la)?, view::<T>(g, lg)?);
+            Ok(match op {
+                Unary::Softmax => softmax_bwd_cpu(a, g, d),
+                Unary::Gelu => gelu_bwd_cpu(a, g),
+            })
+        }
+        Ok((
+            by_dtype!(a, go(self.0, (a, la), (g, lg), d))?,
+            la.shape().clone(),
         ))
     }
-}
-
-/// (y, g) → `y ⊙ (g − Σ g ⊙ y)`.
-struct SoftmaxBwdOp;
-
-impl CustomOp2 for SoftmaxBwdOp {
-    fn name(&self) -> &'static str {
-        "spikelab-softmax-bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        y: &CpuStorage,
-        ly: &Layout,
-        g: &CpuStorage,
-        lg: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (_, d) = rows_of(ly)?;
-        fn go<T: candle_core::WithDType>(
-            y: &CpuStorage,
-            ly: &Layout,
-            g: &CpuStorage,
-            lg: &Layout,
-            d: usize,
-        ) -> candle_core::Result<CpuStorage> {
-            Ok(softmax_bwd_cpu(view::<T>(y, ly)?, view::<T>(g, lg)?, d))
-        }
-        Ok((by_dtype!(y, go(y, ly, g, lg, d))?, ly.shape().clone()))
-    }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
-        y: &candle_core::CudaStorage,
-        ly: &Layout,
+        a: &candle_core::CudaStorage,
+        la: &Layout,
         g: &candle_core::CudaStorage,
         lg: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let (rows, d) = rows_of(ly)?;
-        let launch = gpu::Launch::Softmax("softmax_bwd", vec![(y, ly), (g, lg)]);
-        Ok((gpu::run(launch, rows, d, rows * d)?, ly.shape().clone()))
-    }
-}
-
-struct GeluOp;
-
-impl CustomOp1 for GeluOp {
-    fn name(&self) -> &'static str {
-        "spikelab-gelu"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn go<T: candle_core::WithDType>(
-            s: &CpuStorage,
-            l: &Layout,
-        ) -> candle_core::Result<CpuStorage> {
-            Ok(gelu_fwd_cpu(view::<T>(s, l)?))
-        }
-        Ok((by_dtype!(s, go(s, l))?, l.shape().clone()))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s: &candle_core::CudaStorage,
-        l: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let n = l.shape().elem_count();
-        let out = gpu::run(gpu::Launch::Gelu("gelu_fwd", vec![(s, l)]), n, 1, n)?;
-        Ok((out, l.shape().clone()))
-    }
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluBwdOp)?))
-    }
-}
-
-/// (x, g) → `g (Φ(x) + x φ(x))`.
-struct GeluBwdOp;
-
-impl CustomOp2 for GeluBwdOp {
-    fn name(&self) -> &'static str {
-        "spikelab-gelu-bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        g: &CpuStorage,
-        lg: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn go<T: candle_core::WithDType>(
-            x: &CpuStorage,
-            lx: &Layout,
-            g: &CpuStorage,
-            lg: &Layout,
-        ) -> candle_core::Result<CpuStorage> {
-            Ok(gelu_bwd_cpu(view::<T>(x, lx)?, view::<T>(g, lg)?))
-        }
-        Ok((by_dtype!(x, go(x, lx, g, lg))?, lx.shape().clone()))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        x: &candle_core::CudaStorage,
-        lx: &Layout,
-        g: &candle_core::CudaStorage,
-        lg: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let n = lx.shape().elem_count();
-        let out = gpu::run(
-            gpu::Launch::Gelu("gelu_bwd", vec![(x, lx), (g, lg)]),
-            n,
-            1,
-            n,
-        )?;
-        Ok((out, lx.shape().clone()))
+        Ok((
+            self.0.launch(true, vec![(a, la), (g, lg)])?,
+            la.shape().clone(),
+        ))
     }
 }
 
@@ -802,6 +801,28 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// NVRTC needs no GPU: the kernels compile wherever the `cuda` feature builds.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn kernels_compile_to_ptx() {
+        let ptx = super::gpu::ptx().unwrap();
+        for stem in [
+            "layer_norm_fwd",
+            "layer_norm_bwd",
+            "softmax_fwd",
+            "softmax_bwd",
+            "gelu_fwd",
+            "gelu_bwd",
+        ] {
+            for t in ["f32", "f64"] {
+                assert!(
+                    ptx.contains(&format!(".entry {stem}_{t}")),
+                    "{stem}_{t} missing"
+                );
+            }
+        }
     }
 
     #[test]
