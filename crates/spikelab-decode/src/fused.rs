@@ -210,7 +210,7 @@ fn softmax_fwd_cpu<T: Real>(x: &[T], d: usize) -> CpuStorage {
             }
             let inv = T::from_f64(1.0 / s);
             for y in yr.iter_mut() {
-                *y = *y * inv;
+                *y *= inv;
             }
         }
     })
