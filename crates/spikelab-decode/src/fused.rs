@@ -54,7 +54,10 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resul
     Ok(x.contiguous()?.apply_op3(
         &weight.contiguous()?,
         &bias.contiguous()?,
-        LayerNormOp { eps },
+        LayerNormOp {
+            eps,
+            backward: false,
+        },
     )?)
 }
 
@@ -316,6 +319,16 @@ mod gpu {
         Gelu(&'a str, Vec<(&'a CudaStorage, &'a Layout)>),
     }
 
+    impl Launch<'_> {
+        /// The first input (its dtype and device are the launch's).
+        fn first(&self) -> &CudaStorage {
+            match self {
+                Launch::LayerNorm(_, a, _) => a[0].0,
+                Launch::Softmax(_, a) | Launch::Gelu(_, a) => a[0].0,
+            }
+        }
+    }
+
     /// Runs one launch; `out_len` values are written (rows × d, or rows × 2d for the layer
     /// norm backward).
     pub(super) fn run(
@@ -324,11 +337,7 @@ mod gpu {
         d: usize,
         out_len: usize,
     ) -> candle_core::Result<CudaStorage> {
-        let first = match &launch {
-            Launch::LayerNorm(_, a, _) => a[0].0,
-            Launch::Softmax(_, a) | Launch::Gelu(_, a) => a[0].0,
-        };
-        let dt = first.dtype();
+        let dt = launch.first().dtype();
         match dt {
             DType::F32 => run_t::<f32>(launch, rows, d, out_len, dt),
             DType::F64 => run_t::<f64>(launch, rows, d, out_len, dt),
@@ -348,11 +357,7 @@ mod gpu {
             + candle_core::WithDType
             + candle_core::cuda_backend::cudarc::driver::DeviceRepr,
     {
-        let first = match &launch {
-            Launch::LayerNorm(_, a, _) => a[0].0,
-            Launch::Softmax(_, a) | Launch::Gelu(_, a) => a[0].0,
-        };
-        let dev = first.device().clone();
+        let dev = launch.first().device().clone();
         let (name, args, eps) = match &launch {
             Launch::LayerNorm(n, a, eps) => (*n, a.to_vec(), Some(*eps)),
             Launch::Softmax(n, a) | Launch::Gelu(n, a) => (*n, a.clone(), None),
@@ -409,13 +414,33 @@ mod gpu {
 // ---------------------------------------------------------------------------------------------
 // The custom ops.
 
+/// The layer norm's row kernel: forward (x, w, b) → y, or, with `backward`, (x, w, g) →
+/// `[rows, 2d]` = `[dx | g x̂]` (the backward of the forward op).
 struct LayerNormOp {
     eps: f64,
+    backward: bool,
+}
+
+impl LayerNormOp {
+    /// Rows, width and output shape for an input of layout `lx`.
+    fn dims(&self, lx: &Layout) -> candle_core::Result<(usize, usize, Shape)> {
+        let (rows, d) = rows_of(lx)?;
+        let shape = if self.backward {
+            Shape::from((rows, 2 * d))
+        } else {
+            lx.shape().clone()
+        };
+        Ok((rows, d, shape))
+    }
 }
 
 impl CustomOp3 for LayerNormOp {
     fn name(&self) -> &'static str {
-        "spikelab-layer-norm"
+        if self.backward {
+            "spikelab-layer-norm-bwd"
+        } else {
+            "spikelab-layer-norm"
+        }
     }
 
     fn cpu_fwd(
@@ -424,29 +449,30 @@ impl CustomOp3 for LayerNormOp {
         lx: &Layout,
         w: &CpuStorage,
         lw: &Layout,
-        b: &CpuStorage,
-        lb: &Layout,
+        c: &CpuStorage,
+        lc: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (_, d) = rows_of(lx)?;
-        check_affine(d, lw, lb)?;
+        let (_, d, shape) = self.dims(lx)?;
+        if !self.backward {
+            check_affine(d, lw, lc)?;
+        }
         type Arg<'a> = (&'a CpuStorage, &'a Layout);
         fn go<T: Real>(
+            op: &LayerNormOp,
             (x, lx): Arg,
             (w, lw): Arg,
-            (b, lb): Arg,
+            (c, lc): Arg,
             d: usize,
-            eps: f64,
         ) -> candle_core::Result<CpuStorage> {
-            Ok(ln_fwd_cpu(
-                view::<T>(x, lx)?,
-                view::<T>(w, lw)?,
-                view::<T>(b, lb)?,
-                d,
-                eps,
-            ))
+            let (x, w, c) = (view::<T>(x, lx)?, view::<T>(w, lw)?, view::<T>(c, lc)?);
+            Ok(if op.backward {
+                ln_bwd_cpu(x, w, c, d, op.eps)
+            } else {
+                ln_fwd_cpu(x, w, c, d, op.eps)
+            })
         }
-        let out = by_dtype!(x, go((x, lx), (w, lw), (b, lb), d, self.eps))?;
-        Ok((out, lx.shape().clone()))
+        let out = by_dtype!(x, go(self, (x, lx), (w, lw), (c, lc), d))?;
+        Ok((out, shape))
     }
 
     #[cfg(feature = "cuda")]
@@ -456,14 +482,20 @@ impl CustomOp3 for LayerNormOp {
         lx: &Layout,
         w: &candle_core::CudaStorage,
         lw: &Layout,
-        b: &candle_core::CudaStorage,
-        lb: &Layout,
+        c: &candle_core::CudaStorage,
+        lc: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let (rows, d) = rows_of(lx)?;
-        check_affine(d, lw, lb)?;
-        let launch =
-            gpu::Launch::LayerNorm("layer_norm_fwd", [(x, lx), (w, lw), (b, lb)], self.eps);
-        Ok((gpu::run(launch, rows, d, rows * d)?, lx.shape().clone()))
+        let (rows, d, shape) = self.dims(lx)?;
+        if !self.backward {
+            check_affine(d, lw, lc)?;
+        }
+        let name = if self.backward {
+            "layer_norm_bwd"
+        } else {
+            "layer_norm_fwd"
+        };
+        let launch = gpu::Launch::LayerNorm(name, [(x, lx), (w, lw), (c, lc)], self.eps);
+        Ok((gpu::run(launch, rows, d, shape.elem_count())?, shape))
     }
 
     fn bwd(
@@ -474,11 +506,17 @@ impl CustomOp3 for LayerNormOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if self.backward {
+            candle_core::bail!("the layer norm's backward kernel has no backward");
+        }
         let d = x.dim(D::Minus1)?;
         let rows = x.elem_count() / d;
         let grad = grad.contiguous()?;
-        let both = x.apply_op3_no_bwd(w, &grad, &LayerNormBwdOp { eps: self.eps })?;
-        let both = both.reshape((rows, 2 * d))?;
+        let op = LayerNormOp {
+            eps: self.eps,
+            backward: true,
+        };
+        let both = x.apply_op3_no_bwd(w, &grad, &op)?.reshape((rows, 2 * d))?;
         let dx = both.narrow(1, 0, d)?.contiguous()?.reshape(x.shape())?;
         let dw = both.narrow(1, d, d)?.sum(0)?;
         let db = grad.reshape((rows, d))?.sum(0)?;
@@ -495,66 +533,6 @@ fn check_affine(d: usize, lw: &Layout, lb: &Layout) -> candle_core::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The layer norm's backward row kernel: (x, w, g) → `[rows, 2d]` = `[dx | g x̂]`.
-struct LayerNormBwdOp {
-    eps: f64,
-}
-
-impl CustomOp3 for LayerNormBwdOp {
-    fn name(&self) -> &'static str {
-        "spikelab-layer-norm-bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        w: &CpuStorage,
-        lw: &Layout,
-        g: &CpuStorage,
-        lg: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (rows, d) = rows_of(lx)?;
-        type Arg<'a> = (&'a CpuStorage, &'a Layout);
-        fn go<T: Real>(
-            (x, lx): Arg,
-            (w, lw): Arg,
-            (g, lg): Arg,
-            d: usize,
-            eps: f64,
-        ) -> candle_core::Result<CpuStorage> {
-            Ok(ln_bwd_cpu(
-                view::<T>(x, lx)?,
-                view::<T>(w, lw)?,
-                view::<T>(g, lg)?,
-                d,
-                eps,
-            ))
-        }
-        let out = by_dtype!(x, go((x, lx), (w, lw), (g, lg), d, self.eps))?;
-        Ok((out, Shape::from((rows, 2 * d))))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        x: &candle_core::CudaStorage,
-        lx: &Layout,
-        w: &candle_core::CudaStorage,
-        lw: &Layout,
-        g: &candle_core::CudaStorage,
-        lg: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let (rows, d) = rows_of(lx)?;
-        let launch =
-            gpu::Launch::LayerNorm("layer_norm_bwd", [(x, lx), (w, lw), (g, lg)], self.eps);
-        Ok((
-            gpu::run(launch, rows, d, rows * 2 * d)?,
-            Shape::from((rows, 2 * d)),
-        ))
-    }
 }
 
 /// The two single-input ops: softmax over the last axis and GELU.
