@@ -8,6 +8,10 @@
 //! ```
 //! Defaults: 3 sessions, 30–40 units, 80 s, span 4, 300 steps, batch 16, lr 2e-3, model
 //! `small` (dim 32, depth 1, 16 latents; `1.3m` for POYO-1.3M), device cpu.
+//!
+//! `poyo_synthetic export OUT.json [sessions] [units_min] [units_max] [duration_s] [rate_span]`
+//! writes the same sessions (seed 7) as JSON instead, for the torch-brain peer
+//! (`benches/peers/poyo_torch_synthetic.py`); it does not overwrite an existing file.
 
 use std::time::Instant;
 
@@ -17,7 +21,17 @@ use spikelab_decode::poyo::{self, PoyoConfig, Recording, TrainParams};
 use spikelab_synth::MultiSessionParams;
 
 fn main() -> anyhow::Result<()> {
-    let a: Vec<String> = std::env::args().skip(1).collect();
+    let mut a: Vec<String> = std::env::args().skip(1).collect();
+    let export = if a.first().map(String::as_str) == Some("export") {
+        let path = a
+            .get(1)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("export needs OUT.json"))?;
+        a.drain(..2);
+        Some(std::path::PathBuf::from(path))
+    } else {
+        None
+    };
     let arg = |i: usize, d: &str| a.get(i).cloned().unwrap_or_else(|| d.to_string());
     let synth = MultiSessionParams {
         n_sessions: arg(0, "3").parse()?,
@@ -37,6 +51,15 @@ fn main() -> anyhow::Result<()> {
         .parse::<spikelab_core::Device>()?
         .to_candle()?;
     let sessions = synth.generate(7)?;
+    if let Some(path) = export {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let mut f = tempfile::NamedTempFile::new_in(dir.unwrap_or(std::path::Path::new(".")))?;
+        serde_json::to_writer(std::io::BufWriter::new(&mut f), &sessions)?;
+        f.persist_noclobber(&path)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
+        println!("wrote {} sessions to {}", sessions.len(), path.display());
+        return Ok(());
+    }
     let recs: Vec<Recording> = sessions
         .iter()
         .map(|s| {
