@@ -345,14 +345,15 @@ fn micro_batches_take_the_whole_batch_step() -> Res<()> {
     Ok(())
 }
 
-/// Trains the small POYO on 3 synthetic sessions (3 × 30–40 units, 80 s each, first 80 % of
-/// each), evaluates R² on the last 20 %, then runs unit identification on a 4th session.
+/// Trains the small POYO on 3 synthetic sessions (60–150 units drawn per session, the spec's
+/// sizes; 80 s each, first 80 % of each), evaluates R² on the last 20 %, then runs unit
+/// identification on a 4th session.
 /// Returns the held-out R² of the trained sessions and of the new one, the first and last
 /// training loss, and checks on the way that unit identification moves only the new rows.
 fn synthetic_multi_session(steps: usize) -> Res<(f64, f64, f64, f64)> {
     let synth = MultiSessionParams {
         n_sessions: 4,
-        units: (30, 40),
+        units: (60, 150),
         duration_s: 80.0,
         ..Default::default()
     };
@@ -364,9 +365,9 @@ fn synthetic_multi_session(steps: usize) -> Res<(f64, f64, f64, f64)> {
     let params = TrainParams {
         steps,
         batch: 16,
-        // 4× the reference's scaling (3.125e-5 × batch = 5e-4) for a short run; at 0.01 the
+        // 8× the reference's scaling (3.125e-5 × batch = 5e-4) for a short run; at 0.01 the
         // flat phase of OneCycle does not learn (loss stays ≈ 1, the z-scored variance).
-        max_lr: Some(2e-3),
+        max_lr: Some(4e-3),
         seed: 1,
         ..Default::default()
     };
@@ -436,15 +437,16 @@ fn synthetic_multi_session(steps: usize) -> Res<(f64, f64, f64, f64)> {
     Ok((mean, r2_new, report.loss[0], last))
 }
 
-/// CI check of the training: the loss falls, held-out R² of the trained sessions is well above
-/// the mean predictor's 0, and unit identification leaves the trained network bit-identical.
-/// Centred ridge (±200 ms of 10-ms counts) reaches 0.72–0.76 on these sessions; the issue's
-/// R² ≥ 0.8 is not reached at this CPU scale (docs/decode.md).
+/// CI check of the training: the loss falls, held-out R² of the trained sessions reaches the
+/// issue's 0.8, and unit identification leaves the trained network bit-identical. Calibration
+/// on the same three sessions and recipe (docs/decode.md): torch-brain's POYO in the same
+/// configuration (AdamW for SparseLamb; `benches/peers/poyo_torch_synthetic.py`) 0.827, ours
+/// 0.823 on the development machine.
 #[test]
 fn synthetic_multi_session_training_and_unit_identification() -> Res<()> {
-    let (mean, r2_new, first, last) = synthetic_multi_session(300)?;
-    assert!(last < 0.8 * first, "loss {first} → {last}");
-    assert!(mean > 0.4, "held-out R² {mean}");
+    let (mean, r2_new, first, last) = synthetic_multi_session(1000)?;
+    assert!(last < 0.5 * first, "loss {first} → {last}");
+    assert!(mean >= 0.8, "held-out R² {mean}");
     assert!(r2_new.is_finite(), "unit identification R² {r2_new}");
     Ok(())
 }
