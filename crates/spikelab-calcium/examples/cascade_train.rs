@@ -3,8 +3,13 @@
 //! noise replicas per trial) on a folder of CASCADE ground truth and prints the time per
 //! member and the Adagrad steps per second. Nothing is written.
 //!
+//! With a HELD_OUT ground-truth file (a neuron not in the folder), the trained model then
+//! predicts that neuron at the model's frame rate (30 Hz), noise-matched to each trained level (one replica, seed 99),
+//! and the example prints the Pearson correlation with its spikes smoothed as the training
+//! targets were: the held-out quality of a model trained on this device.
+//!
 //! ```text
-//! cargo run -p spikelab-calcium --release --example cascade_train -- GROUND_TRUTH_DIR [DEVICE] [LEVELS] [MEMBERS]
+//! cargo run -p spikelab-calcium --release --example cascade_train -- GROUND_TRUTH_DIR [DEVICE] [LEVELS] [MEMBERS] [HELD_OUT]
 //! cargo run -p spikelab-calcium --release --no-default-features --features cuda \
 //!     --example cascade_train -- datasets/cascade-sample/DS09-GCaMP6f-m-V1 cuda 2,3,4,5,6,7,8 5
 //! ```
@@ -15,15 +20,20 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use spikelab_calcium::cascade::PredictOptions;
 use spikelab_calcium::cascade::train::{
-    GroundTruthDataset, TargetSmoothing, TrainCascadeParams, train,
+    GroundTruthDataset, TargetSmoothing, TrainCascadeParams, noise_matched_replicas,
+    resample_trial, smooth_targets, train,
 };
 use spikelab_core::{Flow, Progress};
+use spikelab_data::io::mat::read_cascade;
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let dir = PathBuf::from(a.first().ok_or_else(|| {
-        anyhow::anyhow!("usage: cascade_train GROUND_TRUTH_DIR [DEVICE] [LEVELS] [MEMBERS]")
+        anyhow::anyhow!(
+            "usage: cascade_train GROUND_TRUTH_DIR [DEVICE] [LEVELS] [MEMBERS] [HELD_OUT]"
+        )
     })?);
     let device: spikelab_core::Device = a.get(1).map_or("cpu", String::as_str).parse()?;
     let levels: Vec<f64> = a
@@ -90,5 +100,39 @@ fn main() -> anyhow::Result<()> {
         "{members} members, {steps} Adagrad steps in {total:.1} s ({:.1} steps/s, preparation included)",
         steps as f64 / total
     );
+    if let Some(held_out) = a.get(4) {
+        let settings = params.params();
+        let rate_hz = settings.frame_rate_hz;
+        for trial in read_cascade(std::path::Path::new(held_out))? {
+            let r = resample_trial(&trial, rate_hz)?;
+            let truth = smooth_targets(&r.spikes, rate_hz, settings.smoothing)?;
+            for &level in &settings.noise_levels {
+                let Some(x) = noise_matched_replicas(&r.dff, rate_hz, level, 1, 99)?.pop() else {
+                    println!("held-out trial already noisier than level {level}: skipped");
+                    continue;
+                };
+                let rows = ndarray::Array2::from_shape_vec((1, x.len()), x)?;
+                let p = trained
+                    .model
+                    .predict_rows(rows.view(), &PredictOptions::default())?;
+                let (u, v): (Vec<f64>, Vec<f64>) = p
+                    .spike_prob
+                    .row(0)
+                    .iter()
+                    .zip(&truth)
+                    .filter(|(p, _)| p.is_finite())
+                    .map(|(p, t)| (*p, *t))
+                    .unzip();
+                println!(
+                    "held out {} at level {level}: {} frames, Pearson r {:.4}",
+                    std::path::Path::new(held_out)
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into()),
+                    u.len(),
+                    spikelab_core::stats::pearson(&u, &v)?
+                );
+            }
+        }
+    }
     Ok(())
 }

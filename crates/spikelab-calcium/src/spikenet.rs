@@ -599,16 +599,24 @@ pub(crate) struct CandleParams {
     pub dense1_b: Tensor,
     pub dense2: Tensor,
     pub dense2_b: Tensor,
-    /// Convolve a CPU batch as one long sample (see [`conv1d_batch_as_one`]); set for
-    /// training, where the input gradients matter.
+    /// Convolve a batch as one long sample (see [`conv1d_batch_as_one`]); set for training,
+    /// on every device, where the gradients matter.
     pub fold_batch: bool,
 }
 
 /// `x.conv1d(k)` (no padding, stride 1) of a batch `[b, c, l]` computed as one sample of
 /// length `b·l` whose outputs across the joins are dropped. Same values as the batched op;
-/// the point is the backward pass: candle 0.11.1's CPU `conv_transpose1d` (the input
-/// gradient of `conv1d` without padding and dilation) returns wrong values for batches of
-/// more than one sample and right ones for one (test `per_window_gradient_matches_finite_differences`).
+/// the point is the backward pass. In candle 0.11.1, for a batch of more than one sample and
+/// more than one output channel:
+/// - the kernel gradient is wrong on the CPU and on CUDA: it is a `conv1d` whose kernel is
+///   the transposed output gradient, and `conv1d` reads a non-contiguous kernel as if it
+///   were contiguous (huggingface/candle#3836 for the CPU, #3853 for CUDA);
+/// - on the CPU the input gradient at dilation 1 (`conv_transpose1d` through col2im) is
+///   wrong too.
+///
+/// With one sample the transposed gradient is contiguous and both are right (tests
+/// `per_window_gradient_matches_finite_differences`, `pieces_gradient_matches_finite_differences`
+/// and `candle_batched_conv1d_gradients_are_still_wrong`, which fails once candle is fixed).
 fn conv1d_batch_as_one(x: &Tensor, k: &Tensor, dilation: usize) -> Result<Tensor> {
     let (b, c, l) = x.dims3()?;
     let span = (k.dim(2)? - 1) * dilation;
@@ -624,7 +632,7 @@ fn conv1d_batch_as_one(x: &Tensor, k: &Tensor, dilation: usize) -> Result<Tensor
 }
 
 impl CandleParams {
-    /// For training: convolutions with correct input gradients on the CPU.
+    /// For training: convolutions whose gradients are right on every device.
     pub(crate) fn for_training(mut self) -> Self {
         self.fold_batch = true;
         self
@@ -663,7 +671,7 @@ impl CandleParams {
     }
 
     fn conv_relu(&self, x: &Tensor, i: usize, dilation: usize) -> Result<Tensor> {
-        let y = if self.fold_batch && x.device().is_cpu() && x.dim(0)? > 1 {
+        let y = if self.fold_batch && x.dim(0)? > 1 {
             conv1d_batch_as_one(x, &self.conv[i], dilation)?
         } else {
             x.conv1d(&self.conv[i], 0, 1, dilation, 1)?

@@ -723,28 +723,16 @@ mod tests {
         Ok(())
     }
 
-    /// The per-window loss's gradient (the path `train` and `retrain_with_plan` use) against
-    /// central differences, in f64, for three entries of every kernel and bias.
-    #[test]
-    fn per_window_gradient_matches_finite_differences() -> Result<()> {
+    /// A scalar loss of the kernels and biases.
+    type LossOf<'a> = &'a dyn Fn(&[Var], &[Var]) -> Result<Tensor>;
+
+    /// Autograd against central differences (step 1e-6, f64) for the first, middle and last
+    /// entry of every kernel and bias.
+    fn check_gradients(ks: &[Var], bs: &[Var], loss: LossOf<'_>) -> Result<()> {
         let dev = Device::Cpu;
-        let init = ElephantWeights::embedded(1)?.to_spikenet();
-        let (ks, bs) = weight_vars(&init, DType::F64, &dev)?;
-        let w = init.arch.window;
-        let x: Vec<f64> = (0..3 * w)
-            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
-            .collect();
-        let x = Tensor::from_vec(x, (3, w), &dev)?;
-        let y = Tensor::new(&[0.3f64, -1.0, 2.0], &dev)?;
-        let loss = |ks: &[Var], bs: &[Var]| -> Result<Tensor> {
-            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
-            let b: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
-            let p = CandleParams::from_keras(&init.arch, &k, &b)?.for_training();
-            Ok((p.forward_windows(&x)? - &y)?.sqr()?.mean_all()?)
-        };
-        let grads = loss(&ks, &bs)?.backward()?;
+        let grads = loss(ks, bs)?.backward()?;
         let h = 1e-6;
-        for v in ks.iter().chain(&bs) {
+        for v in ks.iter().chain(bs) {
             let g: Vec<f64> = grads
                 .get(v.as_tensor())
                 .expect("gradient")
@@ -756,7 +744,7 @@ mod tests {
                     let mut p = base.clone();
                     p[idx] += d;
                     v.set(&Tensor::from_vec(p, v.shape(), &dev)?)?;
-                    Ok(loss(&ks, &bs)?.to_scalar::<f64>()?)
+                    Ok(loss(ks, bs)?.to_scalar::<f64>()?)
                 };
                 let fd = (at(h)? - at(-h)?) / (2.0 * h);
                 v.set(&Tensor::from_vec(base.clone(), v.shape(), &dev)?)?;
@@ -767,6 +755,129 @@ mod tests {
                     g[idx]
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// Deterministic inputs in [−2, 2].
+    fn test_input(rows: usize, cols: usize) -> Result<Tensor> {
+        let x: Vec<f64> = (0..rows * cols)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
+            .collect();
+        Ok(Tensor::from_vec(x, (rows, cols), &Device::Cpu)?)
+    }
+
+    /// The per-window loss's gradient (the path `train` and `retrain_with_plan` use) against
+    /// central differences, in f64, for three entries of every kernel and bias.
+    #[test]
+    fn per_window_gradient_matches_finite_differences() -> Result<()> {
+        let init = ElephantWeights::embedded(1)?.to_spikenet();
+        let (ks, bs) = weight_vars(&init, DType::F64, &Device::Cpu)?;
+        let x = test_input(3, init.arch.window)?;
+        let y = Tensor::new(&[0.3f64, -1.0, 2.0], &Device::Cpu)?;
+        check_gradients(&ks, &bs, &|ks: &[Var], bs: &[Var]| {
+            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
+            let b: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
+            let p = CandleParams::from_keras(&init.arch, &k, &b)?.for_training();
+            Ok((p.forward_windows(&x)? - &y)?.sqr()?.mean_all()?)
+        })
+    }
+
+    /// The masked loss of pieces of consecutive windows (the path CASCADE training uses on
+    /// every device: dilated convolutions, pooling as shifted maxima) against central
+    /// differences, in f64.
+    #[test]
+    fn pieces_gradient_matches_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let init = SpikeNetWeights::glorot_uniform(SpikeNetArch::CASCADE, 4)?;
+        let (ks, bs) = weight_vars(&init, DType::F64, &dev)?;
+        let n_out = 9;
+        let x = test_input(3, init.arch.window + n_out - 1)?;
+        let y = Tensor::from_vec(
+            (0..3 * n_out).map(|i| (i % 5) as f64 * 0.2).collect(),
+            (3, n_out),
+            &dev,
+        )?;
+        let m = Tensor::from_vec(
+            (0..3 * n_out).map(|i| f64::from(i % 4 != 3)).collect(),
+            (3, n_out),
+            &dev,
+        )?;
+        check_gradients(&ks, &bs, &|ks: &[Var], bs: &[Var]| {
+            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
+            let b: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
+            let p = CandleParams::from_keras(&init.arch, &k, &b)?.for_training();
+            let e = ((p.forward_full_batch(&x)? - &y)?.sqr()? * &m)?;
+            Ok((e.sum_all()? / m.sum_all()?.to_scalar::<f64>()?)?)
+        })
+    }
+
+    /// Canary for the candle 0.11.1 bug that `conv1d_batch_as_one` works around: the kernel
+    /// gradient of a batched `conv1d` with several output channels is wrong. When this test
+    /// fails, candle reads non-contiguous kernels correctly and the fold can go.
+    #[test]
+    fn candle_batched_conv1d_gradients_are_still_wrong() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = test_input(3, 2 * 20)?.reshape((3, 2, 20))?;
+        let k = Var::from_tensor(&test_input(4, 2 * 5)?.reshape((4, 2, 5))?)?;
+        let batched = x.conv1d(k.as_tensor(), 0, 1, 2, 1)?.sqr()?.sum_all()?;
+        let g_batched = batched
+            .backward()?
+            .get(k.as_tensor())
+            .expect("grad")
+            .clone();
+        let mut g_sum = Tensor::zeros((4, 2, 5), DType::F64, &dev)?;
+        for i in 0..3 {
+            let one = x.narrow(0, i, 1)?.conv1d(k.as_tensor(), 0, 1, 2, 1)?;
+            let g = one.sqr()?.sum_all()?.backward()?;
+            g_sum = (g_sum + g.get(k.as_tensor()).expect("grad"))?;
+        }
+        let diff = (g_batched - g_sum)?.abs()?.max_all()?.to_scalar::<f64>()?;
+        assert!(
+            diff > 1e-3,
+            "batched conv1d kernel gradient now right (diff {diff}): drop the batch fold"
+        );
+        Ok(())
+    }
+
+    /// The pieces loss's gradients on CUDA equal the CPU's (f32, largest difference relative
+    /// to the largest gradient entry ≤ 1e-4): training on a GPU takes the CPU's steps. Needs a
+    /// GPU (`--features cuda`).
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_pieces_gradients_match_the_cpu() -> Result<()> {
+        let cuda = "cuda".parse::<spikelab_core::Device>()?.to_candle()?;
+        let init = SpikeNetWeights::glorot_uniform(SpikeNetArch::CASCADE, 4)?;
+        let (b, n_out) = (32, 256);
+        let x = test_input(b, init.arch.window + n_out - 1)?.to_dtype(DType::F32)?;
+        let grads_on = |dev: &Device| -> Result<Vec<Vec<f32>>> {
+            let (ks, bs) = weight_vars(&init, DType::F32, dev)?;
+            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
+            let bias: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
+            let p = CandleParams::from_keras(&init.arch, &k, &bias)?.for_training();
+            let loss = p
+                .forward_full_batch(&x.to_device(dev)?)?
+                .sqr()?
+                .mean_all()?;
+            let g = loss.backward()?;
+            ks.iter()
+                .chain(&bs)
+                .map(|v| {
+                    Ok(g.get(v.as_tensor())
+                        .expect("gradient")
+                        .flatten_all()?
+                        .to_vec1::<f32>()?)
+                })
+                .collect()
+        };
+        let (cpu, gpu) = (grads_on(&Device::Cpu)?, grads_on(&cuda)?);
+        for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+            let scale = c.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+            let diff = c.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                diff <= 1e-4 * scale,
+                "parameter {i}: CUDA gradient differs by {diff} (largest entry {scale})"
+            );
         }
         Ok(())
     }
