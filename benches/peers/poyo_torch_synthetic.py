@@ -115,7 +115,9 @@ def main():
     a = ap.parse_args()
 
     sys.path.insert(0, os.path.join(a.repo, "scripts"))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from poyo_parity_fixture import ray_stub
+    from poyo_torch import step, to_device
 
     ray_stub()
     import torch
@@ -175,16 +177,7 @@ def main():
                 for i in which
             ]
         )
-        batch = {k: v.to(dev) for k, v in batch.items()}
-        target = batch.pop("target_values")
-        weights = batch.pop("target_weights")
-        pred = model(**batch)
-        mask = batch["output_mask"]
-        err = ((pred - target) ** 2).mean(-1) * weights
-        loss = err[mask].sum() / weights[mask].sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = step(model, opt, to_device(batch, dev))
         sched.step()
         losses.append(float(loss.detach()))
     train_s = time.perf_counter() - t0
@@ -198,7 +191,7 @@ def main():
             cnt = np.zeros(n)
             for start in eval_starts(t, s["duration"]):
                 sample, rows = window(model, s, start, norm)
-                b = {k: v.to(dev) for k, v in collate([sample]).items()}
+                b = to_device(collate([sample]), dev)
                 b.pop("target_values")
                 b.pop("target_weights")
                 p = model(**b)[b["output_mask"]].cpu().numpy().astype(np.float64)
