@@ -4,8 +4,8 @@
 //! member and the Adagrad steps per second. Nothing is written.
 //!
 //! With a HELD_OUT ground-truth file (a neuron not in the folder), the trained model then
-//! predicts that neuron at the model's frame rate (30 Hz), noise-matched to each trained level (one replica, seed 99),
-//! and the example prints the Pearson correlation with its spikes smoothed as the training
+//! predicts that neuron at the model's frame rate (30 Hz), noise-matched to each trained
+//! level (one replica, seed 99), and the example prints the Pearson correlation with its spikes smoothed as the training
 //! targets were: the held-out quality of a model trained on this device.
 //!
 //! ```text
@@ -103,7 +103,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(held_out) = a.get(4) {
         let settings = params.params();
         let rate_hz = settings.frame_rate_hz;
-        for trial in read_cascade(std::path::Path::new(held_out))? {
+        let held_out = std::path::Path::new(held_out);
+        let name = held_out
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into());
+        for trial in read_cascade(held_out)? {
             let r = resample_trial(&trial, rate_hz)?;
             let truth = smooth_targets(&r.spikes, rate_hz, settings.smoothing)?;
             for &level in &settings.noise_levels {
@@ -124,10 +128,7 @@ fn main() -> anyhow::Result<()> {
                     .map(|(p, t)| (*p, *t))
                     .unzip();
                 println!(
-                    "held out {} at level {level}: {} frames, Pearson r {:.4}",
-                    std::path::Path::new(held_out)
-                        .file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into()),
+                    "held out {name} at level {level}: {} frames, Pearson r {:.4}",
                     u.len(),
                     spikelab_core::stats::pearson(&u, &v)?
                 );

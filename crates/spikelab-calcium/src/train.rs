@@ -759,6 +759,13 @@ mod tests {
         Ok(())
     }
 
+    /// The network of the kernel and bias variables `ks`, `bs`, set up for training.
+    fn training_params(arch: &SpikeNetArch, ks: &[Var], bs: &[Var]) -> Result<CandleParams> {
+        let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
+        let b: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
+        Ok(CandleParams::from_keras(arch, &k, &b)?.for_training())
+    }
+
     /// Deterministic inputs in [−2, 2].
     fn test_input(rows: usize, cols: usize) -> Result<Tensor> {
         let x: Vec<f64> = (0..rows * cols)
@@ -776,9 +783,7 @@ mod tests {
         let x = test_input(3, init.arch.window)?;
         let y = Tensor::new(&[0.3f64, -1.0, 2.0], &Device::Cpu)?;
         check_gradients(&ks, &bs, &|ks: &[Var], bs: &[Var]| {
-            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
-            let b: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
-            let p = CandleParams::from_keras(&init.arch, &k, &b)?.for_training();
+            let p = training_params(&init.arch, ks, bs)?;
             Ok((p.forward_windows(&x)? - &y)?.sqr()?.mean_all()?)
         })
     }
@@ -804,9 +809,7 @@ mod tests {
             &dev,
         )?;
         check_gradients(&ks, &bs, &|ks: &[Var], bs: &[Var]| {
-            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
-            let b: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
-            let p = CandleParams::from_keras(&init.arch, &k, &b)?.for_training();
+            let p = training_params(&init.arch, ks, bs)?;
             let e = ((p.forward_full_batch(&x)? - &y)?.sqr()? * &m)?;
             Ok((e.sum_all()? / m.sum_all()?.to_scalar::<f64>()?)?)
         })
@@ -852,9 +855,7 @@ mod tests {
         let x = test_input(b, init.arch.window + n_out - 1)?.to_dtype(DType::F32)?;
         let grads_on = |dev: &Device| -> Result<Vec<Vec<f32>>> {
             let (ks, bs) = weight_vars(&init, DType::F32, dev)?;
-            let k: [Tensor; 5] = std::array::from_fn(|i| ks[i].as_tensor().clone());
-            let bias: [Tensor; 5] = std::array::from_fn(|i| bs[i].as_tensor().clone());
-            let p = CandleParams::from_keras(&init.arch, &k, &bias)?.for_training();
+            let p = training_params(&init.arch, &ks, &bs)?;
             let loss = p
                 .forward_full_batch(&x.to_device(dev)?)?
                 .sqr()?

@@ -40,16 +40,6 @@ fn main() -> anyhow::Result<()> {
         rate_span: arg(4, "4").parse()?,
         ..Default::default()
     };
-    let steps: usize = arg(5, "300").parse()?;
-    let batch: usize = arg(6, "16").parse()?;
-    let lr: f64 = arg(7, "0.002").parse()?;
-    let cfg = match arg(8, "small").as_str() {
-        "1.3m" => PoyoConfig::poyo_1_3m(2),
-        _ => PoyoConfig::small(2),
-    };
-    let device = arg(9, "cpu")
-        .parse::<spikelab_core::Device>()?
-        .to_candle()?;
     let sessions = synth.generate(7)?;
     if let Some(path) = export {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
@@ -60,6 +50,16 @@ fn main() -> anyhow::Result<()> {
         println!("wrote {} sessions to {}", sessions.len(), path.display());
         return Ok(());
     }
+    let steps: usize = arg(5, "300").parse()?;
+    let batch: usize = arg(6, "16").parse()?;
+    let lr: f64 = arg(7, "0.002").parse()?;
+    let cfg = match arg(8, "small").as_str() {
+        "1.3m" => PoyoConfig::poyo_1_3m(2),
+        _ => PoyoConfig::small(2),
+    };
+    let device = arg(9, "cpu")
+        .parse::<spikelab_core::Device>()?
+        .to_candle()?;
     let recs: Vec<Recording> = sessions
         .iter()
         .map(|s| {
