@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run -p spikelab-calcium --release --example calcium_speed -- [neurons] [minutes] [weights]
 //! cargo run -p spikelab-calcium --release --features cuda --example calcium_speed -- 100 60
+//! cargo run -p spikelab-calcium --release --features cudnn --example calcium_speed -- 100 60
 //! ```
 //! Defaults: 100 neurons × 60 min at 100 Hz (the issue's benchmark recording). The per-window
 //! paths run on a 1 %-size subset (they are ~50× slower), and print their own sample count.
@@ -11,7 +12,9 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use spikelab_calcium::spikenet::{Conv1dSpikeNet, Precision, SpikeNetArch, SpikeNetWeights};
+use spikelab_calcium::spikenet::{
+    Conv1dSpikeNet, GpuKernels, Precision, SpikeNetArch, SpikeNetWeights,
+};
 use spikelab_calcium::{ElephantCnn, Evaluation};
 use spikelab_data::CalciumTraces;
 use spikelab_datasets::{self as datasets, Split};
@@ -88,15 +91,51 @@ fn gpu_precisions(cnn: &ElephantCnn, tr: &CalciumTraces, dev: &Device) -> anyhow
         .collect();
     let traces: Vec<&[f32]> = cols.iter().map(|c| c.as_slice()).collect();
     let samples = (tr.n_frames() * tr.n_neurons()) as f64;
+    transfers_only(&traces, dev)?;
     let cascade = Conv1dSpikeNet::new(SpikeNetWeights::glorot_uniform(SpikeNetArch::CASCADE, 1)?);
+    // The unfold path first: its f32 output is the reference of every row.
+    let mut kernels = vec![GpuKernels::Unfold];
+    if cfg!(feature = "cudnn") {
+        kernels.extend([
+            GpuKernels::CudnnChannelsLast,
+            GpuKernels::CudnnChannelsFirst,
+        ]);
+    }
+    // SEGMENTS=a,b,…: windows per batch row of the cuDNN rows (default: the library's)
+    let segments: Vec<Option<usize>> = match std::env::var("SEGMENTS") {
+        Ok(v) => v
+            .split(',')
+            .map(|s| s.parse().map(Some))
+            .collect::<Result<_, _>>()?,
+        Err(_) => vec![None],
+    };
+    let mut runs = Vec::new();
+    for &k in &kernels {
+        let segs = if k == GpuKernels::Unfold {
+            vec![None]
+        } else {
+            segments.clone()
+        };
+        for seg in segs {
+            for p in [Precision::F32, Precision::Tf32, Precision::Bf16] {
+                runs.push((k, seg, p));
+            }
+        }
+    }
     for (name, net) in [("Elephant", cnn.net().clone()), ("CASCADE", cascade)] {
         let mut reference: Option<Vec<f32>> = None;
-        for precision in [Precision::F32, Precision::Tf32, Precision::Bf16] {
-            let net = net
+        for &(kernels, seg, precision) in &runs {
+            let mut net = net
                 .clone()
                 .with_device(dev.clone())
+                .with_gpu_kernels(kernels)
                 .with_precision(precision);
-            let _ = net.forward_windows(&traces[..1])?; // warm-up
+            if let Some(seg) = seg {
+                net = net.with_gpu_segment_windows(seg)?;
+            }
+            let seg = seg.map_or(String::new(), |s| format!(" rows of {s}"));
+            // warm-up at full size: compiles the kernels and times cuDNN's algorithms
+            let _ = net.forward_windows(&traces)?;
             let mut times = Vec::new();
             let mut y = Vec::new();
             for _ in 0..3 {
@@ -124,7 +163,7 @@ fn gpu_precisions(cnn: &ElephantCnn, tr: &CalciumTraces, dev: &Device) -> anyhow
                 }
             };
             println!(
-                "{name:<9} network, CUDA, {precision:<5?} {:>12.0} samples/s  (mean of 3: {dt:.3} s; {err})",
+                "{name:<9} network, CUDA, {kernels:?}{seg} {precision:<5?} {:>12.0} samples/s  (mean of 3: {dt:.3} s; {err})",
                 samples / dt
             );
         }
@@ -132,14 +171,46 @@ fn gpu_precisions(cnn: &ElephantCnn, tr: &CalciumTraces, dev: &Device) -> anyhow
     Ok(())
 }
 
-#[cfg(feature = "keras-h5")]
+/// The host-side work every GPU row includes, without a network: the traces laid end to
+/// end, copied to the device and back, and split per trace again.
+fn transfers_only(traces: &[&[f32]], dev: &Device) -> anyhow::Result<()> {
+    let samples: usize = traces.iter().map(|t| t.len()).sum();
+    let mut times = Vec::new();
+    for _ in 0..4 {
+        let t0 = Instant::now();
+        let stream: Vec<f32> = traces.concat();
+        let x = candle_core::Tensor::from_vec(stream, samples, dev)?;
+        let back: Vec<f32> = x.to_vec1()?;
+        let mut offset = 0;
+        let split: Vec<Vec<f32>> = traces
+            .iter()
+            .map(|t| {
+                let y = back[offset..offset + t.len()].to_vec();
+                offset += t.len();
+                y
+            })
+            .collect();
+        std::hint::black_box(split);
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let dt = times[1..].iter().sum::<f64>() / 3.0;
+    println!(
+        "transfers only (stream to the GPU and back, split per trace) {:>12.0} samples/s  (mean of 3: {dt:.3} s)",
+        samples as f64 / dt
+    );
+    Ok(())
+}
+
+#[cfg(feature = "embedded-weights")]
 fn bundled() -> anyhow::Result<ElephantCnn> {
     Ok(ElephantCnn::embedded(1)?)
 }
 
-#[cfg(not(feature = "keras-h5"))]
+#[cfg(not(feature = "embedded-weights"))]
 fn bundled() -> anyhow::Result<ElephantCnn> {
-    anyhow::bail!("built without `keras-h5`: pass a .safetensors weights file as third argument")
+    anyhow::bail!(
+        "built without `embedded-weights`: pass a .safetensors weights file as third argument"
+    )
 }
 
 fn main() -> anyhow::Result<()> {

@@ -41,6 +41,46 @@ pub enum Precision {
     Bf16,
 }
 
+/// Which kernels run the fully-convolutional evaluation on a CUDA device.
+///
+/// Measured on an H100 (100 traces × 1 h at 100 Hz, `calcium_speed`; M samples/s, f32 /
+/// TF32 / bf16): Elephant `Unfold` 25.8 / 27.9 / 31.7, `CudnnChannelsFirst` 32.9 / 35.0 /
+/// 44.7; CASCADE `Unfold` 46.3 / 46.9 / 54.4, `CudnnChannelsFirst` 61.9 / 58.4 / 66.3
+/// (`docs/calcium.md`).
+///
+/// ```
+/// use spikelab_calcium::spikenet::{Conv1dSpikeNet, GpuKernels, SpikeNetArch, SpikeNetWeights};
+/// let net = Conv1dSpikeNet::new(SpikeNetWeights::glorot_uniform(SpikeNetArch::CASCADE, 1)?)
+///     .with_gpu_kernels(GpuKernels::Unfold);
+/// assert_eq!(net.gpu_kernels(), GpuKernels::Unfold);
+/// # Ok::<(), spikelab_calcium::CalciumError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GpuKernels {
+    /// candle ops: one strided copy per tap into an unfolded matrix, one GEMM per layer,
+    /// separate bias, ReLU and pool passes. Needs only the `cuda` feature; the default
+    /// without `cudnn`.
+    Unfold,
+    /// cuDNN convolutions on channels-last activations (`[time, channel]`), each followed by
+    /// one fused bias + ReLU + pool kernel. Needs the `cudnn` feature (and libcudnn 9 at run
+    /// time). Slower than channels-first in every measured case.
+    CudnnChannelsLast,
+    /// The same on channels-first activations (`[channel, time]`, PyTorch's `conv1d`
+    /// layout); the default where `cudnn` is built.
+    CudnnChannelsFirst,
+}
+
+impl Default for GpuKernels {
+    fn default() -> Self {
+        if cfg!(feature = "cudnn") {
+            GpuKernels::CudnnChannelsFirst
+        } else {
+            GpuKernels::Unfold
+        }
+    }
+}
+
 /// The weights laid out for the channels-last evaluation, on one device and dtype.
 pub(crate) struct ChannelsLast {
     arch: SpikeNetArch,

@@ -48,6 +48,8 @@
 
 pub mod calibration;
 pub mod cascade;
+#[cfg(feature = "cudnn")]
+mod cudnnconv;
 pub mod deconvolve;
 pub mod embedding;
 pub mod ensemble;

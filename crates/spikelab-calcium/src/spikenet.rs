@@ -35,7 +35,7 @@ use rand::{Rng, SeedableRng};
 use crate::error::{CalciumError, Result};
 use crate::fastconv::FastNet;
 use crate::gpuconv::ChannelsLast;
-pub use crate::gpuconv::Precision;
+pub use crate::gpuconv::{GpuKernels, Precision};
 
 /// Layer names used in our files and in error messages.
 pub const LAYER_NAMES: [&str; 5] = ["conv1", "conv2", "conv3", "dense1", "dense2"];
@@ -599,8 +599,9 @@ pub(crate) struct CandleParams {
     pub dense1_b: Tensor,
     pub dense2: Tensor,
     pub dense2_b: Tensor,
-    /// Convolve a batch as one long sample (see [`conv1d_batch_as_one`]); set for training,
-    /// on every device, where the gradients matter.
+    /// Convolutions whose gradients are right, for training: on the CPU a batch convolved as
+    /// one long sample ([`conv1d_batch_as_one`]), elsewhere an unfold and a matrix product
+    /// ([`conv1d_unfold`]).
     pub fold_batch: bool,
 }
 
@@ -629,6 +630,21 @@ fn conv1d_batch_as_one(x: &Tensor, k: &Tensor, dilation: usize) -> Result<Tensor
         .narrow(2, 0, l - span)?
         .transpose(0, 1)?
         .contiguous()?)
+}
+
+/// `x.conv1d(k)` (no padding, stride 1) of `[b, c, l]` with `k` `[o, c, taps]` as an unfold
+/// (`taps` shifted views stacked to `[b, c·taps, l_out]`) and one batched matrix product:
+/// every op has a correct backward in candle 0.11.1. The training path on GPUs: there
+/// [`conv1d_batch_as_one`] is slow, its kernel gradient being a `conv1d` with `b·l_out` taps.
+pub(crate) fn conv1d_unfold(x: &Tensor, k: &Tensor, dilation: usize) -> Result<Tensor> {
+    let (b, c, l) = x.dims3()?;
+    let (o, _, taps) = k.dims3()?;
+    let lo = l - dilation * (taps - 1);
+    let cols = (0..taps)
+        .map(|j| x.narrow(2, j * dilation, lo))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let u = Tensor::stack(&cols, 2)?.reshape((b, c * taps, lo))?;
+    Ok(k.reshape((o, c * taps))?.broadcast_matmul(&u)?)
 }
 
 impl CandleParams {
@@ -671,7 +687,9 @@ impl CandleParams {
     }
 
     fn conv_relu(&self, x: &Tensor, i: usize, dilation: usize) -> Result<Tensor> {
-        let y = if self.fold_batch && x.dim(0)? > 1 {
+        let y = if self.fold_batch && !x.device().is_cpu() {
+            conv1d_unfold(x, &self.conv[i], dilation)?
+        } else if self.fold_batch && x.dim(0)? > 1 {
             conv1d_batch_as_one(x, &self.conv[i], dilation)?
         } else {
             x.conv1d(&self.conv[i], 0, 1, dilation, 1)?
@@ -749,6 +767,9 @@ impl CandleParams {
     }
 }
 
+/// Default windows per batch row of the cuDNN evaluation.
+const DEFAULT_GPU_SEGMENT_WINDOWS: usize = 360_000;
+
 /// Which evaluation of the network to use. Both give the same numbers to ≲1e-5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -756,7 +777,7 @@ pub enum Evaluation {
     /// One window per output, as Keras `predict` does: the reference, on candle (any device).
     PerWindow,
     /// The exact fully-convolutional form: on the CPU our gemm-based kernel, on a GPU device
-    /// the same maths as candle unfolds and matrix products (in the chosen [`Precision`]).
+    /// the same maths on the chosen [`GpuKernels`] (in the chosen [`Precision`]).
     #[default]
     FullyConvolutional,
 }
@@ -781,6 +802,8 @@ pub struct Conv1dSpikeNet {
     candle_kernels: bool,
     chunk_outputs: usize,
     precision: Precision,
+    gpu_kernels: GpuKernels,
+    gpu_segment_windows: usize,
 }
 
 impl Conv1dSpikeNet {
@@ -796,6 +819,8 @@ impl Conv1dSpikeNet {
             candle_kernels: false,
             chunk_outputs: crate::fastconv::CHUNK_OUTPUTS,
             precision: Precision::F32,
+            gpu_kernels: GpuKernels::default(),
+            gpu_segment_windows: DEFAULT_GPU_SEGMENT_WINDOWS,
         }
     }
 
@@ -830,6 +855,34 @@ impl Conv1dSpikeNet {
     /// The precision of the candle fully-convolutional evaluation.
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// The kernels of the fully-convolutional evaluation on a CUDA device (default
+    /// [`GpuKernels::CudnnChannelsFirst`] with the `cudnn` feature, else
+    /// [`GpuKernels::Unfold`]). Asking for cuDNN in a build without it is an error when the
+    /// network runs on a CUDA device.
+    pub fn with_gpu_kernels(mut self, gpu_kernels: GpuKernels) -> Self {
+        self.gpu_kernels = gpu_kernels;
+        self
+    }
+
+    /// The kernels of the fully-convolutional evaluation on a CUDA device.
+    pub fn gpu_kernels(&self) -> GpuKernels {
+        self.gpu_kernels
+    }
+
+    /// Windows per batch row of the cuDNN evaluation: the recording is cut into segments of
+    /// this many windows (plus `window − 1` samples of overlap) that cuDNN convolves as one
+    /// batch (default 360 000). Results do not depend on it.
+    pub fn with_gpu_segment_windows(mut self, windows: usize) -> Result<Self> {
+        if windows == 0 {
+            return Err(CalciumError::InvalidParameter {
+                name: "gpu_segment_windows",
+                reason: "must be ≥ 1".into(),
+            });
+        }
+        self.gpu_segment_windows = windows;
+        Ok(self)
     }
 
     /// Windows per chunk of the CPU fully-convolutional kernel (default 4096).
@@ -897,6 +950,11 @@ impl Conv1dSpikeNet {
             (Evaluation::FullyConvolutional, Device::Cpu) if !self.candle_kernels => Ok(self
                 .fast
                 .forward_many_with(traces, self.chunk_outputs, n_out)),
+            (Evaluation::FullyConvolutional, Device::Cuda(cuda))
+                if self.gpu_kernels != GpuKernels::Unfold =>
+            {
+                self.forward_cudnn(cuda, traces, n_out)
+            }
             (Evaluation::FullyConvolutional, dev) => {
                 ChannelsLast::new(&self.weights, dev, self.precision)?.forward_many(traces, n_out)
             }
@@ -908,6 +966,39 @@ impl Conv1dSpikeNet {
                     .collect()
             }
         }
+    }
+
+    #[cfg(feature = "cudnn")]
+    fn forward_cudnn(
+        &self,
+        cuda: &candle_core::CudaDevice,
+        traces: &[&[f32]],
+        n_out: impl Fn(usize) -> usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        use crate::cudnnconv::CudnnNet;
+        let channels_last = self.gpu_kernels == GpuKernels::CudnnChannelsLast;
+        let (w, p, seg) = (&self.weights, self.precision, self.gpu_segment_windows);
+        match p {
+            Precision::Bf16 => CudnnNet::<half::bf16>::new(w, cuda, p, channels_last, seg)?
+                .forward_many(traces, n_out),
+            _ => CudnnNet::<f32>::new(w, cuda, p, channels_last, seg)?.forward_many(traces, n_out),
+        }
+    }
+
+    #[cfg(not(feature = "cudnn"))]
+    fn forward_cudnn(
+        &self,
+        _cuda: &candle_core::CudaDevice,
+        _traces: &[&[f32]],
+        _n_out: impl Fn(usize) -> usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        Err(CalciumError::InvalidParameter {
+            name: "gpu_kernels",
+            reason: format!(
+                "{:?} needs spikelab-calcium built with the `cudnn` feature",
+                self.gpu_kernels
+            ),
+        })
     }
 
     fn forward_windows_one(

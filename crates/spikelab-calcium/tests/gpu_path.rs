@@ -103,3 +103,62 @@ fn candle_path_equals_gemm_kernel_elephant() -> Result<(), Box<dyn std::error::E
 fn candle_path_equals_gemm_kernel_cascade() -> Result<(), Box<dyn std::error::Error>> {
     check(SpikeNetArch::CASCADE)
 }
+
+/// Every GPU kernel choice and precision on a CUDA device against the CPU gemm kernel
+/// (`--features cuda`, or `cudnn` for the cuDNN rows; fails without a device). The long
+/// trace crosses the cuDNN path's chunk boundary for Elephant (1 789 569 windows) and its
+/// batch rows (360 000 windows by default).
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_kernels_match_the_gemm_kernel() -> Result<(), Box<dyn std::error::Error>> {
+    use spikelab_calcium::spikenet::GpuKernels;
+    let dev = candle_core::Device::new_cuda(0)?;
+    let mut kernels = vec![GpuKernels::Unfold];
+    if cfg!(feature = "cudnn") {
+        kernels.extend([
+            GpuKernels::CudnnChannelsLast,
+            GpuKernels::CudnnChannelsFirst,
+        ]);
+    }
+    for arch in [SpikeNetArch::ELEPHANT, SpikeNetArch::CASCADE] {
+        let w = arch.window;
+        let xs = traces(&[w - 1, w, 1_000, 1_900_000, 3, 33_333]);
+        let refs: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
+        let net = Conv1dSpikeNet::new(SpikeNetWeights::glorot_uniform(arch, 7)?);
+        let cpu = net.forward_windows(&refs)?;
+        for &k in &kernels {
+            for precision in [Precision::F32, Precision::Tf32, Precision::Bf16] {
+                let gpu = net
+                    .clone()
+                    .with_device(dev.clone())
+                    .with_gpu_kernels(k)
+                    .with_precision(precision)
+                    .forward_windows(&refs)?;
+                let lens: Vec<usize> = gpu.iter().map(Vec::len).collect();
+                assert_eq!(lens, cpu.iter().map(Vec::len).collect::<Vec<_>>());
+                let (e, r) = (rel_err(&cpu, &gpu), correlation(&cpu, &gpu));
+                eprintln!("{arch:?} {k:?} {precision:?}: max |Δ|/sd {e:.2e}, r {r:.7}");
+                let bound = match precision {
+                    Precision::F32 => 5e-5,
+                    Precision::Tf32 => 3e-2,
+                    _ => 0.3,
+                };
+                assert!(e < bound, "{arch:?} {k:?} {precision:?}: {e:.2e}");
+                assert!(r > 0.999, "{arch:?} {k:?} {precision:?}: r {r}");
+            }
+            if k != GpuKernels::Unfold {
+                // many short batch rows, the last one padded: the same numbers
+                let rows = net
+                    .clone()
+                    .with_device(dev.clone())
+                    .with_gpu_kernels(k)
+                    .with_gpu_segment_windows(10_007)?
+                    .forward_windows(&refs)?;
+                let e = rel_err(&cpu, &rows);
+                eprintln!("{arch:?} {k:?} F32, rows of 10 007 windows: max |Δ|/sd {e:.2e}");
+                assert!(e < 5e-5, "{arch:?} {k:?} rows of 10 007: {e:.2e}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -3,13 +3,14 @@
 //! the f32 rounding of the re-fit.
 #![cfg(feature = "embedded-weights")]
 
+use spikelab_calcium::ElephantCnn;
 use spikelab_calcium::calibration::Calibration;
 use spikelab_calcium::embedding::Embedding;
-use spikelab_calcium::{ElephantCnn, ElephantWeights};
 
 #[cfg(feature = "keras-h5")]
 #[test]
 fn embedded_weights_match_keras() {
+    use spikelab_calcium::ElephantWeights;
     for n in 1..=5u8 {
         let h5 = spikelab_datasets::elephant_model(&format!("model{n}.h5")).unwrap();
         let keras = ElephantWeights::from_keras_h5(&h5).unwrap();
