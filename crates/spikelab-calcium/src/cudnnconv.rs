@@ -423,41 +423,19 @@ impl<T: Elem> CudnnNet<T> {
         Ok(l_out)
     }
 
-    /// Outputs of the first `windows` windows of each of the `batch` segments in `bufs.input`
-    /// (`seg_len` samples each), segment after segment.
-    fn forward_chunk(
-        &self,
-        bufs: &mut Buffers<T>,
-        batch: usize,
-        seg_len: usize,
-        windows: usize,
-    ) -> Result<Vec<f32>> {
+    /// Runs the network on the `batch` segments in `bufs.input` (`seg_len` samples each);
+    /// the outputs are left in `bufs.out`, `l` per segment. Returns `l`.
+    fn forward_chunk(&self, bufs: &mut Buffers<T>, batch: usize, seg_len: usize) -> Result<usize> {
         let Buffers { input, a, b, out } = bufs;
-        let mut l = self.conv(
-            0,
-            &input.slice(0..batch * seg_len),
-            &mut a.as_view_mut(),
-            batch,
-            seg_len,
-        )?;
+        let x = input.slice(0..batch * seg_len);
+        let mut l = self.conv(0, &x, &mut a.as_view_mut(), batch, seg_len)?;
         for i in 0..4 {
-            let lh =
-                self.epilogue::<T>(T::KERNEL, i, &a.as_view(), &mut b.as_view_mut(), batch, l)?;
+            let (av, mut bv) = (a.as_view(), b.as_view_mut());
+            let lh = self.epilogue::<T>(T::KERNEL, i, &av, &mut bv, batch, l)?;
             l = self.conv(i + 1, &b.as_view(), &mut a.as_view_mut(), batch, lh)?;
         }
-        let l = self.epilogue::<f32>(
-            T::KERNEL_TO_F32,
-            4,
-            &a.as_view(),
-            &mut out.as_view_mut(),
-            batch,
-            l,
-        )?;
-        let y = self.dev.clone_dtoh(&out.slice(0..batch * l))?;
-        Ok(y.chunks(l)
-            .flat_map(|row| &row[..windows])
-            .copied()
-            .collect())
+        let (av, mut ov) = (a.as_view(), out.as_view_mut());
+        self.epilogue::<f32>(T::KERNEL_TO_F32, 4, &av, &mut ov, batch, l)
     }
 
     /// Buffers for chunks of `rows` segments of `seg_len` samples: the largest activation
@@ -485,25 +463,15 @@ impl<T: Elem> CudnnNet<T> {
         }
     }
 
-    /// Outputs of the first `n_out(len)` windows of each trace, the traces laid end to end
-    /// and evaluated in chunks.
-    pub(crate) fn forward_many(
-        &self,
-        traces: &[&[f32]],
-        n_out: impl Fn(usize) -> usize,
-    ) -> Result<Vec<Vec<f32>>> {
+    /// Outputs of every window of the stream `x` (`total` samples on the device):
+    /// `total − window + 1` values on the device.
+    pub(crate) fn forward_stream(&self, x: &CudaView<'_, T>) -> Result<CudaSlice<f32>> {
         let win = self.arch.window;
-        let total: usize = traces.iter().map(|t| t.len()).sum();
-        if total < win {
-            return Ok(traces.iter().map(|_| Vec::new()).collect());
-        }
-        let stream: Vec<T> = traces
-            .iter()
-            .flat_map(|t| t.iter().map(|&v| T::from_f32(v)))
-            .collect();
-        let x = self.dev.clone_htod(&stream)?;
-        drop(stream);
-        let n_windows = total + 1 - win;
+        let total = x.len();
+        let n_windows = (total + 1)
+            .checked_sub(win)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| cuda_err("input", format!("{total} samples, fewer than a window")))?;
         let widest = self
             .layers
             .iter()
@@ -520,8 +488,9 @@ impl<T: Elem> CudnnNet<T> {
         let seg_len = seg + win - 1;
         let n_rows = n_windows.div_ceil(seg);
         let rows_per_chunk = (chunk_windows / seg).max(1);
-        let mut out = Vec::with_capacity(n_rows * seg);
         let mut bufs = self.buffers(rows_per_chunk.min(n_rows), seg_len)?;
+        // SAFETY: every entry is written by one of the row copies below.
+        let mut y = unsafe { self.dev.alloc::<f32>(n_windows) }?;
         let stream = self.dev.cuda_stream();
         let mut r0 = 0;
         while r0 < n_rows {
@@ -538,19 +507,80 @@ impl<T: Elem> CudnnNet<T> {
                 self.dev
                     .memcpy_dtod(&x.slice(start..start + avail), &mut dst)?;
             }
-            out.extend(self.forward_chunk(&mut bufs, rows, seg_len, seg)?);
+            let l = self.forward_chunk(&mut bufs, rows, seg_len)?;
+            for r in 0..rows {
+                let start = (r0 + r) * seg;
+                let m = seg.min(n_windows - start);
+                let mut dst = y.slice_mut(start..start + m);
+                self.dev
+                    .memcpy_dtod(&bufs.out.slice(r * l..r * l + m), &mut dst)?;
+            }
             r0 += rows;
         }
-        out.truncate(n_windows);
-        let mut offset = 0;
-        Ok(traces
-            .iter()
-            .map(|t| {
-                let m = n_out(t.len()).min((t.len() + 1).saturating_sub(win));
-                let y = out[offset..offset + m].to_vec();
-                offset += t.len();
-                y
-            })
-            .collect())
+        Ok(y)
+    }
+}
+
+/// The cuDNN evaluation as a candle op: a stream `[total]` (f32, or bf16 for
+/// [`Precision::Bf16`], contiguous, on a CUDA device) → the outputs of its
+/// `total − window + 1` windows, f32, on the same device.
+pub(crate) struct StreamOp {
+    pub(crate) weights: SpikeNetWeights,
+    pub(crate) precision: Precision,
+    pub(crate) channels_last: bool,
+    pub(crate) segment_windows: usize,
+}
+
+impl StreamOp {
+    fn run<T: Elem + candle_core::cuda_backend::CudaDType>(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &candle_core::Layout,
+    ) -> Result<CudaSlice<f32>> {
+        use candle_core::backend::BackendStorage;
+        let (a, b) = l
+            .contiguous_offsets()
+            .ok_or_else(|| cuda_err("input", "the stream must be contiguous"))?;
+        let net = CudnnNet::<T>::new(
+            &self.weights,
+            s.device(),
+            self.precision,
+            self.channels_last,
+            self.segment_windows,
+        )?;
+        net.forward_stream(&s.as_cuda_slice::<T>()?.slice(a..b))
+    }
+}
+
+impl candle_core::CustomOp1 for StreamOp {
+    fn name(&self) -> &'static str {
+        "spikelab-cudnn-spikenet"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        candle_core::bail!("the cuDNN evaluation runs on CUDA devices only")
+    }
+
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        use candle_core::backend::BackendStorage;
+        let y = match s.dtype() {
+            candle_core::DType::F32 => self.run::<f32>(s, l),
+            candle_core::DType::BF16 => self.run::<half::bf16>(s, l),
+            dt => candle_core::bail!("the cuDNN evaluation on {dt:?}"),
+        }
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let n = y.len();
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(y, s.device().clone()),
+            candle_core::Shape::from(n),
+        ))
     }
 }

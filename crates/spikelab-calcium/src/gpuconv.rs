@@ -191,42 +191,43 @@ impl ChannelsLast {
         Ok(y.squeeze(1)?.broadcast_add(&self.dense2_b)?)
     }
 
-    /// Outputs of the first `n_out(len)` windows of each trace.
-    pub(crate) fn forward_many(
-        &self,
-        traces: &[&[f32]],
-        n_out: impl Fn(usize) -> usize,
-    ) -> Result<Vec<Vec<f32>>> {
+    /// Outputs of every window of the stream `x` (`[total]`, f32, this evaluator's device):
+    /// `[total − window + 1]` f32 on that device.
+    pub(crate) fn forward_stream(&self, x: &Tensor) -> Result<Tensor> {
         let _tf32 = spikelab_core::Tf32Guard::set(self.precision == Precision::Tf32);
         let win = self.arch.window;
-        let total: usize = traces.iter().map(|t| t.len()).sum();
-        if total < win {
-            return Ok(traces.iter().map(|_| Vec::new()).collect());
-        }
-        let mut stream = Vec::with_capacity(total);
-        for t in traces {
-            stream.extend_from_slice(t);
-        }
-        let x = Tensor::from_vec(stream, total, &self.device)?.to_dtype(self.dtype)?;
+        let total = x.dim(0)?;
+        let x = x.to_dtype(self.dtype)?;
         let n_windows = total + 1 - win;
         let chunk = chunk_outputs(&self.arch, &self.device);
-        let mut out = Vec::with_capacity(n_windows);
+        let mut out = Vec::new();
         let mut start = 0;
         while start < n_windows {
             let m = chunk.min(n_windows - start);
-            let y = self.forward_chunk(&x.narrow(0, start, m + win - 1)?)?;
-            out.extend(y.to_vec1::<f32>()?);
+            out.push(self.forward_chunk(&x.narrow(0, start, m + win - 1)?)?);
             start += m;
         }
-        let mut offset = 0;
-        Ok(traces
-            .iter()
-            .map(|t| {
-                let m = n_out(t.len()).min((t.len() + 1).saturating_sub(win));
-                let y = out[offset..offset + m].to_vec();
-                offset += t.len();
-                y
-            })
-            .collect())
+        Ok(Tensor::cat(&out, 0)?)
     }
+}
+
+/// The outputs of a stream of traces laid end to end (`out[j]`: the window starting at
+/// stream sample `j`), cut back per trace: the first `n_out(len)` windows of each, at most
+/// the `len − window + 1` inside it.
+pub(crate) fn split_per_trace(
+    traces: &[&[f32]],
+    out: &[f32],
+    win: usize,
+    n_out: impl Fn(usize) -> usize,
+) -> Vec<Vec<f32>> {
+    let mut offset = 0;
+    traces
+        .iter()
+        .map(|t| {
+            let m = n_out(t.len()).min((t.len() + 1).saturating_sub(win));
+            let y = out[offset..offset + m].to_vec();
+            offset += t.len();
+            y
+        })
+        .collect()
 }

@@ -29,7 +29,7 @@ use std::path::Path;
 #[cfg(feature = "keras-h5")]
 use spikelab_data::io::hdf5_guard::{check_dataset_size, check_size, error_text, utf8};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 
 use crate::error::{CalciumError, Result};
@@ -767,6 +767,17 @@ impl CandleParams {
     }
 }
 
+/// `value` if it is ≥ 1, else the parameter error naming `name`.
+fn at_least_one(name: &'static str, value: usize) -> Result<usize> {
+    if value == 0 {
+        return Err(CalciumError::InvalidParameter {
+            name,
+            reason: "must be ≥ 1".into(),
+        });
+    }
+    Ok(value)
+}
+
 /// Default windows per batch row of the cuDNN evaluation.
 const DEFAULT_GPU_SEGMENT_WINDOWS: usize = 360_000;
 
@@ -875,37 +886,19 @@ impl Conv1dSpikeNet {
     /// this many windows (plus `window − 1` samples of overlap) that cuDNN convolves as one
     /// batch (default 360 000). Results do not depend on it.
     pub fn with_gpu_segment_windows(mut self, windows: usize) -> Result<Self> {
-        if windows == 0 {
-            return Err(CalciumError::InvalidParameter {
-                name: "gpu_segment_windows",
-                reason: "must be ≥ 1".into(),
-            });
-        }
-        self.gpu_segment_windows = windows;
+        self.gpu_segment_windows = at_least_one("gpu_segment_windows", windows)?;
         Ok(self)
     }
 
     /// Windows per chunk of the CPU fully-convolutional kernel (default 4096).
     pub fn with_chunk_outputs(mut self, chunk_outputs: usize) -> Result<Self> {
-        if chunk_outputs == 0 {
-            return Err(CalciumError::InvalidParameter {
-                name: "chunk_outputs",
-                reason: "must be ≥ 1".into(),
-            });
-        }
-        self.chunk_outputs = chunk_outputs;
+        self.chunk_outputs = at_least_one("chunk_outputs", chunk_outputs)?;
         Ok(self)
     }
 
     /// Windows per batch for the per-window evaluation (default 4096).
     pub fn with_batch_size(mut self, batch_size: usize) -> Result<Self> {
-        if batch_size == 0 {
-            return Err(CalciumError::InvalidParameter {
-                name: "batch_size",
-                reason: "must be ≥ 1".into(),
-            });
-        }
-        self.batch_size = batch_size;
+        self.batch_size = at_least_one("batch_size", batch_size)?;
         Ok(self)
     }
 
@@ -950,13 +943,14 @@ impl Conv1dSpikeNet {
             (Evaluation::FullyConvolutional, Device::Cpu) if !self.candle_kernels => Ok(self
                 .fast
                 .forward_many_with(traces, self.chunk_outputs, n_out)),
-            (Evaluation::FullyConvolutional, Device::Cuda(cuda))
-                if self.gpu_kernels != GpuKernels::Unfold =>
-            {
-                self.forward_cudnn(cuda, traces, n_out)
-            }
             (Evaluation::FullyConvolutional, dev) => {
-                ChannelsLast::new(&self.weights, dev, self.precision)?.forward_many(traces, n_out)
+                let total: usize = traces.iter().map(|t| t.len()).sum();
+                if total < win {
+                    return Ok(traces.iter().map(|_| Vec::new()).collect());
+                }
+                let x = Tensor::from_vec(traces.concat(), total, dev)?;
+                let out: Vec<f32> = self.forward_stream(&x)?.to_vec1()?;
+                Ok(crate::gpuconv::split_per_trace(traces, &out, win, n_out))
             }
             (Evaluation::PerWindow, dev) => {
                 let p = CandleParams::new(&self.weights, dev)?;
@@ -968,37 +962,81 @@ impl Conv1dSpikeNet {
         }
     }
 
-    #[cfg(feature = "cudnn")]
-    fn forward_cudnn(
-        &self,
-        cuda: &candle_core::CudaDevice,
-        traces: &[&[f32]],
-        n_out: impl Fn(usize) -> usize,
-    ) -> Result<Vec<Vec<f32>>> {
-        use crate::cudnnconv::CudnnNet;
-        let channels_last = self.gpu_kernels == GpuKernels::CudnnChannelsLast;
-        let (w, p, seg) = (&self.weights, self.precision, self.gpu_segment_windows);
-        match p {
-            Precision::Bf16 => CudnnNet::<half::bf16>::new(w, cuda, p, channels_last, seg)?
-                .forward_many(traces, n_out),
-            _ => CudnnNet::<f32>::new(w, cuda, p, channels_last, seg)?.forward_many(traces, n_out),
+    /// Raw outputs of every window of equal-length traces held on a device, with no copy
+    /// through the host: `x` `[traces, samples]` f32 → `[traces, samples − window + 1]` f32 on
+    /// `x`'s device (for GPU pipelines, and the throughput that compares with PyTorch's peer,
+    /// which keeps its data on the GPU). Fully-convolutional: the chosen [`GpuKernels`] and
+    /// [`Precision`] on a CUDA device, candle's unfold ops elsewhere.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use spikelab_calcium::spikenet::{Conv1dSpikeNet, SpikeNetArch, SpikeNetWeights};
+    /// let net = Conv1dSpikeNet::new(SpikeNetWeights::glorot_uniform(SpikeNetArch::CASCADE, 1)?);
+    /// let x: Vec<f32> = (0..600).map(|i| (i as f32 * 0.1).sin()).collect();
+    /// let y = net.forward_windows_on_device(&Tensor::from_vec(x.clone(), (2, 300), &Device::Cpu)?)?;
+    /// assert_eq!(y.dims(), &[2, 300 - 64 + 1]);
+    /// let host = net.forward_windows(&[&x[300..]])?.remove(0);
+    /// let row: Vec<f32> = y.get(1)?.to_vec1()?;
+    /// assert!(row.iter().zip(&host).all(|(a, b)| (a - b).abs() < 1e-4));
+    /// # Ok::<(), spikelab_calcium::CalciumError>(())
+    /// ```
+    pub fn forward_windows_on_device(&self, x: &Tensor) -> Result<Tensor> {
+        let win = self.weights.arch.window;
+        let (traces, samples) = x.dims2()?;
+        if samples < win || traces == 0 {
+            return Err(CalciumError::InvalidInput {
+                what: "traces on the device".into(),
+                reason: format!(
+                    "[{traces}, {samples}]: need ≥ 1 trace of ≥ {win} samples (the window)"
+                ),
+            });
+        }
+        let stream = x.to_dtype(DType::F32)?.contiguous()?.flatten_all()?;
+        let y = self.forward_stream(&stream)?;
+        Ok(y.pad_with_zeros(0, 0, win - 1)?
+            .reshape((traces, samples))?
+            .narrow(1, 0, samples + 1 - win)?)
+    }
+
+    /// Outputs of every window of a stream `[total ≥ window]` (f32) on its own device, with
+    /// the candle or cuDNN kernels this network is set to use there.
+    fn forward_stream(&self, stream: &Tensor) -> Result<Tensor> {
+        match stream.device() {
+            Device::Cuda(_) if self.gpu_kernels != GpuKernels::Unfold => self.stream_cudnn(stream),
+            dev => ChannelsLast::new(&self.weights, dev, self.precision)?.forward_stream(stream),
         }
     }
 
+    #[cfg(feature = "cudnn")]
+    fn stream_cudnn(&self, stream: &Tensor) -> Result<Tensor> {
+        let op = crate::cudnnconv::StreamOp {
+            weights: self.weights.clone(),
+            precision: self.precision,
+            channels_last: self.gpu_kernels == GpuKernels::CudnnChannelsLast,
+            segment_windows: self.gpu_segment_windows,
+        };
+        let dtype = if self.precision == Precision::Bf16 {
+            DType::BF16
+        } else {
+            DType::F32
+        };
+        Ok(stream.to_dtype(dtype)?.apply_op1_no_bwd(&op)?)
+    }
+
     #[cfg(not(feature = "cudnn"))]
-    fn forward_cudnn(
-        &self,
-        _cuda: &candle_core::CudaDevice,
-        _traces: &[&[f32]],
-        _n_out: impl Fn(usize) -> usize,
-    ) -> Result<Vec<Vec<f32>>> {
-        Err(CalciumError::InvalidParameter {
+    fn stream_cudnn(&self, _stream: &Tensor) -> Result<Tensor> {
+        Err(self.no_cudnn())
+    }
+
+    #[cfg(not(feature = "cudnn"))]
+    fn no_cudnn(&self) -> CalciumError {
+        CalciumError::InvalidParameter {
             name: "gpu_kernels",
             reason: format!(
                 "{:?} needs spikelab-calcium built with the `cudnn` feature",
                 self.gpu_kernels
             ),
-        })
+        }
     }
 
     fn forward_windows_one(

@@ -104,6 +104,28 @@ fn candle_path_equals_gemm_kernel_cascade() -> Result<(), Box<dyn std::error::Er
     check(SpikeNetArch::CASCADE)
 }
 
+/// `forward_windows_on_device` on the CPU (candle's unfold ops) against the gemm kernel, and
+/// its refusal of traces shorter than the window or of an empty batch.
+#[test]
+fn on_device_entry_point_equals_gemm_kernel() -> Result<(), Box<dyn std::error::Error>> {
+    use candle_core::{Device, Tensor};
+    for arch in [SpikeNetArch::ELEPHANT, SpikeNetArch::CASCADE] {
+        let net = Conv1dSpikeNet::new(SpikeNetWeights::glorot_uniform(arch, 3)?);
+        let xs = traces(&[5_000, 5_000, 5_000]);
+        let x = Tensor::from_vec(xs.concat(), (3, 5_000), &Device::Cpu)?;
+        let y: Vec<Vec<f32>> = net.forward_windows_on_device(&x)?.to_vec2()?;
+        let refs: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
+        let e = rel_err(&net.forward_windows(&refs)?, &y);
+        assert!(e < 1e-5, "{arch:?}: {e:.2e}");
+        let w = arch.window;
+        let short = Tensor::zeros((2, w - 1), candle_core::DType::F32, &Device::Cpu)?;
+        assert!(net.forward_windows_on_device(&short).is_err());
+        let empty = Tensor::zeros((0, w), candle_core::DType::F32, &Device::Cpu)?;
+        assert!(net.forward_windows_on_device(&empty).is_err());
+    }
+    Ok(())
+}
+
 /// Every GPU kernel choice and precision on a CUDA device against the CPU gemm kernel
 /// (`--features cuda`, or `cudnn` for the cuDNN rows; fails without a device). The long
 /// trace crosses the cuDNN path's chunk boundary for Elephant (1 789 569 windows) and its
@@ -146,6 +168,20 @@ fn cuda_kernels_match_the_gemm_kernel() -> Result<(), Box<dyn std::error::Error>
                 assert!(e < bound, "{arch:?} {k:?} {precision:?}: {e:.2e}");
                 assert!(r > 0.999, "{arch:?} {k:?} {precision:?}: r {r}");
             }
+            // traces held on the device, outputs left there
+            let (n_traces, samples) = (3, 50_000);
+            let equal = traces(&vec![samples; n_traces]);
+            let x = candle_core::Tensor::from_vec(equal.concat(), (n_traces, samples), &dev)?;
+            let on_dev = net
+                .clone()
+                .with_gpu_kernels(k)
+                .forward_windows_on_device(&x)?;
+            assert_eq!(on_dev.dims(), &[n_traces, samples - w + 1]);
+            let on_dev: Vec<Vec<f32>> = on_dev.to_vec2()?;
+            let eq_refs: Vec<&[f32]> = equal.iter().map(|v| v.as_slice()).collect();
+            let e = rel_err(&net.forward_windows(&eq_refs)?, &on_dev);
+            eprintln!("{arch:?} {k:?} F32 on the device: max |Δ|/sd {e:.2e}");
+            assert!(e < 5e-5, "{arch:?} {k:?} on the device: {e:.2e}");
             if k != GpuKernels::Unfold {
                 // many short batch rows, the last one padded: the same numbers
                 let rows = net
