@@ -24,12 +24,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use candle_core::cuda_backend::cudarc::cudnn::{self, ConvForward, Cudnn, CudnnDataType};
-use candle_core::cuda_backend::cudarc::driver::{
+use candle_core::cuda_backend::{CudaDevice, DeviceId};
+use cudarc::cudnn::{self, ConvForward, Cudnn, CudnnDataType};
+use cudarc::driver::{
     CudaSlice, CudaView, CudaViewMut, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg,
     ValidAsZeroBits,
 };
-use candle_core::cuda_backend::{CudaDevice, DeviceId};
 
 use crate::error::{CalciumError, Result};
 use crate::gpuconv::Precision;
