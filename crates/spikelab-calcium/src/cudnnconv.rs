@@ -36,6 +36,7 @@ use crate::gpuconv::Precision;
 use crate::spikenet::{SpikeNetArch, SpikeNetWeights};
 
 const SRC: &str = include_str!("cudnnconv.cu");
+const MODULE: &str = "spikelab_calcium_cudnn";
 /// Largest cuDNN workspace an algorithm may ask for.
 const MAX_WORKSPACE_BYTES: usize = 1 << 30;
 
@@ -57,7 +58,6 @@ struct AlgoKey {
 /// The fastest algorithm per shape, found at its first use in the process.
 static ALGOS: LazyLock<Mutex<HashMap<AlgoKey, FwdAlgo>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
-const MODULE: &str = "spikelab_calcium_cudnn";
 
 fn cuda_err(what: &str, e: impl std::fmt::Display) -> CalciumError {
     CalciumError::Candle(candle_core::Error::Msg(format!("cuDNN {what}: {e}")))
@@ -472,13 +472,7 @@ impl<T: Elem> CudnnNet<T> {
             .checked_sub(win)
             .filter(|&n| n > 0)
             .ok_or_else(|| cuda_err("input", format!("{total} samples, fewer than a window")))?;
-        let widest = self
-            .layers
-            .iter()
-            .map(|l| l.c_out)
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let widest = self.layers.iter().map(|l| l.c_out).max().unwrap_or(1);
         let chunk_windows = ((1usize << 31) / (4 * widest)).max(4096);
         let seg = self
             .segment_windows

@@ -602,7 +602,7 @@ pub(crate) struct CandleParams {
     /// Convolutions whose gradients are right, for training: on the CPU a batch convolved as
     /// one long sample ([`conv1d_batch_as_one`]), elsewhere an unfold and a matrix product
     /// ([`conv1d_unfold`]).
-    pub fold_batch: bool,
+    pub training: bool,
 }
 
 /// `x.conv1d(k)` (no padding, stride 1) of a batch `[b, c, l]` computed as one sample of
@@ -650,7 +650,7 @@ pub(crate) fn conv1d_unfold(x: &Tensor, k: &Tensor, dilation: usize) -> Result<T
 impl CandleParams {
     /// For training: convolutions whose gradients are right on every device.
     pub(crate) fn for_training(mut self) -> Self {
-        self.fold_batch = true;
+        self.training = true;
         self
     }
 
@@ -673,7 +673,7 @@ impl CandleParams {
             dense1_b: b[3].clone(),
             dense2: k[4].clone(),
             dense2_b: b[4].clone(),
-            fold_batch: false,
+            training: false,
         })
     }
 
@@ -687,12 +687,11 @@ impl CandleParams {
     }
 
     fn conv_relu(&self, x: &Tensor, i: usize, dilation: usize) -> Result<Tensor> {
-        let y = if self.fold_batch && !x.device().is_cpu() {
-            conv1d_unfold(x, &self.conv[i], dilation)?
-        } else if self.fold_batch && x.dim(0)? > 1 {
-            conv1d_batch_as_one(x, &self.conv[i], dilation)?
-        } else {
-            x.conv1d(&self.conv[i], 0, 1, dilation, 1)?
+        let batched = x.dim(0)? > 1;
+        let y = match (self.training, x.device().is_cpu()) {
+            (true, false) => conv1d_unfold(x, &self.conv[i], dilation)?,
+            (true, true) if batched => conv1d_batch_as_one(x, &self.conv[i], dilation)?,
+            _ => x.conv1d(&self.conv[i], 0, 1, dilation, 1)?,
         };
         Ok(y.broadcast_add(&self.conv_b[i].reshape((1, (), 1))?)?
             .relu()?)
@@ -1025,18 +1024,13 @@ impl Conv1dSpikeNet {
 
     #[cfg(not(feature = "cudnn"))]
     fn stream_cudnn(&self, _stream: &Tensor) -> Result<Tensor> {
-        Err(self.no_cudnn())
-    }
-
-    #[cfg(not(feature = "cudnn"))]
-    fn no_cudnn(&self) -> CalciumError {
-        CalciumError::InvalidParameter {
+        Err(CalciumError::InvalidParameter {
             name: "gpu_kernels",
             reason: format!(
                 "{:?} needs spikelab-calcium built with the `cudnn` feature",
                 self.gpu_kernels
             ),
-        }
+        })
     }
 
     fn forward_windows_one(
