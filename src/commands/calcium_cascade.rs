@@ -89,6 +89,11 @@ pub struct TrainCascadeArgs {
     /// `cpu` or `cuda[:N]` (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Members trained at once, each on its own thread (and GPU stream); the model does not
+    /// depend on it. Default: 2 on the CPU (1.23× the steps/s of 1 on 2 cores), 1 on a GPU
+    /// (8 at once gave no gain on an H100).
+    #[arg(long)]
+    pub concurrent_members: Option<usize>,
     /// Model folder to write (its name becomes `model_name`).
     #[arg(long)]
     pub out: PathBuf,
@@ -122,6 +127,10 @@ pub fn train_cascade(a: TrainCascadeArgs) -> Result<()> {
         max_windows: a.max_windows,
         seed: a.seed,
         device,
+        concurrent_members: a.concurrent_members.unwrap_or(match device {
+            spikelab_core::Device::Cpu => 2,
+            _ => 1,
+        }),
         ..TrainCascadeParams::new(name)
     }
     .validate()?;

@@ -14,7 +14,8 @@
 //!     --example cascade_train -- datasets/cascade-sample/DS09-GCaMP6f-m-V1 cuda 2,3,4,5,6,7,8 5
 //! ```
 //! DEVICE is `cpu` (default) or `cuda[:N]`; LEVELS a comma list (default 2–8); MEMBERS per
-//! level (default 5). `spikelab calcium train-cascade` runs the same training and saves the
+//! level (default 5). `CONCURRENT_MEMBERS=N` trains N members at once (default 1; each on its
+//! own thread and CUDA stream). `spikelab calcium train-cascade` runs the same training and saves the
 //! model.
 
 use std::path::PathBuf;
@@ -43,11 +44,13 @@ fn main() -> anyhow::Result<()> {
         .map(str::parse)
         .collect::<Result<_, _>>()?;
     let members: usize = a.get(3).map_or(Ok(5), |s| s.parse())?;
+    let concurrent: usize = std::env::var("CONCURRENT_MEMBERS").map_or(Ok(1), |s| s.parse())?;
     let params = TrainCascadeParams {
         noise_levels: levels,
         ensemble_size: members,
         smoothing: TargetSmoothing::Causal { sd_s: 0.05 },
         device,
+        concurrent_members: concurrent,
         ..TrainCascadeParams::new("timing")
     }
     .validate()?;
@@ -58,38 +61,47 @@ fn main() -> anyhow::Result<()> {
         sets[0].trials.len()
     );
     let t0 = Instant::now();
-    // (noise level, member, first step, start time) of the member being trained
-    let mut current = (f64::NAN, f64::NAN, 0usize, 0.0f64);
-    let mut members = 0usize;
+    // Per (noise level, member): steps, time of the first and of the last step.
+    let mut per_member: Vec<((f64, f64), usize, f64, f64)> = Vec::new();
     let mut steps = 0usize;
-    let report = |(level, member, first, start): (f64, f64, usize, f64), steps: usize, now: f64| {
-        let s = now - start;
-        println!(
-            "level {level} member {member}: {} steps in {s:.2} s ({:.1} steps/s; {now:.1} s since the start)",
-            steps - first,
-            (steps - first) as f64 / s
-        );
-    };
+    let mut next_report = 10.0;
     let trained = train(&params, &sets, &mut |p: &Progress| {
         let key = (
             p.metric("noise_level").unwrap_or(f64::NAN),
             p.metric("member").unwrap_or(f64::NAN),
         );
         let now = t0.elapsed().as_secs_f64();
-        if key.0 != current.0 || key.1 != current.1 {
-            if current.0.is_finite() {
-                report(current, steps, now);
-            } else {
-                println!("first Adagrad step after {now:.1} s of preparation");
+        if steps == 0 {
+            println!("first Adagrad step after {now:.1} s of preparation");
+        }
+        match per_member.iter_mut().find(|m| m.0 == key) {
+            Some(m) => {
+                m.1 += 1;
+                m.3 = now;
             }
-            members += 1;
-            current = (key.0, key.1, steps, now);
+            None => {
+                per_member.push((key, 1, now, now));
+                println!(
+                    "{now:.1} s: level {} member {} starts ({steps} steps done)",
+                    key.0, key.1
+                );
+            }
         }
         steps += 1;
+        if now >= next_report {
+            println!("{now:.1} s: {steps} steps");
+            next_report += 10.0;
+        }
         Flow::Continue
     })?;
     let total = t0.elapsed().as_secs_f64();
-    report(current, steps, total);
+    per_member.sort_by(|a, b| a.0.0.total_cmp(&b.0.0).then(a.0.1.total_cmp(&b.0.1)));
+    for ((level, member), n, first, last) in &per_member {
+        println!(
+            "level {level} member {member}: {n} steps from {first:.1} s to {last:.1} s ({:.1} steps/s)",
+            *n as f64 / (last - first).max(1e-9)
+        );
+    }
     for l in &trained.levels {
         println!(
             "level {}: {} trials used, windows per member {:?}, last-epoch loss {:?}",
@@ -97,7 +109,8 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "{members} members, {steps} Adagrad steps in {total:.1} s ({:.1} steps/s, preparation included)",
+        "{} members ({concurrent} at once), {steps} Adagrad steps in {total:.1} s ({:.1} steps/s, preparation included)",
+        per_member.len(),
         steps as f64 / total
     );
     if let Some(held_out) = a.get(4) {

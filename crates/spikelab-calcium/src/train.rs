@@ -147,8 +147,12 @@ impl TrainingData {
     }
 
     /// Inputs `[b, P + window − 1]`, targets `[b, P]` and masks `[b, P]` of `pieces` (zero
-    /// beyond a trace's end, where the mask is 0).
-    fn piece_batch(&self, pieces: &[&Piece], device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
+    /// beyond a trace's end, where the mask is 0), and the number of windows the mask keeps.
+    fn piece_batch(
+        &self,
+        pieces: &[&Piece],
+        device: &Device,
+    ) -> Result<(Tensor, Tensor, Tensor, usize)> {
         let p_out = pieces[0].mask.len();
         let n_in = p_out + self.window - 1;
         let mut x = vec![0.0f32; pieces.len() * n_in];
@@ -166,10 +170,15 @@ impl TrainingData {
             }
         }
         let b = pieces.len();
+        let kept = pieces
+            .iter()
+            .map(|pc| pc.mask.iter().filter(|&&on| on).count())
+            .sum();
         Ok((
             Tensor::from_vec(x, (b, n_in), device)?,
             Tensor::from_vec(y, (b, p_out), device)?,
             Tensor::from_vec(m, (b, p_out), device)?,
+            kept,
         ))
     }
 
@@ -482,21 +491,20 @@ impl Trainer {
 
     /// One Adagrad step on pieces of consecutive windows, evaluated fully-convolutionally:
     /// the loss is the mean over the masked windows of `(output − target)²`, the same MSE as
-    /// a per-window batch of those windows.
+    /// a per-window batch of those windows; `kept` is the number of windows in the mask
+    /// (counted on the host: no device round trip).
+    #[allow(clippy::too_many_arguments)]
     fn step_pieces(
         &mut self,
         x: &Tensor,
         y: &Tensor,
         m: &Tensor,
+        kept: usize,
         lr: f64,
         eps: f64,
     ) -> Result<f64> {
         let pred = self.params()?.forward_full_batch(x)?;
-        let n = m
-            .sum_all()?
-            .to_dtype(DType::F64)?
-            .to_scalar::<f64>()?
-            .max(1.0);
+        let n = kept.max(1) as f64;
         let loss = (((pred - y)?.sqr()? * m)?.sum_all()? / n)?;
         self.adagrad_update(&loss, lr, eps)
     }
@@ -519,8 +527,8 @@ impl Trainer {
     ) -> Result<bool> {
         for ids in order.chunks(per_step.max(1)) {
             let batch: Vec<&Piece> = ids.iter().map(|&i| &pieces[i]).collect();
-            let (x, y, m) = data.piece_batch(&batch, &self.device)?;
-            let l = self.step_pieces(&x, &y, &m, cfg.learning_rate, cfg.epsilon)?;
+            let (x, y, m, kept) = data.piece_batch(&batch, &self.device)?;
+            let l = self.step_pieces(&x, &y, &m, kept, cfg.learning_rate, cfg.epsilon)?;
             if !record_step(l, epoch, step, total, losses, on_step) {
                 return Ok(false);
             }
@@ -844,10 +852,10 @@ mod tests {
     }
 
     /// The unfold + matrix-product convolution (the GPU training path) gives the per-sample
-    /// `conv1d`'s values and kernel and input gradients, at dilations 1 and 2.
+    /// `conv1d`'s values and kernel and input gradients, at dilations 1, 2 and 4.
     #[test]
     fn unfold_conv_matches_per_sample_conv1d() -> Result<()> {
-        for dilation in [1, 2] {
+        for dilation in [1, 2, 4] {
             let x = Var::from_tensor(&test_input(3, 2 * 20)?.reshape((3, 2, 20))?)?;
             let k = Var::from_tensor(&test_input(4, 2 * 5)?.reshape((4, 2, 5))?)?;
             let y = crate::spikenet::conv1d_unfold(x.as_tensor(), k.as_tensor(), dilation)?;

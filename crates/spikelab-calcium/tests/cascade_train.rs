@@ -266,6 +266,52 @@ fn training_is_seeded_and_stoppable() {
         Flow::Stop
     });
     assert!(matches!(stop, Err(CalciumError::Stopped { .. })));
+    // Members trained at once give the same model as one after the other.
+    let several = |concurrent_members| {
+        TrainCascadeParams {
+            noise_levels: vec![2.0, 3.0],
+            ensemble_size: 2,
+            concurrent_members,
+            ..p.params().clone()
+        }
+        .validate()
+        .unwrap()
+    };
+    let mut steps = Vec::new();
+    let one = train(&several(1), std::slice::from_ref(&set), &mut Silent).unwrap();
+    let three = train(
+        &several(3),
+        std::slice::from_ref(&set),
+        &mut |pr: &Progress| {
+            steps.push(pr.step);
+            Flow::Continue
+        },
+    )
+    .unwrap();
+    assert_eq!(one.levels, three.levels);
+    for level in 0..2 {
+        let (a, b) = (
+            one.model.ensemble(level).unwrap(),
+            three.model.ensemble(level).unwrap(),
+        );
+        assert_eq!(a.len(), 2);
+        for (u, v) in a.iter().zip(b) {
+            assert_eq!(u.weights(), v.weights());
+        }
+    }
+    assert_ne!(
+        one.model.ensemble(0).unwrap()[0].weights(),
+        one.model.ensemble(0).unwrap()[1].weights()
+    );
+    // The observer hears every step of every member once, numbered in order.
+    assert_eq!(steps, (0..steps.len()).collect::<Vec<_>>());
+    assert!(!steps.is_empty());
+    let stop = train(
+        &several(3),
+        std::slice::from_ref(&set),
+        &mut |_: &Progress| Flow::Stop,
+    );
+    assert!(matches!(stop, Err(CalciumError::Stopped { .. })));
 }
 
 #[test]
@@ -357,6 +403,10 @@ fn bad_ground_truth_and_params_are_typed_errors() {
         },
         TrainCascadeParams {
             noise_levels: vec![2.0, 2.0],
+            ..ok.clone()
+        },
+        TrainCascadeParams {
+            concurrent_members: 0,
             ..ok.clone()
         },
     ] {
