@@ -45,7 +45,10 @@ impl Device {
     /// A CUDA device (feature `cuda`) is created with cudarc's event tracking off: candle runs
     /// every op on the device's one stream, where the two CUDA events cudarc creates and
     /// destroys with every allocation order nothing, and a small model's training step makes
-    /// thousands of allocations.
+    /// thousands of allocations. Freed device memory stays in the device's memory pool for
+    /// later allocations of the process (see `keep_freed_memory_in_pool`). On CUDA the device
+    /// queues its work on the calling thread's per-thread stream: create a device in the
+    /// thread that uses it (threads with their own devices then run side by side).
     ///
     /// ```
     /// use spikelab_core::Device;
@@ -70,11 +73,45 @@ impl Device {
                         .map_err(unavailable)?
                         .disable_event_tracking();
                 }
+                #[cfg(feature = "cuda")]
+                keep_freed_memory_in_pool(dev.as_cuda_device().map_err(unavailable)?)
+                    .map_err(unavailable)?;
                 Ok(dev)
             }
             Device::Metal(i) => candle_core::Device::new_metal(i).map_err(unavailable),
         }
     }
+}
+
+/// Sets the release threshold of the device's default memory pool (the one
+/// `cuMemAllocAsync` takes from) to "never": memory freed by one step stays in the pool for
+/// the next, as in PyTorch's caching allocator. At the default threshold 0 the pool hands
+/// every freed byte back to the driver at each synchronisation, and the next allocations map
+/// it again.
+#[cfg(feature = "cuda")]
+fn keep_freed_memory_in_pool(dev: &candle_core::CudaDevice) -> candle_core::Result<()> {
+    use candle_core::cuda_backend::cudarc::driver::sys;
+    let cu_device = dev.cuda_stream().context().cu_device();
+    let mut pool = std::mem::MaybeUninit::<sys::CUmemoryPool>::uninit();
+    let mut threshold = u64::MAX;
+    // SAFETY: `cu_device` is a valid device of an initialised driver (candle made a context
+    // on it); `pool` is written by the driver before it is read; the attribute takes a
+    // pointer to a u64, which `threshold` is and which outlives the call.
+    unsafe {
+        let r = sys::cuDeviceGetDefaultMemPool(pool.as_mut_ptr(), cu_device);
+        if r != sys::CUresult::CUDA_SUCCESS {
+            candle_core::bail!("cuDeviceGetDefaultMemPool: {r:?}");
+        }
+        let r = sys::cuMemPoolSetAttribute(
+            pool.assume_init(),
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        );
+        if r != sys::CUresult::CUDA_SUCCESS {
+            candle_core::bail!("cuMemPoolSetAttribute(release threshold): {r:?}");
+        }
+    }
+    Ok(())
 }
 
 /// PTX for the CUDA C++ source `src`, compiled with NVRTC for `compute_80` at the first call
