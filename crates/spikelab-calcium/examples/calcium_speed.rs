@@ -91,7 +91,6 @@ fn gpu_precisions(cnn: &ElephantCnn, tr: &CalciumTraces, dev: &Device) -> anyhow
         .collect();
     let traces: Vec<&[f32]> = cols.iter().map(|c| c.as_slice()).collect();
     let samples = (tr.n_frames() * tr.n_neurons()) as f64;
-    transfers_only(&traces, dev)?;
     // the same traces held on the device, for the host-free rate (equal lengths here)
     let on_device =
         candle_core::Tensor::from_vec(traces.concat(), (traces.len(), tr.n_frames()), dev)?;
@@ -180,36 +179,6 @@ fn gpu_precisions(cnn: &ElephantCnn, tr: &CalciumTraces, dev: &Device) -> anyhow
             );
         }
     }
-    Ok(())
-}
-
-/// The host-side work every GPU row includes, without a network: the traces laid end to
-/// end, copied to the device and back, and split per trace again.
-fn transfers_only(traces: &[&[f32]], dev: &Device) -> anyhow::Result<()> {
-    let samples: usize = traces.iter().map(|t| t.len()).sum();
-    let mut times = Vec::new();
-    for _ in 0..4 {
-        let t0 = Instant::now();
-        let stream: Vec<f32> = traces.concat();
-        let x = candle_core::Tensor::from_vec(stream, samples, dev)?;
-        let back: Vec<f32> = x.to_vec1()?;
-        let mut offset = 0;
-        let split: Vec<Vec<f32>> = traces
-            .iter()
-            .map(|t| {
-                let y = back[offset..offset + t.len()].to_vec();
-                offset += t.len();
-                y
-            })
-            .collect();
-        std::hint::black_box(split);
-        times.push(t0.elapsed().as_secs_f64());
-    }
-    let dt = times[1..].iter().sum::<f64>() / 3.0;
-    println!(
-        "transfers only (stream to the GPU and back, split per trace) {:>12.0} samples/s  (mean of 3: {dt:.3} s)",
-        samples as f64 / dt
-    );
     Ok(())
 }
 

@@ -211,6 +211,65 @@ impl ChannelsLast {
     }
 }
 
+/// The traces laid end to end on `dev` (`[total]` f32). On a GPU each trace is copied from
+/// its own memory and the pieces joined on the device: no concatenated host copy.
+pub(crate) fn stream_to_device(traces: &[&[f32]], dev: &Device) -> Result<Tensor> {
+    let total: usize = traces.iter().map(|t| t.len()).sum();
+    if dev.is_cpu() {
+        return Ok(Tensor::from_vec(traces.concat(), total, dev)?);
+    }
+    let parts = traces
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| Tensor::from_slice(t, t.len(), dev))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// [`split_per_trace`] of a stream output `out` (`[total − window + 1]` f32) wherever it is.
+/// On CUDA each trace's outputs are copied straight from the device into their own vector;
+/// elsewhere the whole output comes to the host first.
+pub(crate) fn split_per_trace_from(
+    traces: &[&[f32]],
+    out: &Tensor,
+    win: usize,
+    n_out: impl Fn(usize) -> usize,
+) -> Result<Vec<Vec<f32>>> {
+    #[cfg(feature = "cuda")]
+    if out.device().is_cuda() {
+        use candle_core::backend::BackendStorage;
+        let out = out.to_dtype(DType::F32)?.contiguous()?;
+        let (storage, layout) = out.storage_and_layout();
+        let (candle_core::Storage::Cuda(s), Some((base, _))) =
+            (&*storage, layout.contiguous_offsets())
+        else {
+            return Err(
+                candle_core::Error::Msg("a contiguous CUDA tensor was expected".into()).into(),
+            );
+        };
+        let slice = s.as_cuda_slice::<f32>()?;
+        let stream = s.device().cuda_stream();
+        let mut offset = base;
+        return traces
+            .iter()
+            .map(|t| {
+                let m = n_out(t.len()).min((t.len() + 1).saturating_sub(win));
+                let y = if m == 0 {
+                    Vec::new()
+                } else {
+                    stream
+                        .clone_dtoh(&slice.slice(offset..offset + m))
+                        .map_err(|e| candle_core::Error::Cuda(Box::new(e)))?
+                };
+                offset += t.len();
+                Ok(y)
+            })
+            .collect();
+    }
+    let out: Vec<f32> = out.to_dtype(DType::F32)?.to_vec1()?;
+    Ok(split_per_trace(traces, &out, win, n_out))
+}
+
 /// The outputs of a stream of traces laid end to end (`out[j]`: the window starting at
 /// stream sample `j`), cut back per trace: the first `n_out(len)` windows of each, at most
 /// the `len − window + 1` inside it.

@@ -947,9 +947,9 @@ impl Conv1dSpikeNet {
                 if total < win {
                     return Ok(traces.iter().map(|_| Vec::new()).collect());
                 }
-                let x = Tensor::from_vec(traces.concat(), total, dev)?;
-                let out: Vec<f32> = self.forward_stream(&x)?.to_vec1()?;
-                Ok(crate::gpuconv::split_per_trace(traces, &out, win, n_out))
+                let x = crate::gpuconv::stream_to_device(traces, dev)?;
+                let out = self.forward_stream(&x)?;
+                crate::gpuconv::split_per_trace_from(traces, &out, win, n_out)
             }
             (Evaluation::PerWindow, dev) => {
                 let p = CandleParams::new(&self.weights, dev)?;
