@@ -11,7 +11,10 @@ does not depend on the values):
 which is the per-window network evaluated at every window start (spikelab's fully-convolutional
 rewrite, docs/calcium.md). Timed: the whole batch in one call after 2 warm-ups, mean of
 `--repeats`, `torch.cuda.synchronize()` around each; rates in input samples per second (as
-spikelab's `calcium_speed` counts them). The error of TF32 / bf16 is the largest |difference|
+spikelab's `calcium_speed` counts them). With `--host` the timed call also copies the input
+from a NumPy array to the GPU and the output back to NumPy, as spikelab's `forward_windows`
+(host slices in, host vectors out) does; without it the input already lies on the GPU and the
+output stays there, as in spikelab's `forward_windows_on_device`. The error of TF32 / bf16 is the largest |difference|
 from the f32 output divided by the f32 output's standard deviation.
 
     python3 benches/peers/calcium_torch.py --traces 100 --samples 360000
@@ -82,11 +85,14 @@ def main():
     ap.add_argument("--samples", type=int, default=360_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--archs", default="elephant,cascade")
+    ap.add_argument("--host", action="store_true", help="time host -> GPU -> host copies too")
     a = ap.parse_args()
     dev = torch.device("cuda")
     gen = torch.Generator().manual_seed(0)
     torch.backends.cudnn.benchmark = True
-    x = torch.randn(a.traces, 1, a.samples, generator=gen).to(dev)
+    x_host = torch.randn(a.traces, 1, a.samples, generator=gen)
+    x = x_host.to(dev)
+    x_numpy = x_host.numpy()
     samples = a.traces * a.samples
     rows = []
     for name in a.archs.split(","):
@@ -96,12 +102,18 @@ def main():
             torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
             torch.backends.cudnn.allow_tf32 = precision == "tf32"
 
-            def run():
+            def run_on_device(x):
                 with torch.no_grad():
                     if precision == "bf16":
                         with torch.autocast("cuda", dtype=torch.bfloat16):
                             return forward(x, ws).float()
                     return forward(x, ws)
+
+            def run():
+                if a.host:
+                    y = run_on_device(torch.from_numpy(x_numpy).to(dev)).cpu().numpy()
+                    return torch.from_numpy(y)
+                return run_on_device(x)
 
             mean_s, min_s, y = timed(run, a.repeats)
             out[precision] = y
@@ -113,6 +125,7 @@ def main():
                 {
                     "arch": name,
                     "precision": precision,
+                    "host_copies": a.host,
                     "mean_s": mean_s,
                     "min_s": min_s,
                     "samples_per_s": samples / mean_s,
