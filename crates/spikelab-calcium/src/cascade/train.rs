@@ -821,8 +821,8 @@ pub struct TrainedCascade {
 /// Trains one ensemble per noise level on `datasets` (see the module docs for the procedure)
 /// and returns the model, its config filled in as CASCADE writes it. The observer hears stage
 /// `train-cascade`, one step per Adagrad step over the whole run (metrics `loss`,
-/// `noise_level`, `member`, `epoch`); [`Flow::Stop`] ends the run with
-/// [`CalciumError::Stopped`].
+/// `noise_level`, `member`, `epoch`; with `concurrent_members` > 1 the steps of the members
+/// in flight interleave); [`Flow::Stop`] ends the run with [`CalciumError::Stopped`].
 ///
 /// Errors: no dataset; a trial with NaN in every frame; a dataset without any spike; a noise
 /// level for which every trial is noisier than the level, or that leaves no full window.
