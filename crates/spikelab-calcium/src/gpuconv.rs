@@ -249,20 +249,14 @@ pub(crate) fn split_per_trace_from(
         };
         let slice = s.as_cuda_slice::<f32>()?;
         let stream = s.device().cuda_stream();
-        let mut offset = base;
-        return traces
-            .iter()
-            .map(|t| {
-                let m = n_out(t.len()).min((t.len() + 1).saturating_sub(win));
-                let y = if m == 0 {
-                    Vec::new()
-                } else {
-                    stream
-                        .clone_dtoh(&slice.slice(offset..offset + m))
-                        .map_err(|e| candle_core::Error::Cuda(Box::new(e)))?
-                };
-                offset += t.len();
-                Ok(y)
+        return trace_output_ranges(traces, win, n_out)
+            .map(|r| {
+                if r.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Ok(stream
+                    .clone_dtoh(&slice.slice(base + r.start..base + r.end))
+                    .map_err(|e| candle_core::Error::Cuda(Box::new(e)))?)
             })
             .collect();
     }
@@ -270,23 +264,31 @@ pub(crate) fn split_per_trace_from(
     Ok(split_per_trace(traces, &out, win, n_out))
 }
 
-/// The outputs of a stream of traces laid end to end (`out[j]`: the window starting at
-/// stream sample `j`), cut back per trace: the first `n_out(len)` windows of each, at most
-/// the `len − window + 1` inside it.
-pub(crate) fn split_per_trace(
+/// Where each trace's outputs lie in the output of the traces laid end to end (`out[j]`: the
+/// window starting at stream sample `j`): the first `n_out(len)` windows of each, at most the
+/// `len − window + 1` inside it.
+fn trace_output_ranges<'a>(
+    traces: &'a [&[f32]],
+    win: usize,
+    n_out: impl Fn(usize) -> usize + 'a,
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    traces.iter().scan(0, move |offset, t| {
+        let m = n_out(t.len()).min((t.len() + 1).saturating_sub(win));
+        let r = *offset..*offset + m;
+        *offset += t.len();
+        Some(r)
+    })
+}
+
+/// The outputs of a stream of traces laid end to end, cut back per trace
+/// ([`trace_output_ranges`]).
+fn split_per_trace(
     traces: &[&[f32]],
     out: &[f32],
     win: usize,
     n_out: impl Fn(usize) -> usize,
 ) -> Vec<Vec<f32>> {
-    let mut offset = 0;
-    traces
-        .iter()
-        .map(|t| {
-            let m = n_out(t.len()).min((t.len() + 1).saturating_sub(win));
-            let y = out[offset..offset + m].to_vec();
-            offset += t.len();
-            y
-        })
+    trace_output_ranges(traces, win, n_out)
+        .map(|r| out[r].to_vec())
         .collect()
 }

@@ -158,6 +158,7 @@ impl TrainingData {
         let mut x = vec![0.0f32; pieces.len() * n_in];
         let mut y = vec![0.0f32; pieces.len() * p_out];
         let mut m = vec![0.0f32; pieces.len() * p_out];
+        let mut kept = 0;
         for (i, pc) in pieces.iter().enumerate() {
             let (z, t) = &self.traces[pc.trace as usize];
             let take = n_in.min(z.len() - pc.start);
@@ -166,14 +167,11 @@ impl TrainingData {
                 if on {
                     y[i * p_out + k] = t[pc.start + k + self.offset];
                     m[i * p_out + k] = 1.0;
+                    kept += 1;
                 }
             }
         }
         let b = pieces.len();
-        let kept = pieces
-            .iter()
-            .map(|pc| pc.mask.iter().filter(|&&on| on).count())
-            .sum();
         Ok((
             Tensor::from_vec(x, (b, n_in), device)?,
             Tensor::from_vec(y, (b, p_out), device)?,
@@ -493,7 +491,6 @@ impl Trainer {
     /// the loss is the mean over the masked windows of `(output − target)²`, the same MSE as
     /// a per-window batch of those windows; `kept` is the number of windows in the mask
     /// (counted on the host: no device round trip).
-    #[allow(clippy::too_many_arguments)]
     fn step_pieces(
         &mut self,
         x: &Tensor,
